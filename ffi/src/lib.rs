@@ -1,0 +1,1 @@
+//! C ABI for squeeze (issue 7 fills this in).

@@ -1,0 +1,104 @@
+//! `squeeze inspect`: the per-layer table, totals and the memory plan.
+
+use clap::Args;
+
+use super::{thousands, ModelArgs};
+use crate::error::Result;
+use crate::ir::{Graph, Op};
+use crate::plan::plan;
+
+#[derive(Args)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Report what each optimizer pass did.
+    #[arg(long)]
+    pub passes: bool,
+    /// Report the loading phase timings.
+    #[arg(long)]
+    pub load: bool,
+}
+
+/// Per-model totals as `inspect` prints them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Totals {
+    pub parameters: usize,
+    /// Input elements plus every node output that needs memory of its own
+    /// (reshapes alias their input and count 0).
+    pub activation_elements: usize,
+}
+
+fn node_params(graph: &Graph, inputs: &[usize]) -> usize {
+    inputs.iter().filter_map(|&v| graph.constant(v)).map(|t| t.len()).sum()
+}
+
+/// Activation elements a node's outputs add (0 for pure reshapes).
+fn node_activations(graph: &Graph, op: &Op, outputs: &[usize]) -> usize {
+    if matches!(op, Op::Reshape { .. } | Op::Identity) {
+        return 0;
+    }
+    outputs.iter().map(|&o| graph.values[o].info.shape.iter().product::<usize>()).sum()
+}
+
+pub fn totals(graph: &Graph) -> Totals {
+    let inputs: usize = graph.inputs.iter().map(|&v| graph.values[v].info.shape.iter().product::<usize>()).sum();
+    Totals {
+        parameters: graph.parameter_count(),
+        activation_elements: inputs + graph.nodes.iter().map(|n| node_activations(graph, &n.op, &n.outputs)).sum::<usize>(),
+    }
+}
+
+pub fn run(args: InspectArgs) -> Result<()> {
+    let model = args.model.load()?;
+    let graph = model.graph();
+    println!("model: {}", args.model.model.display());
+    for i in model.inputs() {
+        println!("input  {:<24} {} {:?}", i.name, i.dtype.name(), i.shape);
+    }
+    for o in model.outputs() {
+        println!("output {:<24} {} {:?}", o.name, o.dtype.name(), o.shape);
+    }
+    if args.passes {
+        println!("\n{:<22} {:>9} {:>8} {:>8} {:>8}", "pass", "rewrites", "before", "after", "removed");
+        for p in model.passes() {
+            println!("{:<22} {:>9} {:>8} {:>8} {:>8}", p.name, p.rewrites, p.nodes_before, p.nodes_after, p.nodes_removed);
+        }
+    }
+    println!("\n{:<4} {:<34} {:<20} {:<22} {:>12} {:>12}", "#", "name", "op", "output shape", "activations", "params");
+    for (i, n) in graph.nodes.iter().enumerate() {
+        let out = &graph.values[n.outputs[0]].info.shape;
+        let mut op = n.op.name().to_string();
+        if let Some(a) = n.op.activation() {
+            op = format!("{op}+{}", crate::ir::Op::Unary(a).name());
+        }
+        let name: String = n.name.chars().take(34).collect();
+        println!(
+            "{:<4} {:<34} {:<20} {:<22} {:>12} {:>12}",
+            i,
+            name,
+            op,
+            format!("{out:?}"),
+            thousands(node_activations(graph, &n.op, &n.outputs)),
+            thousands(node_params(graph, &n.inputs))
+        );
+    }
+    let t = totals(graph);
+    let p = plan(graph);
+    println!("\nnodes: {}", graph.nodes.len());
+    println!("parameters: {}", thousands(t.parameters));
+    println!("activation elements per run: {}", thousands(t.activation_elements));
+    println!(
+        "arena: {} bytes planned peak vs {} bytes if every tensor had its own buffer ({:.1}x smaller)",
+        thousands(p.arena_bytes),
+        thousands(p.naive_bytes),
+        p.naive_bytes as f64 / p.arena_bytes.max(1) as f64
+    );
+    if args.load {
+        println!("\nload phases:");
+        for (name, d) in &model.load_timings().phases {
+            println!("  {:<14} {:>9.3} ms", name, d.as_secs_f64() * 1e3);
+        }
+        println!("  {:<14} {:>9.3} ms", "total", model.load_timings().total().as_secs_f64() * 1e3);
+    }
+    Ok(())
+}

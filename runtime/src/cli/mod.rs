@@ -1,0 +1,91 @@
+//! The `squeeze` command line: inspect, run, pack and bench models.
+
+mod inspect;
+mod input;
+mod run;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::{Error, Result};
+use crate::session::{LoadOptions, Model};
+
+#[derive(Parser)]
+#[command(name = "squeeze", version, about = "Small, fast CNN inference for phones")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the layers, shapes, parameters and memory plan of a model.
+    Inspect(inspect::InspectArgs),
+    /// Run a model on an image or .npy tensors.
+    Run(run::RunArgs),
+}
+
+/// Options shared by every command that loads a model.
+#[derive(Args, Clone)]
+pub struct ModelArgs {
+    /// The model (.onnx or .sqz).
+    pub model: PathBuf,
+    /// Shape of an input with dynamic dims, e.g. `x=1x3x224x224` (repeatable).
+    #[arg(long = "input-shape", value_name = "NAME=DIMS")]
+    pub input_shapes: Vec<String>,
+    /// Skip the optimizer passes.
+    #[arg(long)]
+    pub no_opt: bool,
+}
+
+impl ModelArgs {
+    pub fn load_options(&self) -> Result<LoadOptions> {
+        let mut shapes = HashMap::new();
+        for s in &self.input_shapes {
+            let (name, dims) = s.rsplit_once('=').ok_or_else(|| Error::Input(format!("--input-shape {s:?}: expected NAME=DIMS")))?;
+            shapes.insert(name.to_string(), parse_dims(dims)?);
+        }
+        Ok(LoadOptions { optimize: !self.no_opt, input_shapes: shapes })
+    }
+    pub fn load(&self) -> Result<Model> {
+        Model::load(&self.model, &self.load_options()?)
+    }
+}
+
+/// `1x3x224x224` → `[1, 3, 224, 224]`.
+pub fn parse_dims(s: &str) -> Result<Vec<usize>> {
+    s.split(['x', ','])
+        .map(|d| d.trim().parse::<usize>().map_err(|_| Error::Input(format!("bad dimension {d:?} in {s:?}"))))
+        .collect()
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect(a) => inspect::run(a),
+        Command::Run(a) => run::run(a),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}

@@ -1,0 +1,112 @@
+//! `squeeze run`: one inference, printed as top-k or output summaries.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+
+use super::input::{self, Preprocess};
+use super::ModelArgs;
+use crate::error::{Error, Result};
+use crate::ir::{Tensor, TensorData};
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// An image (png/jpg) or .npy tensor; `name=file.npy` for several inputs.
+    #[arg(long, required = true)]
+    pub input: Vec<String>,
+    /// Pixel scale applied before mean/std (1/255 maps to 0..1).
+    #[arg(long, default_value_t = 1.0 / 255.0)]
+    pub scale: f32,
+    /// Per-channel mean subtracted after scaling, e.g. 0.485,0.456,0.406.
+    #[arg(long, value_delimiter = ',', num_args = 1..=3)]
+    pub mean: Option<Vec<f32>>,
+    /// Per-channel std dividing after the mean, e.g. 0.229,0.224,0.225.
+    #[arg(long, value_delimiter = ',', num_args = 1..=3)]
+    pub std: Option<Vec<f32>>,
+    /// Feed channels in BGR order.
+    #[arg(long)]
+    pub bgr: bool,
+    /// Class labels, one per line, for top-k.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// How many classes to print.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    /// Write every output as DIR/<output name>.npy.
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+}
+
+fn triple(v: &Option<Vec<f32>>, default: f32) -> [f32; 3] {
+    match v.as_deref() {
+        Some([a]) => [*a; 3],
+        Some([a, b, c]) => [*a, *b, *c],
+        _ => [default; 3],
+    }
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let t0 = Instant::now();
+    let model = args.model.load()?;
+    let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let infos = model.inputs();
+    let pre = Preprocess { scale: args.scale, mean: triple(&args.mean, 0.0), std: triple(&args.std, 1.0), bgr: args.bgr };
+    let mut tensors: Vec<Option<Tensor>> = vec![None; infos.len()];
+    for spec in &args.input {
+        let (slot, path) = match spec.split_once('=') {
+            Some((name, file)) => {
+                let i = infos.iter().position(|i| i.name == name).ok_or_else(|| Error::Input(format!("the model has no input {name:?}")))?;
+                (i, PathBuf::from(file))
+            }
+            None => (tensors.iter().position(Option::is_none).ok_or_else(|| Error::Input("more inputs than the model takes".into()))?, PathBuf::from(spec)),
+        };
+        tensors[slot] = Some(input::load(&path, &infos[slot], &pre)?);
+    }
+    let tensors: Vec<Tensor> = tensors
+        .into_iter()
+        .zip(&infos)
+        .map(|(t, i)| t.ok_or_else(|| Error::Input(format!("input {:?} not given", i.name))))
+        .collect::<Result<_>>()?;
+    let mut session = model.session()?;
+    let refs: Vec<&Tensor> = tensors.iter().collect();
+    let t1 = Instant::now();
+    let outputs = session.run(&refs)?;
+    let run_ms = t1.elapsed().as_secs_f64() * 1e3;
+    let labels: Option<Vec<String>> = match &args.labels {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| Error::Io { path: p.clone(), source: e })?
+                .lines()
+                .map(str::to_string)
+                .collect(),
+        ),
+        None => None,
+    };
+    for (info, out) in model.outputs().iter().zip(&outputs) {
+        println!("output {} {:?}", info.name, out.shape());
+        if let TensorData::F32(v) = out.data() {
+            let is_classifier = labels.as_ref().is_some_and(|l| l.len() == v.len()) || (v.len() >= 2 && v.len() <= 100_000 && out.shape().iter().filter(|&&d| d > 1).count() == 1);
+            if is_classifier {
+                let mut idx: Vec<usize> = (0..v.len()).collect();
+                idx.sort_by(|&a, &b| v[b].total_cmp(&v[a]));
+                for &i in idx.iter().take(args.top) {
+                    let label = labels.as_ref().and_then(|l| l.get(i)).map_or(String::new(), |s| s.clone());
+                    println!("  {i:>6} {:>12.5}  {label}", v[i]);
+                }
+            } else {
+                let (min, max) = v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+                let mean = v.iter().map(|&x| x as f64).sum::<f64>() / v.len().max(1) as f64;
+                println!("  min {min:.5}  max {max:.5}  mean {mean:.5}");
+            }
+        }
+        if let Some(dir) = &args.save {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Io { path: dir.clone(), source: e })?;
+            crate::npy::write(&dir.join(format!("{}.npy", info.name.replace('/', "_"))), out)?;
+        }
+    }
+    println!("load {load_ms:.1} ms, run {run_ms:.1} ms");
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! The one error type of the crate: every failure is typed, none panics.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while loading, optimizing or running a model.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("malformed model: {0}")]
+    Malformed(String),
+    #[error("unsupported op {op_type} (node {node:?}, opset {opset}): {reason}")]
+    UnsupportedOp {
+        op_type: String,
+        node: String,
+        opset: i64,
+        reason: String,
+    },
+    #[error("invalid graph at node {node:?}: {reason}")]
+    InvalidGraph { node: String, reason: String },
+    #[error("the graph has a cycle through node {0:?}")]
+    Cycle(String),
+    #[error("tensor too large: {what} declares {elements} elements (limit {limit})")]
+    TooLarge {
+        what: String,
+        elements: u128,
+        limit: u64,
+    },
+    #[error("shape mismatch: {0}")]
+    Shape(String),
+    #[error("input error: {0}")]
+    Input(String),
+    #[error("external data refused: {0}")]
+    ExternalData(String),
+    #[error("packed model: {0}")]
+    Container(#[from] crate::pack::ContainerError),
+    #[error("weight codec: {0}")]
+    Codec(#[from] crate::pack::CodecError),
+    #[error("packed model: {0}")]
+    Pack(String),
+}
+
+impl Error {
+    pub(crate) fn invalid(node: &str, reason: impl Into<String>) -> Self {
+        Error::InvalidGraph {
+            node: node.to_string(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Kernels per ISA behind one dispatch table. The executor only calls
+//! through [`Kernels`]; a faster ISA fills the same table with its own
+//! functions and is tested against the scalar twin.
+
+pub mod scalar;
+
+use crate::ir::{BinaryOp, ConvGeometry, PoolGeometry, PoolKind, UnaryOp};
+pub use scalar::conv::ConvShape;
+pub use scalar::gemm::{GemmBias, MatRef};
+
+/// Instruction sets a kernel table can target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    Scalar,
+}
+
+/// Conv weights in the layout the table's conv kernel wants, made once at load.
+#[derive(Clone, Debug)]
+pub struct PackedConv {
+    pub isa: Isa,
+    /// Scalar layout: \[m, c/groups, kh, kw\] as in ONNX.
+    pub data: Vec<f32>,
+}
+
+/// One function per hot operation, all of the same ISA.
+pub struct Kernels {
+    pub isa: Isa,
+    pub pack_conv: fn(&ConvGeometry, &[f32]) -> PackedConv,
+    pub conv2d: fn(&ConvShape, &[f32], &PackedConv, Option<&[f32]>, Option<UnaryOp>, &mut [f32]),
+    pub conv_transpose2d: fn(&ConvShape, &[f32], &[f32], Option<&[f32]>, Option<UnaryOp>, &mut [f32]),
+    pub gemm: fn(MatRef, MatRef, f32, Option<GemmBias>, Option<UnaryOp>, &mut [f32]),
+    pub pool2d: fn(&PoolGeometry, [usize; 4], &[f32], [usize; 4], &mut [f32]),
+    pub global_pool: fn(PoolKind, usize, &[f32], &mut [f32]),
+    pub unary: fn(UnaryOp, &[f32], &mut [f32]),
+    pub binary: fn(BinaryOp, (&[f32], &[usize]), (&[f32], &[usize]), &[usize], &mut [f32]),
+    pub channel_affine: fn(&[usize], &[f32], &[f32], &[f32], Option<UnaryOp>, &mut [f32]),
+    pub softmax: fn(&[f32], &[usize], usize, &mut [f32]),
+}
+
+fn scalar_pack_conv(_: &ConvGeometry, w: &[f32]) -> PackedConv {
+    PackedConv {
+        isa: Isa::Scalar,
+        data: w.to_vec(),
+    }
+}
+
+fn scalar_conv2d(s: &ConvShape, x: &[f32], w: &PackedConv, b: Option<&[f32]>, a: Option<UnaryOp>, y: &mut [f32]) {
+    scalar::conv::conv2d(s, x, &w.data, b, a, y)
+}
+
+/// The reference table.
+pub static SCALAR: Kernels = Kernels {
+    isa: Isa::Scalar,
+    pack_conv: scalar_pack_conv,
+    conv2d: scalar_conv2d,
+    conv_transpose2d: scalar::conv::conv_transpose2d,
+    gemm: scalar::gemm::gemm,
+    pool2d: scalar::pool::pool2d,
+    global_pool: scalar::pool::global_pool,
+    unary: scalar::elementwise::unary,
+    binary: scalar::elementwise::binary_f32,
+    channel_affine: scalar::elementwise::channel_affine,
+    softmax: scalar::reduce::softmax,
+};
+
+/// The best table for this CPU, unless `SQUEEZE_ISA` names one (for tests).
+pub fn select() -> &'static Kernels {
+    match std::env::var("SQUEEZE_ISA").as_deref() {
+        Ok("scalar") | Err(_) => &SCALAR,
+        Ok(other) => {
+            log::warn!("SQUEEZE_ISA={other} is not available here; using scalar kernels");
+            &SCALAR
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Elementwise ops: unary functions, broadcasting binary ops, PRelu, the
+//! per-channel affine (BatchNorm) and casts.
+
+use crate::ir::{BinaryOp, UnaryOp};
+
+pub fn unary(op: UnaryOp, x: &[f32], y: &mut [f32]) {
+    for (o, &v) in y.iter_mut().zip(x) {
+        *o = op.apply(v);
+    }
+}
+
+/// Strides of `shape` seen through a broadcast to `out` (0 on broadcast axes).
+fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
+    let lead = out.len() - shape.len();
+    let mut strides = vec![0; out.len()];
+    let mut s = 1;
+    for d in (0..shape.len()).rev() {
+        strides[lead + d] = if shape[d] == 1 { 0 } else { s };
+        s *= shape[d];
+    }
+    strides
+}
+
+/// `y = f(a, b)` with numpy broadcasting of `a` and `b` to `y_shape`.
+pub fn broadcast_binary<T: Copy, U>(
+    (a, a_shape): (&[T], &[usize]),
+    (b, b_shape): (&[T], &[usize]),
+    y_shape: &[usize],
+    y: &mut [U],
+    f: impl Fn(T, T) -> U,
+) {
+    if a.len() == y.len() && b.len() == y.len() {
+        for ((o, &x), &z) in y.iter_mut().zip(a).zip(b) {
+            *o = f(x, z);
+        }
+        return;
+    }
+    if y.is_empty() {
+        return;
+    }
+    let rank = y_shape.len();
+    if rank == 0 {
+        y[0] = f(a[0], b[0]);
+        return;
+    }
+    let (sa, sb) = (broadcast_strides(a_shape, y_shape), broadcast_strides(b_shape, y_shape));
+    let inner = y_shape[rank - 1];
+    let (ia, ib) = (sa[rank - 1], sb[rank - 1]);
+    let mut idx = vec![0usize; rank - 1];
+    for row in y.chunks_mut(inner) {
+        let oa: usize = idx.iter().zip(&sa).map(|(i, s)| i * s).sum();
+        let ob: usize = idx.iter().zip(&sb).map(|(i, s)| i * s).sum();
+        for (j, o) in row.iter_mut().enumerate() {
+            *o = f(a[oa + j * ia], b[ob + j * ib]);
+        }
+        for d in (0..rank - 1).rev() {
+            idx[d] += 1;
+            if idx[d] < y_shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+}
+
+pub fn binary_f32(op: BinaryOp, a: (&[f32], &[usize]), b: (&[f32], &[usize]), y_shape: &[usize], y: &mut [f32]) {
+    broadcast_binary(a, b, y_shape, y, |x, z| op.apply(x, z));
+}
+
+pub fn binary_i64(op: BinaryOp, a: (&[i64], &[usize]), b: (&[i64], &[usize]), y_shape: &[usize], y: &mut [i64]) {
+    broadcast_binary(a, b, y_shape, y, |x, z| op.apply_i64(x, z));
+}
+
+pub fn prelu(x: (&[f32], &[usize]), slope: (&[f32], &[usize]), y: &mut [f32]) {
+    let shape = x.1;
+    broadcast_binary(x, slope, shape, y, |v, s| if v < 0.0 { v * s } else { v });
+}
+
+/// `y = act(x * scale[c] + shift[c])` over NC… tensors.
+pub fn channel_affine(shape: &[usize], x: &[f32], scale: &[f32], shift: &[f32], act: Option<UnaryOp>, y: &mut [f32]) {
+    let c = shape[1];
+    let inner: usize = shape[2..].iter().product();
+    if inner == 0 {
+        return;
+    }
+    for (i, (xs, ys)) in x.chunks(inner).zip(y.chunks_mut(inner)).enumerate() {
+        let (s, t) = (scale[i % c], shift[i % c]);
+        for (o, &v) in ys.iter_mut().zip(xs) {
+            let r = v * s + t;
+            *o = act.map_or(r, |a| a.apply(r));
+        }
+    }
+}
+
+/// Inference BatchNormalization expressed as its per-channel scale and shift.
+pub fn batchnorm_to_affine(eps: f32, gamma: &[f32], beta: &[f32], mean: &[f32], var: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let scale: Vec<f32> = gamma.iter().zip(var).map(|(g, v)| g / (v + eps).sqrt()).collect();
+    let shift = beta.iter().zip(mean).zip(&scale).map(|((b, m), s)| b - m * s).collect();
+    (scale, shift)
+}

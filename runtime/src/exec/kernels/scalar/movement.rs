@@ -1,0 +1,132 @@
+//! Data movement, generic over the element type: transpose, slice, concat,
+//! split, gather, pad, cast.
+
+use crate::ir::{AxisSlice, PadMode};
+
+fn row_major_strides(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; shape.len()];
+    for d in (0..shape.len().saturating_sub(1)).rev() {
+        s[d] = s[d + 1] * shape[d + 1];
+    }
+    s
+}
+
+/// Walks every index of `shape` in row-major order.
+fn for_each_index(shape: &[usize], mut f: impl FnMut(&[usize])) {
+    if shape.contains(&0) {
+        return;
+    }
+    let mut idx = vec![0usize; shape.len()];
+    loop {
+        f(&idx);
+        let mut d = shape.len();
+        loop {
+            if d == 0 {
+                return;
+            }
+            d -= 1;
+            idx[d] += 1;
+            if idx[d] < shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+}
+
+pub fn transpose<T: Copy>(x: &[T], shape: &[usize], perm: &[usize], y: &mut [T]) {
+    let strides = row_major_strides(shape);
+    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+    let src_strides: Vec<usize> = perm.iter().map(|&p| strides[p]).collect();
+    let mut o = 0;
+    for_each_index(&out_shape, |idx| {
+        y[o] = x[idx.iter().zip(&src_strides).map(|(i, s)| i * s).sum::<usize>()];
+        o += 1;
+    });
+}
+
+pub fn slice<T: Copy>(x: &[T], shape: &[usize], axes: &[AxisSlice], y: &mut [T]) {
+    let strides = row_major_strides(shape);
+    let out_shape: Vec<usize> = axes.iter().map(|a| a.len).collect();
+    let mut o = 0;
+    for_each_index(&out_shape, |idx| {
+        let mut src = 0isize;
+        for ((i, a), s) in idx.iter().zip(axes).zip(&strides) {
+            src += (a.start as isize + a.step * *i as isize) * *s as isize;
+        }
+        y[o] = x[src as usize];
+        o += 1;
+    });
+}
+
+/// Concatenation along `axis`: each input contributes one block per outer index.
+pub fn concat<T: Copy>(inputs: &[(&[T], &[usize])], axis: usize, y: &mut [T]) {
+    let outer: usize = inputs[0].1[..axis].iter().product();
+    let mut o = 0;
+    for i in 0..outer {
+        for (x, shape) in inputs {
+            let block: usize = shape[axis..].iter().product();
+            y[o..o + block].copy_from_slice(&x[i * block..][..block]);
+            o += block;
+        }
+    }
+}
+
+pub fn split<T: Copy>(x: &[T], shape: &[usize], axis: usize, outputs: &mut [&mut [T]]) {
+    let outer: usize = shape[..axis].iter().product();
+    let inner: usize = shape[axis + 1..].iter().product();
+    let total = shape[axis] * inner;
+    let mut offset = 0;
+    for out in outputs.iter_mut() {
+        let block = if outer == 0 { 0 } else { out.len() / outer };
+        for o in 0..outer {
+            out[o * block..][..block].copy_from_slice(&x[o * total + offset..][..block]);
+        }
+        offset += block;
+    }
+}
+
+/// Gathers along `axis`; indices were range-checked by the caller.
+pub fn gather<T: Copy>(x: &[T], shape: &[usize], axis: usize, indices: &[usize], y: &mut [T]) {
+    let outer: usize = shape[..axis].iter().product();
+    let inner: usize = shape[axis + 1..].iter().product();
+    let n = shape[axis];
+    let mut o = 0;
+    for i in 0..outer {
+        for &k in indices {
+            y[o..o + inner].copy_from_slice(&x[(i * n + k) * inner..][..inner]);
+            o += inner;
+        }
+    }
+}
+
+pub fn pad(x: &[f32], shape: &[usize], pads: &[(usize, usize)], mode: PadMode, value: f32, y: &mut [f32]) {
+    let strides = row_major_strides(shape);
+    let out_shape: Vec<usize> = shape.iter().zip(pads).map(|(d, p)| d + p.0 + p.1).collect();
+    let mut o = 0;
+    for_each_index(&out_shape, |idx| {
+        let mut src = 0usize;
+        let mut inside = true;
+        for (d, &i) in idx.iter().enumerate() {
+            let len = shape[d] as isize;
+            let mut p = i as isize - pads[d].0 as isize;
+            if p < 0 || p >= len {
+                match mode {
+                    PadMode::Constant => inside = false,
+                    PadMode::Edge => p = p.clamp(0, len - 1),
+                    PadMode::Reflect => {
+                        // Mirror without repeating the edge; period 2(len-1).
+                        let period = 2 * (len - 1).max(1);
+                        p = p.rem_euclid(period);
+                        if p >= len {
+                            p = period - p;
+                        }
+                    }
+                }
+            }
+            src += p.max(0) as usize * strides[d];
+        }
+        y[o] = if inside { x[src] } else { value };
+        o += 1;
+    });
+}

@@ -1,0 +1,70 @@
+//! Max and average pooling (windowed and global), NCHW.
+
+use crate::ir::{PoolGeometry, PoolKind};
+
+pub fn pool2d(p: &PoolGeometry, input: [usize; 4], x: &[f32], output: [usize; 4], y: &mut [f32]) {
+    let [n, c, ih, iw] = input;
+    let [_, _, oh, ow] = output;
+    let (pt, pl) = (p.pads[0] as isize, p.pads[1] as isize);
+    for plane in 0..n * c {
+        let xin = &x[plane * ih * iw..][..ih * iw];
+        let out = &mut y[plane * oh * ow..][..oh * ow];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let y0 = oy as isize * p.strides[0] as isize - pt;
+                let x0 = ox as isize * p.strides[1] as isize - pl;
+                let mut acc = match p.kind {
+                    PoolKind::Max => f32::NEG_INFINITY,
+                    PoolKind::Avg { .. } => 0.0,
+                };
+                let mut count = 0usize;
+                for ky in 0..p.kernel[0] {
+                    let iy = y0 + (ky * p.dilations[0]) as isize;
+                    if iy < 0 || iy >= ih as isize {
+                        continue;
+                    }
+                    for kx in 0..p.kernel[1] {
+                        let ix = x0 + (kx * p.dilations[1]) as isize;
+                        if ix < 0 || ix >= iw as isize {
+                            continue;
+                        }
+                        let v = xin[iy as usize * iw + ix as usize];
+                        match p.kind {
+                            PoolKind::Max => acc = acc.max(v),
+                            PoolKind::Avg { .. } => acc += v,
+                        }
+                        count += 1;
+                    }
+                }
+                out[oy * ow + ox] = match p.kind {
+                    PoolKind::Max => acc,
+                    PoolKind::Avg { count_include_pad: false } => acc / count.max(1) as f32,
+                    PoolKind::Avg { count_include_pad: true } => {
+                        // The window is clipped to the padded extent, not the input.
+                        let span = |o: isize, k: usize, len: usize, pad_end: usize| {
+                            let end = (o + k as isize).min((len + pad_end) as isize);
+                            (end - o).max(0) as usize
+                        };
+                        let hy = span(y0, p.kernel[0], ih, p.pads[2]);
+                        let wx = span(x0, p.kernel[1], iw, p.pads[3]);
+                        acc / (hy * wx).max(1) as f32
+                    }
+                };
+            }
+        }
+    }
+}
+
+/// Pooling over all spatial positions of each (n, c) plane.
+pub fn global_pool(kind: PoolKind, planes: usize, x: &[f32], y: &mut [f32]) {
+    if planes == 0 {
+        return;
+    }
+    let inner = x.len() / planes;
+    for (o, xs) in y.iter_mut().zip(x.chunks(inner.max(1))) {
+        *o = match kind {
+            PoolKind::Max => xs.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+            PoolKind::Avg { .. } => xs.iter().sum::<f32>() / inner.max(1) as f32,
+        };
+    }
+}

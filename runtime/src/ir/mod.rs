@@ -1,0 +1,12 @@
+//! Graph IR: static shapes and dtypes, a closed `Op` enum, one validation step.
+
+mod graph;
+mod op;
+mod tensor;
+
+pub use graph::{Graph, Node, Value, ValueId};
+pub use op::{
+    broadcast_shapes, window_out_len, AxisSlice, BinaryOp, ConvGeometry, CoordTransform,
+    NearestMode, Op, PadMode, PoolGeometry, PoolKind, ResizeMode, TypeInfo, UnaryOp,
+};
+pub use tensor::{checked_numel, numel, DType, Tensor, TensorData, MAX_TENSOR_ELEMENTS};

@@ -1,0 +1,726 @@
+//! The closed set of operations the runtime executes, with their static
+//! shape rules. Every attribute is resolved at import (pads made explicit,
+//! target shapes computed), so kernels never interpret ONNX semantics.
+
+use serde::{Deserialize, Serialize};
+
+use super::tensor::DType;
+use crate::error::{Error, Result};
+
+/// Elementwise one-input functions. The ones marked fusable may run in the
+/// epilogue of a Conv/Gemm (see [`UnaryOp::is_fusable`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum UnaryOp {
+    Relu,
+    Clip { min: f32, max: f32 },
+    LeakyRelu { alpha: f32 },
+    Sigmoid,
+    HardSigmoid { alpha: f32, beta: f32 },
+    HardSwish,
+    Tanh,
+    Sqrt,
+    Exp,
+    Neg,
+    Abs,
+    Reciprocal,
+}
+
+impl UnaryOp {
+    /// Activations cheap enough to apply while the conv output is in registers.
+    pub fn is_fusable(self) -> bool {
+        matches!(
+            self,
+            UnaryOp::Relu
+                | UnaryOp::Clip { .. }
+                | UnaryOp::LeakyRelu { .. }
+                | UnaryOp::Sigmoid
+                | UnaryOp::HardSigmoid { .. }
+                | UnaryOp::HardSwish
+        )
+    }
+
+    #[inline]
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            UnaryOp::Relu => x.max(0.0),
+            UnaryOp::Clip { min, max } => x.max(min).min(max),
+            UnaryOp::LeakyRelu { alpha } => {
+                if x >= 0.0 {
+                    x
+                } else {
+                    alpha * x
+                }
+            }
+            UnaryOp::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            UnaryOp::HardSigmoid { alpha, beta } => (alpha * x + beta).clamp(0.0, 1.0),
+            UnaryOp::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
+            UnaryOp::Tanh => x.tanh(),
+            UnaryOp::Sqrt => x.sqrt(),
+            UnaryOp::Exp => x.exp(),
+            UnaryOp::Neg => -x,
+            UnaryOp::Abs => x.abs(),
+            UnaryOp::Reciprocal => 1.0 / x,
+        }
+    }
+}
+
+/// Elementwise two-input functions with numpy broadcasting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Max,
+    Min,
+}
+
+impl BinaryOp {
+    #[inline]
+    pub fn apply(self, a: f32, b: f32) -> f32 {
+        match self {
+            BinaryOp::Add => a + b,
+            BinaryOp::Sub => a - b,
+            BinaryOp::Mul => a * b,
+            BinaryOp::Div => a / b,
+            BinaryOp::Pow => a.powf(b),
+            BinaryOp::Max => a.max(b),
+            BinaryOp::Min => a.min(b),
+        }
+    }
+    /// Integer semantics (shape arithmetic); division truncates like ONNX.
+    #[inline]
+    pub fn apply_i64(self, a: i64, b: i64) -> i64 {
+        match self {
+            BinaryOp::Add => a.wrapping_add(b),
+            BinaryOp::Sub => a.wrapping_sub(b),
+            BinaryOp::Mul => a.wrapping_mul(b),
+            BinaryOp::Div => a.checked_div(b).unwrap_or(0),
+            BinaryOp::Pow => a.wrapping_pow(b.clamp(0, 63) as u32),
+            BinaryOp::Max => a.max(b),
+            BinaryOp::Min => a.min(b),
+        }
+    }
+}
+
+/// 2-D convolution geometry, shared by Conv and ConvTranspose.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConvGeometry {
+    pub kernel: [usize; 2],
+    pub strides: [usize; 2],
+    pub dilations: [usize; 2],
+    /// top, left, bottom, right
+    pub pads: [usize; 4],
+    pub groups: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PoolKind {
+    Max,
+    Avg { count_include_pad: bool },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PoolGeometry {
+    pub kind: PoolKind,
+    pub kernel: [usize; 2],
+    pub strides: [usize; 2],
+    pub dilations: [usize; 2],
+    /// top, left, bottom, right
+    pub pads: [usize; 4],
+    pub ceil_mode: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PadMode {
+    Constant,
+    Reflect,
+    Edge,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NearestMode {
+    RoundPreferFloor,
+    RoundPreferCeil,
+    Floor,
+    Ceil,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResizeMode {
+    Nearest(NearestMode),
+    Linear,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CoordTransform {
+    HalfPixel,
+    PytorchHalfPixel,
+    AlignCorners,
+    Asymmetric,
+    TfHalfPixelForNearest,
+}
+
+/// Slice of one axis: elements `start, start+step, …` (`len` of them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AxisSlice {
+    pub start: usize,
+    pub step: isize,
+    pub len: usize,
+}
+
+/// The operations of a validated graph. Closed on purpose: the executor, the
+/// optimizer and the packer each match exhaustively.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    /// Inputs: x \[N,C,H,W\], weights \[M,C/g,kh,kw\], optional bias \[M\].
+    Conv {
+        geometry: ConvGeometry,
+        activation: Option<UnaryOp>,
+    },
+    /// Inputs: x, weights \[C,M/g,kh,kw\], optional bias \[M\].
+    ConvTranspose {
+        geometry: ConvGeometry,
+        output_padding: [usize; 2],
+        activation: Option<UnaryOp>,
+    },
+    /// Inputs: x, scale, bias, mean, var (all per channel, axis 1).
+    BatchNorm { epsilon: f32 },
+    /// Inputs: x, scale \[C\], shift \[C\]: `x*scale+shift` per channel (axis 1);
+    /// what a BatchNorm with nothing to fold into becomes.
+    ChannelAffine { activation: Option<UnaryOp> },
+    Unary(UnaryOp),
+    Binary(BinaryOp),
+    /// Inputs: x, slope (broadcast to x).
+    PRelu,
+    Pool(PoolGeometry),
+    GlobalPool(PoolKind),
+    /// Inputs: a \[M,K\] (or \[K,M\] transposed), b, optional c broadcast to \[M,N\].
+    Gemm {
+        alpha: f32,
+        beta: f32,
+        trans_a: bool,
+        trans_b: bool,
+        activation: Option<UnaryOp>,
+    },
+    /// numpy matmul with batch broadcasting.
+    MatMul,
+    Softmax { axis: usize },
+    Concat { axis: usize },
+    Split { axis: usize, sizes: Vec<usize> },
+    Slice { axes: Vec<AxisSlice> },
+    Transpose { perm: Vec<usize> },
+    /// Also Flatten, Squeeze, Unsqueeze: the row-major data does not move.
+    Reshape { shape: Vec<usize> },
+    /// Inputs: data, indices (i64, any shape).
+    Gather { axis: usize },
+    Pad {
+        /// (before, after) per axis
+        pads: Vec<(usize, usize)>,
+        mode: PadMode,
+        value: f32,
+    },
+    Resize {
+        mode: ResizeMode,
+        coord: CoordTransform,
+        /// output size per axis; scales are output/input unless given
+        out_shape: Vec<usize>,
+        scales: Vec<f32>,
+        cubic_coeff_a: f32,
+    },
+    ReduceMean { axes: Vec<usize>, keepdims: bool },
+    Lrn {
+        size: usize,
+        alpha: f32,
+        beta: f32,
+        bias: f32,
+    },
+    Cast { to: DType },
+    Identity,
+}
+
+/// What a value is: element type and static shape.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypeInfo {
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+}
+
+impl TypeInfo {
+    pub fn new(dtype: DType, shape: Vec<usize>) -> Self {
+        TypeInfo { dtype, shape }
+    }
+    pub fn f32(shape: Vec<usize>) -> Self {
+        TypeInfo::new(DType::F32, shape)
+    }
+}
+
+/// numpy broadcast of two shapes.
+pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    let rank = a.len().max(b.len());
+    let mut out = vec![0; rank];
+    for i in 0..rank {
+        let da = if i + a.len() >= rank { a[i + a.len() - rank] } else { 1 };
+        let db = if i + b.len() >= rank { b[i + b.len() - rank] } else { 1 };
+        out[i] = match (da, db) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => return None,
+        };
+    }
+    Some(out)
+}
+
+/// Output length of a sliding window over `len` padded by `pads`.
+pub fn window_out_len(
+    len: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    pads: (usize, usize),
+    ceil: bool,
+) -> Option<usize> {
+    let span = dilation.checked_mul(kernel.checked_sub(1)?)?.checked_add(1)?;
+    let padded = len.checked_add(pads.0)?.checked_add(pads.1)?;
+    let room = padded.checked_sub(span)?;
+    if stride == 0 {
+        return None;
+    }
+    let mut out = if ceil {
+        room.div_ceil(stride) + 1
+    } else {
+        room / stride + 1
+    };
+    // A window must start inside the input or the leading padding.
+    if ceil && (out - 1) * stride >= len + pads.0 {
+        out -= 1;
+    }
+    Some(out)
+}
+
+impl Op {
+    /// ONNX-style name, for reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Conv { .. } => "Conv",
+            Op::ConvTranspose { .. } => "ConvTranspose",
+            Op::BatchNorm { .. } => "BatchNormalization",
+            Op::ChannelAffine { .. } => "ChannelAffine",
+            Op::Unary(u) => match u {
+                UnaryOp::Relu => "Relu",
+                UnaryOp::Clip { .. } => "Clip",
+                UnaryOp::LeakyRelu { .. } => "LeakyRelu",
+                UnaryOp::Sigmoid => "Sigmoid",
+                UnaryOp::HardSigmoid { .. } => "HardSigmoid",
+                UnaryOp::HardSwish => "HardSwish",
+                UnaryOp::Tanh => "Tanh",
+                UnaryOp::Sqrt => "Sqrt",
+                UnaryOp::Exp => "Exp",
+                UnaryOp::Neg => "Neg",
+                UnaryOp::Abs => "Abs",
+                UnaryOp::Reciprocal => "Reciprocal",
+            },
+            Op::Binary(b) => match b {
+                BinaryOp::Add => "Add",
+                BinaryOp::Sub => "Sub",
+                BinaryOp::Mul => "Mul",
+                BinaryOp::Div => "Div",
+                BinaryOp::Pow => "Pow",
+                BinaryOp::Max => "Max",
+                BinaryOp::Min => "Min",
+            },
+            Op::PRelu => "PRelu",
+            Op::Pool(p) => match p.kind {
+                PoolKind::Max => "MaxPool",
+                PoolKind::Avg { .. } => "AveragePool",
+            },
+            Op::GlobalPool(PoolKind::Max) => "GlobalMaxPool",
+            Op::GlobalPool(PoolKind::Avg { .. }) => "GlobalAveragePool",
+            Op::Gemm { .. } => "Gemm",
+            Op::MatMul => "MatMul",
+            Op::Softmax { .. } => "Softmax",
+            Op::Concat { .. } => "Concat",
+            Op::Split { .. } => "Split",
+            Op::Slice { .. } => "Slice",
+            Op::Transpose { .. } => "Transpose",
+            Op::Reshape { .. } => "Reshape",
+            Op::Gather { .. } => "Gather",
+            Op::Pad { .. } => "Pad",
+            Op::Resize { .. } => "Resize",
+            Op::ReduceMean { .. } => "ReduceMean",
+            Op::Lrn { .. } => "LRN",
+            Op::Cast { .. } => "Cast",
+            Op::Identity => "Identity",
+        }
+    }
+
+    /// The fused epilogue activation, if the op has one.
+    pub fn activation(&self) -> Option<UnaryOp> {
+        match self {
+            Op::Conv { activation, .. }
+            | Op::ConvTranspose { activation, .. }
+            | Op::ChannelAffine { activation }
+            | Op::Gemm { activation, .. } => *activation,
+            _ => None,
+        }
+    }
+
+    /// Static shape rule: the output types from the input types, or why the
+    /// inputs do not fit this op. This is the single place shapes are checked.
+    pub fn infer(&self, node: &str, ins: &[&TypeInfo]) -> Result<Vec<TypeInfo>> {
+        let bad = |reason: String| Error::invalid(node, reason);
+        let arity = |lo: usize, hi: usize| {
+            if ins.len() < lo || ins.len() > hi {
+                Err(bad(format!(
+                    "{} takes {lo}..={hi} inputs, got {}",
+                    self.name(),
+                    ins.len()
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        let want_f32 = |i: usize| {
+            if ins[i].dtype != DType::F32 {
+                Err(bad(format!("input {i} of {} must be f32", self.name())))
+            } else {
+                Ok(())
+            }
+        };
+        let rank = |i: usize, r: usize| {
+            if ins[i].shape.len() != r {
+                Err(bad(format!(
+                    "input {i} of {} must have rank {r}, has shape {:?}",
+                    self.name(),
+                    ins[i].shape
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        let per_channel = |i: usize, c: usize| {
+            if ins[i].shape.iter().product::<usize>() != c {
+                Err(bad(format!(
+                    "input {i} of {} must have {c} elements, has shape {:?}",
+                    self.name(),
+                    ins[i].shape
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        let one = |dtype: DType, shape: Vec<usize>| Ok(vec![TypeInfo::new(dtype, shape)]);
+        match self {
+            Op::Conv { geometry: g, .. } | Op::ConvTranspose { geometry: g, .. } => {
+                arity(2, 3)?;
+                want_f32(0)?;
+                want_f32(1)?;
+                rank(0, 4)?;
+                rank(1, 4)?;
+                let (x, w) = (&ins[0].shape, &ins[1].shape);
+                if g.groups == 0 || g.strides.contains(&0) || g.dilations.contains(&0) {
+                    return Err(bad("zero groups, stride or dilation".into()));
+                }
+                if w[2] != g.kernel[0] || w[3] != g.kernel[1] {
+                    return Err(bad(format!("kernel {:?} vs weights {w:?}", g.kernel)));
+                }
+                let transposed = matches!(self, Op::ConvTranspose { .. });
+                let (cin, cout) = if transposed {
+                    (w[0], w[1] * g.groups)
+                } else {
+                    (w[1] * g.groups, w[0])
+                };
+                if x[1] != cin || cout % g.groups != 0 || (transposed && w[0] % g.groups != 0) {
+                    return Err(bad(format!(
+                        "{} channels: input {x:?}, weights {w:?}, groups {}",
+                        self.name(),
+                        g.groups
+                    )));
+                }
+                if ins.len() == 3 {
+                    want_f32(2)?;
+                    per_channel(2, cout)?;
+                }
+                let mut out = vec![x[0], cout, 0, 0];
+                for a in 0..2 {
+                    let pads = (g.pads[a], g.pads[a + 2]);
+                    out[a + 2] = if let Op::ConvTranspose { output_padding, .. } = self {
+                        // (in-1)*s + d*(k-1) + 1 + op - pads
+                        let full = x[a + 2]
+                            .checked_sub(1)
+                            .and_then(|v| v.checked_mul(g.strides[a]))
+                            .and_then(|v| v.checked_add(g.dilations[a] * (g.kernel[a] - 1) + 1))
+                            .and_then(|v| v.checked_add(output_padding[a]));
+                        full.and_then(|v| v.checked_sub(pads.0 + pads.1))
+                            .filter(|&v| v > 0)
+                            .ok_or_else(|| bad("empty ConvTranspose output".into()))?
+                    } else {
+                        window_out_len(
+                            x[a + 2],
+                            g.kernel[a],
+                            g.strides[a],
+                            g.dilations[a],
+                            pads,
+                            false,
+                        )
+                        .ok_or_else(|| bad(format!("kernel larger than padded input {x:?}")))?
+                    };
+                }
+                one(DType::F32, out)
+            }
+            Op::BatchNorm { .. } | Op::ChannelAffine { .. } => {
+                let n = if matches!(self, Op::BatchNorm { .. }) { 5 } else { 3 };
+                arity(n, n)?;
+                if ins[0].shape.len() < 2 {
+                    return Err(bad("needs a channel axis".into()));
+                }
+                let c = ins[0].shape[1];
+                for i in 0..n {
+                    want_f32(i)?;
+                    if i > 0 {
+                        per_channel(i, c)?;
+                    }
+                }
+                one(DType::F32, ins[0].shape.clone())
+            }
+            Op::Unary(_) => {
+                arity(1, 1)?;
+                want_f32(0)?;
+                one(DType::F32, ins[0].shape.clone())
+            }
+            Op::Binary(_) | Op::PRelu => {
+                arity(2, 2)?;
+                if ins[0].dtype != ins[1].dtype {
+                    return Err(bad("operands have different types".into()));
+                }
+                let s = broadcast_shapes(&ins[0].shape, &ins[1].shape).ok_or_else(|| {
+                    bad(format!(
+                        "cannot broadcast {:?} with {:?}",
+                        ins[0].shape, ins[1].shape
+                    ))
+                })?;
+                if matches!(self, Op::PRelu) && s != ins[0].shape {
+                    return Err(bad("PRelu slope must broadcast to the input".into()));
+                }
+                one(ins[0].dtype, s)
+            }
+            Op::Pool(p) => {
+                arity(1, 1)?;
+                want_f32(0)?;
+                rank(0, 4)?;
+                let x = &ins[0].shape;
+                if p.strides.contains(&0) || p.dilations.contains(&0) || p.kernel.contains(&0) {
+                    return Err(bad("zero kernel, stride or dilation".into()));
+                }
+                let mut out = x.clone();
+                for a in 0..2 {
+                    out[a + 2] = window_out_len(
+                        x[a + 2],
+                        p.kernel[a],
+                        p.strides[a],
+                        p.dilations[a],
+                        (p.pads[a], p.pads[a + 2]),
+                        p.ceil_mode,
+                    )
+                    .ok_or_else(|| bad(format!("pool window larger than input {x:?}")))?;
+                }
+                one(DType::F32, out)
+            }
+            Op::GlobalPool(_) => {
+                arity(1, 1)?;
+                want_f32(0)?;
+                if ins[0].shape.len() < 3 {
+                    return Err(bad("global pooling needs spatial axes".into()));
+                }
+                let mut s = ins[0].shape.clone();
+                s[2..].iter_mut().for_each(|d| *d = 1);
+                one(DType::F32, s)
+            }
+            Op::Gemm { trans_a, trans_b, .. } => {
+                arity(2, 3)?;
+                want_f32(0)?;
+                want_f32(1)?;
+                rank(0, 2)?;
+                rank(1, 2)?;
+                let (a, b) = (&ins[0].shape, &ins[1].shape);
+                let (m, k) = if *trans_a { (a[1], a[0]) } else { (a[0], a[1]) };
+                let (k2, n) = if *trans_b { (b[1], b[0]) } else { (b[0], b[1]) };
+                if k != k2 {
+                    return Err(bad(format!("Gemm inner dims {a:?} x {b:?}")));
+                }
+                if ins.len() == 3 {
+                    want_f32(2)?;
+                    if broadcast_shapes(&ins[2].shape, &[m, n]).as_deref() != Some(&[m, n]) {
+                        return Err(bad(format!("Gemm C {:?} vs [{m},{n}]", ins[2].shape)));
+                    }
+                }
+                one(DType::F32, vec![m, n])
+            }
+            Op::MatMul => {
+                arity(2, 2)?;
+                want_f32(0)?;
+                want_f32(1)?;
+                let (a, b) = (&ins[0].shape, &ins[1].shape);
+                if a.is_empty() || b.is_empty() {
+                    return Err(bad("MatMul of a scalar".into()));
+                }
+                let a2 = if a.len() == 1 { vec![1, a[0]] } else { a.clone() };
+                let b2 = if b.len() == 1 { vec![b[0], 1] } else { b.clone() };
+                let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
+                let (k2, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
+                if k != k2 {
+                    return Err(bad(format!("MatMul inner dims {a:?} x {b:?}")));
+                }
+                let mut out = broadcast_shapes(&a2[..a2.len() - 2], &b2[..b2.len() - 2])
+                    .ok_or_else(|| bad(format!("MatMul batch dims {a:?} x {b:?}")))?;
+                if a.len() > 1 {
+                    out.push(m);
+                }
+                if b.len() > 1 {
+                    out.push(n);
+                }
+                one(DType::F32, out)
+            }
+            Op::Softmax { axis } => {
+                arity(1, 1)?;
+                want_f32(0)?;
+                if *axis >= ins[0].shape.len() {
+                    return Err(bad("softmax axis out of range".into()));
+                }
+                one(DType::F32, ins[0].shape.clone())
+            }
+            Op::Concat { axis } => {
+                arity(1, usize::MAX)?;
+                let first = &ins[0];
+                if *axis >= first.shape.len() {
+                    return Err(bad("concat axis out of range".into()));
+                }
+                let mut out = first.shape.clone();
+                out[*axis] = 0;
+                for t in ins {
+                    let same_rest = t.shape.len() == first.shape.len()
+                        && (0..t.shape.len()).all(|d| d == *axis || t.shape[d] == first.shape[d]);
+                    if t.dtype != first.dtype || !same_rest {
+                        return Err(bad(format!("concat of {:?} and {:?}", first.shape, t.shape)));
+                    }
+                    out[*axis] += t.shape[*axis];
+                }
+                one(first.dtype, out)
+            }
+            Op::Split { axis, sizes } => {
+                arity(1, 1)?;
+                let s = &ins[0].shape;
+                if *axis >= s.len() || sizes.iter().sum::<usize>() != s[*axis] {
+                    return Err(bad(format!("split {sizes:?} of {s:?} on axis {axis}")));
+                }
+                Ok(sizes
+                    .iter()
+                    .map(|&n| {
+                        let mut o = s.clone();
+                        o[*axis] = n;
+                        TypeInfo::new(ins[0].dtype, o)
+                    })
+                    .collect())
+            }
+            Op::Slice { axes } => {
+                arity(1, 1)?;
+                let s = &ins[0].shape;
+                if axes.len() != s.len() {
+                    return Err(bad("slice needs one entry per axis".into()));
+                }
+                for (d, a) in axes.iter().enumerate() {
+                    let last = a.start as isize + a.step * (a.len as isize - 1);
+                    let ok = a.step != 0
+                        && (a.len == 0 || (a.start < s[d] && last >= 0 && (last as usize) < s[d]));
+                    if !ok {
+                        return Err(bad(format!("slice {a:?} out of axis {d} of {s:?}")));
+                    }
+                }
+                one(ins[0].dtype, axes.iter().map(|a| a.len).collect())
+            }
+            Op::Transpose { perm } => {
+                arity(1, 1)?;
+                let s = &ins[0].shape;
+                let mut seen = vec![false; s.len()];
+                if perm.len() != s.len() || perm.iter().any(|&p| p >= s.len() || std::mem::replace(&mut seen[p], true)) {
+                    return Err(bad(format!("bad permutation {perm:?} for {s:?}")));
+                }
+                one(ins[0].dtype, perm.iter().map(|&p| s[p]).collect())
+            }
+            Op::Reshape { shape } => {
+                arity(1, 1)?;
+                if shape.iter().product::<usize>() != ins[0].shape.iter().product::<usize>() {
+                    return Err(bad(format!("reshape {:?} to {shape:?}", ins[0].shape)));
+                }
+                one(ins[0].dtype, shape.clone())
+            }
+            Op::Gather { axis } => {
+                arity(2, 2)?;
+                if ins[1].dtype != DType::I64 {
+                    return Err(bad("Gather indices must be integers".into()));
+                }
+                let s = &ins[0].shape;
+                if *axis >= s.len() {
+                    return Err(bad("gather axis out of range".into()));
+                }
+                let mut out = s[..*axis].to_vec();
+                out.extend_from_slice(&ins[1].shape);
+                out.extend_from_slice(&s[axis + 1..]);
+                one(ins[0].dtype, out)
+            }
+            Op::Pad { pads, .. } => {
+                arity(1, 1)?;
+                want_f32(0)?;
+                let s = &ins[0].shape;
+                if pads.len() != s.len() {
+                    return Err(bad("pads need one pair per axis".into()));
+                }
+                one(DType::F32, s.iter().zip(pads).map(|(d, p)| d + p.0 + p.1).collect())
+            }
+            Op::Resize { out_shape, scales, .. } => {
+                arity(1, 1)?;
+                want_f32(0)?;
+                if out_shape.len() != ins[0].shape.len() || scales.len() != out_shape.len() {
+                    return Err(bad("resize rank mismatch".into()));
+                }
+                one(DType::F32, out_shape.clone())
+            }
+            Op::ReduceMean { axes, keepdims } => {
+                arity(1, 1)?;
+                want_f32(0)?;
+                let s = &ins[0].shape;
+                if axes.iter().any(|&a| a >= s.len()) {
+                    return Err(bad("reduce axis out of range".into()));
+                }
+                let out = s
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(d, &n)| match (axes.contains(&d), keepdims) {
+                        (false, _) => Some(n),
+                        (true, true) => Some(1),
+                        (true, false) => None,
+                    })
+                    .collect();
+                one(DType::F32, out)
+            }
+            Op::Lrn { size, .. } => {
+                arity(1, 1)?;
+                want_f32(0)?;
+                if *size == 0 || ins[0].shape.len() < 2 {
+                    return Err(bad("LRN needs size > 0 and a channel axis".into()));
+                }
+                one(DType::F32, ins[0].shape.clone())
+            }
+            Op::Cast { to } => {
+                arity(1, 1)?;
+                one(*to, ins[0].shape.clone())
+            }
+            Op::Identity => {
+                arity(1, 1)?;
+                one(ins[0].dtype, ins[0].shape.clone())
+            }
+        }
+    }
+}

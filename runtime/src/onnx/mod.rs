@@ -1,0 +1,245 @@
+//! ONNX import: protobuf → [`Graph`] with static shapes. Constant subgraphs
+//! (shape arithmetic, weights built by ConstantOfShape…) are folded while
+//! importing, so the graph that leaves here is static and validated.
+
+mod ops;
+mod tensor;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use prost::Message;
+use tract_onnx::pb;
+
+use crate::error::{Error, Result};
+use crate::exec::compute;
+use crate::exec::kernels::SCALAR;
+use crate::ir::{checked_numel, Graph, Node, Op, Tensor, TypeInfo, ValueId};
+pub use tensor::to_tensor;
+
+/// Opsets of the default domain this importer follows.
+pub const OPSETS: std::ops::RangeInclusive<i64> = 1..=21;
+
+/// Import settings.
+#[derive(Clone, Debug, Default)]
+pub struct ImportOptions {
+    /// Concrete shapes for inputs with dynamic dims (by input name). A
+    /// dynamic leading (batch) dim defaults to 1; others must be given.
+    pub input_shapes: HashMap<String, Vec<usize>>,
+}
+
+/// Model-level facts kept for reports and packing.
+#[derive(Clone, Debug, Default)]
+pub struct OnnxInfo {
+    pub producer: String,
+    pub opset: i64,
+    pub metadata: Vec<(String, String)>,
+}
+
+/// Parses and imports an ONNX model from bytes; `dir` is the folder external
+/// data may be read from.
+pub fn import_bytes(bytes: &[u8], dir: Option<&Path>, opts: &ImportOptions) -> Result<(Graph, OnnxInfo)> {
+    let model = pb::ModelProto::decode(bytes).map_err(|e| Error::Malformed(format!("not a valid ONNX protobuf: {e}")))?;
+    import_model(&model, dir, opts)
+}
+
+/// Reads and imports an `.onnx` file.
+pub fn import_file(path: &Path, opts: &ImportOptions) -> Result<(Graph, OnnxInfo)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+    import_bytes(&bytes, path.parent(), opts)
+}
+
+pub fn import_model(model: &pb::ModelProto, dir: Option<&Path>, opts: &ImportOptions) -> Result<(Graph, OnnxInfo)> {
+    let opset = model
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map_or(1, |o| o.version);
+    if !OPSETS.contains(&opset) {
+        return Err(Error::Malformed(format!("opset {opset} is outside the supported range {OPSETS:?}")));
+    }
+    let g = model.graph.as_ref().ok_or_else(|| Error::Malformed("model has no graph".into()))?;
+    let mut ctx = Importer { graph: Graph::default(), names: HashMap::new(), opset, dir };
+    for init in &g.initializer {
+        let t = to_tensor(init, dir)?;
+        let id = ctx.graph.add_constant(&init.name, t);
+        ctx.names.insert(init.name.clone(), id);
+    }
+    for input in &g.input {
+        if ctx.names.contains_key(&input.name) {
+            continue; // an initializer listed as input (IR < 4): a constant
+        }
+        let info = input_type(input, opts)?;
+        let id = ctx.graph.add_value(&input.name, info);
+        ctx.graph.inputs.push(id);
+        ctx.names.insert(input.name.clone(), id);
+    }
+    for node in sorted_nodes(&g.node)? {
+        if !(node.domain.is_empty() || node.domain == "ai.onnx") {
+            return Err(Error::UnsupportedOp {
+                op_type: format!("{}:{}", node.domain, node.op_type),
+                node: node.name.clone(),
+                opset,
+                reason: "custom domain".into(),
+            });
+        }
+        ops::convert(&mut ctx, node)?;
+    }
+    for out in &g.output {
+        let id = ctx.value(&out.name, "<graph outputs>")?;
+        ctx.graph.outputs.push(id);
+    }
+    let info = OnnxInfo {
+        producer: format!("{} {}", model.producer_name, model.producer_version).trim().to_string(),
+        opset,
+        metadata: model.metadata_props.iter().map(|kv| (kv.key.clone(), kv.value.clone())).collect(),
+    };
+    crate::opt::remove_dead(&mut ctx.graph);
+    ctx.graph.validate()?;
+    Ok((ctx.graph, info))
+}
+
+fn input_type(v: &pb::ValueInfoProto, opts: &ImportOptions) -> Result<TypeInfo> {
+    use pb::tensor_shape_proto::dimension::Value as Dim;
+    use pb::type_proto::Value as Ty;
+    let Some(Ty::TensorType(tt)) = v.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        return Err(Error::Malformed(format!("input {:?} is not a tensor", v.name)));
+    };
+    let dtype = tensor::dtype_of(tt.elem_type)
+        .ok_or_else(|| Error::Malformed(format!("input {:?} has unsupported element type {}", v.name, tt.elem_type)))?;
+    let dims = tt.shape.as_ref().map(|s| s.dim.as_slice()).unwrap_or(&[]);
+    let shape: Vec<usize> = if let Some(given) = opts.input_shapes.get(&v.name) {
+        if given.len() != dims.len() {
+            return Err(Error::Input(format!("input {:?} has rank {}, shape {given:?} given", v.name, dims.len())));
+        }
+        for (i, (g, d)) in given.iter().zip(dims).enumerate() {
+            if let Some(Dim::DimValue(x)) = d.value {
+                if x > 0 && x as usize != *g {
+                    return Err(Error::Input(format!("input {:?} dim {i} is fixed to {x}, {g} given", v.name)));
+                }
+            }
+        }
+        given.clone()
+    } else {
+        dims.iter()
+            .enumerate()
+            .map(|(i, d)| match &d.value {
+                Some(Dim::DimValue(x)) if *x > 0 => Ok(*x as usize),
+                _ if i == 0 => Ok(1),
+                other => Err(Error::Input(format!(
+                    "input {:?} has a dynamic dim {i} ({}); give its shape, e.g. --input-shape {}=1x3x224x224",
+                    v.name,
+                    match other {
+                        Some(Dim::DimParam(p)) => p.clone(),
+                        _ => "?".into(),
+                    },
+                    v.name
+                ))),
+            })
+            .collect::<Result<_>>()?
+    };
+    checked_numel(&shape, &v.name)?;
+    Ok(TypeInfo::new(dtype, shape))
+}
+
+/// ONNX requires topological order, but not every exporter obeys: sort, and
+/// refuse cycles.
+fn sorted_nodes(nodes: &[pb::NodeProto]) -> Result<Vec<&pb::NodeProto>> {
+    let mut producer: HashMap<&str, usize> = HashMap::new();
+    for (i, n) in nodes.iter().enumerate() {
+        for o in n.output.iter().filter(|o| !o.is_empty()) {
+            producer.insert(o, i);
+        }
+    }
+    let mut indegree = vec![0usize; nodes.len()];
+    let mut readers = vec![Vec::new(); nodes.len()];
+    for (i, n) in nodes.iter().enumerate() {
+        for inp in &n.input {
+            if let Some(&p) = producer.get(inp.as_str()) {
+                indegree[i] += 1;
+                readers[p].push(i);
+            }
+        }
+    }
+    let mut ready: Vec<usize> = (0..nodes.len()).filter(|&i| indegree[i] == 0).rev().collect();
+    let mut order = Vec::with_capacity(nodes.len());
+    while let Some(i) = ready.pop() {
+        order.push(&nodes[i]);
+        for &r in readers[i].iter().rev() {
+            indegree[r] -= 1;
+            if indegree[r] == 0 {
+                ready.push(r);
+            }
+        }
+    }
+    if order.len() != nodes.len() {
+        let stuck = (0..nodes.len()).find(|&i| indegree[i] > 0).unwrap_or(0);
+        let n = &nodes[stuck];
+        return Err(Error::Cycle(if n.name.is_empty() { n.op_type.clone() } else { n.name.clone() }));
+    }
+    Ok(order)
+}
+
+/// Import state: the graph under construction and ONNX names → values.
+pub(crate) struct Importer<'a> {
+    graph: Graph,
+    names: HashMap<String, ValueId>,
+    opset: i64,
+    dir: Option<&'a Path>,
+}
+
+impl Importer<'_> {
+    fn value(&self, name: &str, node: &str) -> Result<ValueId> {
+        self.names
+            .get(name)
+            .copied()
+            .ok_or_else(|| Error::invalid(node, format!("reads {name:?}, which nothing defines")))
+    }
+    fn info(&self, v: ValueId) -> &TypeInfo {
+        &self.graph.values[v].info
+    }
+    fn constant(&self, v: ValueId) -> Option<&Tensor> {
+        self.graph.constant(v)
+    }
+
+    /// Binds `name` to a new constant.
+    fn bind_constant(&mut self, name: &str, t: Tensor) {
+        let id = self.graph.add_constant(name, t);
+        self.names.insert(name.to_string(), id);
+    }
+
+    /// Adds a node whose outputs get `out_names`; folds it at once when all
+    /// its inputs are constants.
+    fn add(&mut self, name: &str, op: Op, inputs: Vec<ValueId>, out_names: &[String]) -> Result<Vec<ValueId>> {
+        let infos: Vec<&TypeInfo> = inputs.iter().map(|&v| self.info(v)).collect();
+        let types = op.infer(name, &infos)?;
+        if types.len() != out_names.len() {
+            return Err(Error::invalid(name, format!("{} outputs expected, {} named", types.len(), out_names.len())));
+        }
+        if inputs.iter().all(|&v| self.constant(v).is_some()) {
+            let consts: Vec<&Tensor> = inputs.iter().filter_map(|&v| self.constant(v)).collect();
+            let results = compute::eval(&SCALAR, &op, &consts)?;
+            let mut ids = Vec::new();
+            for (t, n) in results.into_iter().zip(out_names) {
+                let id = self.graph.add_constant(n, t);
+                self.names.insert(n.clone(), id);
+                ids.push(id);
+            }
+            return Ok(ids);
+        }
+        let mut ids = Vec::new();
+        for (t, n) in types.into_iter().zip(out_names) {
+            let id = self.graph.add_value(n, t);
+            self.names.insert(n.clone(), id);
+            ids.push(id);
+        }
+        self.graph.nodes.push(Node { name: name.to_string(), op, inputs, outputs: ids.clone() });
+        Ok(ids)
+    }
+
+    /// Adds an intermediate node with a generated output name.
+    fn add_tmp(&mut self, name: &str, op: Op, inputs: Vec<ValueId>) -> Result<ValueId> {
+        let out = format!("{name}::{}", self.graph.values.len());
+        Ok(self.add(name, op, inputs, &[out])?[0])
+    }
+}

@@ -1,0 +1,685 @@
+//! One converter per ONNX op type: attributes and constant inputs become
+//! explicit IR attributes; static output shapes are computed here.
+
+use tract_onnx::pb::{AttributeProto, NodeProto};
+
+use super::{to_tensor, Importer};
+use crate::error::{Error, Result};
+use crate::ir::{
+    AxisSlice, BinaryOp, ConvGeometry, CoordTransform, DType, NearestMode, Op, PadMode, PoolGeometry,
+    PoolKind, ResizeMode, Tensor, UnaryOp, ValueId,
+};
+
+/// Attribute lookup with ONNX defaults.
+struct Attrs<'a>(&'a [AttributeProto]);
+
+impl Attrs<'_> {
+    fn get(&self, name: &str) -> Option<&AttributeProto> {
+        self.0.iter().find(|a| a.name == name)
+    }
+    fn int(&self, name: &str, default: i64) -> i64 {
+        self.get(name).map_or(default, |a| a.i)
+    }
+    fn float(&self, name: &str, default: f32) -> f32 {
+        self.get(name).map_or(default, |a| a.f)
+    }
+    fn ints(&self, name: &str) -> Option<Vec<i64>> {
+        self.get(name).map(|a| a.ints.clone())
+    }
+    fn string(&self, name: &str, default: &str) -> String {
+        self.get(name).map_or(default.to_string(), |a| String::from_utf8_lossy(&a.s).into_owned())
+    }
+}
+
+struct Ctx<'n> {
+    node: &'n NodeProto,
+    name: String,
+    attrs: Attrs<'n>,
+    opset: i64,
+}
+
+impl Ctx<'_> {
+    fn unsupported(&self, reason: impl Into<String>) -> Error {
+        Error::UnsupportedOp {
+            op_type: self.node.op_type.clone(),
+            node: self.name.clone(),
+            opset: self.opset,
+            reason: reason.into(),
+        }
+    }
+    fn invalid(&self, reason: impl Into<String>) -> Error {
+        Error::invalid(&self.name, reason)
+    }
+}
+
+/// Normalizes a possibly negative axis for a tensor of `rank`.
+fn axis(a: i64, rank: usize, c: &Ctx) -> Result<usize> {
+    let r = rank as i64;
+    let v = if a < 0 { a + r } else { a };
+    if (0..r.max(1)).contains(&v) {
+        Ok(v as usize)
+    } else {
+        Err(c.invalid(format!("axis {a} out of range for rank {rank}")))
+    }
+}
+
+fn to_usizes(v: &[i64], c: &Ctx, what: &str) -> Result<Vec<usize>> {
+    v.iter()
+        .map(|&x| usize::try_from(x).map_err(|_| c.invalid(format!("negative {what} {x}"))))
+        .collect()
+}
+
+fn pair(v: &[usize], c: &Ctx, what: &str) -> Result<[usize; 2]> {
+    match v {
+        [a, b] => Ok([*a, *b]),
+        _ => Err(c.unsupported(format!("only 2-D {what} ({} given)", v.len()))),
+    }
+}
+
+pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
+    let name = if node.name.is_empty() {
+        format!("{}_{}", node.op_type, node.output.first().map_or("", |s| s.as_str()))
+    } else {
+        node.name.clone()
+    };
+    let c = Ctx { node, name, attrs: Attrs(&node.attribute), opset: imp.opset };
+    // Inputs by position; an empty name is an absent optional input.
+    let mut inputs: Vec<Option<ValueId>> = Vec::new();
+    for n in &node.input {
+        inputs.push(if n.is_empty() { None } else { Some(imp.value(n, &c.name)?) });
+    }
+    let req = |i: usize| -> Result<ValueId> {
+        inputs.get(i).copied().flatten().ok_or_else(|| c.invalid(format!("missing input {i}")))
+    };
+    let outs: Vec<String> = node.output.clone();
+    let first_out = || outs.first().cloned().ok_or_else(|| c.invalid("no outputs"));
+    let const_of = |imp: &Importer, i: usize| -> Option<Tensor> { inputs.get(i).copied().flatten().and_then(|v| imp.constant(v).cloned()) };
+    let const_ints = |imp: &Importer, i: usize, what: &str| -> Result<Option<Vec<i64>>> {
+        match inputs.get(i).copied().flatten() {
+            None => Ok(None),
+            Some(v) => match imp.constant(v) {
+                Some(t) => Ok(Some(t.to_i64_vec())),
+                None => Err(c.unsupported(format!("{what} must be a constant"))),
+            },
+        }
+    };
+    let rank0 = |imp: &Importer| -> Result<usize> { Ok(imp.info(req(0)?).shape.len()) };
+    let shape0 = |imp: &Importer| -> Result<Vec<usize>> { Ok(imp.info(req(0)?).shape.clone()) };
+    // Single-output op over the given inputs.
+    let simple = |imp: &mut Importer, op: Op, ins: Vec<ValueId>| -> Result<()> {
+        imp.add(&c.name, op, ins, &[first_out()?]).map(|_| ())
+    };
+    let unary = |imp: &mut Importer, u: UnaryOp| -> Result<()> { simple(imp, Op::Unary(u), vec![req(0)?]) };
+
+    match node.op_type.as_str() {
+        "Relu" => unary(imp, UnaryOp::Relu),
+        "Sigmoid" => unary(imp, UnaryOp::Sigmoid),
+        "Tanh" => unary(imp, UnaryOp::Tanh),
+        "HardSwish" => unary(imp, UnaryOp::HardSwish),
+        "Sqrt" => unary(imp, UnaryOp::Sqrt),
+        "Exp" => unary(imp, UnaryOp::Exp),
+        "Neg" => unary(imp, UnaryOp::Neg),
+        "Abs" => unary(imp, UnaryOp::Abs),
+        "Reciprocal" => unary(imp, UnaryOp::Reciprocal),
+        "LeakyRelu" => unary(imp, UnaryOp::LeakyRelu { alpha: c.attrs.float("alpha", 0.01) }),
+        "HardSigmoid" => unary(
+            imp,
+            UnaryOp::HardSigmoid { alpha: c.attrs.float("alpha", 0.2), beta: c.attrs.float("beta", 0.5) },
+        ),
+        "Clip" => {
+            let (min, max) = if c.opset < 11 {
+                (c.attrs.float("min", f32::NEG_INFINITY), c.attrs.float("max", f32::INFINITY))
+            } else {
+                let bound = |i: usize, d: f32| -> Result<f32> {
+                    match inputs.get(i).copied().flatten() {
+                        None => Ok(d),
+                        Some(v) => imp
+                            .constant(v)
+                            .and_then(|t| t.to_f32_vec().first().copied())
+                            .ok_or_else(|| c.unsupported("Clip bounds must be constants")),
+                    }
+                };
+                (bound(1, f32::NEG_INFINITY)?, bound(2, f32::INFINITY)?)
+            };
+            unary(imp, UnaryOp::Clip { min, max })
+        }
+        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" | "Sum" => {
+            let op = match node.op_type.as_str() {
+                "Add" | "Sum" => BinaryOp::Add,
+                "Sub" => BinaryOp::Sub,
+                "Mul" => BinaryOp::Mul,
+                "Div" => BinaryOp::Div,
+                "Pow" => BinaryOp::Pow,
+                "Max" => BinaryOp::Max,
+                _ => BinaryOp::Min,
+            };
+            let ins: Vec<ValueId> = inputs.iter().map(|i| i.ok_or_else(|| c.invalid("absent operand"))).collect::<Result<_>>()?;
+            if ins.is_empty() {
+                return Err(c.invalid("no operands"));
+            }
+            let mut ins = ins;
+            if c.opset < 7 && c.attrs.int("broadcast", 0) == 1 && ins.len() == 2 {
+                // Legacy broadcast: B aligns to A starting at `axis`.
+                let (ra, b_shape) = (imp.info(ins[0]).shape.len(), imp.info(ins[1]).shape.clone());
+                let start = match c.attrs.get("axis") {
+                    Some(a) => axis(a.i, ra, &c)?,
+                    None => ra - b_shape.len(),
+                };
+                let mut shape = b_shape;
+                shape.resize(ra - start, 1);
+                ins[1] = imp.add_tmp(&c.name, Op::Reshape { shape }, vec![ins[1]])?;
+            }
+            if ins.len() == 1 {
+                return simple(imp, Op::Identity, ins);
+            }
+            let mut acc = ins[0];
+            for (k, &v) in ins.iter().enumerate().skip(1) {
+                if k + 1 == ins.len() {
+                    return simple(imp, Op::Binary(op), vec![acc, v]);
+                }
+                acc = imp.add_tmp(&c.name, Op::Binary(op), vec![acc, v])?;
+            }
+            Ok(())
+        }
+        "PRelu" => simple(imp, Op::PRelu, vec![req(0)?, req(1)?]),
+        "Conv" | "ConvTranspose" => {
+            let x = req(0)?;
+            let w = req(1)?;
+            let (xs, ws) = (imp.info(x).shape.clone(), imp.info(w).shape.clone());
+            if xs.len() != 4 || ws.len() != 4 {
+                return Err(c.unsupported(format!("only 2-D convolution (input rank {})", xs.len())));
+            }
+            let kernel = pair(&to_usizes(&c.attrs.ints("kernel_shape").unwrap_or(ws[2..].iter().map(|&d| d as i64).collect()), &c, "kernel")?, &c, "kernel")?;
+            let strides = pair(&to_usizes(&c.attrs.ints("strides").unwrap_or(vec![1, 1]), &c, "stride")?, &c, "strides")?;
+            let dilations = pair(&to_usizes(&c.attrs.ints("dilations").unwrap_or(vec![1, 1]), &c, "dilation")?, &c, "dilations")?;
+            let groups = usize::try_from(c.attrs.int("group", 1)).map_err(|_| c.invalid("bad group"))?;
+            let mut pads = to_usizes(&c.attrs.ints("pads").unwrap_or(vec![0; 4]), &c, "pad")?;
+            if pads.len() != 4 {
+                return Err(c.invalid("pads must have 4 values"));
+            }
+            let auto_pad = c.attrs.string("auto_pad", "NOTSET");
+            let transposed = node.op_type == "ConvTranspose";
+            let mut output_padding = [0usize; 2];
+            if transposed {
+                output_padding = pair(&to_usizes(&c.attrs.ints("output_padding").unwrap_or(vec![0, 0]), &c, "output_padding")?, &c, "output_padding")?;
+                let out_shape = c.attrs.ints("output_shape");
+                if out_shape.is_some() || auto_pad.starts_with("SAME") {
+                    for a in 0..2 {
+                        let full = (xs[2 + a] - 1) * strides[a] + output_padding[a] + (kernel[a] - 1) * dilations[a] + 1;
+                        let target = match &out_shape {
+                            Some(o) => *o.get(o.len().wrapping_sub(2) + a).ok_or_else(|| c.invalid("bad output_shape"))? as usize,
+                            None => xs[2 + a] * strides[a],
+                        };
+                        let total = full.checked_sub(target).ok_or_else(|| c.unsupported("output_shape larger than the full output"))?;
+                        // The ONNX spec and ORT: SAME_UPPER puts the odd pad first here.
+                        let (head, tail) = if auto_pad == "SAME_UPPER" { (total - total / 2, total / 2) } else { (total / 2, total - total / 2) };
+                        pads[a] = head;
+                        pads[a + 2] = tail;
+                    }
+                } else if auto_pad == "VALID" {
+                    pads = vec![0; 4];
+                }
+            } else {
+                match auto_pad.as_str() {
+                    "SAME_UPPER" | "SAME_LOWER" => {
+                        for a in 0..2 {
+                            let out = xs[2 + a].div_ceil(strides[a]);
+                            let need = (out - 1) * strides[a] + (kernel[a] - 1) * dilations[a] + 1;
+                            let total = need.saturating_sub(xs[2 + a]);
+                            let small = total / 2;
+                            let (head, tail) = if auto_pad == "SAME_UPPER" { (small, total - small) } else { (total - small, small) };
+                            pads[a] = head;
+                            pads[a + 2] = tail;
+                        }
+                    }
+                    "VALID" => pads = vec![0; 4],
+                    _ => {}
+                }
+            }
+            let geometry = ConvGeometry { kernel, strides, dilations, pads: [pads[0], pads[1], pads[2], pads[3]], groups };
+            let mut ins = vec![x, w];
+            if let Some(b) = inputs.get(2).copied().flatten() {
+                ins.push(b);
+            }
+            let op = if transposed {
+                Op::ConvTranspose { geometry, output_padding, activation: None }
+            } else {
+                Op::Conv { geometry, activation: None }
+            };
+            simple(imp, op, ins)
+        }
+        "BatchNormalization" => {
+            if outs.iter().skip(1).any(|o| !o.is_empty()) {
+                return Err(c.unsupported("training-mode outputs"));
+            }
+            let ins = (0..5).map(req).collect::<Result<Vec<_>>>()?;
+            imp.add(&c.name, Op::BatchNorm { epsilon: c.attrs.float("epsilon", 1e-5) }, ins, &outs[..1]).map(|_| ())
+        }
+        "MaxPool" | "AveragePool" => {
+            if outs.iter().skip(1).any(|o| !o.is_empty()) {
+                return Err(c.unsupported("the Indices output"));
+            }
+            let xs = shape0(imp)?;
+            if xs.len() != 4 {
+                return Err(c.unsupported(format!("only 2-D pooling (input rank {})", xs.len())));
+            }
+            let kernel = pair(&to_usizes(&c.attrs.ints("kernel_shape").ok_or_else(|| c.invalid("no kernel_shape"))?, &c, "kernel")?, &c, "kernel")?;
+            let strides = pair(&to_usizes(&c.attrs.ints("strides").unwrap_or(vec![1, 1]), &c, "stride")?, &c, "strides")?;
+            let dilations = pair(&to_usizes(&c.attrs.ints("dilations").unwrap_or(vec![1, 1]), &c, "dilation")?, &c, "dilations")?;
+            let mut pads = to_usizes(&c.attrs.ints("pads").unwrap_or(vec![0; 4]), &c, "pad")?;
+            if pads.len() != 4 {
+                return Err(c.invalid("pads must have 4 values"));
+            }
+            let auto_pad = c.attrs.string("auto_pad", "NOTSET");
+            if auto_pad.starts_with("SAME") {
+                for a in 0..2 {
+                    let out = xs[2 + a].div_ceil(strides[a]);
+                    let need = (out - 1) * strides[a] + (kernel[a] - 1) * dilations[a] + 1;
+                    let total = need.saturating_sub(xs[2 + a]);
+                    let small = total / 2;
+                    let (head, tail) = if auto_pad == "SAME_UPPER" { (small, total - small) } else { (total - small, small) };
+                    pads[a] = head;
+                    pads[a + 2] = tail;
+                }
+            } else if auto_pad == "VALID" {
+                pads = vec![0; 4];
+            }
+            let kind = if node.op_type == "MaxPool" {
+                PoolKind::Max
+            } else {
+                PoolKind::Avg { count_include_pad: c.attrs.int("count_include_pad", 0) != 0 }
+            };
+            let geometry = PoolGeometry {
+                kind,
+                kernel,
+                strides,
+                dilations,
+                pads: [pads[0], pads[1], pads[2], pads[3]],
+                ceil_mode: c.attrs.int("ceil_mode", 0) != 0,
+            };
+            simple(imp, Op::Pool(geometry), vec![req(0)?])
+        }
+        "GlobalAveragePool" => simple(imp, Op::GlobalPool(PoolKind::Avg { count_include_pad: false }), vec![req(0)?]),
+        "GlobalMaxPool" => simple(imp, Op::GlobalPool(PoolKind::Max), vec![req(0)?]),
+        "Gemm" => {
+            let mut ins = vec![req(0)?, req(1)?];
+            if let Some(b) = inputs.get(2).copied().flatten() {
+                ins.push(b);
+            }
+            let op = Op::Gemm {
+                alpha: c.attrs.float("alpha", 1.0),
+                beta: c.attrs.float("beta", 1.0),
+                trans_a: c.attrs.int("transA", 0) != 0,
+                trans_b: c.attrs.int("transB", 0) != 0,
+                activation: None,
+            };
+            simple(imp, op, ins)
+        }
+        "MatMul" => simple(imp, Op::MatMul, vec![req(0)?, req(1)?]),
+        "Softmax" => {
+            let shape = shape0(imp)?;
+            let r = shape.len();
+            let a = axis(c.attrs.int("axis", if c.opset < 13 { 1 } else { -1 }), r, &c)?;
+            if c.opset >= 13 || a + 1 == r {
+                return simple(imp, Op::Softmax { axis: a }, vec![req(0)?]);
+            }
+            // Before opset 13 Softmax works on the input coerced to 2-D at `axis`.
+            let outer: usize = shape[..a].iter().product();
+            let flat = imp.add_tmp(&c.name, Op::Reshape { shape: vec![outer, shape[a..].iter().product()] }, vec![req(0)?])?;
+            let sm = imp.add_tmp(&c.name, Op::Softmax { axis: 1 }, vec![flat])?;
+            simple(imp, Op::Reshape { shape }, vec![sm])
+        }
+        "Concat" => {
+            let ins: Vec<ValueId> = inputs.iter().flatten().copied().collect();
+            let r = ins.first().map_or(0, |&v| imp.info(v).shape.len());
+            // Zero-sized inputs add nothing (some exporters emit them).
+            let ins: Vec<ValueId> = ins.into_iter().filter(|&v| imp.info(v).shape.iter().product::<usize>() > 0 || r == 0).collect();
+            let a = axis(c.attrs.int("axis", 0), r, &c)?;
+            if ins.is_empty() {
+                return Err(c.unsupported("concatenation of empty tensors only"));
+            }
+            simple(imp, Op::Concat { axis: a }, ins)
+        }
+        "Split" => {
+            let shape = shape0(imp)?;
+            let a = axis(c.attrs.int("axis", 0), shape.len(), &c)?;
+            let given = if c.opset >= 13 { const_ints(imp, 1, "split")? } else { c.attrs.ints("split") };
+            let sizes = match given {
+                Some(s) => to_usizes(&s, &c, "split")?,
+                None => {
+                    let n = c.attrs.get("num_outputs").map_or(outs.len() as i64, |a| a.i).max(1) as usize;
+                    let chunk = shape[a].div_ceil(n);
+                    (0..n).map(|i| chunk.min(shape[a].saturating_sub(i * chunk))).collect()
+                }
+            };
+            imp.add(&c.name, Op::Split { axis: a, sizes }, vec![req(0)?], &outs).map(|_| ())
+        }
+        "Slice" => {
+            let shape = shape0(imp)?;
+            let r = shape.len();
+            let (starts, ends, axes, steps) = if c.opset < 10 {
+                (c.attrs.ints("starts"), c.attrs.ints("ends"), c.attrs.ints("axes"), None)
+            } else {
+                (const_ints(imp, 1, "starts")?, const_ints(imp, 2, "ends")?, const_ints(imp, 3, "axes")?, const_ints(imp, 4, "steps")?)
+            };
+            let (starts, ends) = (starts.ok_or_else(|| c.invalid("no starts"))?, ends.ok_or_else(|| c.invalid("no ends"))?);
+            let axes = axes.unwrap_or((0..starts.len() as i64).collect());
+            let steps = steps.unwrap_or(vec![1; starts.len()]);
+            if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+                return Err(c.invalid("starts, ends, axes and steps differ in length"));
+            }
+            let mut slices: Vec<AxisSlice> = shape.iter().map(|&d| AxisSlice { start: 0, step: 1, len: d }).collect();
+            for i in 0..starts.len() {
+                let a = axis(axes[i], r, &c)?;
+                let dim = shape[a] as i64;
+                let step = steps[i];
+                if step == 0 {
+                    return Err(c.invalid("slice step 0"));
+                }
+                let norm = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
+                let (start, end, len) = if step > 0 {
+                    let s = norm(starts[i]).clamp(0, dim);
+                    let e = norm(ends[i]).clamp(0, dim);
+                    (s, e, if e > s { (e - s + step - 1) / step } else { 0 })
+                } else {
+                    let s = norm(starts[i]).clamp(0, dim - 1);
+                    let e = norm(ends[i]).clamp(-1, dim - 1);
+                    (s, e, if s > e { (s - e + (-step) - 1) / (-step) } else { 0 })
+                };
+                let _ = end;
+                slices[a] = AxisSlice { start: if len == 0 { 0 } else { start as usize }, step: step as isize, len: len as usize };
+            }
+            simple(imp, Op::Slice { axes: slices }, vec![req(0)?])
+        }
+        "Transpose" => {
+            let r = rank0(imp)?;
+            let perm = match c.attrs.ints("perm") {
+                Some(p) => p.iter().map(|&x| axis(x, r, &c)).collect::<Result<_>>()?,
+                None => (0..r).rev().collect(),
+            };
+            simple(imp, Op::Transpose { perm }, vec![req(0)?])
+        }
+        "Reshape" => {
+            let shape = shape0(imp)?;
+            let target = if c.opset < 5 { c.attrs.ints("shape") } else { const_ints(imp, 1, "the target shape")? };
+            let target = target.ok_or_else(|| c.invalid("no target shape"))?;
+            let allow_zero = c.attrs.int("allowzero", 0) != 0;
+            let total: usize = shape.iter().product();
+            let mut out = Vec::with_capacity(target.len());
+            let mut infer_at = None;
+            for (i, &d) in target.iter().enumerate() {
+                match d {
+                    -1 if infer_at.is_none() => {
+                        infer_at = Some(i);
+                        out.push(1);
+                    }
+                    0 if !allow_zero => out.push(*shape.get(i).ok_or_else(|| c.invalid("0 copies a missing dim"))?),
+                    d if d >= 0 => out.push(d as usize),
+                    _ => return Err(c.invalid(format!("bad target shape {target:?}"))),
+                }
+            }
+            if let Some(i) = infer_at {
+                let known: usize = out.iter().product();
+                if known == 0 || total % known != 0 {
+                    return Err(c.invalid(format!("cannot reshape {shape:?} to {target:?}")));
+                }
+                out[i] = total / known;
+            }
+            simple(imp, Op::Reshape { shape: out }, vec![req(0)?])
+        }
+        "Flatten" => {
+            let shape = shape0(imp)?;
+            let a = axis(c.attrs.int("axis", 1), shape.len() + 1, &c)?;
+            let out = vec![shape[..a].iter().product(), shape[a..].iter().product()];
+            simple(imp, Op::Reshape { shape: out }, vec![req(0)?])
+        }
+        "Squeeze" => {
+            let shape = shape0(imp)?;
+            let axes = if c.opset < 13 { c.attrs.ints("axes") } else { const_ints(imp, 1, "axes")? };
+            let axes: Vec<usize> = match axes {
+                Some(a) => a.iter().map(|&x| axis(x, shape.len(), &c)).collect::<Result<_>>()?,
+                None => (0..shape.len()).filter(|&d| shape[d] == 1).collect(),
+            };
+            if axes.iter().any(|&a| shape[a] != 1) {
+                return Err(c.invalid(format!("cannot squeeze axes {axes:?} of {shape:?}")));
+            }
+            let out = shape.iter().enumerate().filter(|(d, _)| !axes.contains(d)).map(|(_, &n)| n).collect();
+            simple(imp, Op::Reshape { shape: out }, vec![req(0)?])
+        }
+        "Unsqueeze" => {
+            let shape = shape0(imp)?;
+            let axes = if c.opset < 13 { c.attrs.ints("axes") } else { const_ints(imp, 1, "axes")? };
+            let axes = axes.ok_or_else(|| c.invalid("no axes"))?;
+            let r = shape.len() + axes.len();
+            let mut axes: Vec<usize> = axes.iter().map(|&x| axis(x, r, &c)).collect::<Result<_>>()?;
+            axes.sort_unstable();
+            axes.dedup();
+            let mut it = shape.iter();
+            let out = (0..r).map(|d| if axes.contains(&d) { 1 } else { it.next().copied().unwrap_or(1) }).collect();
+            simple(imp, Op::Reshape { shape: out }, vec![req(0)?])
+        }
+        "Gather" => {
+            let r = rank0(imp)?;
+            let a = axis(c.attrs.int("axis", 0), r, &c)?;
+            simple(imp, Op::Gather { axis: a }, vec![req(0)?, req(1)?])
+        }
+        "Shape" => {
+            let shape = shape0(imp)?;
+            let r = shape.len() as i64;
+            let clampi = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
+            let start = clampi(c.attrs.int("start", 0));
+            let end = clampi(c.attrs.int("end", r)).max(start);
+            let dims: Vec<i64> = shape[start..end].iter().map(|&d| d as i64).collect();
+            imp.bind_constant(&first_out()?, Tensor::from_i64(vec![dims.len()], dims)?);
+            Ok(())
+        }
+        "Size" => {
+            let n = shape0(imp)?.iter().product::<usize>() as i64;
+            imp.bind_constant(&first_out()?, Tensor::from_i64(vec![], vec![n])?);
+            Ok(())
+        }
+        "Constant" => {
+            let a = node.attribute.first().ok_or_else(|| c.invalid("Constant without a value"))?;
+            let t = match a.name.as_str() {
+                "value" => to_tensor(a.t.as_ref().ok_or_else(|| c.invalid("empty value"))?, imp.dir)?,
+                "value_float" => Tensor::from_f32(vec![], vec![a.f])?,
+                "value_floats" => Tensor::from_f32(vec![a.floats.len()], a.floats.clone())?,
+                "value_int" => Tensor::from_i64(vec![], vec![a.i])?,
+                "value_ints" => Tensor::from_i64(vec![a.ints.len()], a.ints.clone())?,
+                other => return Err(c.unsupported(format!("Constant {other}"))),
+            };
+            imp.bind_constant(&first_out()?, t);
+            Ok(())
+        }
+        "ConstantOfShape" => {
+            let dims = const_ints(imp, 0, "the shape")?.ok_or_else(|| c.invalid("no shape"))?;
+            let shape = to_usizes(&dims, &c, "dim")?;
+            let n = crate::ir::checked_numel(&shape, &c.name)?;
+            let value = match c.attrs.get("value").and_then(|a| a.t.as_ref()) {
+                Some(t) => to_tensor(t, imp.dir)?,
+                None => Tensor::from_f32(vec![1], vec![0.0])?,
+            };
+            let t = match value.dtype() {
+                DType::F32 => Tensor::from_f32(shape, vec![value.to_f32_vec().first().copied().unwrap_or(0.0); n])?,
+                DType::I64 => Tensor::from_i64(shape, vec![value.to_i64_vec().first().copied().unwrap_or(0); n])?,
+            };
+            imp.bind_constant(&first_out()?, t);
+            Ok(())
+        }
+        "Range" => {
+            let (Some(s), Some(l), Some(d)) = (const_of(imp, 0), const_of(imp, 1), const_of(imp, 2)) else {
+                return Err(c.unsupported("Range of non-constant inputs"));
+            };
+            let t = if s.dtype() == DType::F32 {
+                let (s, l, d) = (s.to_f32_vec()[0], l.to_f32_vec()[0], d.to_f32_vec()[0]);
+                let n = ((l - s) / d).ceil().max(0.0) as usize;
+                crate::ir::checked_numel(&[n], &c.name)?;
+                Tensor::from_f32(vec![n], (0..n).map(|i| s + i as f32 * d).collect())?
+            } else {
+                let (s, l, d) = (s.to_i64_vec()[0], l.to_i64_vec()[0], d.to_i64_vec()[0]);
+                if d == 0 {
+                    return Err(c.invalid("Range delta 0"));
+                }
+                let n = ((l - s) as f64 / d as f64).ceil().max(0.0) as usize;
+                crate::ir::checked_numel(&[n], &c.name)?;
+                Tensor::from_i64(vec![n], (0..n as i64).map(|i| s + i * d).collect())?
+            };
+            imp.bind_constant(&first_out()?, t);
+            Ok(())
+        }
+        "Identity" => simple(imp, Op::Identity, vec![req(0)?]),
+        "Dropout" => {
+            if outs.iter().skip(1).any(|o| !o.is_empty()) {
+                return Err(c.unsupported("the mask output"));
+            }
+            imp.add(&c.name, Op::Identity, vec![req(0)?], &outs[..1]).map(|_| ())
+        }
+        "Cast" => {
+            let to = c.attrs.int("to", 1) as i32;
+            if to == super::tensor::elem::BOOL {
+                return Err(c.unsupported("Cast to bool"));
+            }
+            let dtype = super::tensor::dtype_of(to).ok_or_else(|| c.unsupported(format!("Cast to type {to}")))?;
+            simple(imp, Op::Cast { to: dtype }, vec![req(0)?])
+        }
+        "Pad" => {
+            let shape = shape0(imp)?;
+            let r = shape.len();
+            let (raw, value) = if c.opset < 11 {
+                (c.attrs.ints("pads").or(c.attrs.ints("paddings")), c.attrs.float("value", 0.0))
+            } else {
+                let v = match const_of(imp, 2) {
+                    Some(t) => t.to_f32_vec().first().copied().unwrap_or(0.0),
+                    None if inputs.get(2).copied().flatten().is_some() => return Err(c.unsupported("non-constant pad value")),
+                    None => 0.0,
+                };
+                (const_ints(imp, 1, "pads")?, v)
+            };
+            let raw = raw.ok_or_else(|| c.invalid("no pads"))?;
+            let axes: Vec<usize> = match const_ints(imp, 3, "axes")? {
+                Some(a) if c.opset >= 18 => a.iter().map(|&x| axis(x, r, &c)).collect::<Result<_>>()?,
+                _ => (0..r).collect(),
+            };
+            if raw.len() != 2 * axes.len() {
+                return Err(c.invalid(format!("{} pads for {} axes", raw.len(), axes.len())));
+            }
+            let mut pads = vec![(0usize, 0usize); r];
+            for (i, &a) in axes.iter().enumerate() {
+                let (b, e) = (raw[i], raw[i + axes.len()]);
+                if b < 0 || e < 0 {
+                    return Err(c.unsupported("negative pads"));
+                }
+                pads[a] = (b as usize, e as usize);
+            }
+            let mode = match c.attrs.string("mode", "constant").as_str() {
+                "constant" => PadMode::Constant,
+                "reflect" => PadMode::Reflect,
+                "edge" => PadMode::Edge,
+                m => return Err(c.unsupported(format!("mode {m}"))),
+            };
+            if mode == PadMode::Reflect && pads.iter().zip(&shape).any(|(p, &d)| p.0 >= d || p.1 >= d) {
+                return Err(c.unsupported("reflect pads as large as the axis"));
+            }
+            simple(imp, Op::Pad { pads, mode, value }, vec![req(0)?])
+        }
+        "Resize" | "Upsample" => {
+            let shape = shape0(imp)?;
+            let r = shape.len();
+            let mode_name = c.attrs.string("mode", "nearest");
+            let legacy = node.op_type == "Upsample" || c.opset < 11;
+            let coord_name = if legacy { "asymmetric".to_string() } else { c.attrs.string("coordinate_transformation_mode", "half_pixel") };
+            let coord = match coord_name.as_str() {
+                "half_pixel" => CoordTransform::HalfPixel,
+                "pytorch_half_pixel" => CoordTransform::PytorchHalfPixel,
+                "align_corners" => CoordTransform::AlignCorners,
+                "asymmetric" => CoordTransform::Asymmetric,
+                "tf_half_pixel_for_nearest" => CoordTransform::TfHalfPixelForNearest,
+                m => return Err(c.unsupported(format!("coordinate_transformation_mode {m}"))),
+            };
+            let mode = match mode_name.as_str() {
+                "nearest" => ResizeMode::Nearest(if legacy {
+                    NearestMode::Floor
+                } else {
+                    match c.attrs.string("nearest_mode", "round_prefer_floor").as_str() {
+                        "round_prefer_floor" => NearestMode::RoundPreferFloor,
+                        "round_prefer_ceil" => NearestMode::RoundPreferCeil,
+                        "floor" => NearestMode::Floor,
+                        "ceil" => NearestMode::Ceil,
+                        m => return Err(c.unsupported(format!("nearest_mode {m}"))),
+                    }
+                }),
+                "linear" | "bilinear" => ResizeMode::Linear,
+                m => return Err(c.unsupported(format!("mode {m}"))),
+            };
+            if c.attrs.int("antialias", 0) != 0 {
+                return Err(c.unsupported("antialias"));
+            }
+            if c.attrs.get("axes").is_some() {
+                return Err(c.unsupported("the axes attribute"));
+            }
+            let keep = c.attrs.string("keep_aspect_ratio_policy", "stretch");
+            if keep != "stretch" {
+                return Err(c.unsupported(format!("keep_aspect_ratio_policy {keep}")));
+            }
+            let (scales_in, sizes_in) = if node.op_type == "Upsample" && c.opset < 9 {
+                (c.attrs.get("scales").map(|a| a.floats.clone()), None)
+            } else if legacy {
+                (const_of(imp, 1).map(|t| t.to_f32_vec()), None)
+            } else {
+                let sc = const_of(imp, 2).map(|t| t.to_f32_vec()).filter(|v| !v.is_empty());
+                if inputs.get(2).copied().flatten().is_some() && const_of(imp, 2).is_none() {
+                    return Err(c.unsupported("non-constant scales"));
+                }
+                if inputs.get(3).copied().flatten().is_some() && const_of(imp, 3).is_none() {
+                    return Err(c.unsupported("non-constant sizes"));
+                }
+                (sc, const_ints(imp, 3, "sizes")?.filter(|v| !v.is_empty()))
+            };
+            let (out_shape, scales): (Vec<usize>, Vec<f32>) = match (scales_in, sizes_in) {
+                (_, Some(sizes)) => {
+                    let sizes = to_usizes(&sizes, &c, "size")?;
+                    if sizes.len() != r {
+                        return Err(c.invalid("sizes rank"));
+                    }
+                    let scales = sizes.iter().zip(&shape).map(|(&o, &i)| o as f32 / i.max(1) as f32).collect();
+                    (sizes, scales)
+                }
+                (Some(scales), None) => {
+                    if scales.len() != r || scales.iter().any(|&s| !(s > 0.0) || !s.is_finite()) {
+                        return Err(c.invalid(format!("bad scales {scales:?}")));
+                    }
+                    let out = shape.iter().zip(&scales).map(|(&d, &s)| (d as f32 * s).floor() as usize).collect();
+                    (out, scales)
+                }
+                (None, None) => return Err(c.invalid("neither scales nor sizes")),
+            };
+            crate::ir::checked_numel(&out_shape, &c.name)?;
+            if out_shape.contains(&0) {
+                return Err(c.invalid("empty resize output"));
+            }
+            let op = Op::Resize { mode, coord, out_shape, scales, cubic_coeff_a: c.attrs.float("cubic_coeff_a", -0.75) };
+            simple(imp, op, vec![req(0)?])
+        }
+        "ReduceMean" => {
+            let shape = shape0(imp)?;
+            let given = if c.opset < 18 { c.attrs.ints("axes") } else { const_ints(imp, 1, "axes")? };
+            let axes: Vec<usize> = match given {
+                Some(a) if !a.is_empty() => a.iter().map(|&x| axis(x, shape.len(), &c)).collect::<Result<_>>()?,
+                _ if c.attrs.int("noop_with_empty_axes", 0) != 0 => return simple(imp, Op::Identity, vec![req(0)?]),
+                _ => (0..shape.len()).collect(),
+            };
+            simple(imp, Op::ReduceMean { axes, keepdims: c.attrs.int("keepdims", 1) != 0 }, vec![req(0)?])
+        }
+        "LRN" => {
+            let size = usize::try_from(c.attrs.int("size", 0)).map_err(|_| c.invalid("bad size"))?;
+            let op = Op::Lrn {
+                size,
+                alpha: c.attrs.float("alpha", 1e-4),
+                beta: c.attrs.float("beta", 0.75),
+                bias: c.attrs.float("bias", 1.0),
+            };
+            simple(imp, op, vec![req(0)?])
+        }
+        other => Err(c.unsupported(format!("{other} is not implemented"))),
+    }
+}

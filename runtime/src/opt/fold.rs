@@ -1,0 +1,143 @@
+//! Folding passes: constant subgraphs, and BatchNormalization into the
+//! weights of the Conv / ConvTranspose / Gemm before it.
+
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::exec::compute;
+use crate::exec::kernels::scalar::elementwise::batchnorm_to_affine;
+use crate::exec::kernels::SCALAR;
+use crate::ir::{Graph, Op, Tensor};
+
+/// Evaluates nodes whose inputs are all constants.
+pub fn fold_constants(graph: &mut Graph) -> Result<usize> {
+    let mut removed = vec![false; graph.nodes.len()];
+    let mut count = 0;
+    for i in 0..graph.nodes.len() {
+        let node = &graph.nodes[i];
+        let consts: Option<Vec<&Tensor>> = node.inputs.iter().map(|&v| graph.constant(v)).collect();
+        let Some(consts) = consts else { continue };
+        let results = compute::eval(&SCALAR, &node.op, &consts)?;
+        let outs = node.outputs.clone();
+        for (o, t) in outs.into_iter().zip(results) {
+            graph.values[o].constant = Some(Arc::new(t));
+        }
+        removed[i] = true;
+        count += 1;
+    }
+    let mut it = removed.iter();
+    graph.nodes.retain(|_| !it.next().copied().unwrap_or(false));
+    Ok(count)
+}
+
+fn f32_const(graph: &Graph, v: usize) -> Option<Vec<f32>> {
+    graph.constant(v).and_then(|t| t.as_f32()).map(|d| d.to_vec())
+}
+
+/// Folds each BatchNormalization into its producer when it is the only
+/// reader of a Conv/ConvTranspose/Gemm without activation; a BN with
+/// nothing to fold into becomes a per-channel scale and shift.
+pub fn fold_batchnorm(graph: &mut Graph) -> Result<usize> {
+    let consumers = graph.consumers();
+    let producers = graph.producers();
+    let mut removed = vec![false; graph.nodes.len()];
+    let mut count = 0;
+    for i in 0..graph.nodes.len() {
+        let Op::BatchNorm { epsilon } = graph.nodes[i].op else { continue };
+        let ins = graph.nodes[i].inputs.clone();
+        let params: Option<Vec<Vec<f32>>> = ins[1..].iter().map(|&v| f32_const(graph, v)).collect();
+        let Some(p) = params else { continue };
+        let (scale, shift) = batchnorm_to_affine(epsilon, &p[0], &p[1], &p[2], &p[3]);
+        let x = ins[0];
+        let bn_out = graph.nodes[i].outputs[0];
+        let target = producers[x].filter(|&j| {
+            !removed[j] && consumers[x].len() == 1 && !graph.outputs.contains(&x) && graph.nodes[j].op.activation().is_none()
+        });
+        if let Some(j) = target.filter(|&j| fold_into(graph, j, &scale, &shift)) {
+            graph.nodes[j].outputs[0] = bn_out;
+            removed[i] = true;
+        } else {
+            let c = scale.len();
+            let s = graph.add_constant(format!("{}.scale", graph.nodes[i].name), Tensor::from_f32(vec![c], scale)?);
+            let t = graph.add_constant(format!("{}.shift", graph.nodes[i].name), Tensor::from_f32(vec![c], shift)?);
+            graph.nodes[i].op = Op::ChannelAffine { activation: None };
+            graph.nodes[i].inputs = vec![x, s, t];
+        }
+        count += 1;
+    }
+    let mut it = removed.iter();
+    graph.nodes.retain(|_| !it.next().copied().unwrap_or(false));
+    Ok(count)
+}
+
+/// Rewrites node `j`'s weights and bias so its output is `y*scale + shift`
+/// per output channel. Returns false (changing nothing) when it cannot.
+fn fold_into(graph: &mut Graph, j: usize, scale: &[f32], shift: &[f32]) -> bool {
+    let node = &graph.nodes[j];
+    let Some(w_t) = graph.constant(node.inputs[1]) else { return false };
+    let Some(w) = w_t.as_f32() else { return false };
+    let w_shape = w_t.shape().to_vec();
+    let c = scale.len();
+    let bias: Vec<f32> = match node.inputs.get(2) {
+        None => vec![0.0; c],
+        Some(&b) => match f32_const(graph, b) {
+            Some(b) if b.len() == c => b,
+            _ => return false,
+        },
+    };
+    let mut w = w.to_vec();
+    let mut new_op = node.op.clone();
+    match &mut new_op {
+        Op::Conv { .. } => {
+            let per = w.len() / c.max(1);
+            for (k, chunk) in w.chunks_mut(per.max(1)).enumerate() {
+                chunk.iter_mut().for_each(|v| *v *= scale[k]);
+            }
+        }
+        Op::ConvTranspose { geometry, .. } => {
+            // weights [cin, m/g, kh, kw]; output channel = group*(m/g) + j
+            let (cin, mg, khw) = (w_shape[0], w_shape[1], w_shape[2] * w_shape[3]);
+            let cg = cin / geometry.groups;
+            for ic in 0..cin {
+                for jj in 0..mg {
+                    let oc = (ic / cg) * mg + jj;
+                    w[(ic * mg + jj) * khw..][..khw].iter_mut().for_each(|v| *v *= scale[oc]);
+                }
+            }
+        }
+        Op::Gemm { trans_b, beta, .. } => {
+            let (rows, cols) = (w_shape[0], w_shape[1]);
+            for r in 0..rows {
+                for col in 0..cols {
+                    let n = if *trans_b { r } else { col };
+                    w[r * cols + col] *= scale[n];
+                }
+            }
+            // beta*C becomes part of the folded bias, broadcast over rows.
+            if node.inputs.len() == 3 && graph.constant(node.inputs[2]).map(|t| t.len()) != Some(c) {
+                return false;
+            }
+            let b2: Vec<f32> = bias.iter().map(|v| v * *beta).collect();
+            *beta = 1.0;
+            return finish(graph, j, new_op, w, w_shape, &b2, scale, shift);
+        }
+        _ => return false,
+    }
+    finish(graph, j, new_op, w, w_shape, &bias, scale, shift)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(graph: &mut Graph, j: usize, op: Op, w: Vec<f32>, w_shape: Vec<usize>, bias: &[f32], scale: &[f32], shift: &[f32]) -> bool {
+    let b: Vec<f32> = bias.iter().zip(scale).zip(shift).map(|((b, s), t)| b * s + t).collect();
+    let name = graph.nodes[j].name.clone();
+    let (Ok(wt), Ok(bt)) = (Tensor::from_f32(w_shape, w), Tensor::from_f32(vec![b.len()], b)) else {
+        return false;
+    };
+    let wv = graph.add_constant(format!("{name}.weight_bn"), wt);
+    let bv = graph.add_constant(format!("{name}.bias_bn"), bt);
+    let node = &mut graph.nodes[j];
+    node.op = op;
+    node.inputs.truncate(1);
+    node.inputs.extend([wv, bv]);
+    true
+}

@@ -1,0 +1,103 @@
+"""Shared helpers for squeeze's Python test-data scripts.
+
+Where things live (test models, cache), which models get reference outputs,
+how dynamic input dims are resolved to concrete shapes, and how deterministic
+random inputs are made. Used by make_references.py and ort_session_bench.py.
+"""
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+REPO = Path(__file__).resolve().parent.parent
+MODELS_DIR = Path(os.environ.get("SQUEEZE_TEST_MODELS") or REPO.parent / "shared" / "models").resolve()
+CACHE = Path(os.environ.get("SQUEEZE_CACHE") or Path.home() / ".cache" / "squeeze").resolve()
+ONNX_DATA = CACHE / "onnx-1.17.0"  # node/ and light/ unpacked from the onnx 1.17.0 wheel
+
+# fp32 models from $SQUEEZE_TEST_MODELS that get reference outputs (int8 ones are skipped).
+TEST_MODELS = [
+    "mobilenetv2", "mobilenetv3-small", "squeezenet1.1", "shufflenetv2-x1.0", "resnet18",
+    "efficientnet-lite0-fp32", "ppocr-det-v4", "ppocr-cls-mobile-v2", "ppocr-rec-v4",
+    "blazeface-short", "selfie-segmentation",
+]
+
+# Concrete shapes for models with dynamic H/W (keyed by file stem; applies to every input).
+SHAPE_OVERRIDES = {
+    "ppocr-det-v4": [1, 3, 320, 320],  # 640x640 is too slow for the scalar Rust reference in tests
+    "ppocr-cls-mobile-v2": [1, 3, 48, 192],
+    "ppocr-rec-v4": [1, 3, 48, 320],
+}
+
+# Uniform input range matching each model's normalisation; others get standard normal.
+INPUT_RANGES = {
+    "efficientnet-lite0-fp32": (-1.0, 1.0),
+    "ppocr-det-v4": (-1.0, 1.0),
+    "ppocr-cls-mobile-v2": (-1.0, 1.0),
+    "ppocr-rec-v4": (-1.0, 1.0),
+    "blazeface-short": (-1.0, 1.0),
+    "selfie-segmentation": (0.0, 1.0),
+}
+
+# Models whose outputs are degenerate on noise (selfie mask and text map all ~0) get a real
+# picture from $SQUEEZE_TEST_MODELS/data instead: (file, channel order, scale, offset on 0..255).
+INPUT_IMAGES = {
+    "selfie-segmentation": ("data/images/grace_hopper.jpg", "RGB", 1 / 255, 0.0),
+    "blazeface-short": ("data/images/grace_hopper.jpg", "RGB", 1 / 127.5, -1.0),
+    "ppocr-det-v4": ("data/text/page_scan.png", "BGR", 1 / 127.5, -1.0),
+}
+
+
+def model_stem(path):
+    return Path(path).name[: -len(".onnx")] if str(path).endswith(".onnx") else Path(path).stem
+
+
+def session(path, opt_level=ort.GraphOptimizationLevel.ORT_ENABLE_ALL, threads=0):
+    """CPU session; threads=0 lets ORT choose."""
+    so = ort.SessionOptions()
+    so.graph_optimization_level = opt_level
+    so.log_severity_level = 3  # errors only
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def input_shape(stem, declared):
+    """Concrete shape: per-model override, else the declared shape with dynamic dims set to 1."""
+    if stem in SHAPE_OVERRIDES:
+        shape = list(SHAPE_OVERRIDES[stem])
+        if len(shape) != len(declared):
+            raise ValueError(f"{stem}: override {shape} has wrong rank for {declared}")
+        return shape
+    return [d if isinstance(d, int) and d > 0 else 1 for d in declared]
+
+
+def image_input(spec, shape):
+    """NCHW float32 [1,3,H,W] from a picture, resized (bilinear) to H x W and normalised."""
+    from PIL import Image  # only needed for the models in INPUT_IMAGES
+
+    file, order, scale, offset = spec
+    h, w = shape[2], shape[3]
+    rgb = np.asarray(Image.open(MODELS_DIR / file).convert("RGB").resize((w, h), Image.BILINEAR), np.float32)
+    chw = (rgb[..., ::-1] if order == "BGR" else rgb).transpose(2, 0, 1)[None]
+    return chw * np.float32(scale) + np.float32(offset)
+
+
+def make_inputs(sess, stem, images=True):
+    """Deterministic inputs {name: array} for every model input, in model input order:
+    a picture for the models in INPUT_IMAGES (if images), else seeded random numbers."""
+    rng = np.random.default_rng(zlib.crc32(stem.encode()))
+    lo_hi = INPUT_RANGES.get(stem)
+    feeds = {}
+    for inp in sess.get_inputs():
+        if inp.type != "tensor(float)":
+            raise TypeError(f"input {inp.name}: unsupported type {inp.type}")
+        shape = input_shape(stem, inp.shape)
+        if images and stem in INPUT_IMAGES:
+            x = image_input(INPUT_IMAGES[stem], shape)
+        else:
+            x = rng.uniform(*lo_hi, size=shape) if lo_hi else rng.standard_normal(shape)
+        feeds[inp.name] = np.ascontiguousarray(x, dtype="<f4")
+    return feeds

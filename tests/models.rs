@@ -1,0 +1,85 @@
+//! Differential tests on real models: squeeze against ONNX Runtime
+//! references (scripts/make_references.py), optimizer passes on and off.
+//! Tolerance: |squeeze - ort| <= 1e-4 * max(1, |ort|) per element.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use squeeze::{LoadOptions, Model, Tensor};
+
+const TOL: f32 = 1e-4;
+
+fn check(stem: &str) {
+    let dir = common::cache_dir().join("refs").join(stem);
+    let meta_path = dir.join("meta.json");
+    let Ok(meta) = std::fs::read_to_string(&meta_path) else {
+        return common::skip(stem, &format!("no reference at {}", meta_path.display()));
+    };
+    let meta: serde_json::Value = serde_json::from_str(&meta).expect("meta.json");
+    let file = PathBuf::from(meta["model"].as_str().expect("model path")).file_name().map(PathBuf::from).expect("model name");
+    let model_path = if stem.starts_with("light_") {
+        common::cache_dir().join("onnx-1.17.0/light").join(&file)
+    } else {
+        common::models_dir().join(&file)
+    };
+    if !model_path.exists() {
+        return common::skip(stem, &format!("{} missing", model_path.display()));
+    }
+    let mut shapes = HashMap::new();
+    let mut inputs = Vec::new();
+    for (i, inp) in meta["inputs"].as_array().expect("inputs").iter().enumerate() {
+        let shape: Vec<usize> = inp["shape"].as_array().expect("shape").iter().map(|d| d.as_u64().expect("dim") as usize).collect();
+        shapes.insert(inp["name"].as_str().expect("name").to_string(), shape);
+        inputs.push(squeeze::npy::read(&dir.join(format!("input_{i}.npy"))).expect("input npy"));
+    }
+    let refs: Vec<Tensor> = (0..meta["outputs"].as_array().expect("outputs").len())
+        .map(|j| squeeze::npy::read(&dir.join(format!("output_{j}.npy"))).expect("output npy"))
+        .collect();
+    for optimize in [true, false] {
+        let opts = LoadOptions { optimize, input_shapes: shapes.clone() };
+        let model = Model::load(&model_path, &opts).unwrap_or_else(|e| panic!("{stem}: load failed: {e}"));
+        let mut session = model.session().expect("session");
+        let ins: Vec<&Tensor> = inputs.iter().collect();
+        // Twice: a reused session must give the same answer.
+        for round in 0..2 {
+            let outs = session.run(&ins).unwrap_or_else(|e| panic!("{stem}: run failed: {e}"));
+            assert_eq!(outs.len(), refs.len());
+            for (j, (got, want)) in outs.iter().zip(&refs).enumerate() {
+                let (r, at, a, b) = common::worst_ratio(got, want, TOL);
+                eprintln!("{stem} opt={optimize} round={round} output {j}: worst |diff|/tol = {r:.3} at {at} ({a} vs {b})");
+                assert!(r <= 1.0, "{stem} (optimize={optimize}) output {j}: {a} vs reference {b} at {at}");
+            }
+        }
+    }
+}
+
+macro_rules! model_tests {
+    ($($name:ident => $stem:expr),* $(,)?) => {
+        $( #[test] fn $name() { check($stem) } )*
+    };
+}
+
+model_tests! {
+    mobilenetv2 => "mobilenetv2",
+    mobilenetv3_small => "mobilenetv3-small",
+    squeezenet1_1 => "squeezenet1.1",
+    shufflenetv2 => "shufflenetv2-x1.0",
+    resnet18 => "resnet18",
+    efficientnet_lite0 => "efficientnet-lite0-fp32",
+    ppocr_det_v4 => "ppocr-det-v4",
+    ppocr_cls_mobile_v2 => "ppocr-cls-mobile-v2",
+    ppocr_rec_v4 => "ppocr-rec-v4",
+    blazeface => "blazeface-short",
+    selfie_segmentation => "selfie-segmentation",
+    light_alexnet => "light_bvlc_alexnet",
+    light_densenet121 => "light_densenet121",
+    light_inception_v1 => "light_inception_v1",
+    light_inception_v2 => "light_inception_v2",
+    light_resnet50 => "light_resnet50",
+    light_shufflenet => "light_shufflenet",
+    light_squeezenet => "light_squeezenet",
+    light_vgg19 => "light_vgg19",
+    light_zfnet512 => "light_zfnet512",
+}
