@@ -38,7 +38,7 @@ fn check(stem: &str) {
         .map(|j| squeeze::npy::read(&dir.join(format!("output_{j}.npy"))).expect("output npy"))
         .collect();
     for optimize in [true, false] {
-        let opts = LoadOptions { optimize, input_shapes: shapes.clone() };
+        let opts = LoadOptions { optimize, input_shapes: shapes.clone(), ..LoadOptions::default() };
         let model = Model::load(&model_path, &opts).unwrap_or_else(|e| panic!("{stem}: load failed: {e}"));
         let mut session = model.session().expect("session");
         let ins: Vec<&Tensor> = inputs.iter().collect();

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::exec::{kernels, Executor};
 use crate::ir::{DType, Graph, Tensor};
 use crate::opt::{self, PassReport};
+use crate::pack::{self, Limits, PackageInfo};
 
 /// How to load a model.
 #[derive(Clone, Debug)]
@@ -17,11 +18,14 @@ pub struct LoadOptions {
     pub optimize: bool,
     /// Concrete shapes for inputs with dynamic dims, by input name.
     pub input_shapes: HashMap<String, Vec<usize>>,
+    /// Caps and checks for `.sqz` files. The whole-file SHA-256 is off by
+    /// default (per-section checksums always run); turn it on for downloads.
+    pub limits: Limits,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { optimize: true, input_shapes: HashMap::new() }
+        LoadOptions { optimize: true, input_shapes: HashMap::new(), limits: Limits { verify_sha256: false, ..Limits::default() } }
     }
 }
 
@@ -58,6 +62,7 @@ pub struct Model {
     graph: Graph,
     passes: Vec<PassReport>,
     timings: LoadTimings,
+    package: Option<PackageInfo>,
 }
 
 impl Model {
@@ -65,7 +70,33 @@ impl Model {
     pub fn from_graph(mut graph: Graph, opts: &LoadOptions, mut timings: LoadTimings) -> Result<Model> {
         graph.validate()?;
         let passes = if opts.optimize { timings.time("optimize", || opt::optimize(&mut graph))? } else { Vec::new() };
-        Ok(Model { graph, passes, timings })
+        Ok(Model { graph, passes, timings, package: None })
+    }
+
+    /// A `.sqz` was optimized when packed: its graph is used as stored.
+    fn from_package(graph: Graph, package: PackageInfo, timings: LoadTimings) -> Model {
+        Model { graph, passes: Vec::new(), timings, package: Some(package) }
+    }
+
+    /// Loads a `.sqz` from memory (an Android asset, a downloaded buffer).
+    pub fn from_sqz_bytes(bytes: &[u8], opts: &LoadOptions) -> Result<Model> {
+        let mut timings = LoadTimings::default();
+        let (graph, package) = pack::load_bytes(bytes, &opts.limits, &mut timings)?;
+        Ok(Model::from_package(graph, package, timings))
+    }
+
+    /// Loads a `.sqz` from a stream without a temporary file.
+    pub fn from_sqz_reader(reader: &mut dyn std::io::Read, opts: &LoadOptions) -> Result<Model> {
+        let mut timings = LoadTimings::default();
+        let (graph, package) = pack::load_reader(reader, &opts.limits, &mut timings)?;
+        Ok(Model::from_package(graph, package, timings))
+    }
+
+    /// Maps and loads a `.sqz` file.
+    pub fn load_sqz(path: &Path, opts: &LoadOptions) -> Result<Model> {
+        let mut timings = LoadTimings::default();
+        let (graph, package) = pack::load_path(path, &opts.limits, &mut timings)?;
+        Ok(Model::from_package(graph, package, timings))
     }
 
     /// Loads an `.onnx` file.
@@ -87,8 +118,14 @@ impl Model {
         Model::from_graph(graph, opts, timings)
     }
 
-    /// Loads a model file of any supported format.
+    /// Loads a model file of any supported format (`.sqz` by its magic).
     pub fn load(path: &Path, opts: &LoadOptions) -> Result<Model> {
+        let mut magic = [0u8; 8];
+        let io = |e| Error::Io { path: path.to_path_buf(), source: e };
+        let n = std::io::Read::read(&mut std::fs::File::open(path).map_err(io)?, &mut magic).map_err(io)?;
+        if pack::is_sqz(&magic[..n]) {
+            return Model::load_sqz(path, opts);
+        }
         #[cfg(feature = "onnx")]
         {
             Model::load_onnx(path, opts)
@@ -108,6 +145,10 @@ impl Model {
     }
     pub fn load_timings(&self) -> &LoadTimings {
         &self.timings
+    }
+    /// Metadata and section facts when loaded from a `.sqz`.
+    pub fn package(&self) -> Option<&PackageInfo> {
+        self.package.as_ref()
     }
 
     fn io(&self, ids: &[usize]) -> Vec<IoInfo> {

@@ -1,7 +1,9 @@
 //! The `squeeze` command line: inspect, run, pack and bench models.
 
+mod bench;
 mod inspect;
 mod input;
+mod pack;
 mod run;
 
 use std::collections::HashMap;
@@ -25,6 +27,10 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Run a model on an image or .npy tensors.
     Run(run::RunArgs),
+    /// Pack an ONNX model into a compressed, checksummed .sqz.
+    Pack(pack::PackArgs),
+    /// Measure load time, latency and peak memory.
+    Bench(bench::BenchArgs),
 }
 
 /// Options shared by every command that loads a model.
@@ -38,6 +44,9 @@ pub struct ModelArgs {
     /// Skip the optimizer passes.
     #[arg(long)]
     pub no_opt: bool,
+    /// Check a `.sqz` file's whole-file SHA-256 too (per-section checksums always run).
+    #[arg(long)]
+    pub verify: bool,
 }
 
 impl ModelArgs {
@@ -47,7 +56,9 @@ impl ModelArgs {
             let (name, dims) = s.rsplit_once('=').ok_or_else(|| Error::Input(format!("--input-shape {s:?}: expected NAME=DIMS")))?;
             shapes.insert(name.to_string(), parse_dims(dims)?);
         }
-        Ok(LoadOptions { optimize: !self.no_opt, input_shapes: shapes })
+        let mut opts = LoadOptions { optimize: !self.no_opt, input_shapes: shapes, ..LoadOptions::default() };
+        opts.limits.verify_sha256 = self.verify;
+        Ok(opts)
     }
     pub fn load(&self) -> Result<Model> {
         Model::load(&self.model, &self.load_options()?)
@@ -67,6 +78,8 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Inspect(a) => inspect::run(a),
         Command::Run(a) => run::run(a),
+        Command::Pack(a) => pack::run(a),
+        Command::Bench(a) => bench::run(a),
     };
     match result {
         Ok(()) => 0,

@@ -529,8 +529,12 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
         }
         "Identity" => simple(imp, Op::Identity, vec![req(0)?]),
         "Dropout" => {
-            if outs.iter().skip(1).any(|o| !o.is_empty()) {
-                return Err(c.unsupported("the mask output"));
+            // Inference: identity, and a mask of ones if anything names it
+            // (dead-node removal drops it when nothing reads it).
+            if let Some(mask) = outs.get(1).filter(|o| !o.is_empty()) {
+                let shape = shape0(imp)?;
+                let n = crate::ir::checked_numel(&shape, &c.name)?;
+                imp.bind_constant(mask, Tensor::from_i64(shape, vec![1; n])?);
             }
             imp.add(&c.name, Op::Identity, vec![req(0)?], &outs[..1]).map(|_| ())
         }

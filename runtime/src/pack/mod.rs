@@ -1,7 +1,20 @@
-//! The `.sqz` packed model: container, weight codecs, writer and loader.
+//! The `.sqz` packed model: a checksummed container ([`container`]) of
+//! metadata, graph and weight sections, weights stored per tensor as f32,
+//! f16, int8 or a k-means palette ([`codec`]), each zstd-compressed.
 
 pub mod codec;
 pub mod container;
+pub mod format;
+mod load;
+mod write;
 
 pub use codec::{CodecError, Filter, WeightStorage};
-pub use container::{Container, ContainerError, Limits};
+pub use container::{Container, ContainerError, Limits, MAGIC};
+pub use format::{Metadata, Preprocessing, Storage, TensorDesc};
+pub use load::{load_bytes, load_path, load_reader, PackageInfo};
+pub use write::{pack, PackOptions, PackReport, TensorReport};
+
+/// True when `prefix` starts like a `.sqz` file.
+pub fn is_sqz(prefix: &[u8]) -> bool {
+    prefix.starts_with(&MAGIC)
+}

@@ -1,0 +1,128 @@
+//! The loader: `.sqz` bytes → a validated graph with its weights, each
+//! phase timed. Every size is checked against the container's caps and the
+//! graph before anything is allocated from it.
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::codec;
+use super::container::{declared_file_len, Container, Limits, SectionEntry};
+use super::format::{kind, GraphSection, Metadata, Storage};
+use crate::error::{Error, Result};
+use crate::ir::{checked_numel, DType, Graph, Tensor};
+use crate::session::LoadTimings;
+
+/// What a `.sqz` carried besides its graph: metadata and facts for reports.
+#[derive(Clone, Debug)]
+pub struct PackageInfo {
+    pub metadata: Metadata,
+    pub sections: Vec<SectionEntry>,
+    /// (value name, storage) per weight, for `inspect`.
+    pub storage: Vec<(String, Storage)>,
+    pub sha256: [u8; 32],
+    pub file_bytes: usize,
+}
+
+fn pack_err(m: impl Into<String>) -> Error {
+    Error::Pack(m.into())
+}
+
+/// Decodes a whole `.sqz` held in memory.
+pub fn load_bytes(bytes: &[u8], limits: &Limits, timings: &mut LoadTimings) -> Result<(Graph, PackageInfo)> {
+    let container = timings.time("verify", || -> Result<Container> {
+        let c = Container::parse(bytes, limits)?;
+        if limits.verify_sha256 {
+            c.verify_sha256()?;
+        }
+        Ok(c)
+    })?;
+    let meta_entry = container.find(kind::METADATA).ok_or_else(|| pack_err("no metadata section"))?;
+    let graph_entry = container.find(kind::GRAPH).ok_or_else(|| pack_err("no graph section"))?;
+    let (meta_raw, graph_raw) = timings.time("decompress", || -> Result<_> {
+        Ok((container.decode(meta_entry)?, container.decode(graph_entry)?))
+    })?;
+    let metadata: Metadata = serde_json::from_slice(&meta_raw).map_err(|e| pack_err(format!("metadata: {e}")))?;
+    let GraphSection { mut graph, weights } =
+        postcard::from_bytes(&graph_raw).map_err(|e| pack_err(format!("graph section: {e}")))?;
+    // Check the weight table against the graph and the container before decoding.
+    let sections = container.sections();
+    let mut seen = vec![false; graph.values.len()];
+    for w in &weights {
+        let value = graph.values.get(w.value).ok_or_else(|| pack_err(format!("weight for value {} out of range", w.value)))?;
+        let entry = sections.get(w.section).filter(|e| e.kind == kind::WEIGHT).ok_or_else(|| pack_err(format!("weight section {} missing", w.section)))?;
+        if std::mem::replace(&mut seen[w.value], true) {
+            return Err(pack_err(format!("value {} has two weights", w.value)));
+        }
+        let n = checked_numel(&value.info.shape, &value.name)?;
+        let expected = match w.storage.codec() {
+            Some(c) if value.info.dtype == DType::F32 => codec::encoded_len(n, w.channels, c),
+            None if value.info.dtype == DType::I64 => n.checked_mul(8),
+            _ => None,
+        };
+        if expected != Some(entry.raw_len as usize) {
+            return Err(pack_err(format!("weight {:?}: section holds {} bytes, {:?} expected", value.name, entry.raw_len, expected)));
+        }
+    }
+    let indices: Vec<usize> = weights.iter().map(|w| w.section).collect();
+    let raw = timings.time("decompress", || container.decode_indices(&indices))?;
+    let tensors: Vec<Tensor> = timings.time("dequantize", || {
+        weights
+            .par_iter()
+            .zip(raw.par_iter())
+            .map(|(w, bytes)| {
+                let info = &graph.values[w.value].info;
+                let n = info.shape.iter().product::<usize>();
+                match w.storage.codec() {
+                    Some(c) => Tensor::from_f32(info.shape.clone(), codec::decode(bytes, n, w.channels, c, w.filter())?),
+                    None => Tensor::from_i64(
+                        info.shape.clone(),
+                        bytes.chunks_exact(8).map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])).collect(),
+                    ),
+                }
+            })
+            .collect::<Result<_>>()
+    })?;
+    let mut storage = Vec::with_capacity(weights.len());
+    for (w, t) in weights.iter().zip(tensors) {
+        storage.push((graph.values[w.value].name.clone(), w.storage));
+        graph.values[w.value].constant = Some(Arc::new(t));
+    }
+    timings.time("validate", || graph.validate())?;
+    let info = PackageInfo { metadata, sections: sections.to_vec(), storage, sha256: container.sha256(), file_bytes: bytes.len() };
+    Ok((graph, info))
+}
+
+/// Maps a file and decodes it.
+pub fn load_path(path: &Path, limits: &Limits, timings: &mut LoadTimings) -> Result<(Graph, PackageInfo)> {
+    let io = |e| Error::Io { path: path.to_path_buf(), source: e };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    if len > limits.max_file_bytes {
+        return Err(pack_err(format!("{} is {len} bytes, over the {} byte limit", path.display(), limits.max_file_bytes)));
+    }
+    // SAFETY: the map is read-only and private to this call; the file is
+    // opened read-only. Another process truncating the file meanwhile could
+    // fault (SIGBUS), the known limit of mmap, accepted for zero-copy loads.
+    let map = timings.time("read", || unsafe { memmap2::Mmap::map(&file) }).map_err(io)?;
+    load_bytes(&map, limits, timings)
+}
+
+/// Reads a `.sqz` from a stream (no temporary file): the header says how
+/// long the file is, which is checked against the cap before allocating.
+pub fn load_reader(reader: &mut dyn Read, limits: &Limits, timings: &mut LoadTimings) -> Result<(Graph, PackageInfo)> {
+    let io = |e| Error::Io { path: "<stream>".into(), source: e };
+    let bytes = timings.time("read", || -> Result<Vec<u8>> {
+        let mut head = [0u8; super::container::HEADER_LEN];
+        reader.read_exact(&mut head).map_err(io)?;
+        let total = declared_file_len(&head, limits)? as usize;
+        let mut bytes = vec![0u8; total];
+        let (h, rest) = bytes.split_at_mut(head.len().min(total));
+        h.copy_from_slice(&head[..h.len()]);
+        reader.read_exact(rest).map_err(io)?;
+        Ok(bytes)
+    })?;
+    load_bytes(&bytes, limits, timings)
+}

@@ -1,0 +1,541 @@
+#!/usr/bin/env python3
+"""Benchmark squeeze against ONNX Runtime and tract; write docs/BENCHMARKS.md.
+
+Run it through scripts/bench.sh (which fetches the test data and builds `squeeze` and the
+`tract_bench` example in release), or directly with the venv python:
+    ~/.cache/squeeze/venv/bin/python scripts/bench.py [--models a,b] [--out FILE] [--keep]
+
+Per model, interleaved (all measurements of one model before the next model starts):
+  * .onnx bytes and .sqz bytes for every weight storage mode (f32, f16, int8, palette4),
+    with the byte-shuffle filter (default) and without (--no-filter);
+  * load-to-ready of the int8 and f32 .sqz (`squeeze bench --json`), ONNX Runtime session
+    creation (scripts/ort_session_bench.py) and tract load+optimize (examples/tract_bench.rs);
+  * run latency, one thread each: squeeze (f32 and int8 .sqz), ORT and tract.
+Any step that fails is recorded as "n/a" with its error in a footnote; the doc is always
+written. Packed files go to a temporary folder under $SQUEEZE_CACHE/bench/ (removed at the end
+unless --keep); the raw numbers are saved as $SQUEEZE_CACHE/bench/results-<time>.json.
+$SQUEEZE_BIN overrides the squeeze binary (default target/release/squeeze).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import onnx
+import onnxruntime as ort
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sqz_models import CACHE, MODELS_DIR, REPO, input_shape  # noqa: E402
+
+# (label, file stem, note). EfficientNet-Lite0 stands in for EfficientNet-B0 (no B0 with real
+# weights ships in a registry package); PP-OCR det runs at 320x320 (sqz_models.SHAPE_OVERRIDES).
+MODELS = [
+    ("MobileNetV2", "mobilenetv2", ""),
+    ("SqueezeNet1.1", "squeezenet1.1", ""),
+    ("ShuffleNetV2 x1.0", "shufflenetv2-x1.0", ""),
+    ("ResNet18", "resnet18", ""),
+    ("EfficientNet-Lite0", "efficientnet-lite0-fp32", "stand-in for EfficientNet-B0"),
+    ("PP-OCRv4 det", "ppocr-det-v4", "320x320 instead of 640x640, to keep the run short"),
+    ("PP-OCR cls", "ppocr-cls-mobile-v2", ""),
+]
+MODES = ["f32", "f16", "int8", "palette4"]
+BENCH_MODES = ["int8", "f32"]  # .sqz files timed by `squeeze bench`
+
+LOADS = 10  # squeeze loads and ORT session creations
+TRACT_LOADS, TRACT_RUNS = 5, 10
+ORT_RUNS = 20  # fixed inside ort_session_bench.py
+MAX_RUNS = 10  # squeeze runs on the f32 .sqz, fewer when a run is slow
+INT8_RUNS = 3  # squeeze runs on the int8 .sqz
+RUN_BUDGET_S = 12.0  # rough time allowed for one `squeeze bench`'s runs
+
+# Targets (MobileNetV2, default pack = with the byte-shuffle filter).
+SIZE_TARGETS = [("int8", 0.26), ("palette4", 0.15), ("f16", 0.50)]
+LOAD_SPEEDUP_TARGET = 10.0  # ORT session creation / squeeze .sqz load
+
+SQUEEZE = Path(os.environ.get("SQUEEZE_BIN") or REPO / "target" / "release" / "squeeze")
+TRACT = REPO / "target" / "release" / "examples" / "tract_bench"
+ORT_BENCH = Path(__file__).resolve().parent / "ort_session_bench.py"
+REPRO = "scripts/bench.sh"
+
+
+# ---------------------------------------------------------------- running steps
+
+class StepError(Exception):
+    pass
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def run_cmd(cmd, timeout, env=None):
+    """Runs cmd; returns stdout. Raises StepError with a short message on any failure."""
+    try:
+        p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout,
+                           env=env, cwd=REPO)
+    except subprocess.TimeoutExpired:
+        raise StepError(f"timed out after {timeout} s")
+    except OSError as e:
+        raise StepError(f"cannot start {Path(str(cmd[0])).name}: {e}")
+    if p.returncode != 0:
+        lines = [l.strip() for l in (p.stderr.strip() or p.stdout.strip() or "(no output)").splitlines() if l.strip()]
+        errs = [l for l in lines if "error" in l.lower() or "panicked" in l]
+        raise StepError(f"exit code {p.returncode}: " + " / ".join(errs[-2:] or lines[-3:]))
+    return p.stdout
+
+
+def last_json(out):
+    for line in reversed(out.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError as e:
+                raise StepError(f"bad JSON output ({e}): {line[:200]}")
+    raise StepError("no JSON line in output: " + out.strip()[-200:])
+
+
+def step(res, key, fn):
+    """res[key] = fn(), or res[key] = {"error": msg}."""
+    t0 = time.perf_counter()
+    try:
+        res[key] = fn()
+    except StepError as e:
+        res[key] = {"error": str(e)}
+    except Exception as e:  # noqa: BLE001 - the doc must be written whatever happens
+        res[key] = {"error": f"{type(e).__name__}: {e}"}
+    dt = time.perf_counter() - t0
+    err = res[key].get("error") if isinstance(res[key], dict) else None
+    log(f"  {key}: {'ERROR ' + err[:120] if err else 'ok'} ({dt:.1f} s)")
+    return res[key]
+
+
+def one_thread_env():
+    env = dict(os.environ)
+    env.update(RAYON_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    return env
+
+
+# ---------------------------------------------------------------- per-model benchmark
+
+def model_inputs(path, stem):
+    """[(name, concrete shape, had dynamic dims)] of the graph inputs that are not initializers."""
+    m = onnx.load(str(path), load_external_data=False)
+    inits = {i.name for i in m.graph.initializer}
+    out = []
+    for i in m.graph.input:
+        if i.name in inits:
+            continue
+        declared = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                    for d in i.type.tensor_type.shape.dim]
+        dynamic = any(not isinstance(d, int) or d <= 0 for d in declared)
+        out.append((i.name, input_shape(stem, declared), dynamic))
+    return out
+
+
+def shape_str(shape):
+    return "x".join(str(d) for d in shape)
+
+
+def squeeze_bench_flags():
+    """Extra flags `squeeze bench` understands that we want (threads)."""
+    try:
+        h = subprocess.run([str(SQUEEZE), "bench", "--help"], capture_output=True, text=True, timeout=30).stdout
+    except Exception:  # noqa: BLE001
+        return []
+    return ["--threads", "1"] if "--threads" in h else []
+
+
+def bench_model(label, stem, tmp, extra_bench_flags):
+    res = {"label": label, "stem": stem}
+    path = MODELS_DIR / f"{stem}.onnx"
+    log(f"{label} ({path.name})")
+    t_model = time.perf_counter()
+    if not path.is_file():
+        res["error"] = f"{path} not found"
+        return res
+    res["onnx_bytes"] = path.stat().st_size
+    try:
+        inputs = model_inputs(path, stem)
+    except Exception as e:  # noqa: BLE001
+        res["error"] = f"reading inputs: {e}"
+        return res
+    res["inputs"] = [{"name": n, "shape": s} for n, s, _ in inputs]
+    shape_flags = [a for n, s, dyn in inputs if dyn for a in ("--input-shape", f"{n}={shape_str(s)}")]
+    # Fixing every input's shape is harmless for static models; it keeps pack/bench/ORT/tract
+    # on the same shapes. Only dynamic inputs need it, so only those get the flag.
+
+    # 1. sizes
+    sqz = {}
+    for mode in MODES:
+        for filt in (True, False):
+            key = f"pack_{mode}_{'filter' if filt else 'nofilter'}"
+            out = tmp / f"{stem}.{mode}{'' if filt else '.nofilter'}.sqz"
+
+            def pack(out=out, mode=mode, filt=filt):
+                t0 = time.perf_counter()
+                run_cmd([SQUEEZE, "pack", path, "-o", out, "--weights", mode,
+                         *([] if filt else ["--no-filter"]), *shape_flags], timeout=600)
+                if not out.is_file():
+                    raise StepError("pack succeeded but wrote no file")
+                return {"bytes": out.stat().st_size, "pack_s": round(time.perf_counter() - t0, 2)}
+
+            if "error" not in step(res, key, pack):
+                sqz[(mode, filt)] = out
+
+    # 2. squeeze load + run (default filter), 1 thread
+    runs = INT8_RUNS  # the int8 bench is mostly for load time; its run time sizes the f32 runs
+    for mode in BENCH_MODES:
+        key = f"squeeze_{mode}"
+        f = sqz.get((mode, True))
+        if f is None:
+            res[key] = {"error": f"no {mode} .sqz (pack failed)"}
+            continue
+
+        def sbench(f=f, runs=runs):
+            cmd = [SQUEEZE, "bench", f, "--runs", runs, "--loads", LOADS, "--json", *extra_bench_flags]
+            try:
+                return last_json(run_cmd(cmd, timeout=900, env=one_thread_env()))
+            except StepError as e:
+                if not shape_flags:
+                    raise
+                # the .sqz may still want the concrete input shapes
+                try:
+                    return last_json(run_cmd(cmd + shape_flags, timeout=900, env=one_thread_env()))
+                except StepError:
+                    raise e
+        r = step(res, key, sbench)
+        r.setdefault("runs", runs)
+        # scalar kernels are slow: size the next bench's runs from this one's run time
+        p50 = r.get("p50_ms") or r.get("first_run_ms")
+        if isinstance(p50, (int, float)) and p50 > 0:
+            runs = max(3, min(MAX_RUNS, int(RUN_BUDGET_S * 1e3 / p50)))
+
+    # 3. ONNX Runtime (1 intra-op thread)
+    step(res, "ort", lambda: last_json(run_cmd([sys.executable, ORT_BENCH, path, "--runs", LOADS],
+                                                timeout=900, env=one_thread_env())))
+
+    # 4. tract load+optimize and run (one thread)
+    def tract():
+        if len(inputs) != 1:
+            raise StepError(f"tract_bench handles one input, model has {len(inputs)}")
+        if not TRACT.is_file():
+            raise StepError(f"{TRACT.relative_to(REPO)} not built")
+        r = last_json(run_cmd([TRACT, path, "--shape", shape_str(inputs[0][1]), "--loads", TRACT_LOADS,
+                               "--runs", TRACT_RUNS], timeout=900))
+        if "error" in r:
+            raise StepError("tract: " + str(r["error"]).replace("\n", " / "))
+        return r
+    step(res, "tract", tract)
+
+    res["wall_s"] = round(time.perf_counter() - t_model, 1)
+    log(f"  {label} done in {res['wall_s']} s")
+    return res
+
+
+# ---------------------------------------------------------------- environment info
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30, cwd=REPO).stdout.strip()
+    except Exception:  # noqa: BLE001
+        return ""
+
+
+def machine():
+    info = {}
+    for line in sh(["lscpu"]).splitlines():
+        k, _, v = line.partition(":")
+        info[k.strip()] = v.strip()
+    cpu = info.get("Model name") or platform.processor() or "unknown CPU"
+    cores = info.get("CPU(s)") or str(os.cpu_count())
+    extra = []
+    if info.get("Core(s) per socket"):
+        extra.append(f"{info['Core(s) per socket']} cores/socket")
+    if info.get("Thread(s) per core"):
+        extra.append(f"{info['Thread(s) per core']} thread(s)/core")
+    if info.get("Hypervisor vendor"):
+        extra.append(f"{info['Hypervisor vendor']} VM")
+    mem = ""
+    try:
+        kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+        mem = f", {kb / 2**20:.1f} GiB RAM"
+    except Exception:  # noqa: BLE001
+        pass
+    return f"{cpu}, {cores} logical CPUs ({', '.join(extra)}){mem}, {platform.system()} {platform.release()}"
+
+
+def lock_version(crate):
+    try:
+        text = (REPO / "Cargo.lock").read_text()
+        m = re.search(r'name = "' + re.escape(crate) + r'"\nversion = "([^"]+)"', text)
+        return m.group(1) if m else "unknown"
+    except OSError:
+        return "unknown"
+
+
+def squeeze_version():
+    h = sh(["git", "rev-parse", "--short", "HEAD"])
+    if not h:
+        h = "no commit"
+    elif sh(["git", "status", "--porcelain", "--", "runtime", "Cargo.toml", "Cargo.lock"]):
+        h += " + uncommitted changes"
+    v = sh([str(SQUEEZE), "--version"])
+    return f"{v or 'squeeze ?'} (git {h})"
+
+
+# ---------------------------------------------------------------- report
+
+class Notes:
+    def __init__(self):
+        self.msgs = []
+
+    def na(self, msg):
+        msg = " ".join(str(msg).split()).replace("|", "\\|")
+        if len(msg) > 400:
+            msg = msg[:400] + "..."
+        if msg not in self.msgs:
+            self.msgs.append(msg)
+        return f"n/a [{self.msgs.index(msg) + 1}]"
+
+
+def get(res, key, field):
+    r = res.get(key)
+    if not isinstance(r, dict):
+        return None, res.get("error", f"{key}: not measured")
+    if "error" in r:
+        return None, r["error"]
+    v = r.get(field)
+    if not isinstance(v, (int, float)):
+        return None, f"{key}: no `{field}` in output {json.dumps(r)[:200]}"
+    return v, None
+
+
+def fmt_ms(v):
+    return f"{v:,.0f}" if v >= 100 else f"{v:.1f}" if v >= 10 else f"{v:.2f}"
+
+
+def fmt_x(v):
+    return f"{v:.0f}×" if v >= 100 else f"{v:.1f}×"
+
+
+def pass_fail(ok):
+    return "**PASS**" if ok else "**FAIL**"
+
+
+def write_doc(results, out_path, meta, notes):
+    L = []
+    A = L.append
+    A("# Benchmarks")
+    A("")
+    A("Generated by `scripts/bench.py`; do not edit by hand. Re-run to update.")
+    A("")
+    A(f"- Date: {meta['date']}")
+    A(f"- Machine: {meta['machine']}")
+    A(f"- Reproduce: `{REPRO}` (from the repository root; fetches the test data, builds `squeeze` "
+      f"and `examples/tract_bench.rs` in release, then runs `scripts/bench.py`). "
+      f"This run took {meta['wall_s']:.0f} s for the measurements.")
+    A(f"- Versions: {meta['squeeze']}; onnxruntime {meta['ort']} (Python, CPU EP); "
+      f"tract-onnx {meta['tract']} (Rust, from Cargo.lock); Python {platform.python_version()}")
+    A(f"- Models: `$SQUEEZE_TEST_MODELS` = `{MODELS_DIR}`. MobileNetV2, SqueezeNet, ShuffleNetV2 and "
+      "ResNet18 are torchvision architectures with random weights (fine for size and speed). "
+      "EfficientNet-Lite0 stands in for EfficientNet-B0. PP-OCRv4 det runs at **1x3x320x320** "
+      "(not 640x640) to keep the run short; PP-OCR cls at 1x3x48x192; the others at 1x3x224x224.")
+    A("- Threads: one each. squeeze with `RAYON_NUM_THREADS=1`"
+      + (" and `--threads 1`" if meta.get("threads_flag") else "")
+      + ", ONNX Runtime with `intra_op_num_threads=1` (sequential), tract single-threaded.")
+    A("")
+
+    # --- targets
+    mb = next((r for r in results if r["stem"] == "mobilenetv2"), None)
+    A("## Targets")
+    A("")
+    A("| target | measured | result |")
+    A("| --- | --- | --- |")
+    if mb:
+        for mode, limit in SIZE_TARGETS:
+            b, err = get(mb, f"pack_{mode}_filter", "bytes")
+            if b is None or not mb.get("onnx_bytes"):
+                A(f"| MobileNetV2 {mode} `.sqz` ≤ {limit:.0%} of `.onnx` | {notes.na(err)} | n/a |")
+            else:
+                frac = b / mb["onnx_bytes"]
+                A(f"| MobileNetV2 {mode} `.sqz` ≤ {limit:.0%} of `.onnx` | {frac:.1%} ({b:,} bytes) "
+                  f"| {pass_fail(frac <= limit)} |")
+    for mode in BENCH_MODES:
+        ok_n, tot, worst = 0, 0, None
+        for r in results:
+            s, _ = get(r, f"squeeze_{mode}", "load_ms")
+            o, _ = get(r, "ort", "create_ms_median")
+            if s is None or o is None or s <= 0:
+                continue
+            tot += 1
+            ratio = o / s
+            ok_n += ratio >= LOAD_SPEEDUP_TARGET
+            worst = ratio if worst is None else min(worst, ratio)
+        label = f"{mode} `.sqz` load ≥ {LOAD_SPEEDUP_TARGET:.0f}× faster than ORT session creation"
+        if tot == 0:
+            A(f"| {label} | n/a (no model measured) | n/a |")
+        else:
+            A(f"| {label} | {ok_n}/{tot} measured models (of {len(results)}); lowest ORT/squeeze {fmt_x(worst)} "
+              f"| {pass_fail(ok_n == tot and tot == len(results))} |")
+    A("")
+    A("Size targets use the default pack (byte-shuffle filter on). The load target is checked per "
+      "model in the load table below and must hold for every model.")
+    A("")
+
+    # --- sizes
+    A("## Size")
+    A("")
+    A("`squeeze pack MODEL.onnx -o OUT.sqz --weights MODE [--no-filter]`. Each cell: bytes and "
+      "percentage of the `.onnx` file. \"filter\" = byte-shuffle filter before compression (default); "
+      "\"no filter\" = `--no-filter`.")
+    A("")
+    A("| model | `.onnx` bytes | filter | " + " | ".join(MODES) + " |")
+    A("| --- | ---: | --- | " + " | ".join("---:" for _ in MODES) + " |")
+    for r in results:
+        ob = r.get("onnx_bytes")
+        for filt in ("filter", "nofilter"):
+            cells = []
+            for mode in MODES:
+                b, err = get(r, f"pack_{mode}_{filt}", "bytes")
+                cells.append(notes.na(err) if b is None else f"{b:,} ({b / ob:.1%})" if ob else f"{b:,}")
+            first = (f"{r['label']} | {ob:,}" if ob else f"{r['label']} | {notes.na(r.get('error', '?'))}") \
+                if filt == "filter" else " | "
+            A(f"| {first} | {'filter' if filt == 'filter' else 'no filter'} | " + " | ".join(cells) + " |")
+    A("")
+
+    # --- load
+    A("## Load to ready")
+    A("")
+    A(f"Medians. squeeze: `squeeze bench OUT.sqz --loads {LOADS} --json` `load_ms` (open the `.sqz` "
+      f"until ready to run). ORT: `InferenceSession` creation with default (all) graph optimisations, "
+      f"{LOADS} times (`scripts/ort_session_bench.py`). tract: "
+      f"`model_for_path → with_input_fact → into_optimized → into_runnable`, {TRACT_LOADS} times. "
+      "ORT and tract load the `.onnx`. Ratios > 1 mean squeeze is faster.")
+    A("")
+    A("| model | squeeze int8 ms | squeeze f32 ms | ORT create ms | tract load+opt ms | ORT / sq int8 "
+      "| ORT / sq f32 | tract / sq int8 | tract / sq f32 | ≥ 10× ORT (int8, f32) |")
+    A("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for r in results:
+        si, ei = get(r, "squeeze_int8", "load_ms")
+        sf, ef = get(r, "squeeze_f32", "load_ms")
+        o, eo = get(r, "ort", "create_ms_median")
+        t, et = get(r, "tract", "load_optimize_ms_median")
+
+        def ratio(a, b):
+            return fmt_x(a / b) if a is not None and b else "n/a"
+
+        def ok(s):
+            return ("PASS" if o / s >= LOAD_SPEEDUP_TARGET else "FAIL") if o is not None and s else "n/a"
+        A(f"| {r['label']} | {notes.na(ei) if si is None else fmt_ms(si)} "
+          f"| {notes.na(ef) if sf is None else fmt_ms(sf)} | {notes.na(eo) if o is None else fmt_ms(o)} "
+          f"| {notes.na(et) if t is None else fmt_ms(t)} | {ratio(o, si)} | {ratio(o, sf)} "
+          f"| {ratio(t, si)} | {ratio(t, sf)} | {ok(si)}, {ok(sf)} |")
+    A("")
+
+    # --- latency
+    A("## Run latency (1 thread)")
+    A("")
+    A("squeeze: `squeeze bench` p50/p90 over the runs shown (after a first run, reported separately), "
+      f"on the f32 `.sqz` (int8 `.sqz` p50 over {INT8_RUNS} runs for reference; the f32 run count is "
+      f"sized so its runs take about {RUN_BUDGET_S:.0f} s, at most {MAX_RUNS}); its kernels are currently **scalar "
+      "reference code**, so it is expected to be much slower than ORT and tract for now. "
+      f"ORT: median of {ORT_RUNS} runs after one warm-up. tract: median of {TRACT_RUNS} runs after one "
+      "warm-up. Ratios > 1 mean squeeze is slower.")
+    A("")
+    A("| model | input | squeeze f32 p50 ms | p90 ms | first run ms | runs | squeeze int8 p50 ms "
+      "| peak RSS f32 MB | ORT p50 ms | tract p50 ms | sq f32 / ORT | sq f32 / tract |")
+    A("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in results:
+        shp = ", ".join(shape_str(i["shape"]) for i in r.get("inputs", [])) or "?"
+        p50, e50 = get(r, "squeeze_f32", "p50_ms")
+        p90, e90 = get(r, "squeeze_f32", "p90_ms")
+        fr, efr = get(r, "squeeze_f32", "first_run_ms")
+        i50, ei50 = get(r, "squeeze_int8", "p50_ms")
+        rss, erss = get(r, "squeeze_f32", "peak_rss_kb")
+        o, eo = get(r, "ort", "run_ms_median")
+        t, et = get(r, "tract", "run_ms_median")
+        nruns = r.get("squeeze_f32", {}).get("runs", "") if p50 is not None else ""
+
+        def c(v, e):
+            return notes.na(e) if v is None else fmt_ms(v)
+        A(f"| {r['label']} | {shp} | {c(p50, e50)} | {c(p90, e90)} | {c(fr, efr)} | {nruns} "
+          f"| {c(i50, ei50)} | {notes.na(erss) if rss is None else f'{rss / 1024:.0f}'} | {c(o, eo)} "
+          f"| {c(t, et)} | {fmt_x(p50 / o) if p50 is not None and o else 'n/a'} "
+          f"| {fmt_x(p50 / t) if p50 is not None and t else 'n/a'} |")
+    A("")
+    A("p99 from `squeeze bench` is in the raw results; with at most "
+      f"{MAX_RUNS} runs it equals the slowest run, so it is not shown.")
+    A("")
+    A(f"Raw results: `{meta['raw']}` (not in the repository).")
+    A("")
+
+    if notes.msgs:
+        A("## Failures")
+        A("")
+        A("Steps that failed; the tables show them as n/a [N].")
+        A("")
+        for i, m in enumerate(notes.msgs, 1):
+            A(f"{i}. {m}")
+        A("")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text("\n".join(L))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", help="comma-separated file stems (default: all)")
+    ap.add_argument("--out", default=str(REPO / "docs" / "BENCHMARKS.md"))
+    ap.add_argument("--keep", action="store_true", help="keep the packed .sqz files")
+    args = ap.parse_args()
+
+    models = MODELS
+    if args.models:
+        want = args.models.split(",")
+        models = [m for m in MODELS if m[1] in want]
+        if not models:
+            sys.exit(f"no model among {want}; known: {[m[1] for m in MODELS]}")
+
+    t0 = time.perf_counter()
+    base = CACHE / "bench"
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="run-", dir=base))
+    extra = squeeze_bench_flags()
+    meta = {
+        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "machine": machine(),
+        "squeeze": squeeze_version(),
+        "ort": ort.__version__,
+        "tract": lock_version("tract-onnx"),
+        "threads_flag": bool(extra),
+    }
+    log(f"output folder {tmp}")
+    results = []
+    try:
+        for label, stem, _ in models:
+            try:
+                results.append(bench_model(label, stem, tmp, extra))
+            except Exception as e:  # noqa: BLE001
+                results.append({"label": label, "stem": stem, "error": f"{type(e).__name__}: {e}"})
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+        meta["wall_s"] = time.perf_counter() - t0
+        raw = base / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
+        meta["raw"] = str(raw)
+        raw.write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+        notes = Notes()
+        write_doc(results, Path(args.out), meta, notes)
+        log(f"wrote {args.out} and {raw} ({meta['wall_s']:.0f} s, {len(notes.msgs)} distinct failures)")
+
+
+if __name__ == "__main__":
+    main()

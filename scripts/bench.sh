@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Benchmark squeeze against ONNX Runtime and tract and write docs/BENCHMARKS.md.
+#   1. fetch/generate the test data and the Python venv (scripts/fetch-test-data.sh; a no-op when up to date)
+#   2. build `squeeze` and the `tract_bench` example in release
+#   3. run scripts/bench.py with the venv python (extra arguments are passed to it, e.g. --models mobilenetv2)
+# Packed files go under $SQUEEZE_CACHE/bench/ (default ~/.cache/squeeze/bench), never in the repository.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+export SQUEEZE_CACHE=${SQUEEZE_CACHE:-$HOME/.cache/squeeze}
+export SQUEEZE_TEST_MODELS=${SQUEEZE_TEST_MODELS:-$(cd "$REPO/.." && pwd)/shared/models}
+
+"$HERE/fetch-test-data.sh"
+
+cd "$REPO"
+cargo build --release -p squeeze --bin squeeze
+# tract numbers are optional: without the example, bench.py records them as n/a.
+cargo build --release -p squeeze --example tract_bench \
+    || echo "WARNING: examples/tract_bench did not build; tract columns will be n/a" >&2
+
+exec "$SQUEEZE_CACHE/venv/bin/python" "$HERE/bench.py" "$@"
