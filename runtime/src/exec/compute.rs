@@ -1,6 +1,8 @@
 //! One node's computation on borrowed buffers: maps an [`Op`] to kernel
 //! calls. Shared by the arena executor and by constant folding.
 
+use std::sync::Arc;
+
 use smallvec::SmallVec;
 
 use super::kernels::{ConvShape, GemmBias, Kernels, MatRef, PackedConv};
@@ -92,7 +94,9 @@ pub fn compute(k: &Kernels, op: &Op, prepared: Option<&Prepared>, ins: &[Input],
             let packed = match prepared {
                 Some(Prepared::Conv(p)) => p,
                 None => {
-                    owned = (k.pack_conv)(geometry, ins[1].f32()?);
+                    // Weights computed at run time: pack them now.
+                    let w = Arc::new(Tensor::from_f32(ins[1].shape.to_vec(), ins[1].f32()?.to_vec())?);
+                    owned = (k.pack_conv)(geometry, &w);
                     &owned
                 }
             };

@@ -45,10 +45,8 @@ impl Executor {
         let prepared = graph
             .nodes
             .iter()
-            .map(|n| match (&n.op, n.inputs.get(1).and_then(|&w| graph.constant(w))) {
-                (Op::Conv { geometry, .. }, Some(w)) => {
-                    w.as_f32().map(|w| Prepared::Conv((kernels.pack_conv)(geometry, w)))
-                }
+            .map(|n| match (&n.op, n.inputs.get(1).and_then(|&w| graph.values[w].constant.as_ref())) {
+                (Op::Conv { geometry, .. }, Some(w)) => Some(Prepared::Conv((kernels.pack_conv)(geometry, w))),
                 _ => None,
             })
             .collect();

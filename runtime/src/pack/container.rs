@@ -100,11 +100,15 @@ pub struct WriteOptions {
     /// zstd level for sections that ask for [`Codec::Zstd`]. Only packing time
     /// depends on it; decompression speed is about the same for every level.
     pub zstd_level: i32,
+    /// A zstd section is kept only if it saves at least this share of its
+    /// raw size (percent); otherwise it is stored raw, which loads with no
+    /// decompression and can be used in place from an mmap.
+    pub min_saving_percent: u32,
 }
 
 impl Default for WriteOptions {
     fn default() -> Self {
-        WriteOptions { zstd_level: 10 }
+        WriteOptions { zstd_level: 10, min_saving_percent: 0 }
     }
 }
 
@@ -366,7 +370,8 @@ pub fn write_container(
                             reason: e.to_string(),
                         }
                     })?;
-                    if c.len() < s.data.len() {
+                    let keep_at_most = s.data.len() as u128 * (100 - opts.min_saving_percent.min(100)) as u128 / 100;
+                    if c.len() < s.data.len() && (c.len() as u128) <= keep_at_most {
                         (Codec::Zstd, Cow::Owned(c))
                     } else {
                         (Codec::None, Cow::Borrowed(&s.data))

@@ -16,13 +16,15 @@ pub struct PackOptions {
     /// Byte-shuffle float storage before zstd.
     pub shuffle: bool,
     pub zstd_level: i32,
+    /// Store a blob raw unless zstd saves at least this percentage.
+    pub min_saving_percent: u32,
     /// Weights with fewer elements stay f32 (biases, tiny kernels).
     pub min_quantized_elements: usize,
 }
 
 impl Default for PackOptions {
     fn default() -> Self {
-        PackOptions { weights: Storage::F32, shuffle: true, zstd_level: 19, min_quantized_elements: 256 }
+        PackOptions { weights: Storage::F32, shuffle: true, zstd_level: 19, min_saving_percent: 5, min_quantized_elements: 256 }
     }
 }
 
@@ -108,7 +110,7 @@ pub fn pack(graph: &Graph, meta: &Metadata, opts: &PackOptions, progress: &(dyn 
         });
         sections.push(SectionInput { kind: kind::WEIGHT, codec: Codec::Zstd, data: bytes });
     }
-    let file = write_container(&sections, &WriteOptions { zstd_level: opts.zstd_level })?;
+    let file = write_container(&sections, &WriteOptions { zstd_level: opts.zstd_level, min_saving_percent: opts.min_saving_percent })?;
     // Report the stored (compressed) size of each weight section.
     let parsed = super::container::Container::parse(&file, &super::container::Limits::default())?;
     for (r, e) in reports.iter_mut().zip(parsed.sections().iter().skip(2)) {

@@ -4,7 +4,9 @@
 
 pub mod scalar;
 
-use crate::ir::{BinaryOp, ConvGeometry, PoolGeometry, PoolKind, UnaryOp};
+use std::sync::Arc;
+
+use crate::ir::{BinaryOp, ConvGeometry, PoolGeometry, PoolKind, Tensor, UnaryOp};
 pub use scalar::conv::ConvShape;
 pub use scalar::gemm::{GemmBias, MatRef};
 
@@ -18,14 +20,30 @@ pub enum Isa {
 #[derive(Clone, Debug)]
 pub struct PackedConv {
     pub isa: Isa,
-    /// Scalar layout: \[m, c/groups, kh, kw\] as in ONNX.
-    pub data: Vec<f32>,
+    pub data: PackedData,
+}
+
+/// Packed weight storage: the model's own tensor when the layout needs no
+/// change (no copy at load), else a repacked buffer.
+#[derive(Clone, Debug)]
+pub enum PackedData {
+    Shared(Arc<Tensor>),
+    Owned(Vec<f32>),
+}
+
+impl PackedData {
+    pub fn as_slice(&self) -> &[f32] {
+        match self {
+            PackedData::Shared(t) => t.as_f32().unwrap_or(&[]),
+            PackedData::Owned(v) => v,
+        }
+    }
 }
 
 /// One function per hot operation, all of the same ISA.
 pub struct Kernels {
     pub isa: Isa,
-    pub pack_conv: fn(&ConvGeometry, &[f32]) -> PackedConv,
+    pub pack_conv: fn(&ConvGeometry, &Arc<Tensor>) -> PackedConv,
     pub conv2d: fn(&ConvShape, &[f32], &PackedConv, Option<&[f32]>, Option<UnaryOp>, &mut [f32]),
     pub conv_transpose2d: fn(&ConvShape, &[f32], &[f32], Option<&[f32]>, Option<UnaryOp>, &mut [f32]),
     pub gemm: fn(MatRef, MatRef, f32, Option<GemmBias>, Option<UnaryOp>, &mut [f32]),
@@ -37,15 +55,16 @@ pub struct Kernels {
     pub softmax: fn(&[f32], &[usize], usize, &mut [f32]),
 }
 
-fn scalar_pack_conv(_: &ConvGeometry, w: &[f32]) -> PackedConv {
+/// The scalar kernel reads ONNX's \[m, c/groups, kh, kw\] layout as is.
+fn scalar_pack_conv(_: &ConvGeometry, w: &Arc<Tensor>) -> PackedConv {
     PackedConv {
         isa: Isa::Scalar,
-        data: w.to_vec(),
+        data: PackedData::Shared(Arc::clone(w)),
     }
 }
 
 fn scalar_conv2d(s: &ConvShape, x: &[f32], w: &PackedConv, b: Option<&[f32]>, a: Option<UnaryOp>, y: &mut [f32]) {
-    scalar::conv::conv2d(s, x, &w.data, b, a, y)
+    scalar::conv::conv2d(s, x, w.data.as_slice(), b, a, y)
 }
 
 /// The reference table.
