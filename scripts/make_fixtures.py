@@ -1,0 +1,121 @@
+"""Regenerates the tiny fixtures in models/ (run with the venv python from
+scripts/fetch-test-data.sh). Each is small enough to commit (< 1 MB):
+
+  tiny-classifier.onnx  a 10-class CNN on 1x3x64x64 with seeded random weights,
+                        exercising Conv+BN+Relu/Clip, depthwise conv, Pad,
+                        MaxPool, GlobalAveragePool, Flatten, Gemm, Softmax.
+  vgg16-shapes.onnx     VGG16 (224x224, with Dropout) whose weights are built
+                        by ConstantOfShape, so the file is tiny but import
+                        yields the real 138,357,544 parameters.
+  sample.png            a 64x64 synthetic test picture (no real photo).
+"""
+import os
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+from PIL import Image
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models")
+rng = np.random.default_rng(7)
+
+
+def init(name, arr):
+    return numpy_helper.from_array(np.asarray(arr, dtype=np.float32), name)
+
+
+def tiny_classifier():
+    nodes, inits = [], []
+
+    def conv_bn(x, cin, cout, k, stride, group, act, idx, pad=None):
+        w = rng.normal(0, np.sqrt(2.0 / (cin // group * k * k)), (cout, cin // group, k, k))
+        inits.append(init(f"w{idx}", w))
+        for p, v in (("g", rng.uniform(0.5, 1.5, cout)), ("b", rng.normal(0, 0.1, cout)),
+                     ("m", rng.normal(0, 0.1, cout)), ("v", rng.uniform(0.5, 1.5, cout))):
+            inits.append(init(f"{p}{idx}", v))
+        pads = [k // 2] * 4 if pad is None else pad
+        nodes.append(helper.make_node("Conv", [x, f"w{idx}"], [f"c{idx}"], strides=[stride] * 2,
+                                      pads=pads, group=group))
+        nodes.append(helper.make_node("BatchNormalization",
+                                      [f"c{idx}", f"g{idx}", f"b{idx}", f"m{idx}", f"v{idx}"], [f"n{idx}"]))
+        if act == "relu":
+            nodes.append(helper.make_node("Relu", [f"n{idx}"], [f"a{idx}"]))
+        else:
+            nodes.append(helper.make_node("Clip", [f"n{idx}", "zero", "six"], [f"a{idx}"]))
+        return f"a{idx}"
+
+    inits += [init("zero", 0.0), init("six", 6.0)]
+    x = conv_bn("image", 3, 16, 3, 2, 1, "relu", 0)
+    x = conv_bn(x, 16, 16, 3, 1, 16, "relu6", 1)
+    x = conv_bn(x, 16, 32, 1, 1, 1, "relu6", 2)
+    nodes.append(helper.make_node("Pad", [x, "pads"], ["padded"], mode="constant"))
+    inits.append(numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], dtype=np.int64), "pads"))
+    x = conv_bn("padded", 32, 32, 3, 2, 32, "relu", 3, pad=[0, 0, 0, 0])
+    nodes.append(helper.make_node("MaxPool", [x], ["pool"], kernel_shape=[2, 2], strides=[2, 2]))
+    x = conv_bn("pool", 32, 64, 1, 1, 1, "relu", 4)
+    nodes.append(helper.make_node("GlobalAveragePool", [x], ["gap"]))
+    nodes.append(helper.make_node("Flatten", ["gap"], ["flat"]))
+    inits += [init("fc_w", rng.normal(0, 0.2, (10, 64))), init("fc_b", rng.normal(0, 0.1, 10))]
+    nodes.append(helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["logits"], transB=1))
+    nodes.append(helper.make_node("Softmax", ["logits"], ["probs"], axis=1))
+    g = helper.make_graph(nodes, "tiny-classifier",
+                          [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 64, 64])],
+                          [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [1, 10])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="squeeze-fixtures")
+    onnx.checker.check_model(m)
+    onnx.save(m, os.path.join(OUT, "tiny-classifier.onnx"))
+
+
+def vgg16():
+    nodes, inits = [], []
+    counter = [0]
+
+    def weight(shape, value):
+        i = counter[0]
+        counter[0] += 1
+        inits.append(numpy_helper.from_array(np.array(shape, dtype=np.int64), f"shape{i}"))
+        nodes.append(helper.make_node("ConstantOfShape", [f"shape{i}"], [f"param{i}"],
+                                      value=helper.make_tensor("v", TensorProto.FLOAT, [1], [value])))
+        return f"param{i}"
+
+    x, cin = "image", 3
+    cfg = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+    for i, c in enumerate(cfg):
+        if c == "M":
+            nodes.append(helper.make_node("MaxPool", [x], [f"pool{i}"], kernel_shape=[2, 2], strides=[2, 2]))
+            x = f"pool{i}"
+            continue
+        w, b = weight([c, cin, 3, 3], 0.001), weight([c], 0.0)
+        nodes.append(helper.make_node("Conv", [x, w, b], [f"conv{i}"], pads=[1, 1, 1, 1]))
+        nodes.append(helper.make_node("Relu", [f"conv{i}"], [f"relu{i}"]))
+        x, cin = f"relu{i}", c
+    nodes.append(helper.make_node("Flatten", [x], ["flat"]))
+    x = "flat"
+    for i, (fin, fout) in enumerate([(25088, 4096), (4096, 4096), (4096, 1000)]):
+        w, b = weight([fout, fin], 0.001), weight([fout], 0.0)
+        nodes.append(helper.make_node("Gemm", [x, w, b], [f"fc{i}"], transB=1))
+        x = f"fc{i}"
+        if i < 2:
+            nodes.append(helper.make_node("Relu", [x], [f"fcrelu{i}"]))
+            nodes.append(helper.make_node("Dropout", [f"fcrelu{i}"], [f"drop{i}"]))
+            x = f"drop{i}"
+    g = helper.make_graph(nodes, "vgg16-shapes",
+                          [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 224, 224])],
+                          [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, 1000])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="squeeze-fixtures")
+    onnx.checker.check_model(m)
+    onnx.save(m, os.path.join(OUT, "vgg16-shapes.onnx"))
+
+
+def sample_png():
+    yy, xx = np.mgrid[0:64, 0:64]
+    img = np.stack([xx * 4, yy * 4, (xx + yy) * 2], axis=-1).clip(0, 255).astype(np.uint8)
+    Image.fromarray(img).save(os.path.join(OUT, "sample.png"))
+
+
+if __name__ == "__main__":
+    tiny_classifier()
+    vgg16()
+    sample_png()
+    for f in sorted(os.listdir(OUT)):
+        print(f, os.path.getsize(os.path.join(OUT, f)))
