@@ -58,6 +58,43 @@ pub fn run(args: InspectArgs) -> Result<()> {
     for o in model.outputs() {
         println!("output {:<24} {} {:?}", o.name, o.dtype.name(), o.shape);
     }
+    if let Some(p) = model.package() {
+        let m = &p.metadata;
+        println!("packed: {} bytes, sha256 {}", thousands(p.file_bytes), p.sha256.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        println!("metadata: name {:?}, version {:?}, producer {:?}, {} labels", m.name, m.version, m.producer, m.labels.len());
+        if let Some(pre) = &m.preprocessing {
+            println!(
+                "preprocessing: {} {} {}x{}, (pixel*{} - {:?}) / {:?}",
+                pre.layout, pre.color_order, pre.input_size[0], pre.input_size[1], pre.scale, pre.mean, pre.std
+            );
+        }
+        println!("\n{:<4} {:<9} {:<6} {:>12} {:>12} {:>7}", "#", "kind", "codec", "stored", "raw", "ratio");
+        for s in &p.sections {
+            let kind = match s.kind {
+                crate::pack::format::kind::METADATA => "metadata",
+                crate::pack::format::kind::GRAPH => "graph",
+                crate::pack::format::kind::WEIGHT => "weight",
+                _ => "unknown",
+            };
+            println!(
+                "{:<4} {:<9} {:<6} {:>12} {:>12} {:>6.2}x",
+                s.index,
+                kind,
+                format!("{:?}", s.codec).to_lowercase(),
+                thousands(s.stored_len as usize),
+                thousands(s.raw_len as usize),
+                s.raw_len as f64 / s.stored_len.max(1) as f64
+            );
+        }
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for (_, st) in &p.storage {
+            match counts.iter_mut().find(|(n, _)| *n == st.name()) {
+                Some(c) => c.1 += 1,
+                None => counts.push((st.name(), 1)),
+            }
+        }
+        println!("tensor storage: {}", counts.iter().map(|(n, c)| format!("{c} {n}")).collect::<Vec<_>>().join(", "));
+    }
     if args.passes {
         println!("\n{:<22} {:>9} {:>8} {:>8} {:>8}", "pass", "rewrites", "before", "after", "removed");
         for p in model.passes() {

@@ -18,8 +18,9 @@ pub struct RunArgs {
     #[arg(long, required = true)]
     pub input: Vec<String>,
     /// Pixel scale applied before mean/std (1/255 maps to 0..1).
-    #[arg(long, default_value_t = 1.0 / 255.0)]
-    pub scale: f32,
+    /// (Default 1/255, or what a .sqz recorded at pack time.)
+    #[arg(long)]
+    pub scale: Option<f32>,
     /// Per-channel mean subtracted after scaling, e.g. 0.485,0.456,0.406.
     #[arg(long, value_delimiter = ',', num_args = 1..=3)]
     pub mean: Option<Vec<f32>>,
@@ -53,7 +54,17 @@ pub fn run(args: RunArgs) -> Result<()> {
     let model = args.model.load()?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let infos = model.inputs();
-    let pre = Preprocess { scale: args.scale, mean: triple(&args.mean, 0.0), std: triple(&args.std, 1.0), bgr: args.bgr };
+    let packed = model.package().map(|p| &p.metadata);
+    let flags_given = args.scale.is_some() || args.mean.is_some() || args.std.is_some() || args.bgr;
+    let pre = match packed.and_then(|m| m.preprocessing.as_ref()) {
+        Some(p) if !flags_given => Preprocess { scale: p.scale, mean: p.mean, std: p.std, bgr: p.color_order == "BGR" },
+        _ => Preprocess {
+            scale: args.scale.unwrap_or(1.0 / 255.0),
+            mean: triple(&args.mean, 0.0),
+            std: triple(&args.std, 1.0),
+            bgr: args.bgr,
+        },
+    };
     let mut tensors: Vec<Option<Tensor>> = vec![None; infos.len()];
     for spec in &args.input {
         let (slot, path) = match spec.split_once('=') {
@@ -83,7 +94,7 @@ pub fn run(args: RunArgs) -> Result<()> {
                 .map(str::to_string)
                 .collect(),
         ),
-        None => None,
+        None => packed.map(|m| m.labels.clone()).filter(|l| !l.is_empty()),
     };
     for (info, out) in model.outputs().iter().zip(&outputs) {
         println!("output {} {:?}", info.name, out.shape());

@@ -18,7 +18,7 @@ use crate::ir::{checked_numel, Graph, Node, Op, Tensor, TypeInfo, ValueId};
 pub use tensor::to_tensor;
 
 /// Opsets of the default domain this importer follows.
-pub const OPSETS: std::ops::RangeInclusive<i64> = 1..=21;
+pub const OPSETS: std::ops::RangeInclusive<i64> = 1..=22;
 
 /// Import settings.
 #[derive(Clone, Debug, Default)]

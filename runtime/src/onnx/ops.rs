@@ -76,6 +76,22 @@ fn pair(v: &[usize], c: &Ctx, what: &str) -> Result<[usize; 2]> {
     }
 }
 
+/// Ops whose kernels also handle i64 data (movement, shape arithmetic).
+fn generic_over_dtype(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Binary(_)
+            | Op::Concat { .. }
+            | Op::Split { .. }
+            | Op::Slice { .. }
+            | Op::Transpose { .. }
+            | Op::Reshape { .. }
+            | Op::Gather { .. }
+            | Op::Cast { .. }
+            | Op::Identity
+    )
+}
+
 pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
     let name = if node.name.is_empty() {
         format!("{}_{}", node.op_type, node.output.first().map_or("", |s| s.as_str()))
@@ -107,6 +123,10 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
     let shape0 = |imp: &Importer| -> Result<Vec<usize>> { Ok(imp.info(req(0)?).shape.clone()) };
     // Single-output op over the given inputs.
     let simple = |imp: &mut Importer, op: Op, ins: Vec<ValueId>| -> Result<()> {
+        let integer_input = ins.first().is_some_and(|&v| imp.info(v).dtype == DType::I64);
+        if integer_input && !generic_over_dtype(&op) {
+            return Err(c.unsupported("integer tensors (this op computes in f32 only)"));
+        }
         imp.add(&c.name, op, ins, &[first_out()?]).map(|_| ())
     };
     let unary = |imp: &mut Importer, u: UnaryOp| -> Result<()> { simple(imp, Op::Unary(u), vec![req(0)?]) };
@@ -172,6 +192,11 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             if ins.len() == 1 {
                 return simple(imp, Op::Identity, ins);
             }
+            if op == BinaryOp::Pow && ins.len() == 2 && imp.info(ins[0]).dtype != imp.info(ins[1]).dtype {
+                // Pow keeps the base's type; the exponent is converted.
+                let to = imp.info(ins[0]).dtype;
+                ins[1] = imp.add_tmp(&c.name, Op::Cast { to }, vec![ins[1]])?;
+            }
             let mut acc = ins[0];
             for (k, &v) in ins.iter().enumerate().skip(1) {
                 if k + 1 == ins.len() {
@@ -211,8 +236,8 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                             None => xs[2 + a] * strides[a],
                         };
                         let total = full.checked_sub(target).ok_or_else(|| c.unsupported("output_shape larger than the full output"))?;
-                        // The ONNX spec and ORT: SAME_UPPER puts the odd pad first here.
-                        let (head, tail) = if auto_pad == "SAME_UPPER" { (total - total / 2, total / 2) } else { (total / 2, total - total / 2) };
+                        // As ONNX's reference (backend test data): SAME_UPPER puts the odd pad last.
+                        let (head, tail) = if auto_pad == "SAME_UPPER" { (total / 2, total - total / 2) } else { (total - total / 2, total / 2) };
                         pads[a] = head;
                         pads[a + 2] = tail;
                     }
@@ -429,7 +454,12 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
         }
         "Flatten" => {
             let shape = shape0(imp)?;
-            let a = axis(c.attrs.int("axis", 1), shape.len() + 1, &c)?;
+            let a = c.attrs.int("axis", 1);
+            let a = if a < 0 { a + shape.len() as i64 } else { a };
+            if !(0..=shape.len() as i64).contains(&a) {
+                return Err(c.invalid(format!("Flatten axis {a} out of range")));
+            }
+            let a = a as usize;
             let out = vec![shape[..a].iter().product(), shape[a..].iter().product()];
             simple(imp, Op::Reshape { shape: out }, vec![req(0)?])
         }
@@ -529,6 +559,9 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
         }
         "Identity" => simple(imp, Op::Identity, vec![req(0)?]),
         "Dropout" => {
+            if inputs.get(2).copied().flatten().is_some() && const_of(imp, 2).is_none_or(|t| t.to_i64_vec().first() != Some(&0)) {
+                return Err(c.unsupported("training mode"));
+            }
             // Inference: identity, and a mask of ones if anything names it
             // (dead-node removal drops it when nothing reads it).
             if let Some(mask) = outs.get(1).filter(|o| !o.is_empty()) {
@@ -628,6 +661,9 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             let (scales_in, sizes_in) = if node.op_type == "Upsample" && c.opset < 9 {
                 (c.attrs.get("scales").map(|a| a.floats.clone()), None)
             } else if legacy {
+                if const_of(imp, 1).is_none() {
+                    return Err(c.unsupported("non-constant scales"));
+                }
                 (const_of(imp, 1).map(|t| t.to_f32_vec()), None)
             } else {
                 let sc = const_of(imp, 2).map(|t| t.to_f32_vec()).filter(|v| !v.is_empty());
