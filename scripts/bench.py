@@ -60,6 +60,8 @@ RUN_BUDGET_S = 12.0  # rough time allowed for one `squeeze bench`'s runs
 SIZE_TARGETS = [("int8", 0.26), ("palette4", 0.15), ("f16", 0.50)]
 LOAD_SPEEDUP_TARGET = 10.0  # ORT session creation / squeeze .sqz load
 
+QUIET_BUSY = 0.25  # before each model, wait while other processes use this much of the CPUs
+
 SQUEEZE = Path(os.environ.get("SQUEEZE_BIN") or REPO / "target" / "release" / "squeeze")
 TRACT = REPO / "target" / "release" / "examples" / "tract_bench"
 ORT_BENCH = Path(__file__).resolve().parent / "ort_session_bench.py"
@@ -141,6 +143,34 @@ def model_inputs(path, stem):
     return out
 
 
+def cpu_busy(interval=1.0):
+    """Fraction (0..1) of all CPUs busy over `interval` seconds, from /proc/stat (None if unknown).
+    Measured while this script sleeps, so it is other processes' load."""
+    def sample():
+        f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = f[3] + (f[4] if len(f) > 4 else 0)
+        return sum(f[:8]), idle
+    try:
+        t0, i0 = sample()
+        time.sleep(interval)
+        t1, i1 = sample()
+        return max(0.0, 1.0 - (i1 - i0) / max(1, t1 - t0))
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def wait_quiet(max_wait_s):
+    """Waits (up to max_wait_s) until other processes use < QUIET_BUSY of the CPUs; returns the
+    last busy fraction seen."""
+    deadline = time.perf_counter() + max_wait_s
+    busy = cpu_busy()
+    while busy is not None and busy >= QUIET_BUSY and time.perf_counter() < deadline:
+        log(f"  machine busy ({busy:.0%} of CPUs used by other processes); waiting")
+        time.sleep(4)
+        busy = cpu_busy()
+    return busy
+
+
 def shape_str(shape):
     return "x".join(str(d) for d in shape)
 
@@ -154,10 +184,11 @@ def squeeze_bench_flags():
     return ["--threads", "1"] if "--threads" in h else []
 
 
-def bench_model(label, stem, tmp, extra_bench_flags):
+def bench_model(label, stem, tmp, extra_bench_flags, wait_idle_s):
     res = {"label": label, "stem": stem}
     path = MODELS_DIR / f"{stem}.onnx"
     log(f"{label} ({path.name})")
+    res["background_busy_before"] = wait_quiet(wait_idle_s)
     t_model = time.perf_counter()
     if not path.is_file():
         res["error"] = f"{path} not found"
@@ -236,6 +267,7 @@ def bench_model(label, stem, tmp, extra_bench_flags):
         return r
     step(res, "tract", tract)
 
+    res["background_busy_after"] = cpu_busy(0.5)
     res["wall_s"] = round(time.perf_counter() - t_model, 1)
     log(f"  {label} done in {res['wall_s']} s")
     return res
@@ -352,6 +384,15 @@ def write_doc(results, out_path, meta, notes):
     A("- Threads: one each. squeeze with `RAYON_NUM_THREADS=1`"
       + (" and `--threads 1`" if meta.get("threads_flag") else "")
       + ", ONNX Runtime with `intra_op_num_threads=1` (sequential), tract single-threaded.")
+    busy = [b for r in results for b in (r.get("background_busy_before"), r.get("background_busy_after"))
+            if isinstance(b, (int, float))]
+    if busy:
+        worst = max(busy)
+        A(f"- Background load: other processes used at most {worst:.0%} of the CPUs in the samples "
+          f"taken before and after each model (1-min load average {meta['loadavg_start'][0]:.2f} at "
+          f"start, {meta['loadavg_end'][0]:.2f} at end)."
+          + (" **The machine was busy during this run: timings are noisy; re-run on an idle machine.**"
+             if worst >= QUIET_BUSY else ""))
     A("")
 
     # --- targets
@@ -495,6 +536,8 @@ def main():
     ap.add_argument("--models", help="comma-separated file stems (default: all)")
     ap.add_argument("--out", default=str(REPO / "docs" / "BENCHMARKS.md"))
     ap.add_argument("--keep", action="store_true", help="keep the packed .sqz files")
+    ap.add_argument("--wait-idle", type=float, default=120, metavar="S",
+                    help="before each model, wait up to S seconds for other processes to go quiet")
     args = ap.parse_args()
 
     models = MODELS
@@ -516,19 +559,21 @@ def main():
         "ort": ort.__version__,
         "tract": lock_version("tract-onnx"),
         "threads_flag": bool(extra),
+        "loadavg_start": os.getloadavg(),
     }
     log(f"output folder {tmp}")
     results = []
     try:
         for label, stem, _ in models:
             try:
-                results.append(bench_model(label, stem, tmp, extra))
+                results.append(bench_model(label, stem, tmp, extra, args.wait_idle))
             except Exception as e:  # noqa: BLE001
                 results.append({"label": label, "stem": stem, "error": f"{type(e).__name__}: {e}"})
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
         meta["wall_s"] = time.perf_counter() - t0
+        meta["loadavg_end"] = os.getloadavg()
         raw = base / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
         meta["raw"] = str(raw)
         raw.write_text(json.dumps({"meta": meta, "results": results}, indent=1))

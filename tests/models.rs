@@ -18,7 +18,10 @@ fn check(stem: &str) {
         return common::skip(stem, &format!("no reference at {}", meta_path.display()));
     };
     let meta: serde_json::Value = serde_json::from_str(&meta).expect("meta.json");
-    let file = PathBuf::from(meta["model"].as_str().expect("model path")).file_name().map(PathBuf::from).expect("model name");
+    let file = PathBuf::from(meta["model"].as_str().expect("model path"))
+        .file_name()
+        .map(PathBuf::from)
+        .expect("model name");
     let model_path = if stem.starts_with("light_") {
         common::cache_dir().join("onnx-1.17.0/light").join(&file)
     } else {
@@ -29,8 +32,18 @@ fn check(stem: &str) {
     }
     let mut shapes = HashMap::new();
     let mut inputs = Vec::new();
-    for (i, inp) in meta["inputs"].as_array().expect("inputs").iter().enumerate() {
-        let shape: Vec<usize> = inp["shape"].as_array().expect("shape").iter().map(|d| d.as_u64().expect("dim") as usize).collect();
+    for (i, inp) in meta["inputs"]
+        .as_array()
+        .expect("inputs")
+        .iter()
+        .enumerate()
+    {
+        let shape: Vec<usize> = inp["shape"]
+            .as_array()
+            .expect("shape")
+            .iter()
+            .map(|d| d.as_u64().expect("dim") as usize)
+            .collect();
         shapes.insert(inp["name"].as_str().expect("name").to_string(), shape);
         inputs.push(squeeze::npy::read(&dir.join(format!("input_{i}.npy"))).expect("input npy"));
     }
@@ -38,18 +51,28 @@ fn check(stem: &str) {
         .map(|j| squeeze::npy::read(&dir.join(format!("output_{j}.npy"))).expect("output npy"))
         .collect();
     for optimize in [true, false] {
-        let opts = LoadOptions { optimize, input_shapes: shapes.clone(), ..LoadOptions::default() };
-        let model = Model::load(&model_path, &opts).unwrap_or_else(|e| panic!("{stem}: load failed: {e}"));
+        let opts = LoadOptions {
+            optimize,
+            input_shapes: shapes.clone(),
+            ..LoadOptions::default()
+        };
+        let model =
+            Model::load(&model_path, &opts).unwrap_or_else(|e| panic!("{stem}: load failed: {e}"));
         let mut session = model.session().expect("session");
         let ins: Vec<&Tensor> = inputs.iter().collect();
         // Twice: a reused session must give the same answer.
         for round in 0..2 {
-            let outs = session.run(&ins).unwrap_or_else(|e| panic!("{stem}: run failed: {e}"));
+            let outs = session
+                .run(&ins)
+                .unwrap_or_else(|e| panic!("{stem}: run failed: {e}"));
             assert_eq!(outs.len(), refs.len());
             for (j, (got, want)) in outs.iter().zip(&refs).enumerate() {
                 let (r, at, a, b) = common::worst_ratio(got, want, TOL);
                 eprintln!("{stem} opt={optimize} round={round} output {j}: worst |diff|/tol = {r:.3} at {at} ({a} vs {b})");
-                assert!(r <= 1.0, "{stem} (optimize={optimize}) output {j}: {a} vs reference {b} at {at}");
+                assert!(
+                    r <= 1.0,
+                    "{stem} (optimize={optimize}) output {j}: {a} vs reference {b} at {at}"
+                );
             }
         }
     }

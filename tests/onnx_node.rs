@@ -21,13 +21,21 @@ enum Outcome {
 }
 
 fn read_pb(path: &Path) -> squeeze::Result<Tensor> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
-    let proto = pb::TensorProto::decode(bytes.as_slice()).map_err(|e| Error::Malformed(format!("unsupported element type or non-tensor data: {e}")))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let proto = pb::TensorProto::decode(bytes.as_slice()).map_err(|e| {
+        Error::Malformed(format!("unsupported element type or non-tensor data: {e}"))
+    })?;
     to_tensor(&proto, None)
 }
 
 fn files(dir: &Path, prefix: &str) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = (0..).map(|i| dir.join(format!("{prefix}_{i}.pb"))).take_while(|p| p.exists()).collect();
+    let mut v: Vec<_> = (0..)
+        .map(|i| dir.join(format!("{prefix}_{i}.pb")))
+        .take_while(|p| p.exists())
+        .collect();
     v.sort();
     v
 }
@@ -39,22 +47,42 @@ fn run_case(dir: &Path) -> Outcome {
         Err(e) => return Outcome::Fail(format!("protobuf: {e}")),
     };
     let data = dir.join("test_data_set_0");
-    let read_all = |prefix: &str| files(&data, prefix).iter().map(|p| read_pb(p)).collect::<squeeze::Result<Vec<_>>>();
+    let read_all = |prefix: &str| {
+        files(&data, prefix)
+            .iter()
+            .map(|p| read_pb(p))
+            .collect::<squeeze::Result<Vec<_>>>()
+    };
     let (inputs, wants) = match (read_all("input"), read_all("output")) {
         (Ok(i), Ok(o)) => (i, o),
         (Err(e), _) | (_, Err(e)) => return Outcome::Unsupported(format!("test data: {e}")),
     };
     let graph = model.graph.as_ref().expect("graph");
     let inits: Vec<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
-    let names: Vec<&str> = graph.input.iter().map(|i| i.name.as_str()).filter(|n| !inits.contains(n)).collect();
-    let shapes: HashMap<String, Vec<usize>> = names.iter().zip(&inputs).map(|(n, t)| (n.to_string(), t.shape().to_vec())).collect();
+    let names: Vec<&str> = graph
+        .input
+        .iter()
+        .map(|i| i.name.as_str())
+        .filter(|n| !inits.contains(n))
+        .collect();
+    let shapes: HashMap<String, Vec<usize>> = names
+        .iter()
+        .zip(&inputs)
+        .map(|(n, t)| (n.to_string(), t.shape().to_vec()))
+        .collect();
     let unsupported = |e: &Error| match e {
         Error::UnsupportedOp { .. } => true,
         Error::Malformed(m) => m.contains("unsupported element type"),
         Error::Input(m) => m.contains("unsupported element type"),
         _ => false,
     };
-    let imported = import_model(&model, Some(dir), &ImportOptions { input_shapes: shapes });
+    let imported = import_model(
+        &model,
+        Some(dir),
+        &ImportOptions {
+            input_shapes: shapes,
+        },
+    );
     let graph = match imported {
         Ok((g, _)) => g,
         Err(e) if unsupported(&e) => return Outcome::Unsupported(e.to_string()),
@@ -75,10 +103,18 @@ fn run_case(dir: &Path) -> Outcome {
     }
     for (j, (got, want)) in outs.iter().zip(&wants).enumerate() {
         if got.shape() != want.shape() {
-            return Outcome::Fail(format!("output {j}: shape {:?}, expected {:?}", got.shape(), want.shape()));
+            return Outcome::Fail(format!(
+                "output {j}: shape {:?}, expected {:?}",
+                got.shape(),
+                want.shape()
+            ));
         }
         if got.dtype() != want.dtype() {
-            return Outcome::Fail(format!("output {j}: dtype {:?}, expected {:?}", got.dtype(), want.dtype()));
+            return Outcome::Fail(format!(
+                "output {j}: dtype {:?}, expected {:?}",
+                got.dtype(),
+                want.dtype()
+            ));
         }
         let (g, w) = (got.to_f32_vec(), want.to_f32_vec());
         for (i, (&a, &b)) in g.iter().zip(&w).enumerate() {
@@ -95,13 +131,22 @@ fn run_case(dir: &Path) -> Outcome {
 fn onnx_backend_node_tests() {
     let root = common::cache_dir().join("onnx-1.17.0/node");
     let Ok(entries) = std::fs::read_dir(&root) else {
-        return common::skip("ONNX backend node tests", &format!("{} missing", root.display()));
+        return common::skip(
+            "ONNX backend node tests",
+            &format!("{} missing", root.display()),
+        );
     };
-    let mut dirs: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("model.onnx").exists()).collect();
+    let mut dirs: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("model.onnx").exists())
+        .collect();
     dirs.sort();
     let (mut pass, mut fails, mut unsupported) = (0, Vec::new(), Vec::new());
     for d in &dirs {
-        let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = d
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         match std::panic::catch_unwind(|| run_case(d)) {
             Ok(Outcome::Pass) => pass += 1,
             Ok(Outcome::Unsupported(why)) => unsupported.push((name, why)),
@@ -114,10 +159,16 @@ fn onnx_backend_node_tests() {
         let key = why.split(" (node").next().unwrap_or(why).to_string();
         *by_reason.entry(key).or_default() += 1;
     }
-    let report: String = unsupported.iter().map(|(n, w)| format!("{n}\t{w}\n")).collect();
+    let report: String = unsupported
+        .iter()
+        .map(|(n, w)| format!("{n}\t{w}\n"))
+        .collect();
     let report_path = common::cache_dir().join("node-tests-unsupported.tsv");
     let _ = std::fs::write(&report_path, report);
-    eprintln!("unsupported, by op (full list in {}):", report_path.display());
+    eprintln!(
+        "unsupported, by op (full list in {}):",
+        report_path.display()
+    );
     for (reason, n) in &by_reason {
         eprintln!("  {n:>4}  {reason}");
     }

@@ -32,14 +32,25 @@ fn parse_args() -> Result<Args, String> {
                 let s = val("--shape")?;
                 let dims = s
                     .split(['x', ','])
-                    .map(|d| d.trim().parse::<usize>().map_err(|_| format!("bad dimension {d:?} in {s:?}")))
+                    .map(|d| {
+                        d.trim()
+                            .parse::<usize>()
+                            .map_err(|_| format!("bad dimension {d:?} in {s:?}"))
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 shape = Some(dims);
             }
-            "--loads" => loads = val("--loads")?.parse().map_err(|e| format!("--loads: {e}"))?,
+            "--loads" => {
+                loads = val("--loads")?
+                    .parse()
+                    .map_err(|e| format!("--loads: {e}"))?
+            }
             "--runs" => runs = val("--runs")?.parse().map_err(|e| format!("--runs: {e}"))?,
             "-h" | "--help" => {
-                return Err("usage: tract_bench MODEL.onnx --shape 1x3x224x224 [--loads N] [--runs N]".into())
+                return Err(
+                    "usage: tract_bench MODEL.onnx --shape 1x3x224x224 [--loads N] [--runs N]"
+                        .into(),
+                )
             }
             _ if a.starts_with('-') => return Err(format!("unknown option {a}")),
             _ if model.is_none() => model = Some(a),
@@ -163,7 +174,10 @@ fn main() {
                 .cloned()
                 .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "panic".into());
-            println!("{{\"error\": {}}}", json_str(&format!("tract panicked: {msg}")))
+            println!(
+                "{{\"error\": {}}}",
+                json_str(&format!("tract panicked: {msg}"))
+            )
         }
     }
 }

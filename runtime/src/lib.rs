@@ -9,17 +9,20 @@ pub mod cli;
 pub mod error;
 pub mod exec;
 pub mod ir;
+pub mod npy;
 #[cfg(feature = "onnx")]
 pub mod onnx;
 pub mod opt;
 pub mod pack;
 pub mod plan;
 pub mod session;
-pub mod npy;
 
 pub use error::{Error, Result};
 pub use ir::{DType, Tensor};
-pub use session::{Model, Session, LoadOptions};
+pub use session::{IoInfo, LoadOptions, Model, Session};
+
+/// Parameter and activation totals as `squeeze inspect` reports them.
+pub use ir::{inspect_totals, Totals};
 
 /// The crate version, for reports and the C ABI.
 pub fn version() -> &'static str {

@@ -20,22 +20,39 @@ pub fn parse(bytes: &[u8], what: &str) -> Result<Tensor> {
     }
     let (header_len, start): (usize, usize) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
         v => return Err(bad(what, format!("unsupported .npy version {v}"))),
     };
-    let end = start.checked_add(header_len).filter(|&e| e <= bytes.len()).ok_or_else(|| bad(what, "truncated header"))?;
-    let header = std::str::from_utf8(&bytes[start..end]).map_err(|_| bad(what, "header is not text"))?;
+    let end = start
+        .checked_add(header_len)
+        .filter(|&e| e <= bytes.len())
+        .ok_or_else(|| bad(what, "truncated header"))?;
+    let header =
+        std::str::from_utf8(&bytes[start..end]).map_err(|_| bad(what, "header is not text"))?;
     let field = |key: &str| -> Result<&str> {
-        let at = header.find(key).ok_or_else(|| bad(what, format!("header has no {key}")))?;
+        let at = header
+            .find(key)
+            .ok_or_else(|| bad(what, format!("header has no {key}")))?;
         Ok(header[at + key.len()..].trim_start_matches([' ', ':']))
     };
     let descr = field("'descr'")?;
-    let descr = descr.trim_start_matches('\'').split('\'').next().unwrap_or("");
+    let descr = descr
+        .trim_start_matches('\'')
+        .split('\'')
+        .next()
+        .unwrap_or("");
     if field("'fortran_order'")?.starts_with("True") {
         return Err(bad(what, "Fortran order is not supported"));
     }
     let shape_txt = field("'shape'")?;
-    let inner = shape_txt.trim_start_matches('(').split(')').next().unwrap_or("");
+    let inner = shape_txt
+        .trim_start_matches('(')
+        .split(')')
+        .next()
+        .unwrap_or("");
     let shape: Vec<usize> = inner
         .split(',')
         .map(str::trim)
@@ -51,14 +68,29 @@ pub fn parse(bytes: &[u8], what: &str) -> Result<Tensor> {
         d => return Err(bad(what, format!("unsupported dtype {d}"))),
     };
     if body.len() != n * size {
-        return Err(bad(what, format!("{} data bytes for shape {shape:?} of {descr}", body.len())));
+        return Err(bad(
+            what,
+            format!("{} data bytes for shape {shape:?} of {descr}", body.len()),
+        ));
     }
     let c = body.chunks_exact(size);
     let data = match descr {
-        "<f4" => TensorData::F32(c.map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()),
-        "<f8" => TensorData::F32(c.map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f32).collect()),
-        "<i4" => TensorData::I64(c.map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64).collect()),
-        "<i8" => TensorData::I64(c.map(|b| i64::from_le_bytes(b.try_into().unwrap_or([0; 8]))).collect()),
+        "<f4" => TensorData::F32(
+            c.map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        ),
+        "<f8" => TensorData::F32(
+            c.map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f32)
+                .collect(),
+        ),
+        "<i4" => TensorData::I64(
+            c.map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64)
+                .collect(),
+        ),
+        "<i8" => TensorData::I64(
+            c.map(|b| i64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+                .collect(),
+        ),
         "|i1" => TensorData::I64(body.iter().map(|&b| b as i8 as i64).collect()),
         _ => TensorData::I64(body.iter().map(|&b| b as i64).collect()),
     };
@@ -66,7 +98,10 @@ pub fn parse(bytes: &[u8], what: &str) -> Result<Tensor> {
 }
 
 pub fn read(path: &Path) -> Result<Tensor> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+    let bytes = std::fs::read(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
     parse(&bytes, &path.display().to_string())
 }
 
@@ -77,7 +112,11 @@ pub fn to_bytes(t: &Tensor) -> Vec<u8> {
         TensorData::I64(_) => "<i8",
     };
     let dims: Vec<String> = t.shape().iter().map(|d| d.to_string()).collect();
-    let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let shape = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
     let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
@@ -89,14 +128,21 @@ pub fn to_bytes(t: &Tensor) -> Vec<u8> {
     out.extend_from_slice(&(header.len() as u16).to_le_bytes());
     out.extend_from_slice(header.as_bytes());
     match t.data() {
-        TensorData::F32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        TensorData::I64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        TensorData::F32(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        TensorData::I64(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
     }
     out
 }
 
 pub fn write(path: &Path, t: &Tensor) -> Result<()> {
-    let io = |e| Error::Io { path: path.to_path_buf(), source: e };
+    let io = |e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
     let mut f = std::fs::File::create(path).map_err(io)?;
     f.write_all(&to_bytes(t)).map_err(io)
 }

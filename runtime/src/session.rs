@@ -25,7 +25,16 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { optimize: true, input_shapes: HashMap::new(), limits: Limits { verify_sha256: false, ..Limits::default() } }
+        LoadOptions {
+            optimize: true,
+            input_shapes: HashMap::new(),
+            // A phone model over 1 GiB is a hostile or broken file.
+            limits: Limits {
+                verify_sha256: false,
+                max_file_bytes: 1 << 30,
+                ..Limits::default()
+            },
+        }
     }
 }
 
@@ -67,15 +76,33 @@ pub struct Model {
 
 impl Model {
     /// Builds a model from an imported graph, optimizing it if asked.
-    pub fn from_graph(mut graph: Graph, opts: &LoadOptions, mut timings: LoadTimings) -> Result<Model> {
+    pub fn from_graph(
+        mut graph: Graph,
+        opts: &LoadOptions,
+        mut timings: LoadTimings,
+    ) -> Result<Model> {
         graph.validate()?;
-        let passes = if opts.optimize { timings.time("optimize", || opt::optimize(&mut graph))? } else { Vec::new() };
-        Ok(Model { graph, passes, timings, package: None })
+        let passes = if opts.optimize {
+            timings.time("optimize", || opt::optimize(&mut graph))?
+        } else {
+            Vec::new()
+        };
+        Ok(Model {
+            graph,
+            passes,
+            timings,
+            package: None,
+        })
     }
 
     /// A `.sqz` was optimized when packed: its graph is used as stored.
     fn from_package(graph: Graph, package: PackageInfo, timings: LoadTimings) -> Model {
-        Model { graph, passes: Vec::new(), timings, package: Some(package) }
+        Model {
+            graph,
+            passes: Vec::new(),
+            timings,
+            package: Some(package),
+        }
     }
 
     /// Loads a `.sqz` from memory (an Android asset, a downloaded buffer).
@@ -103,9 +130,18 @@ impl Model {
     #[cfg(feature = "onnx")]
     pub fn load_onnx(path: &Path, opts: &LoadOptions) -> Result<Model> {
         let mut timings = LoadTimings::default();
-        let bytes = timings.time("read", || std::fs::read(path)).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
-        let import = crate::onnx::ImportOptions { input_shapes: opts.input_shapes.clone() };
-        let (graph, _) = timings.time("import", || crate::onnx::import_bytes(&bytes, path.parent(), &import))?;
+        let bytes = timings
+            .time("read", || std::fs::read(path))
+            .map_err(|e| Error::Io {
+                path: path.to_path_buf(),
+                source: e,
+            })?;
+        let import = crate::onnx::ImportOptions {
+            input_shapes: opts.input_shapes.clone(),
+        };
+        let (graph, _) = timings.time("import", || {
+            crate::onnx::import_bytes(&bytes, path.parent(), &import)
+        })?;
         Model::from_graph(graph, opts, timings)
     }
 
@@ -113,16 +149,23 @@ impl Model {
     #[cfg(feature = "onnx")]
     pub fn from_onnx_bytes(bytes: &[u8], opts: &LoadOptions) -> Result<Model> {
         let mut timings = LoadTimings::default();
-        let import = crate::onnx::ImportOptions { input_shapes: opts.input_shapes.clone() };
-        let (graph, _) = timings.time("import", || crate::onnx::import_bytes(bytes, None, &import))?;
+        let import = crate::onnx::ImportOptions {
+            input_shapes: opts.input_shapes.clone(),
+        };
+        let (graph, _) =
+            timings.time("import", || crate::onnx::import_bytes(bytes, None, &import))?;
         Model::from_graph(graph, opts, timings)
     }
 
     /// Loads a model file of any supported format (`.sqz` by its magic).
     pub fn load(path: &Path, opts: &LoadOptions) -> Result<Model> {
         let mut magic = [0u8; 8];
-        let io = |e| Error::Io { path: path.to_path_buf(), source: e };
-        let n = std::io::Read::read(&mut std::fs::File::open(path).map_err(io)?, &mut magic).map_err(io)?;
+        let io = |e| Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        };
+        let n = std::io::Read::read(&mut std::fs::File::open(path).map_err(io)?, &mut magic)
+            .map_err(io)?;
         if pack::is_sqz(&magic[..n]) {
             return Model::load_sqz(path, opts);
         }
@@ -133,7 +176,10 @@ impl Model {
         #[cfg(not(feature = "onnx"))]
         {
             let _ = opts;
-            Err(Error::Input(format!("{}: ONNX support is not built in", path.display())))
+            Err(Error::Input(format!(
+                "{}: ONNX support is not built in",
+                path.display()
+            )))
         }
     }
 
@@ -155,7 +201,11 @@ impl Model {
         ids.iter()
             .map(|&v| {
                 let value = &self.graph.values[v];
-                IoInfo { name: value.name.clone(), dtype: value.info.dtype, shape: value.info.shape.clone() }
+                IoInfo {
+                    name: value.name.clone(),
+                    dtype: value.info.dtype,
+                    shape: value.info.shape.clone(),
+                }
             })
             .collect()
     }
@@ -168,7 +218,9 @@ impl Model {
 
     /// A session: planned arena and prepacked weights, ready to run.
     pub fn session(&self) -> Result<Session> {
-        Ok(Session { exec: Executor::new(self.graph.clone(), kernels::select())? })
+        Ok(Session {
+            exec: Executor::new(self.graph.clone(), kernels::select())?,
+        })
     }
 }
 

@@ -15,14 +15,18 @@ pub fn repo_root() -> PathBuf {
 
 /// `SQUEEZE_TEST_MODELS`, default `../shared/models` beside the repo.
 pub fn models_dir() -> PathBuf {
-    std::env::var_os("SQUEEZE_TEST_MODELS").map(PathBuf::from).unwrap_or_else(|| repo_root().join("../shared/models"))
+    std::env::var_os("SQUEEZE_TEST_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/models"))
 }
 
 /// `SQUEEZE_CACHE`, default `~/.cache/squeeze` (filled by scripts/fetch-test-data.sh).
 pub fn cache_dir() -> PathBuf {
     std::env::var_os("SQUEEZE_CACHE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/squeeze"))
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/squeeze")
+        })
 }
 
 /// Reports loudly that a test did not run; under CI a missing asset fails.
@@ -40,7 +44,11 @@ pub fn worst_ratio(got: &Tensor, want: &Tensor, tol: f32) -> (f32, usize, f32, f
     assert_eq!(got.shape(), want.shape(), "shapes differ");
     let mut worst = (0.0f32, 0usize, 0.0f32, 0.0f32);
     for (i, (&a, &b)) in g.iter().zip(&w).enumerate() {
-        let r = if a.is_nan() && b.is_nan() { 0.0 } else { (a - b).abs() / (tol * b.abs().max(1.0)) };
+        let r = if a.is_nan() && b.is_nan() {
+            0.0
+        } else {
+            (a - b).abs() / (tol * b.abs().max(1.0))
+        };
         if !(r <= worst.0) {
             worst = (r, i, a, b);
         }
@@ -51,19 +59,44 @@ pub fn worst_ratio(got: &Tensor, want: &Tensor, tol: f32) -> (f32, usize, f32, f
 // ---- building small ONNX models in tests ----
 
 pub fn attr_i(name: &str, i: i64) -> pb::AttributeProto {
-    pb::AttributeProto { name: name.into(), r#type: 2, i, ..Default::default() }
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: 2,
+        i,
+        ..Default::default()
+    }
 }
 pub fn attr_f(name: &str, f: f32) -> pb::AttributeProto {
-    pb::AttributeProto { name: name.into(), r#type: 1, f, ..Default::default() }
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: 1,
+        f,
+        ..Default::default()
+    }
 }
 pub fn attr_ints(name: &str, ints: &[i64]) -> pb::AttributeProto {
-    pb::AttributeProto { name: name.into(), r#type: 7, ints: ints.to_vec(), ..Default::default() }
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: 7,
+        ints: ints.to_vec(),
+        ..Default::default()
+    }
 }
 pub fn attr_t(name: &str, t: pb::TensorProto) -> pb::AttributeProto {
-    pb::AttributeProto { name: name.into(), r#type: 4, t: Some(t), ..Default::default() }
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: 4,
+        t: Some(t),
+        ..Default::default()
+    }
 }
 
-pub fn node(op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<pb::AttributeProto>) -> pb::NodeProto {
+pub fn node(
+    op: &str,
+    inputs: &[&str],
+    outputs: &[&str],
+    attrs: Vec<pb::AttributeProto>,
+) -> pb::NodeProto {
     pb::NodeProto {
         op_type: op.into(),
         name: format!("{op}_{}", outputs.first().unwrap_or(&"")),
@@ -75,21 +108,42 @@ pub fn node(op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<pb::Attribut
 }
 
 pub fn tensor_f32(name: &str, dims: &[i64], data: Vec<f32>) -> pb::TensorProto {
-    pb::TensorProto { name: name.into(), dims: dims.to_vec(), data_type: 1, float_data: data, ..Default::default() }
+    pb::TensorProto {
+        name: name.into(),
+        dims: dims.to_vec(),
+        data_type: 1,
+        float_data: data,
+        ..Default::default()
+    }
 }
 pub fn tensor_i64(name: &str, dims: &[i64], data: Vec<i64>) -> pb::TensorProto {
-    pb::TensorProto { name: name.into(), dims: dims.to_vec(), data_type: 7, int64_data: data, ..Default::default() }
+    pb::TensorProto {
+        name: name.into(),
+        dims: dims.to_vec(),
+        data_type: 7,
+        int64_data: data,
+        ..Default::default()
+    }
 }
 
 pub fn value_info(name: &str, dims: &[i64]) -> pb::ValueInfoProto {
     use pb::tensor_shape_proto::{dimension::Value, Dimension};
     let shape = pb::TensorShapeProto {
-        dim: dims.iter().map(|&d| Dimension { value: Some(Value::DimValue(d)), ..Default::default() }).collect(),
+        dim: dims
+            .iter()
+            .map(|&d| Dimension {
+                value: Some(Value::DimValue(d)),
+                ..Default::default()
+            })
+            .collect(),
     };
     pb::ValueInfoProto {
         name: name.into(),
         r#type: Some(pb::TypeProto {
-            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor { elem_type: 1, shape: Some(shape) })),
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: 1,
+                shape: Some(shape),
+            })),
             ..Default::default()
         }),
         ..Default::default()
@@ -106,8 +160,18 @@ pub fn model_bytes(
 ) -> Vec<u8> {
     let m = pb::ModelProto {
         ir_version: 8,
-        opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: opset }],
-        graph: Some(pb::GraphProto { node: nodes, initializer: inits, input: inputs, output: outputs, name: "g".into(), ..Default::default() }),
+        opset_import: vec![pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: opset,
+        }],
+        graph: Some(pb::GraphProto {
+            node: nodes,
+            initializer: inits,
+            input: inputs,
+            output: outputs,
+            name: "g".into(),
+            ..Default::default()
+        }),
         producer_name: "squeeze-tests".into(),
         ..Default::default()
     };
@@ -116,10 +180,14 @@ pub fn model_bytes(
 
 /// Deterministic pseudo-random values in [-1, 1).
 pub fn pseudo_random(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
         })
         .collect()

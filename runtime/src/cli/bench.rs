@@ -61,7 +61,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
         .map(|i| {
             let n: usize = i.shape.iter().product();
             let data = match i.dtype {
-                crate::DType::F32 => TensorData::F32((0..n).map(|k| ((k * 7919) % 255) as f32 / 255.0).collect()),
+                crate::DType::F32 => {
+                    TensorData::F32((0..n).map(|k| ((k * 7919) % 255) as f32 / 255.0).collect())
+                }
                 crate::DType::I64 => TensorData::I64(vec![0; n]),
             };
             Tensor::new(i.shape.clone(), data)
@@ -78,7 +80,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
         lat.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let load = median_ms(&mut loads);
-    let (p50, p90, p99) = (percentile(&mut lat, 0.5), percentile(&mut lat, 0.9), percentile(&mut lat, 0.99));
+    let (p50, p90, p99) = (
+        percentile(&mut lat, 0.5),
+        percentile(&mut lat, 0.9),
+        percentile(&mut lat, 0.99),
+    );
     let rss = peak_rss_kb();
     if args.json {
         println!(
@@ -89,7 +95,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
         println!("model: {}", args.model.model.display());
         println!("load to ready (median of {}): {load:.3} ms", loads.len());
         println!("first run: {first:.3} ms");
-        println!("latency over {} runs: p50 {p50:.3} ms, p90 {p90:.3} ms, p99 {p99:.3} ms", lat.len());
+        println!(
+            "latency over {} runs: p50 {p50:.3} ms, p90 {p90:.3} ms, p99 {p99:.3} ms",
+            lat.len()
+        );
         if let Some(r) = rss {
             println!("peak RSS: {:.1} MiB", r as f64 / 1024.0);
         }

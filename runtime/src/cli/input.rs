@@ -19,18 +19,32 @@ pub struct Preprocess {
 /// Decodes an image and lays it out as the NCHW f32 tensor `info` wants.
 pub fn image_tensor(path: &Path, info: &IoInfo, p: &Preprocess) -> Result<Tensor> {
     let [n, c, h, w] = info.shape[..] else {
-        return Err(Error::Input(format!("input {:?} is not NCHW: {:?}", info.name, info.shape)));
+        return Err(Error::Input(format!(
+            "input {:?} is not NCHW: {:?}",
+            info.name, info.shape
+        )));
     };
     if n != 1 || c != 3 {
-        return Err(Error::Input(format!("an image feeds a 1x3xHxW input; {:?} is {:?}", info.name, info.shape)));
+        return Err(Error::Input(format!(
+            "an image feeds a 1x3xHxW input; {:?} is {:?}",
+            info.name, info.shape
+        )));
     }
-    let img = image::open(path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?.to_rgb8();
-    let img = image::imageops::resize(&img, w as u32, h as u32, image::imageops::FilterType::Triangle);
+    let img = image::open(path)
+        .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?
+        .to_rgb8();
+    let img = image::imageops::resize(
+        &img,
+        w as u32,
+        h as u32,
+        image::imageops::FilterType::Triangle,
+    );
     let mut data = vec![0f32; 3 * h * w];
     for (x, y, px) in img.enumerate_pixels() {
         for ch in 0..3 {
             let src = if p.bgr { 2 - ch } else { ch };
-            data[(ch * h + y as usize) * w + x as usize] = (px[src] as f32 * p.scale - p.mean[ch]) / p.std[ch];
+            data[(ch * h + y as usize) * w + x as usize] =
+                (px[src] as f32 * p.scale - p.mean[ch]) / p.std[ch];
         }
     }
     Tensor::from_f32(vec![1, 3, h, w], data)
@@ -38,7 +52,11 @@ pub fn image_tensor(path: &Path, info: &IoInfo, p: &Preprocess) -> Result<Tensor
 
 /// Loads `.npy` or an image, by extension.
 pub fn load(path: &Path, info: &IoInfo, p: &Preprocess) -> Result<Tensor> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     if ext == "npy" {
         crate::npy::read(path)
     } else {

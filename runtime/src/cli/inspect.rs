@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::{thousands, ModelArgs};
 use crate::error::Result;
-use crate::ir::{Graph, Op};
+use crate::ir::{inspect_totals, node_activations, node_params};
 use crate::plan::plan;
 
 #[derive(Args)]
@@ -19,35 +19,6 @@ pub struct InspectArgs {
     pub load: bool,
 }
 
-/// Per-model totals as `inspect` prints them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Totals {
-    pub parameters: usize,
-    /// Input elements plus every node output that needs memory of its own
-    /// (reshapes alias their input and count 0).
-    pub activation_elements: usize,
-}
-
-fn node_params(graph: &Graph, inputs: &[usize]) -> usize {
-    inputs.iter().filter_map(|&v| graph.constant(v)).map(|t| t.len()).sum()
-}
-
-/// Activation elements a node's outputs add (0 for pure reshapes).
-fn node_activations(graph: &Graph, op: &Op, outputs: &[usize]) -> usize {
-    if matches!(op, Op::Reshape { .. } | Op::Identity) {
-        return 0;
-    }
-    outputs.iter().map(|&o| graph.values[o].info.shape.iter().product::<usize>()).sum()
-}
-
-pub fn totals(graph: &Graph) -> Totals {
-    let inputs: usize = graph.inputs.iter().map(|&v| graph.values[v].info.shape.iter().product::<usize>()).sum();
-    Totals {
-        parameters: graph.parameter_count(),
-        activation_elements: inputs + graph.nodes.iter().map(|n| node_activations(graph, &n.op, &n.outputs)).sum::<usize>(),
-    }
-}
-
 pub fn run(args: InspectArgs) -> Result<()> {
     let model = args.model.load()?;
     let graph = model.graph();
@@ -60,15 +31,37 @@ pub fn run(args: InspectArgs) -> Result<()> {
     }
     if let Some(p) = model.package() {
         let m = &p.metadata;
-        println!("packed: {} bytes, sha256 {}", thousands(p.file_bytes), p.sha256.iter().map(|b| format!("{b:02x}")).collect::<String>());
-        println!("metadata: name {:?}, version {:?}, producer {:?}, {} labels", m.name, m.version, m.producer, m.labels.len());
+        println!(
+            "packed: {} bytes, sha256 {}",
+            thousands(p.file_bytes),
+            p.sha256
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        println!(
+            "metadata: name {:?}, version {:?}, producer {:?}, {} labels",
+            m.name,
+            m.version,
+            m.producer,
+            m.labels.len()
+        );
         if let Some(pre) = &m.preprocessing {
             println!(
                 "preprocessing: {} {} {}x{}, (pixel*{} - {:?}) / {:?}",
-                pre.layout, pre.color_order, pre.input_size[0], pre.input_size[1], pre.scale, pre.mean, pre.std
+                pre.layout,
+                pre.color_order,
+                pre.input_size[0],
+                pre.input_size[1],
+                pre.scale,
+                pre.mean,
+                pre.std
             );
         }
-        println!("\n{:<4} {:<9} {:<6} {:>12} {:>12} {:>7}", "#", "kind", "codec", "stored", "raw", "ratio");
+        println!(
+            "\n{:<4} {:<9} {:<6} {:>12} {:>12} {:>7}",
+            "#", "kind", "codec", "stored", "raw", "ratio"
+        );
         for s in &p.sections {
             let kind = match s.kind {
                 crate::pack::format::kind::METADATA => "metadata",
@@ -93,15 +86,31 @@ pub fn run(args: InspectArgs) -> Result<()> {
                 None => counts.push((st.name(), 1)),
             }
         }
-        println!("tensor storage: {}", counts.iter().map(|(n, c)| format!("{c} {n}")).collect::<Vec<_>>().join(", "));
+        println!(
+            "tensor storage: {}",
+            counts
+                .iter()
+                .map(|(n, c)| format!("{c} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     if args.passes {
-        println!("\n{:<22} {:>9} {:>8} {:>8} {:>8}", "pass", "rewrites", "before", "after", "removed");
+        println!(
+            "\n{:<22} {:>9} {:>8} {:>8} {:>8}",
+            "pass", "rewrites", "before", "after", "removed"
+        );
         for p in model.passes() {
-            println!("{:<22} {:>9} {:>8} {:>8} {:>8}", p.name, p.rewrites, p.nodes_before, p.nodes_after, p.nodes_removed);
+            println!(
+                "{:<22} {:>9} {:>8} {:>8} {:>8}",
+                p.name, p.rewrites, p.nodes_before, p.nodes_after, p.nodes_removed
+            );
         }
     }
-    println!("\n{:<4} {:<34} {:<20} {:<22} {:>12} {:>12}", "#", "name", "op", "output shape", "activations", "params");
+    println!(
+        "\n{:<4} {:<34} {:<20} {:<22} {:>12} {:>12}",
+        "#", "name", "op", "output shape", "activations", "params"
+    );
     for (i, n) in graph.nodes.iter().enumerate() {
         let out = &graph.values[n.outputs[0]].info.shape;
         let mut op = n.op.name().to_string();
@@ -119,11 +128,14 @@ pub fn run(args: InspectArgs) -> Result<()> {
             thousands(node_params(graph, &n.inputs))
         );
     }
-    let t = totals(graph);
+    let t = inspect_totals(graph);
     let p = plan(graph);
     println!("\nnodes: {}", graph.nodes.len());
     println!("parameters: {}", thousands(t.parameters));
-    println!("activation elements per run: {}", thousands(t.activation_elements));
+    println!(
+        "activation elements per run: {}",
+        thousands(t.activation_elements)
+    );
     println!(
         "arena: {} bytes planned peak vs {} bytes if every tensor had its own buffer ({:.1}x smaller)",
         thousands(p.arena_bytes),
@@ -135,7 +147,11 @@ pub fn run(args: InspectArgs) -> Result<()> {
         for (name, d) in &model.load_timings().phases {
             println!("  {:<14} {:>9.3} ms", name, d.as_secs_f64() * 1e3);
         }
-        println!("  {:<14} {:>9.3} ms", "total", model.load_timings().total().as_secs_f64() * 1e3);
+        println!(
+            "  {:<14} {:>9.3} ms",
+            "total",
+            model.load_timings().total().as_secs_f64() * 1e3
+        );
     }
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! The `squeeze` command line: inspect, run, pack and bench models.
 
 mod bench;
-mod inspect;
 mod input;
+mod inspect;
 mod pack;
 mod run;
 
@@ -15,7 +15,11 @@ use crate::error::{Error, Result};
 use crate::session::{LoadOptions, Model};
 
 #[derive(Parser)]
-#[command(name = "squeeze", version, about = "Small, fast CNN inference for phones")]
+#[command(
+    name = "squeeze",
+    version,
+    about = "Small, fast CNN inference for phones"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -53,10 +57,16 @@ impl ModelArgs {
     pub fn load_options(&self) -> Result<LoadOptions> {
         let mut shapes = HashMap::new();
         for s in &self.input_shapes {
-            let (name, dims) = s.rsplit_once('=').ok_or_else(|| Error::Input(format!("--input-shape {s:?}: expected NAME=DIMS")))?;
+            let (name, dims) = s
+                .rsplit_once('=')
+                .ok_or_else(|| Error::Input(format!("--input-shape {s:?}: expected NAME=DIMS")))?;
             shapes.insert(name.to_string(), parse_dims(dims)?);
         }
-        let mut opts = LoadOptions { optimize: !self.no_opt, input_shapes: shapes, ..LoadOptions::default() };
+        let mut opts = LoadOptions {
+            optimize: !self.no_opt,
+            input_shapes: shapes,
+            ..LoadOptions::default()
+        };
         opts.limits.verify_sha256 = self.verify;
         Ok(opts)
     }
@@ -68,7 +78,11 @@ impl ModelArgs {
 /// `1x3x224x224` → `[1, 3, 224, 224]`.
 pub fn parse_dims(s: &str) -> Result<Vec<usize>> {
     s.split(['x', ','])
-        .map(|d| d.trim().parse::<usize>().map_err(|_| Error::Input(format!("bad dimension {d:?} in {s:?}"))))
+        .map(|d| {
+            d.trim()
+                .parse::<usize>()
+                .map_err(|_| Error::Input(format!("bad dimension {d:?} in {s:?}")))
+        })
         .collect()
 }
 

@@ -63,7 +63,13 @@ fn triple(v: &Option<Vec<f32>>, default: f32) -> [f32; 3] {
 }
 
 fn desc(io: &[IoInfo]) -> Vec<TensorDesc> {
-    io.iter().map(|i| TensorDesc { name: i.name.clone(), dtype: i.dtype, shape: i.shape.clone() }).collect()
+    io.iter()
+        .map(|i| TensorDesc {
+            name: i.name.clone(),
+            dtype: i.dtype,
+            shape: i.shape.clone(),
+        })
+        .collect()
 }
 
 /// Agreement of packed outputs with float outputs over all samples.
@@ -100,15 +106,31 @@ impl Agreement {
 fn sample_inputs(args: &PackArgs, infos: &[IoInfo], pre: &Preprocess) -> Result<Vec<Vec<Tensor>>> {
     if let Some(dir) = &args.calibration {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| Error::Io { path: dir.clone(), source: e })?
+            .map_err(|e| Error::Io {
+                path: dir.clone(),
+                source: e,
+            })?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(), Some("png" | "jpg" | "jpeg" | "npy")))
+            .filter(|p| {
+                matches!(
+                    p.extension()
+                        .and_then(|e| e.to_str())
+                        .map(str::to_ascii_lowercase)
+                        .as_deref(),
+                    Some("png" | "jpg" | "jpeg" | "npy")
+                )
+            })
             .collect();
         files.sort();
         if infos.len() != 1 {
-            return Err(Error::Input("--calibration needs a model with one input".into()));
+            return Err(Error::Input(
+                "--calibration needs a model with one input".into(),
+            ));
         }
-        return files.iter().map(|f| Ok(vec![input::load(f, &infos[0], pre)?])).collect();
+        return files
+            .iter()
+            .map(|f| Ok(vec![input::load(f, &infos[0], pre)?]))
+            .collect();
     }
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     let mut next = move || {
@@ -124,7 +146,9 @@ fn sample_inputs(args: &PackArgs, infos: &[IoInfo], pre: &Preprocess) -> Result<
                 .map(|i| {
                     let n: usize = i.shape.iter().product();
                     let data = match i.dtype {
-                        crate::DType::F32 => TensorData::F32((0..n).map(|_| next() * 2.0 - 1.0).collect()),
+                        crate::DType::F32 => {
+                            TensorData::F32((0..n).map(|_| next() * 2.0 - 1.0).collect())
+                        }
                         crate::DType::I64 => TensorData::I64(vec![0; n]),
                     };
                     Tensor::new(i.shape.clone(), data)
@@ -135,11 +159,25 @@ fn sample_inputs(args: &PackArgs, infos: &[IoInfo], pre: &Preprocess) -> Result<
 }
 
 pub fn run(args: PackArgs) -> Result<()> {
-    let storage = Storage::parse(&args.weights).ok_or_else(|| Error::Input(format!("--weights {:?}: use f32, f16, int8 or palette2..palette8", args.weights)))?;
+    let storage = Storage::parse(&args.weights).ok_or_else(|| {
+        Error::Input(format!(
+            "--weights {:?}: use f32, f16, int8 or palette2..palette8",
+            args.weights
+        ))
+    })?;
     let model = args.model.load()?;
-    let onnx_bytes = std::fs::metadata(&args.model.model).map(|m| m.len()).unwrap_or(0);
+    let onnx_bytes = std::fs::metadata(&args.model.model)
+        .map(|m| m.len())
+        .unwrap_or(0);
     let labels = match &args.labels {
-        Some(p) => std::fs::read_to_string(p).map_err(|e| Error::Io { path: p.clone(), source: e })?.lines().map(str::to_string).collect(),
+        Some(p) => std::fs::read_to_string(p)
+            .map_err(|e| Error::Io {
+                path: p.clone(),
+                source: e,
+            })?
+            .lines()
+            .map(str::to_string)
+            .collect(),
         None => Vec::new(),
     };
     let pre = Preprocess {
@@ -159,7 +197,12 @@ pub fn run(args: PackArgs) -> Result<()> {
         std: pre.std,
         input_size: [inputs[0].shape[2], inputs[0].shape[3]],
     });
-    let name = args.name.clone().unwrap_or_else(|| args.model.model.file_stem().map_or("model".into(), |s| s.to_string_lossy().into_owned()));
+    let name = args.name.clone().unwrap_or_else(|| {
+        args.model
+            .model
+            .file_stem()
+            .map_or("model".into(), |s| s.to_string_lossy().into_owned())
+    });
     let meta = Metadata {
         name,
         version: args.model_version.clone(),
@@ -169,15 +212,34 @@ pub fn run(args: PackArgs) -> Result<()> {
         preprocessing,
         labels,
     };
-    let opts = PackOptions { weights: storage, shuffle: !args.no_filter, zstd_level: args.level, ..PackOptions::default() };
-    let n_consts = model.graph().values.iter().filter(|v| v.constant.is_some()).count();
+    let opts = PackOptions {
+        weights: storage,
+        shuffle: !args.no_filter,
+        zstd_level: args.level,
+        ..PackOptions::default()
+    };
+    let n_consts = model
+        .graph()
+        .values
+        .iter()
+        .filter(|v| v.constant.is_some())
+        .count();
     let bar = indicatif::ProgressBar::new(n_consts as u64);
-    bar.set_style(indicatif::ProgressStyle::with_template("packing {bar:40} {pos}/{len} tensors").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("packing {bar:40} {pos}/{len} tensors")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     let (bytes, report) = pack::pack(model.graph(), &meta, &opts, &|| bar.inc(1))?;
     bar.finish_and_clear();
-    std::fs::write(&args.output, &bytes).map_err(|e| Error::Io { path: args.output.clone(), source: e })?;
+    std::fs::write(&args.output, &bytes).map_err(|e| Error::Io {
+        path: args.output.clone(),
+        source: e,
+    })?;
 
-    println!("{:<44} {:<18} {:<10} {:>12} {:>12} {:>7}", "tensor", "shape", "storage", "f32 bytes", "packed", "ratio");
+    println!(
+        "{:<44} {:<18} {:<10} {:>12} {:>12} {:>7}",
+        "tensor", "shape", "storage", "f32 bytes", "packed", "ratio"
+    );
     for t in &report.tensors {
         let name: String = t.name.chars().take(44).collect();
         println!(
@@ -191,7 +253,11 @@ pub fn run(args: PackArgs) -> Result<()> {
         );
     }
     let raw: usize = report.tensors.iter().map(|t| t.raw_bytes).sum();
-    println!("\nweights: {} bytes as f32 -> {} bytes packed", thousands(raw), thousands(report.tensors.iter().map(|t| t.packed_bytes).sum()));
+    println!(
+        "\nweights: {} bytes as f32 -> {} bytes packed",
+        thousands(raw),
+        thousands(report.tensors.iter().map(|t| t.packed_bytes).sum())
+    );
     println!(
         "file: {} ({} bytes; the .onnx is {} bytes: {:.1} %)",
         args.output.display(),
@@ -205,7 +271,12 @@ pub fn run(args: PackArgs) -> Result<()> {
 
 /// Runs the float model and the packed one on the same inputs and prints
 /// how far apart they are.
-fn report_error(args: &PackArgs, float: &Model, packed_bytes: &[u8], pre: &Preprocess) -> Result<()> {
+fn report_error(
+    args: &PackArgs,
+    float: &Model,
+    packed_bytes: &[u8],
+    pre: &Preprocess,
+) -> Result<()> {
     let packed = Model::from_sqz_bytes(packed_bytes, &LoadOptions::default())?;
     let infos = float.inputs();
     let samples = sample_inputs(args, &infos, pre)?;
@@ -220,11 +291,23 @@ fn report_error(args: &PackArgs, float: &Model, packed_bytes: &[u8], pre: &Prepr
             g.add(&x.to_f32_vec(), &y.to_f32_vec(), classifier);
         }
     }
-    let source = args.calibration.as_deref().map_or_else(|| "random inputs".to_string(), |d: &Path| d.display().to_string());
+    let source = args.calibration.as_deref().map_or_else(
+        || "random inputs".to_string(),
+        |d: &Path| d.display().to_string(),
+    );
     println!("\npacked vs float on {} samples ({source}):", samples.len());
     for (g, info) in agree.iter().zip(&outputs) {
-        let top1 = if g.classifier { format!(", top-1 agreement {}/{}", g.top1_same, g.samples) } else { String::new() };
-        println!("  {}: cosine {:.6}, max |diff| {:.3e}{top1}", info.name, g.cosine(), g.max_abs);
+        let top1 = if g.classifier {
+            format!(", top-1 agreement {}/{}", g.top1_same, g.samples)
+        } else {
+            String::new()
+        };
+        println!(
+            "  {}: cosine {:.6}, max |diff| {:.3e}{top1}",
+            info.name,
+            g.cosine(),
+            g.max_abs
+        );
     }
     Ok(())
 }

@@ -57,7 +57,12 @@ pub fn run(args: RunArgs) -> Result<()> {
     let packed = model.package().map(|p| &p.metadata);
     let flags_given = args.scale.is_some() || args.mean.is_some() || args.std.is_some() || args.bgr;
     let pre = match packed.and_then(|m| m.preprocessing.as_ref()) {
-        Some(p) if !flags_given => Preprocess { scale: p.scale, mean: p.mean, std: p.std, bgr: p.color_order == "BGR" },
+        Some(p) if !flags_given => Preprocess {
+            scale: p.scale,
+            mean: p.mean,
+            std: p.std,
+            bgr: p.color_order == "BGR",
+        },
         _ => Preprocess {
             scale: args.scale.unwrap_or(1.0 / 255.0),
             mean: triple(&args.mean, 0.0),
@@ -69,10 +74,19 @@ pub fn run(args: RunArgs) -> Result<()> {
     for spec in &args.input {
         let (slot, path) = match spec.split_once('=') {
             Some((name, file)) => {
-                let i = infos.iter().position(|i| i.name == name).ok_or_else(|| Error::Input(format!("the model has no input {name:?}")))?;
+                let i = infos
+                    .iter()
+                    .position(|i| i.name == name)
+                    .ok_or_else(|| Error::Input(format!("the model has no input {name:?}")))?;
                 (i, PathBuf::from(file))
             }
-            None => (tensors.iter().position(Option::is_none).ok_or_else(|| Error::Input("more inputs than the model takes".into()))?, PathBuf::from(spec)),
+            None => (
+                tensors
+                    .iter()
+                    .position(Option::is_none)
+                    .ok_or_else(|| Error::Input("more inputs than the model takes".into()))?,
+                PathBuf::from(spec),
+            ),
         };
         tensors[slot] = Some(input::load(&path, &infos[slot], &pre)?);
     }
@@ -89,7 +103,10 @@ pub fn run(args: RunArgs) -> Result<()> {
     let labels: Option<Vec<String>> = match &args.labels {
         Some(p) => Some(
             std::fs::read_to_string(p)
-                .map_err(|e| Error::Io { path: p.clone(), source: e })?
+                .map_err(|e| Error::Io {
+                    path: p.clone(),
+                    source: e,
+                })?
                 .lines()
                 .map(str::to_string)
                 .collect(),
@@ -99,23 +116,39 @@ pub fn run(args: RunArgs) -> Result<()> {
     for (info, out) in model.outputs().iter().zip(&outputs) {
         println!("output {} {:?}", info.name, out.shape());
         if let TensorData::F32(v) = out.data() {
-            let is_classifier = labels.as_ref().is_some_and(|l| l.len() == v.len()) || (v.len() >= 2 && v.len() <= 100_000 && out.shape().iter().filter(|&&d| d > 1).count() == 1);
+            let is_classifier = labels.as_ref().is_some_and(|l| l.len() == v.len())
+                || (v.len() >= 2
+                    && v.len() <= 100_000
+                    && out.shape().iter().filter(|&&d| d > 1).count() == 1);
             if is_classifier {
                 let mut idx: Vec<usize> = (0..v.len()).collect();
                 idx.sort_by(|&a, &b| v[b].total_cmp(&v[a]));
                 for &i in idx.iter().take(args.top) {
-                    let label = labels.as_ref().and_then(|l| l.get(i)).map_or(String::new(), |s| s.clone());
+                    let label = labels
+                        .as_ref()
+                        .and_then(|l| l.get(i))
+                        .map_or(String::new(), |s| s.clone());
                     println!("  {i:>6} {:>12.5}  {label}", v[i]);
                 }
             } else {
-                let (min, max) = v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+                let (min, max) = v
+                    .iter()
+                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &x| {
+                        (a.min(x), b.max(x))
+                    });
                 let mean = v.iter().map(|&x| x as f64).sum::<f64>() / v.len().max(1) as f64;
                 println!("  min {min:.5}  max {max:.5}  mean {mean:.5}");
             }
         }
         if let Some(dir) = &args.save {
-            std::fs::create_dir_all(dir).map_err(|e| Error::Io { path: dir.clone(), source: e })?;
-            crate::npy::write(&dir.join(format!("{}.npy", info.name.replace('/', "_"))), out)?;
+            std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+                path: dir.clone(),
+                source: e,
+            })?;
+            crate::npy::write(
+                &dir.join(format!("{}.npy", info.name.replace('/', "_"))),
+                out,
+            )?;
         }
     }
     println!("load {load_ms:.1} ms, run {run_ms:.1} ms");

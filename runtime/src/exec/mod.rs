@@ -45,9 +45,18 @@ impl Executor {
         let prepared = graph
             .nodes
             .iter()
-            .map(|n| match (&n.op, n.inputs.get(1).and_then(|&w| graph.values[w].constant.as_ref())) {
-                (Op::Conv { geometry, .. }, Some(w)) => Some(Prepared::Conv((kernels.pack_conv)(geometry, w))),
-                _ => None,
+            .map(|n| {
+                match (
+                    &n.op,
+                    n.inputs
+                        .get(1)
+                        .and_then(|&w| graph.values[w].constant.as_ref()),
+                ) {
+                    (Op::Conv { geometry, .. }, Some(w)) => {
+                        Some(Prepared::Conv((kernels.pack_conv)(geometry, w)))
+                    }
+                    _ => None,
+                }
             })
             .collect();
         let words = plan.arena_bytes.div_ceil(8);
@@ -121,7 +130,9 @@ impl Executor {
         if let Some(c) = &value.constant {
             return Ok((**c).clone());
         }
-        let (off, len) = self.range(v).ok_or_else(|| Error::Input("unplanned output".into()))?;
+        let (off, len) = self
+            .range(v)
+            .ok_or_else(|| Error::Input("unplanned output".into()))?;
         let bytes = &bytemuck::cast_slice::<u64, u8>(&self.arena)[off..off + len];
         let data = match typed(bytes, value.info.dtype)? {
             View::F32(d) => TensorData::F32(d.to_vec()),
@@ -138,8 +149,13 @@ impl Executor {
         let mut outs_sorted: SmallVec<[(usize, usize, usize); 4]> = SmallVec::new();
         for (k, &o) in node.outputs.iter().enumerate() {
             let info = &self.graph.values[o].info;
-            let off = self.plan.offsets[o].ok_or_else(|| Error::invalid(&node.name, "unplanned output"))?;
-            outs_sorted.push((off, info.shape.iter().product::<usize>() * info.dtype.size(), k));
+            let off = self.plan.offsets[o]
+                .ok_or_else(|| Error::invalid(&node.name, "unplanned output"))?;
+            outs_sorted.push((
+                off,
+                info.shape.iter().product::<usize>() * info.dtype.size(),
+                k,
+            ));
         }
         outs_sorted.sort_unstable();
         let mut gaps: SmallVec<[(usize, &[u8]); 5]> = SmallVec::new();
@@ -163,7 +179,8 @@ impl Executor {
             let data = if let Some(c) = &value.constant {
                 Input::of(c).data
             } else {
-                let off = self.plan.offsets[v].ok_or_else(|| Error::invalid(&node.name, "unplanned input"))?;
+                let off = self.plan.offsets[v]
+                    .ok_or_else(|| Error::invalid(&node.name, "unplanned input"))?;
                 let len = value.info.shape.iter().product::<usize>() * value.info.dtype.size();
                 let (start, gap) = gaps
                     .iter()
@@ -171,13 +188,25 @@ impl Executor {
                     .ok_or_else(|| Error::invalid(&node.name, "input overlaps an output"))?;
                 typed(&gap[off - start..off - start + len], value.info.dtype)?
             };
-            ins.push(Input { shape: &value.info.shape, data });
+            ins.push(Input {
+                shape: &value.info.shape,
+                data,
+            });
         }
         let mut outs: SmallVec<[Output; 4]> = SmallVec::new();
         for ((_, bytes), &o) in out_bytes.into_iter().zip(&node.outputs) {
             let info = &self.graph.values[o].info;
-            outs.push(Output { shape: &info.shape, data: typed_mut(bytes, info.dtype)? });
+            outs.push(Output {
+                shape: &info.shape,
+                data: typed_mut(bytes, info.dtype)?,
+            });
         }
-        compute::compute(self.kernels, &node.op, self.prepared[i].as_ref(), &ins, &mut outs)
+        compute::compute(
+            self.kernels,
+            &node.op,
+            self.prepared[i].as_ref(),
+            &ins,
+            &mut outs,
+        )
     }
 }

@@ -127,7 +127,10 @@ impl Graph {
                 }
             }
         }
-        let mut ready: Vec<usize> = (0..self.nodes.len()).filter(|&i| indegree[i] == 0).rev().collect();
+        let mut ready: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| indegree[i] == 0)
+            .rev()
+            .collect();
         let mut order = Vec::with_capacity(self.nodes.len());
         while let Some(i) = ready.pop() {
             order.push(i);
@@ -139,10 +142,15 @@ impl Graph {
             }
         }
         if order.len() != self.nodes.len() {
-            let stuck = (0..self.nodes.len()).find(|&i| indegree[i] > 0).unwrap_or(0);
+            let stuck = (0..self.nodes.len())
+                .find(|&i| indegree[i] > 0)
+                .unwrap_or(0);
             return Err(Error::Cycle(self.nodes[stuck].name.clone()));
         }
-        let mut old: Vec<Option<Node>> = std::mem::take(&mut self.nodes).into_iter().map(Some).collect();
+        let mut old: Vec<Option<Node>> = std::mem::take(&mut self.nodes)
+            .into_iter()
+            .map(Some)
+            .collect();
         self.nodes = order.into_iter().filter_map(|i| old[i].take()).collect();
         Ok(())
     }
@@ -159,14 +167,20 @@ impl Graph {
             checked_numel(&v.info.shape, &v.name)?;
             if let Some(t) = &v.constant {
                 if t.dtype() != v.info.dtype || t.shape() != v.info.shape.as_slice() {
-                    return Err(Error::invalid(&v.name, "constant does not match its declared type"));
+                    return Err(Error::invalid(
+                        &v.name,
+                        "constant does not match its declared type",
+                    ));
                 }
                 defined[i] = true;
             }
         }
         for &i in &self.inputs {
             if i >= n_values || defined[i] {
-                return Err(Error::invalid("<inputs>", format!("bad graph input index {i}")));
+                return Err(Error::invalid(
+                    "<inputs>",
+                    format!("bad graph input index {i}"),
+                ));
             }
             defined[i] = true;
         }
@@ -174,12 +188,18 @@ impl Graph {
             let mut infos = Vec::with_capacity(node.inputs.len());
             for &v in &node.inputs {
                 if v >= n_values {
-                    return Err(Error::invalid(&node.name, format!("input index {v} out of range")));
+                    return Err(Error::invalid(
+                        &node.name,
+                        format!("input index {v} out of range"),
+                    ));
                 }
                 if !defined[v] {
                     return Err(Error::invalid(
                         &node.name,
-                        format!("reads {:?} before it is written (cycle or unsorted graph)", self.values[v].name),
+                        format!(
+                            "reads {:?} before it is written (cycle or unsorted graph)",
+                            self.values[v].name
+                        ),
                     ));
                 }
                 infos.push(&self.values[v].info);
@@ -190,7 +210,10 @@ impl Graph {
             }
             for (&o, t) in node.outputs.iter().zip(&inferred) {
                 if o >= n_values || defined[o] {
-                    return Err(Error::invalid(&node.name, format!("output {o} out of range or written twice")));
+                    return Err(Error::invalid(
+                        &node.name,
+                        format!("output {o} out of range or written twice"),
+                    ));
                 }
                 if &self.values[o].info != t {
                     return Err(Error::invalid(
@@ -206,7 +229,10 @@ impl Graph {
         }
         for &o in &self.outputs {
             if o >= n_values || !defined[o] {
-                return Err(Error::invalid("<outputs>", format!("graph output {o} is never written")));
+                return Err(Error::invalid(
+                    "<outputs>",
+                    format!("graph output {o} is never written"),
+                ));
             }
         }
         Ok(())

@@ -2,6 +2,7 @@
 
 mod graph;
 mod op;
+mod stats;
 mod tensor;
 
 pub use graph::{Graph, Node, Value, ValueId};
@@ -9,4 +10,5 @@ pub use op::{
     broadcast_shapes, window_out_len, AxisSlice, BinaryOp, ConvGeometry, CoordTransform,
     NearestMode, Op, PadMode, PoolGeometry, PoolKind, ResizeMode, TypeInfo, UnaryOp,
 };
+pub use stats::{inspect_totals, node_activations, node_params, Totals};
 pub use tensor::{checked_numel, numel, DType, Tensor, TensorData, MAX_TENSOR_ELEMENTS};

@@ -186,10 +186,14 @@ pub enum Op {
         activation: Option<UnaryOp>,
     },
     /// Inputs: x, scale, bias, mean, var (all per channel, axis 1).
-    BatchNorm { epsilon: f32 },
+    BatchNorm {
+        epsilon: f32,
+    },
     /// Inputs: x, scale \[C\], shift \[C\]: `x*scale+shift` per channel (axis 1);
     /// what a BatchNorm with nothing to fold into becomes.
-    ChannelAffine { activation: Option<UnaryOp> },
+    ChannelAffine {
+        activation: Option<UnaryOp>,
+    },
     Unary(UnaryOp),
     Binary(BinaryOp),
     /// Inputs: x, slope (broadcast to x).
@@ -206,15 +210,30 @@ pub enum Op {
     },
     /// numpy matmul with batch broadcasting.
     MatMul,
-    Softmax { axis: usize },
-    Concat { axis: usize },
-    Split { axis: usize, sizes: Vec<usize> },
-    Slice { axes: Vec<AxisSlice> },
-    Transpose { perm: Vec<usize> },
+    Softmax {
+        axis: usize,
+    },
+    Concat {
+        axis: usize,
+    },
+    Split {
+        axis: usize,
+        sizes: Vec<usize>,
+    },
+    Slice {
+        axes: Vec<AxisSlice>,
+    },
+    Transpose {
+        perm: Vec<usize>,
+    },
     /// Also Flatten, Squeeze, Unsqueeze: the row-major data does not move.
-    Reshape { shape: Vec<usize> },
+    Reshape {
+        shape: Vec<usize>,
+    },
     /// Inputs: data, indices (i64, any shape).
-    Gather { axis: usize },
+    Gather {
+        axis: usize,
+    },
     Pad {
         /// (before, after) per axis
         pads: Vec<(usize, usize)>,
@@ -229,14 +248,19 @@ pub enum Op {
         scales: Vec<f32>,
         cubic_coeff_a: f32,
     },
-    ReduceMean { axes: Vec<usize>, keepdims: bool },
+    ReduceMean {
+        axes: Vec<usize>,
+        keepdims: bool,
+    },
     Lrn {
         size: usize,
         alpha: f32,
         beta: f32,
         bias: f32,
     },
-    Cast { to: DType },
+    Cast {
+        to: DType,
+    },
     Identity,
 }
 
@@ -261,8 +285,16 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let rank = a.len().max(b.len());
     let mut out = vec![0; rank];
     for i in 0..rank {
-        let da = if i + a.len() >= rank { a[i + a.len() - rank] } else { 1 };
-        let db = if i + b.len() >= rank { b[i + b.len() - rank] } else { 1 };
+        let da = if i + a.len() >= rank {
+            a[i + a.len() - rank]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= rank {
+            b[i + b.len() - rank]
+        } else {
+            1
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -282,7 +314,9 @@ pub fn window_out_len(
     pads: (usize, usize),
     ceil: bool,
 ) -> Option<usize> {
-    let span = dilation.checked_mul(kernel.checked_sub(1)?)?.checked_add(1)?;
+    let span = dilation
+        .checked_mul(kernel.checked_sub(1)?)?
+        .checked_add(1)?;
     let padded = len.checked_add(pads.0)?.checked_add(pads.1)?;
     let room = padded.checked_sub(span)?;
     if stride == 0 {
@@ -471,7 +505,11 @@ impl Op {
                 one(DType::F32, out)
             }
             Op::BatchNorm { .. } | Op::ChannelAffine { .. } => {
-                let n = if matches!(self, Op::BatchNorm { .. }) { 5 } else { 3 };
+                let n = if matches!(self, Op::BatchNorm { .. }) {
+                    5
+                } else {
+                    3
+                };
                 arity(n, n)?;
                 if ins[0].shape.len() < 2 {
                     return Err(bad("needs a channel axis".into()));
@@ -538,7 +576,9 @@ impl Op {
                 s[2..].iter_mut().for_each(|d| *d = 1);
                 one(DType::F32, s)
             }
-            Op::Gemm { trans_a, trans_b, .. } => {
+            Op::Gemm {
+                trans_a, trans_b, ..
+            } => {
                 arity(2, 3)?;
                 want_f32(0)?;
                 want_f32(1)?;
@@ -566,8 +606,16 @@ impl Op {
                 if a.is_empty() || b.is_empty() {
                     return Err(bad("MatMul of a scalar".into()));
                 }
-                let a2 = if a.len() == 1 { vec![1, a[0]] } else { a.clone() };
-                let b2 = if b.len() == 1 { vec![b[0], 1] } else { b.clone() };
+                let a2 = if a.len() == 1 {
+                    vec![1, a[0]]
+                } else {
+                    a.clone()
+                };
+                let b2 = if b.len() == 1 {
+                    vec![b[0], 1]
+                } else {
+                    b.clone()
+                };
                 let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
                 let (k2, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
                 if k != k2 {
@@ -603,7 +651,10 @@ impl Op {
                     let same_rest = t.shape.len() == first.shape.len()
                         && (0..t.shape.len()).all(|d| d == *axis || t.shape[d] == first.shape[d]);
                     if t.dtype != first.dtype || !same_rest {
-                        return Err(bad(format!("concat of {:?} and {:?}", first.shape, t.shape)));
+                        return Err(bad(format!(
+                            "concat of {:?} and {:?}",
+                            first.shape, t.shape
+                        )));
                     }
                     out[*axis] += t.shape[*axis];
                 }
@@ -644,7 +695,11 @@ impl Op {
                 arity(1, 1)?;
                 let s = &ins[0].shape;
                 let mut seen = vec![false; s.len()];
-                if perm.len() != s.len() || perm.iter().any(|&p| p >= s.len() || std::mem::replace(&mut seen[p], true)) {
+                if perm.len() != s.len()
+                    || perm
+                        .iter()
+                        .any(|&p| p >= s.len() || std::mem::replace(&mut seen[p], true))
+                {
                     return Err(bad(format!("bad permutation {perm:?} for {s:?}")));
                 }
                 one(ins[0].dtype, perm.iter().map(|&p| s[p]).collect())
@@ -677,9 +732,14 @@ impl Op {
                 if pads.len() != s.len() {
                     return Err(bad("pads need one pair per axis".into()));
                 }
-                one(DType::F32, s.iter().zip(pads).map(|(d, p)| d + p.0 + p.1).collect())
+                one(
+                    DType::F32,
+                    s.iter().zip(pads).map(|(d, p)| d + p.0 + p.1).collect(),
+                )
             }
-            Op::Resize { out_shape, scales, .. } => {
+            Op::Resize {
+                out_shape, scales, ..
+            } => {
                 arity(1, 1)?;
                 want_f32(0)?;
                 if out_shape.len() != ins[0].shape.len() || scales.len() != out_shape.len() {

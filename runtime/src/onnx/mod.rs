@@ -38,28 +38,50 @@ pub struct OnnxInfo {
 
 /// Parses and imports an ONNX model from bytes; `dir` is the folder external
 /// data may be read from.
-pub fn import_bytes(bytes: &[u8], dir: Option<&Path>, opts: &ImportOptions) -> Result<(Graph, OnnxInfo)> {
-    let model = pb::ModelProto::decode(bytes).map_err(|e| Error::Malformed(format!("not a valid ONNX protobuf: {e}")))?;
+pub fn import_bytes(
+    bytes: &[u8],
+    dir: Option<&Path>,
+    opts: &ImportOptions,
+) -> Result<(Graph, OnnxInfo)> {
+    let model = pb::ModelProto::decode(bytes)
+        .map_err(|e| Error::Malformed(format!("not a valid ONNX protobuf: {e}")))?;
     import_model(&model, dir, opts)
 }
 
 /// Reads and imports an `.onnx` file.
 pub fn import_file(path: &Path, opts: &ImportOptions) -> Result<(Graph, OnnxInfo)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+    let bytes = std::fs::read(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
     import_bytes(&bytes, path.parent(), opts)
 }
 
-pub fn import_model(model: &pb::ModelProto, dir: Option<&Path>, opts: &ImportOptions) -> Result<(Graph, OnnxInfo)> {
+pub fn import_model(
+    model: &pb::ModelProto,
+    dir: Option<&Path>,
+    opts: &ImportOptions,
+) -> Result<(Graph, OnnxInfo)> {
     let opset = model
         .opset_import
         .iter()
         .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
         .map_or(1, |o| o.version);
     if !OPSETS.contains(&opset) {
-        return Err(Error::Malformed(format!("opset {opset} is outside the supported range {OPSETS:?}")));
+        return Err(Error::Malformed(format!(
+            "opset {opset} is outside the supported range {OPSETS:?}"
+        )));
     }
-    let g = model.graph.as_ref().ok_or_else(|| Error::Malformed("model has no graph".into()))?;
-    let mut ctx = Importer { graph: Graph::default(), names: HashMap::new(), opset, dir };
+    let g = model
+        .graph
+        .as_ref()
+        .ok_or_else(|| Error::Malformed("model has no graph".into()))?;
+    let mut ctx = Importer {
+        graph: Graph::default(),
+        names: HashMap::new(),
+        opset,
+        dir,
+    };
     for init in &g.initializer {
         let t = to_tensor(init, dir)?;
         let id = ctx.graph.add_constant(&init.name, t);
@@ -90,9 +112,15 @@ pub fn import_model(model: &pb::ModelProto, dir: Option<&Path>, opts: &ImportOpt
         ctx.graph.outputs.push(id);
     }
     let info = OnnxInfo {
-        producer: format!("{} {}", model.producer_name, model.producer_version).trim().to_string(),
+        producer: format!("{} {}", model.producer_name, model.producer_version)
+            .trim()
+            .to_string(),
         opset,
-        metadata: model.metadata_props.iter().map(|kv| (kv.key.clone(), kv.value.clone())).collect(),
+        metadata: model
+            .metadata_props
+            .iter()
+            .map(|kv| (kv.key.clone(), kv.value.clone()))
+            .collect(),
     };
     crate::opt::remove_dead(&mut ctx.graph);
     ctx.graph.validate()?;
@@ -103,19 +131,33 @@ fn input_type(v: &pb::ValueInfoProto, opts: &ImportOptions) -> Result<TypeInfo> 
     use pb::tensor_shape_proto::dimension::Value as Dim;
     use pb::type_proto::Value as Ty;
     let Some(Ty::TensorType(tt)) = v.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
-        return Err(Error::Malformed(format!("input {:?} is not a tensor", v.name)));
+        return Err(Error::Malformed(format!(
+            "input {:?} is not a tensor",
+            v.name
+        )));
     };
-    let dtype = tensor::dtype_of(tt.elem_type)
-        .ok_or_else(|| Error::Malformed(format!("input {:?} has unsupported element type {}", v.name, tt.elem_type)))?;
+    let dtype = tensor::dtype_of(tt.elem_type).ok_or_else(|| {
+        Error::Malformed(format!(
+            "input {:?} has unsupported element type {}",
+            v.name, tt.elem_type
+        ))
+    })?;
     let dims = tt.shape.as_ref().map(|s| s.dim.as_slice()).unwrap_or(&[]);
     let shape: Vec<usize> = if let Some(given) = opts.input_shapes.get(&v.name) {
         if given.len() != dims.len() {
-            return Err(Error::Input(format!("input {:?} has rank {}, shape {given:?} given", v.name, dims.len())));
+            return Err(Error::Input(format!(
+                "input {:?} has rank {}, shape {given:?} given",
+                v.name,
+                dims.len()
+            )));
         }
         for (i, (g, d)) in given.iter().zip(dims).enumerate() {
             if let Some(Dim::DimValue(x)) = d.value {
                 if x > 0 && x as usize != *g {
-                    return Err(Error::Input(format!("input {:?} dim {i} is fixed to {x}, {g} given", v.name)));
+                    return Err(Error::Input(format!(
+                        "input {:?} dim {i} is fixed to {x}, {g} given",
+                        v.name
+                    )));
                 }
             }
         }
@@ -161,7 +203,10 @@ fn sorted_nodes(nodes: &[pb::NodeProto]) -> Result<Vec<&pb::NodeProto>> {
             }
         }
     }
-    let mut ready: Vec<usize> = (0..nodes.len()).filter(|&i| indegree[i] == 0).rev().collect();
+    let mut ready: Vec<usize> = (0..nodes.len())
+        .filter(|&i| indegree[i] == 0)
+        .rev()
+        .collect();
     let mut order = Vec::with_capacity(nodes.len());
     while let Some(i) = ready.pop() {
         order.push(&nodes[i]);
@@ -175,7 +220,11 @@ fn sorted_nodes(nodes: &[pb::NodeProto]) -> Result<Vec<&pb::NodeProto>> {
     if order.len() != nodes.len() {
         let stuck = (0..nodes.len()).find(|&i| indegree[i] > 0).unwrap_or(0);
         let n = &nodes[stuck];
-        return Err(Error::Cycle(if n.name.is_empty() { n.op_type.clone() } else { n.name.clone() }));
+        return Err(Error::Cycle(if n.name.is_empty() {
+            n.op_type.clone()
+        } else {
+            n.name.clone()
+        }));
     }
     Ok(order)
 }
@@ -210,11 +259,24 @@ impl Importer<'_> {
 
     /// Adds a node whose outputs get `out_names`; folds it at once when all
     /// its inputs are constants.
-    fn add(&mut self, name: &str, op: Op, inputs: Vec<ValueId>, out_names: &[String]) -> Result<Vec<ValueId>> {
+    fn add(
+        &mut self,
+        name: &str,
+        op: Op,
+        inputs: Vec<ValueId>,
+        out_names: &[String],
+    ) -> Result<Vec<ValueId>> {
         let infos: Vec<&TypeInfo> = inputs.iter().map(|&v| self.info(v)).collect();
         let types = op.infer(name, &infos)?;
         if types.len() != out_names.len() {
-            return Err(Error::invalid(name, format!("{} outputs expected, {} named", types.len(), out_names.len())));
+            return Err(Error::invalid(
+                name,
+                format!(
+                    "{} outputs expected, {} named",
+                    types.len(),
+                    out_names.len()
+                ),
+            ));
         }
         if inputs.iter().all(|&v| self.constant(v).is_some()) {
             let consts: Vec<&Tensor> = inputs.iter().filter_map(|&v| self.constant(v)).collect();
@@ -233,7 +295,12 @@ impl Importer<'_> {
             self.names.insert(n.clone(), id);
             ids.push(id);
         }
-        self.graph.nodes.push(Node { name: name.to_string(), op, inputs, outputs: ids.clone() });
+        self.graph.nodes.push(Node {
+            name: name.to_string(),
+            op,
+            inputs,
+            outputs: ids.clone(),
+        });
         Ok(ids)
     }
 

@@ -6,8 +6,8 @@ use tract_onnx::pb::{AttributeProto, NodeProto};
 use super::{to_tensor, Importer};
 use crate::error::{Error, Result};
 use crate::ir::{
-    AxisSlice, BinaryOp, ConvGeometry, CoordTransform, DType, NearestMode, Op, PadMode, PoolGeometry,
-    PoolKind, ResizeMode, Tensor, UnaryOp, ValueId,
+    AxisSlice, BinaryOp, ConvGeometry, CoordTransform, DType, NearestMode, Op, PadMode,
+    PoolGeometry, PoolKind, ResizeMode, Tensor, UnaryOp, ValueId,
 };
 
 /// Attribute lookup with ONNX defaults.
@@ -27,7 +27,9 @@ impl Attrs<'_> {
         self.get(name).map(|a| a.ints.clone())
     }
     fn string(&self, name: &str, default: &str) -> String {
-        self.get(name).map_or(default.to_string(), |a| String::from_utf8_lossy(&a.s).into_owned())
+        self.get(name).map_or(default.to_string(), |a| {
+            String::from_utf8_lossy(&a.s).into_owned()
+        })
     }
 }
 
@@ -94,22 +96,45 @@ fn generic_over_dtype(op: &Op) -> bool {
 
 pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
     let name = if node.name.is_empty() {
-        format!("{}_{}", node.op_type, node.output.first().map_or("", |s| s.as_str()))
+        format!(
+            "{}_{}",
+            node.op_type,
+            node.output.first().map_or("", |s| s.as_str())
+        )
     } else {
         node.name.clone()
     };
-    let c = Ctx { node, name, attrs: Attrs(&node.attribute), opset: imp.opset };
+    let c = Ctx {
+        node,
+        name,
+        attrs: Attrs(&node.attribute),
+        opset: imp.opset,
+    };
     // Inputs by position; an empty name is an absent optional input.
     let mut inputs: Vec<Option<ValueId>> = Vec::new();
     for n in &node.input {
-        inputs.push(if n.is_empty() { None } else { Some(imp.value(n, &c.name)?) });
+        inputs.push(if n.is_empty() {
+            None
+        } else {
+            Some(imp.value(n, &c.name)?)
+        });
     }
     let req = |i: usize| -> Result<ValueId> {
-        inputs.get(i).copied().flatten().ok_or_else(|| c.invalid(format!("missing input {i}")))
+        inputs
+            .get(i)
+            .copied()
+            .flatten()
+            .ok_or_else(|| c.invalid(format!("missing input {i}")))
     };
     let outs: Vec<String> = node.output.clone();
     let first_out = || outs.first().cloned().ok_or_else(|| c.invalid("no outputs"));
-    let const_of = |imp: &Importer, i: usize| -> Option<Tensor> { inputs.get(i).copied().flatten().and_then(|v| imp.constant(v).cloned()) };
+    let const_of = |imp: &Importer, i: usize| -> Option<Tensor> {
+        inputs
+            .get(i)
+            .copied()
+            .flatten()
+            .and_then(|v| imp.constant(v).cloned())
+    };
     let const_ints = |imp: &Importer, i: usize, what: &str| -> Result<Option<Vec<i64>>> {
         match inputs.get(i).copied().flatten() {
             None => Ok(None),
@@ -123,13 +148,16 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
     let shape0 = |imp: &Importer| -> Result<Vec<usize>> { Ok(imp.info(req(0)?).shape.clone()) };
     // Single-output op over the given inputs.
     let simple = |imp: &mut Importer, op: Op, ins: Vec<ValueId>| -> Result<()> {
-        let integer_input = ins.first().is_some_and(|&v| imp.info(v).dtype == DType::I64);
+        let integer_input = ins
+            .first()
+            .is_some_and(|&v| imp.info(v).dtype == DType::I64);
         if integer_input && !generic_over_dtype(&op) {
             return Err(c.unsupported("integer tensors (this op computes in f32 only)"));
         }
         imp.add(&c.name, op, ins, &[first_out()?]).map(|_| ())
     };
-    let unary = |imp: &mut Importer, u: UnaryOp| -> Result<()> { simple(imp, Op::Unary(u), vec![req(0)?]) };
+    let unary =
+        |imp: &mut Importer, u: UnaryOp| -> Result<()> { simple(imp, Op::Unary(u), vec![req(0)?]) };
 
     match node.op_type.as_str() {
         "Relu" => unary(imp, UnaryOp::Relu),
@@ -141,14 +169,25 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
         "Neg" => unary(imp, UnaryOp::Neg),
         "Abs" => unary(imp, UnaryOp::Abs),
         "Reciprocal" => unary(imp, UnaryOp::Reciprocal),
-        "LeakyRelu" => unary(imp, UnaryOp::LeakyRelu { alpha: c.attrs.float("alpha", 0.01) }),
+        "LeakyRelu" => unary(
+            imp,
+            UnaryOp::LeakyRelu {
+                alpha: c.attrs.float("alpha", 0.01),
+            },
+        ),
         "HardSigmoid" => unary(
             imp,
-            UnaryOp::HardSigmoid { alpha: c.attrs.float("alpha", 0.2), beta: c.attrs.float("beta", 0.5) },
+            UnaryOp::HardSigmoid {
+                alpha: c.attrs.float("alpha", 0.2),
+                beta: c.attrs.float("beta", 0.5),
+            },
         ),
         "Clip" => {
             let (min, max) = if c.opset < 11 {
-                (c.attrs.float("min", f32::NEG_INFINITY), c.attrs.float("max", f32::INFINITY))
+                (
+                    c.attrs.float("min", f32::NEG_INFINITY),
+                    c.attrs.float("max", f32::INFINITY),
+                )
             } else {
                 let bound = |i: usize, d: f32| -> Result<f32> {
                     match inputs.get(i).copied().flatten() {
@@ -173,7 +212,10 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 "Max" => BinaryOp::Max,
                 _ => BinaryOp::Min,
             };
-            let ins: Vec<ValueId> = inputs.iter().map(|i| i.ok_or_else(|| c.invalid("absent operand"))).collect::<Result<_>>()?;
+            let ins: Vec<ValueId> = inputs
+                .iter()
+                .map(|i| i.ok_or_else(|| c.invalid("absent operand")))
+                .collect::<Result<_>>()?;
             if ins.is_empty() {
                 return Err(c.invalid("no operands"));
             }
@@ -192,7 +234,10 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             if ins.len() == 1 {
                 return simple(imp, Op::Identity, ins);
             }
-            if op == BinaryOp::Pow && ins.len() == 2 && imp.info(ins[0]).dtype != imp.info(ins[1]).dtype {
+            if op == BinaryOp::Pow
+                && ins.len() == 2
+                && imp.info(ins[0]).dtype != imp.info(ins[1]).dtype
+            {
                 // Pow keeps the base's type; the exponent is converted.
                 let to = imp.info(ins[0]).dtype;
                 ins[1] = imp.add_tmp(&c.name, Op::Cast { to }, vec![ins[1]])?;
@@ -212,12 +257,37 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             let w = req(1)?;
             let (xs, ws) = (imp.info(x).shape.clone(), imp.info(w).shape.clone());
             if xs.len() != 4 || ws.len() != 4 {
-                return Err(c.unsupported(format!("only 2-D convolution (input rank {})", xs.len())));
+                return Err(
+                    c.unsupported(format!("only 2-D convolution (input rank {})", xs.len()))
+                );
             }
-            let kernel = pair(&to_usizes(&c.attrs.ints("kernel_shape").unwrap_or(ws[2..].iter().map(|&d| d as i64).collect()), &c, "kernel")?, &c, "kernel")?;
-            let strides = pair(&to_usizes(&c.attrs.ints("strides").unwrap_or(vec![1, 1]), &c, "stride")?, &c, "strides")?;
-            let dilations = pair(&to_usizes(&c.attrs.ints("dilations").unwrap_or(vec![1, 1]), &c, "dilation")?, &c, "dilations")?;
-            let groups = usize::try_from(c.attrs.int("group", 1)).map_err(|_| c.invalid("bad group"))?;
+            let kernel = pair(
+                &to_usizes(
+                    &c.attrs
+                        .ints("kernel_shape")
+                        .unwrap_or(ws[2..].iter().map(|&d| d as i64).collect()),
+                    &c,
+                    "kernel",
+                )?,
+                &c,
+                "kernel",
+            )?;
+            let strides = pair(
+                &to_usizes(&c.attrs.ints("strides").unwrap_or(vec![1, 1]), &c, "stride")?,
+                &c,
+                "strides",
+            )?;
+            let dilations = pair(
+                &to_usizes(
+                    &c.attrs.ints("dilations").unwrap_or(vec![1, 1]),
+                    &c,
+                    "dilation",
+                )?,
+                &c,
+                "dilations",
+            )?;
+            let groups =
+                usize::try_from(c.attrs.int("group", 1)).map_err(|_| c.invalid("bad group"))?;
             let mut pads = to_usizes(&c.attrs.ints("pads").unwrap_or(vec![0; 4]), &c, "pad")?;
             if pads.len() != 4 {
                 return Err(c.invalid("pads must have 4 values"));
@@ -226,18 +296,38 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             let transposed = node.op_type == "ConvTranspose";
             let mut output_padding = [0usize; 2];
             if transposed {
-                output_padding = pair(&to_usizes(&c.attrs.ints("output_padding").unwrap_or(vec![0, 0]), &c, "output_padding")?, &c, "output_padding")?;
+                output_padding = pair(
+                    &to_usizes(
+                        &c.attrs.ints("output_padding").unwrap_or(vec![0, 0]),
+                        &c,
+                        "output_padding",
+                    )?,
+                    &c,
+                    "output_padding",
+                )?;
                 let out_shape = c.attrs.ints("output_shape");
                 if out_shape.is_some() || auto_pad.starts_with("SAME") {
                     for a in 0..2 {
-                        let full = (xs[2 + a] - 1) * strides[a] + output_padding[a] + (kernel[a] - 1) * dilations[a] + 1;
+                        let full = (xs[2 + a] - 1) * strides[a]
+                            + output_padding[a]
+                            + (kernel[a] - 1) * dilations[a]
+                            + 1;
                         let target = match &out_shape {
-                            Some(o) => *o.get(o.len().wrapping_sub(2) + a).ok_or_else(|| c.invalid("bad output_shape"))? as usize,
+                            Some(o) => *o
+                                .get(o.len().wrapping_sub(2) + a)
+                                .ok_or_else(|| c.invalid("bad output_shape"))?
+                                as usize,
                             None => xs[2 + a] * strides[a],
                         };
-                        let total = full.checked_sub(target).ok_or_else(|| c.unsupported("output_shape larger than the full output"))?;
+                        let total = full.checked_sub(target).ok_or_else(|| {
+                            c.unsupported("output_shape larger than the full output")
+                        })?;
                         // As ONNX's reference (backend test data): SAME_UPPER puts the odd pad last.
-                        let (head, tail) = if auto_pad == "SAME_UPPER" { (total / 2, total - total / 2) } else { (total - total / 2, total / 2) };
+                        let (head, tail) = if auto_pad == "SAME_UPPER" {
+                            (total / 2, total - total / 2)
+                        } else {
+                            (total - total / 2, total / 2)
+                        };
                         pads[a] = head;
                         pads[a + 2] = tail;
                     }
@@ -252,7 +342,11 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                             let need = (out - 1) * strides[a] + (kernel[a] - 1) * dilations[a] + 1;
                             let total = need.saturating_sub(xs[2 + a]);
                             let small = total / 2;
-                            let (head, tail) = if auto_pad == "SAME_UPPER" { (small, total - small) } else { (total - small, small) };
+                            let (head, tail) = if auto_pad == "SAME_UPPER" {
+                                (small, total - small)
+                            } else {
+                                (total - small, small)
+                            };
                             pads[a] = head;
                             pads[a + 2] = tail;
                         }
@@ -261,15 +355,28 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                     _ => {}
                 }
             }
-            let geometry = ConvGeometry { kernel, strides, dilations, pads: [pads[0], pads[1], pads[2], pads[3]], groups };
+            let geometry = ConvGeometry {
+                kernel,
+                strides,
+                dilations,
+                pads: [pads[0], pads[1], pads[2], pads[3]],
+                groups,
+            };
             let mut ins = vec![x, w];
             if let Some(b) = inputs.get(2).copied().flatten() {
                 ins.push(b);
             }
             let op = if transposed {
-                Op::ConvTranspose { geometry, output_padding, activation: None }
+                Op::ConvTranspose {
+                    geometry,
+                    output_padding,
+                    activation: None,
+                }
             } else {
-                Op::Conv { geometry, activation: None }
+                Op::Conv {
+                    geometry,
+                    activation: None,
+                }
             };
             simple(imp, op, ins)
         }
@@ -278,7 +385,15 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 return Err(c.unsupported("training-mode outputs"));
             }
             let ins = (0..5).map(req).collect::<Result<Vec<_>>>()?;
-            imp.add(&c.name, Op::BatchNorm { epsilon: c.attrs.float("epsilon", 1e-5) }, ins, &outs[..1]).map(|_| ())
+            imp.add(
+                &c.name,
+                Op::BatchNorm {
+                    epsilon: c.attrs.float("epsilon", 1e-5),
+                },
+                ins,
+                &outs[..1],
+            )
+            .map(|_| ())
         }
         "MaxPool" | "AveragePool" => {
             if outs.iter().skip(1).any(|o| !o.is_empty()) {
@@ -288,9 +403,31 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             if xs.len() != 4 {
                 return Err(c.unsupported(format!("only 2-D pooling (input rank {})", xs.len())));
             }
-            let kernel = pair(&to_usizes(&c.attrs.ints("kernel_shape").ok_or_else(|| c.invalid("no kernel_shape"))?, &c, "kernel")?, &c, "kernel")?;
-            let strides = pair(&to_usizes(&c.attrs.ints("strides").unwrap_or(vec![1, 1]), &c, "stride")?, &c, "strides")?;
-            let dilations = pair(&to_usizes(&c.attrs.ints("dilations").unwrap_or(vec![1, 1]), &c, "dilation")?, &c, "dilations")?;
+            let kernel = pair(
+                &to_usizes(
+                    &c.attrs
+                        .ints("kernel_shape")
+                        .ok_or_else(|| c.invalid("no kernel_shape"))?,
+                    &c,
+                    "kernel",
+                )?,
+                &c,
+                "kernel",
+            )?;
+            let strides = pair(
+                &to_usizes(&c.attrs.ints("strides").unwrap_or(vec![1, 1]), &c, "stride")?,
+                &c,
+                "strides",
+            )?;
+            let dilations = pair(
+                &to_usizes(
+                    &c.attrs.ints("dilations").unwrap_or(vec![1, 1]),
+                    &c,
+                    "dilation",
+                )?,
+                &c,
+                "dilations",
+            )?;
             let mut pads = to_usizes(&c.attrs.ints("pads").unwrap_or(vec![0; 4]), &c, "pad")?;
             if pads.len() != 4 {
                 return Err(c.invalid("pads must have 4 values"));
@@ -302,7 +439,11 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                     let need = (out - 1) * strides[a] + (kernel[a] - 1) * dilations[a] + 1;
                     let total = need.saturating_sub(xs[2 + a]);
                     let small = total / 2;
-                    let (head, tail) = if auto_pad == "SAME_UPPER" { (small, total - small) } else { (total - small, small) };
+                    let (head, tail) = if auto_pad == "SAME_UPPER" {
+                        (small, total - small)
+                    } else {
+                        (total - small, small)
+                    };
                     pads[a] = head;
                     pads[a + 2] = tail;
                 }
@@ -312,7 +453,9 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             let kind = if node.op_type == "MaxPool" {
                 PoolKind::Max
             } else {
-                PoolKind::Avg { count_include_pad: c.attrs.int("count_include_pad", 0) != 0 }
+                PoolKind::Avg {
+                    count_include_pad: c.attrs.int("count_include_pad", 0) != 0,
+                }
             };
             let geometry = PoolGeometry {
                 kind,
@@ -324,7 +467,13 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             };
             simple(imp, Op::Pool(geometry), vec![req(0)?])
         }
-        "GlobalAveragePool" => simple(imp, Op::GlobalPool(PoolKind::Avg { count_include_pad: false }), vec![req(0)?]),
+        "GlobalAveragePool" => simple(
+            imp,
+            Op::GlobalPool(PoolKind::Avg {
+                count_include_pad: false,
+            }),
+            vec![req(0)?],
+        ),
         "GlobalMaxPool" => simple(imp, Op::GlobalPool(PoolKind::Max), vec![req(0)?]),
         "Gemm" => {
             let mut ins = vec![req(0)?, req(1)?];
@@ -344,13 +493,23 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
         "Softmax" => {
             let shape = shape0(imp)?;
             let r = shape.len();
-            let a = axis(c.attrs.int("axis", if c.opset < 13 { 1 } else { -1 }), r, &c)?;
+            let a = axis(
+                c.attrs.int("axis", if c.opset < 13 { 1 } else { -1 }),
+                r,
+                &c,
+            )?;
             if c.opset >= 13 || a + 1 == r {
                 return simple(imp, Op::Softmax { axis: a }, vec![req(0)?]);
             }
             // Before opset 13 Softmax works on the input coerced to 2-D at `axis`.
             let outer: usize = shape[..a].iter().product();
-            let flat = imp.add_tmp(&c.name, Op::Reshape { shape: vec![outer, shape[a..].iter().product()] }, vec![req(0)?])?;
+            let flat = imp.add_tmp(
+                &c.name,
+                Op::Reshape {
+                    shape: vec![outer, shape[a..].iter().product()],
+                },
+                vec![req(0)?],
+            )?;
             let sm = imp.add_tmp(&c.name, Op::Softmax { axis: 1 }, vec![flat])?;
             simple(imp, Op::Reshape { shape }, vec![sm])
         }
@@ -358,7 +517,10 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             let ins: Vec<ValueId> = inputs.iter().flatten().copied().collect();
             let r = ins.first().map_or(0, |&v| imp.info(v).shape.len());
             // Zero-sized inputs add nothing (some exporters emit them).
-            let ins: Vec<ValueId> = ins.into_iter().filter(|&v| imp.info(v).shape.iter().product::<usize>() > 0 || r == 0).collect();
+            let ins: Vec<ValueId> = ins
+                .into_iter()
+                .filter(|&v| imp.info(v).shape.iter().product::<usize>() > 0 || r == 0)
+                .collect();
             let a = axis(c.attrs.int("axis", 0), r, &c)?;
             if ins.is_empty() {
                 return Err(c.unsupported("concatenation of empty tensors only"));
@@ -368,32 +530,66 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
         "Split" => {
             let shape = shape0(imp)?;
             let a = axis(c.attrs.int("axis", 0), shape.len(), &c)?;
-            let given = if c.opset >= 13 { const_ints(imp, 1, "split")? } else { c.attrs.ints("split") };
+            let given = if c.opset >= 13 {
+                const_ints(imp, 1, "split")?
+            } else {
+                c.attrs.ints("split")
+            };
             let sizes = match given {
                 Some(s) => to_usizes(&s, &c, "split")?,
                 None => {
-                    let n = c.attrs.get("num_outputs").map_or(outs.len() as i64, |a| a.i).max(1) as usize;
+                    let n = c
+                        .attrs
+                        .get("num_outputs")
+                        .map_or(outs.len() as i64, |a| a.i)
+                        .max(1) as usize;
                     let chunk = shape[a].div_ceil(n);
-                    (0..n).map(|i| chunk.min(shape[a].saturating_sub(i * chunk))).collect()
+                    (0..n)
+                        .map(|i| chunk.min(shape[a].saturating_sub(i * chunk)))
+                        .collect()
                 }
             };
-            imp.add(&c.name, Op::Split { axis: a, sizes }, vec![req(0)?], &outs).map(|_| ())
+            imp.add(&c.name, Op::Split { axis: a, sizes }, vec![req(0)?], &outs)
+                .map(|_| ())
         }
         "Slice" => {
             let shape = shape0(imp)?;
             let r = shape.len();
             let (starts, ends, axes, steps) = if c.opset < 10 {
-                (c.attrs.ints("starts"), c.attrs.ints("ends"), c.attrs.ints("axes"), None)
+                (
+                    c.attrs.ints("starts"),
+                    c.attrs.ints("ends"),
+                    c.attrs.ints("axes"),
+                    None,
+                )
             } else {
-                (const_ints(imp, 1, "starts")?, const_ints(imp, 2, "ends")?, const_ints(imp, 3, "axes")?, const_ints(imp, 4, "steps")?)
+                (
+                    const_ints(imp, 1, "starts")?,
+                    const_ints(imp, 2, "ends")?,
+                    const_ints(imp, 3, "axes")?,
+                    const_ints(imp, 4, "steps")?,
+                )
             };
-            let (starts, ends) = (starts.ok_or_else(|| c.invalid("no starts"))?, ends.ok_or_else(|| c.invalid("no ends"))?);
+            let (starts, ends) = (
+                starts.ok_or_else(|| c.invalid("no starts"))?,
+                ends.ok_or_else(|| c.invalid("no ends"))?,
+            );
             let axes = axes.unwrap_or((0..starts.len() as i64).collect());
             let steps = steps.unwrap_or(vec![1; starts.len()]);
-            if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+            if ends.len() != starts.len()
+                || axes.len() != starts.len()
+                || steps.len() != starts.len()
+            {
                 return Err(c.invalid("starts, ends, axes and steps differ in length"));
             }
-            let mut slices: Vec<AxisSlice> = shape.iter().map(|&d| AxisSlice { start: 0, step: 1, len: d }).collect();
+            let mut slices: Vec<AxisSlice> = shape
+                .iter()
+                .map(|&d| AxisSlice {
+                    start: 0,
+                    step: 1,
+                    len: d,
+                })
+                .collect();
             for i in 0..starts.len() {
                 let a = axis(axes[i], r, &c)?;
                 let dim = shape[a] as i64;
@@ -409,10 +605,22 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 } else {
                     let s = norm(starts[i]).clamp(0, dim - 1);
                     let e = norm(ends[i]).clamp(-1, dim - 1);
-                    (s, e, if s > e { (s - e + (-step) - 1) / (-step) } else { 0 })
+                    (
+                        s,
+                        e,
+                        if s > e {
+                            (s - e + (-step) - 1) / (-step)
+                        } else {
+                            0
+                        },
+                    )
                 };
                 let _ = end;
-                slices[a] = AxisSlice { start: if len == 0 { 0 } else { start as usize }, step: step as isize, len: len as usize };
+                slices[a] = AxisSlice {
+                    start: if len == 0 { 0 } else { start as usize },
+                    step: step as isize,
+                    len: len as usize,
+                };
             }
             simple(imp, Op::Slice { axes: slices }, vec![req(0)?])
         }
@@ -426,7 +634,11 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
         }
         "Reshape" => {
             let shape = shape0(imp)?;
-            let target = if c.opset < 5 { c.attrs.ints("shape") } else { const_ints(imp, 1, "the target shape")? };
+            let target = if c.opset < 5 {
+                c.attrs.ints("shape")
+            } else {
+                const_ints(imp, 1, "the target shape")?
+            };
             let target = target.ok_or_else(|| c.invalid("no target shape"))?;
             let allow_zero = c.attrs.int("allowzero", 0) != 0;
             let total: usize = shape.iter().product();
@@ -438,7 +650,11 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                         infer_at = Some(i);
                         out.push(1);
                     }
-                    0 if !allow_zero => out.push(*shape.get(i).ok_or_else(|| c.invalid("0 copies a missing dim"))?),
+                    0 if !allow_zero => out.push(
+                        *shape
+                            .get(i)
+                            .ok_or_else(|| c.invalid("0 copies a missing dim"))?,
+                    ),
                     d if d >= 0 => out.push(d as usize),
                     _ => return Err(c.invalid(format!("bad target shape {target:?}"))),
                 }
@@ -465,27 +681,54 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
         }
         "Squeeze" => {
             let shape = shape0(imp)?;
-            let axes = if c.opset < 13 { c.attrs.ints("axes") } else { const_ints(imp, 1, "axes")? };
+            let axes = if c.opset < 13 {
+                c.attrs.ints("axes")
+            } else {
+                const_ints(imp, 1, "axes")?
+            };
             let axes: Vec<usize> = match axes {
-                Some(a) => a.iter().map(|&x| axis(x, shape.len(), &c)).collect::<Result<_>>()?,
+                Some(a) => a
+                    .iter()
+                    .map(|&x| axis(x, shape.len(), &c))
+                    .collect::<Result<_>>()?,
                 None => (0..shape.len()).filter(|&d| shape[d] == 1).collect(),
             };
             if axes.iter().any(|&a| shape[a] != 1) {
                 return Err(c.invalid(format!("cannot squeeze axes {axes:?} of {shape:?}")));
             }
-            let out = shape.iter().enumerate().filter(|(d, _)| !axes.contains(d)).map(|(_, &n)| n).collect();
+            let out = shape
+                .iter()
+                .enumerate()
+                .filter(|(d, _)| !axes.contains(d))
+                .map(|(_, &n)| n)
+                .collect();
             simple(imp, Op::Reshape { shape: out }, vec![req(0)?])
         }
         "Unsqueeze" => {
             let shape = shape0(imp)?;
-            let axes = if c.opset < 13 { c.attrs.ints("axes") } else { const_ints(imp, 1, "axes")? };
+            let axes = if c.opset < 13 {
+                c.attrs.ints("axes")
+            } else {
+                const_ints(imp, 1, "axes")?
+            };
             let axes = axes.ok_or_else(|| c.invalid("no axes"))?;
             let r = shape.len() + axes.len();
-            let mut axes: Vec<usize> = axes.iter().map(|&x| axis(x, r, &c)).collect::<Result<_>>()?;
+            let mut axes: Vec<usize> = axes
+                .iter()
+                .map(|&x| axis(x, r, &c))
+                .collect::<Result<_>>()?;
             axes.sort_unstable();
             axes.dedup();
             let mut it = shape.iter();
-            let out = (0..r).map(|d| if axes.contains(&d) { 1 } else { it.next().copied().unwrap_or(1) }).collect();
+            let out = (0..r)
+                .map(|d| {
+                    if axes.contains(&d) {
+                        1
+                    } else {
+                        it.next().copied().unwrap_or(1)
+                    }
+                })
+                .collect();
             simple(imp, Op::Reshape { shape: out }, vec![req(0)?])
         }
         "Gather" => {
@@ -509,9 +752,15 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             Ok(())
         }
         "Constant" => {
-            let a = node.attribute.first().ok_or_else(|| c.invalid("Constant without a value"))?;
+            let a = node
+                .attribute
+                .first()
+                .ok_or_else(|| c.invalid("Constant without a value"))?;
             let t = match a.name.as_str() {
-                "value" => to_tensor(a.t.as_ref().ok_or_else(|| c.invalid("empty value"))?, imp.dir)?,
+                "value" => to_tensor(
+                    a.t.as_ref().ok_or_else(|| c.invalid("empty value"))?,
+                    imp.dir,
+                )?,
                 "value_float" => Tensor::from_f32(vec![], vec![a.f])?,
                 "value_floats" => Tensor::from_f32(vec![a.floats.len()], a.floats.clone())?,
                 "value_int" => Tensor::from_i64(vec![], vec![a.i])?,
@@ -530,14 +779,22 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 None => Tensor::from_f32(vec![1], vec![0.0])?,
             };
             let t = match value.dtype() {
-                DType::F32 => Tensor::from_f32(shape, vec![value.to_f32_vec().first().copied().unwrap_or(0.0); n])?,
-                DType::I64 => Tensor::from_i64(shape, vec![value.to_i64_vec().first().copied().unwrap_or(0); n])?,
+                DType::F32 => Tensor::from_f32(
+                    shape,
+                    vec![value.to_f32_vec().first().copied().unwrap_or(0.0); n],
+                )?,
+                DType::I64 => Tensor::from_i64(
+                    shape,
+                    vec![value.to_i64_vec().first().copied().unwrap_or(0); n],
+                )?,
             };
             imp.bind_constant(&first_out()?, t);
             Ok(())
         }
         "Range" => {
-            let (Some(s), Some(l), Some(d)) = (const_of(imp, 0), const_of(imp, 1), const_of(imp, 2)) else {
+            let (Some(s), Some(l), Some(d)) =
+                (const_of(imp, 0), const_of(imp, 1), const_of(imp, 2))
+            else {
                 return Err(c.unsupported("Range of non-constant inputs"));
             };
             let t = if s.dtype() == DType::F32 {
@@ -559,7 +816,9 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
         }
         "Identity" => simple(imp, Op::Identity, vec![req(0)?]),
         "Dropout" => {
-            if inputs.get(2).copied().flatten().is_some() && const_of(imp, 2).is_none_or(|t| t.to_i64_vec().first() != Some(&0)) {
+            if inputs.get(2).copied().flatten().is_some()
+                && const_of(imp, 2).is_none_or(|t| t.to_i64_vec().first() != Some(&0))
+            {
                 return Err(c.unsupported("training mode"));
             }
             // Inference: identity, and a mask of ones if anything names it
@@ -569,32 +828,41 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 let n = crate::ir::checked_numel(&shape, &c.name)?;
                 imp.bind_constant(mask, Tensor::from_i64(shape, vec![1; n])?);
             }
-            imp.add(&c.name, Op::Identity, vec![req(0)?], &outs[..1]).map(|_| ())
+            imp.add(&c.name, Op::Identity, vec![req(0)?], &outs[..1])
+                .map(|_| ())
         }
         "Cast" => {
             let to = c.attrs.int("to", 1) as i32;
             if to == super::tensor::elem::BOOL {
                 return Err(c.unsupported("Cast to bool"));
             }
-            let dtype = super::tensor::dtype_of(to).ok_or_else(|| c.unsupported(format!("Cast to type {to}")))?;
+            let dtype = super::tensor::dtype_of(to)
+                .ok_or_else(|| c.unsupported(format!("Cast to type {to}")))?;
             simple(imp, Op::Cast { to: dtype }, vec![req(0)?])
         }
         "Pad" => {
             let shape = shape0(imp)?;
             let r = shape.len();
             let (raw, value) = if c.opset < 11 {
-                (c.attrs.ints("pads").or(c.attrs.ints("paddings")), c.attrs.float("value", 0.0))
+                (
+                    c.attrs.ints("pads").or(c.attrs.ints("paddings")),
+                    c.attrs.float("value", 0.0),
+                )
             } else {
                 let v = match const_of(imp, 2) {
                     Some(t) => t.to_f32_vec().first().copied().unwrap_or(0.0),
-                    None if inputs.get(2).copied().flatten().is_some() => return Err(c.unsupported("non-constant pad value")),
+                    None if inputs.get(2).copied().flatten().is_some() => {
+                        return Err(c.unsupported("non-constant pad value"))
+                    }
                     None => 0.0,
                 };
                 (const_ints(imp, 1, "pads")?, v)
             };
             let raw = raw.ok_or_else(|| c.invalid("no pads"))?;
             let axes: Vec<usize> = match const_ints(imp, 3, "axes")? {
-                Some(a) if c.opset >= 18 => a.iter().map(|&x| axis(x, r, &c)).collect::<Result<_>>()?,
+                Some(a) if c.opset >= 18 => {
+                    a.iter().map(|&x| axis(x, r, &c)).collect::<Result<_>>()?
+                }
                 _ => (0..r).collect(),
             };
             if raw.len() != 2 * axes.len() {
@@ -614,7 +882,9 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 "edge" => PadMode::Edge,
                 m => return Err(c.unsupported(format!("mode {m}"))),
             };
-            if mode == PadMode::Reflect && pads.iter().zip(&shape).any(|(p, &d)| p.0 >= d || p.1 >= d) {
+            if mode == PadMode::Reflect
+                && pads.iter().zip(&shape).any(|(p, &d)| p.0 >= d || p.1 >= d)
+            {
                 return Err(c.unsupported("reflect pads as large as the axis"));
             }
             simple(imp, Op::Pad { pads, mode, value }, vec![req(0)?])
@@ -624,7 +894,12 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             let r = shape.len();
             let mode_name = c.attrs.string("mode", "nearest");
             let legacy = node.op_type == "Upsample" || c.opset < 11;
-            let coord_name = if legacy { "asymmetric".to_string() } else { c.attrs.string("coordinate_transformation_mode", "half_pixel") };
+            let coord_name = if legacy {
+                "asymmetric".to_string()
+            } else {
+                c.attrs
+                    .string("coordinate_transformation_mode", "half_pixel")
+            };
             let coord = match coord_name.as_str() {
                 "half_pixel" => CoordTransform::HalfPixel,
                 "pytorch_half_pixel" => CoordTransform::PytorchHalfPixel,
@@ -637,7 +912,11 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 "nearest" => ResizeMode::Nearest(if legacy {
                     NearestMode::Floor
                 } else {
-                    match c.attrs.string("nearest_mode", "round_prefer_floor").as_str() {
+                    match c
+                        .attrs
+                        .string("nearest_mode", "round_prefer_floor")
+                        .as_str()
+                    {
                         "round_prefer_floor" => NearestMode::RoundPreferFloor,
                         "round_prefer_ceil" => NearestMode::RoundPreferCeil,
                         "floor" => NearestMode::Floor,
@@ -666,7 +945,9 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 }
                 (const_of(imp, 1).map(|t| t.to_f32_vec()), None)
             } else {
-                let sc = const_of(imp, 2).map(|t| t.to_f32_vec()).filter(|v| !v.is_empty());
+                let sc = const_of(imp, 2)
+                    .map(|t| t.to_f32_vec())
+                    .filter(|v| !v.is_empty());
                 if inputs.get(2).copied().flatten().is_some() && const_of(imp, 2).is_none() {
                     return Err(c.unsupported("non-constant scales"));
                 }
@@ -681,14 +962,22 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                     if sizes.len() != r {
                         return Err(c.invalid("sizes rank"));
                     }
-                    let scales = sizes.iter().zip(&shape).map(|(&o, &i)| o as f32 / i.max(1) as f32).collect();
+                    let scales = sizes
+                        .iter()
+                        .zip(&shape)
+                        .map(|(&o, &i)| o as f32 / i.max(1) as f32)
+                        .collect();
                     (sizes, scales)
                 }
                 (Some(scales), None) => {
                     if scales.len() != r || scales.iter().any(|&s| !(s > 0.0) || !s.is_finite()) {
                         return Err(c.invalid(format!("bad scales {scales:?}")));
                     }
-                    let out = shape.iter().zip(&scales).map(|(&d, &s)| (d as f32 * s).floor() as usize).collect();
+                    let out = shape
+                        .iter()
+                        .zip(&scales)
+                        .map(|(&d, &s)| (d as f32 * s).floor() as usize)
+                        .collect();
                     (out, scales)
                 }
                 (None, None) => return Err(c.invalid("neither scales nor sizes")),
@@ -697,21 +986,44 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             if out_shape.contains(&0) {
                 return Err(c.invalid("empty resize output"));
             }
-            let op = Op::Resize { mode, coord, out_shape, scales, cubic_coeff_a: c.attrs.float("cubic_coeff_a", -0.75) };
+            let op = Op::Resize {
+                mode,
+                coord,
+                out_shape,
+                scales,
+                cubic_coeff_a: c.attrs.float("cubic_coeff_a", -0.75),
+            };
             simple(imp, op, vec![req(0)?])
         }
         "ReduceMean" => {
             let shape = shape0(imp)?;
-            let given = if c.opset < 18 { c.attrs.ints("axes") } else { const_ints(imp, 1, "axes")? };
+            let given = if c.opset < 18 {
+                c.attrs.ints("axes")
+            } else {
+                const_ints(imp, 1, "axes")?
+            };
             let axes: Vec<usize> = match given {
-                Some(a) if !a.is_empty() => a.iter().map(|&x| axis(x, shape.len(), &c)).collect::<Result<_>>()?,
-                _ if c.attrs.int("noop_with_empty_axes", 0) != 0 => return simple(imp, Op::Identity, vec![req(0)?]),
+                Some(a) if !a.is_empty() => a
+                    .iter()
+                    .map(|&x| axis(x, shape.len(), &c))
+                    .collect::<Result<_>>()?,
+                _ if c.attrs.int("noop_with_empty_axes", 0) != 0 => {
+                    return simple(imp, Op::Identity, vec![req(0)?])
+                }
                 _ => (0..shape.len()).collect(),
             };
-            simple(imp, Op::ReduceMean { axes, keepdims: c.attrs.int("keepdims", 1) != 0 }, vec![req(0)?])
+            simple(
+                imp,
+                Op::ReduceMean {
+                    axes,
+                    keepdims: c.attrs.int("keepdims", 1) != 0,
+                },
+                vec![req(0)?],
+            )
         }
         "LRN" => {
-            let size = usize::try_from(c.attrs.int("size", 0)).map_err(|_| c.invalid("bad size"))?;
+            let size =
+                usize::try_from(c.attrs.int("size", 0)).map_err(|_| c.invalid("bad size"))?;
             let op = Op::Lrn {
                 size,
                 alpha: c.attrs.float("alpha", 1e-4),

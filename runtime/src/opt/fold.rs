@@ -31,7 +31,10 @@ pub fn fold_constants(graph: &mut Graph) -> Result<usize> {
 }
 
 fn f32_const(graph: &Graph, v: usize) -> Option<Vec<f32>> {
-    graph.constant(v).and_then(|t| t.as_f32()).map(|d| d.to_vec())
+    graph
+        .constant(v)
+        .and_then(|t| t.as_f32())
+        .map(|d| d.to_vec())
 }
 
 /// Folds each BatchNormalization into its producer when it is the only
@@ -43,7 +46,9 @@ pub fn fold_batchnorm(graph: &mut Graph) -> Result<usize> {
     let mut removed = vec![false; graph.nodes.len()];
     let mut count = 0;
     for i in 0..graph.nodes.len() {
-        let Op::BatchNorm { epsilon } = graph.nodes[i].op else { continue };
+        let Op::BatchNorm { epsilon } = graph.nodes[i].op else {
+            continue;
+        };
         let ins = graph.nodes[i].inputs.clone();
         let params: Option<Vec<Vec<f32>>> = ins[1..].iter().map(|&v| f32_const(graph, v)).collect();
         let Some(p) = params else { continue };
@@ -51,15 +56,24 @@ pub fn fold_batchnorm(graph: &mut Graph) -> Result<usize> {
         let x = ins[0];
         let bn_out = graph.nodes[i].outputs[0];
         let target = producers[x].filter(|&j| {
-            !removed[j] && consumers[x].len() == 1 && !graph.outputs.contains(&x) && graph.nodes[j].op.activation().is_none()
+            !removed[j]
+                && consumers[x].len() == 1
+                && !graph.outputs.contains(&x)
+                && graph.nodes[j].op.activation().is_none()
         });
         if let Some(j) = target.filter(|&j| fold_into(graph, j, &scale, &shift)) {
             graph.nodes[j].outputs[0] = bn_out;
             removed[i] = true;
         } else {
             let c = scale.len();
-            let s = graph.add_constant(format!("{}.scale", graph.nodes[i].name), Tensor::from_f32(vec![c], scale)?);
-            let t = graph.add_constant(format!("{}.shift", graph.nodes[i].name), Tensor::from_f32(vec![c], shift)?);
+            let s = graph.add_constant(
+                format!("{}.scale", graph.nodes[i].name),
+                Tensor::from_f32(vec![c], scale)?,
+            );
+            let t = graph.add_constant(
+                format!("{}.shift", graph.nodes[i].name),
+                Tensor::from_f32(vec![c], shift)?,
+            );
             graph.nodes[i].op = Op::ChannelAffine { activation: None };
             graph.nodes[i].inputs = vec![x, s, t];
         }
@@ -74,7 +88,9 @@ pub fn fold_batchnorm(graph: &mut Graph) -> Result<usize> {
 /// per output channel. Returns false (changing nothing) when it cannot.
 fn fold_into(graph: &mut Graph, j: usize, scale: &[f32], shift: &[f32]) -> bool {
     let node = &graph.nodes[j];
-    let Some(w_t) = graph.constant(node.inputs[1]) else { return false };
+    let Some(w_t) = graph.constant(node.inputs[1]) else {
+        return false;
+    };
     let Some(w) = w_t.as_f32() else { return false };
     let w_shape = w_t.shape().to_vec();
     let c = scale.len();
@@ -101,7 +117,9 @@ fn fold_into(graph: &mut Graph, j: usize, scale: &[f32], shift: &[f32]) -> bool 
             for ic in 0..cin {
                 for jj in 0..mg {
                     let oc = (ic / cg) * mg + jj;
-                    w[(ic * mg + jj) * khw..][..khw].iter_mut().for_each(|v| *v *= scale[oc]);
+                    w[(ic * mg + jj) * khw..][..khw]
+                        .iter_mut()
+                        .for_each(|v| *v *= scale[oc]);
                 }
             }
         }
@@ -114,7 +132,8 @@ fn fold_into(graph: &mut Graph, j: usize, scale: &[f32], shift: &[f32]) -> bool 
                 }
             }
             // beta*C becomes part of the folded bias, broadcast over rows.
-            if node.inputs.len() == 3 && graph.constant(node.inputs[2]).map(|t| t.len()) != Some(c) {
+            if node.inputs.len() == 3 && graph.constant(node.inputs[2]).map(|t| t.len()) != Some(c)
+            {
                 return false;
             }
             let b2: Vec<f32> = bias.iter().map(|v| v * *beta).collect();
@@ -127,10 +146,27 @@ fn fold_into(graph: &mut Graph, j: usize, scale: &[f32], shift: &[f32]) -> bool 
 }
 
 #[allow(clippy::too_many_arguments)]
-fn finish(graph: &mut Graph, j: usize, op: Op, w: Vec<f32>, w_shape: Vec<usize>, bias: &[f32], scale: &[f32], shift: &[f32]) -> bool {
-    let b: Vec<f32> = bias.iter().zip(scale).zip(shift).map(|((b, s), t)| b * s + t).collect();
+fn finish(
+    graph: &mut Graph,
+    j: usize,
+    op: Op,
+    w: Vec<f32>,
+    w_shape: Vec<usize>,
+    bias: &[f32],
+    scale: &[f32],
+    shift: &[f32],
+) -> bool {
+    let b: Vec<f32> = bias
+        .iter()
+        .zip(scale)
+        .zip(shift)
+        .map(|((b, s), t)| b * s + t)
+        .collect();
     let name = graph.nodes[j].name.clone();
-    let (Ok(wt), Ok(bt)) = (Tensor::from_f32(w_shape, w), Tensor::from_f32(vec![b.len()], b)) else {
+    let (Ok(wt), Ok(bt)) = (
+        Tensor::from_f32(w_shape, w),
+        Tensor::from_f32(vec![b.len()], b),
+    ) else {
         return false;
     };
     let wv = graph.add_constant(format!("{name}.weight_bn"), wt);

@@ -51,7 +51,9 @@ pub fn fuse_activation(graph: &mut Graph) -> Result<usize> {
     let consumers = graph.consumers();
     let mut removed = vec![false; graph.nodes.len()];
     for j in 0..graph.nodes.len() {
-        let Op::Unary(u) = graph.nodes[j].op else { continue };
+        let Op::Unary(u) = graph.nodes[j].op else {
+            continue;
+        };
         if !u.is_fusable() {
             continue;
         }
@@ -59,7 +61,9 @@ pub fn fuse_activation(graph: &mut Graph) -> Result<usize> {
         if consumers[x].len() != 1 || graph.outputs.contains(&x) {
             continue;
         }
-        let Some(i) = graph.nodes.iter().position(|n| n.outputs == [x]) else { continue };
+        let Some(i) = graph.nodes.iter().position(|n| n.outputs == [x]) else {
+            continue;
+        };
         if removed[i] {
             continue;
         }
@@ -86,7 +90,14 @@ pub fn fuse_pad_into_conv(graph: &mut Graph) -> Result<usize> {
     let consumers = graph.consumers();
     let mut removed = vec![false; graph.nodes.len()];
     for p in 0..graph.nodes.len() {
-        let Op::Pad { pads, mode: PadMode::Constant, value } = &graph.nodes[p].op else { continue };
+        let Op::Pad {
+            pads,
+            mode: PadMode::Constant,
+            value,
+        } = &graph.nodes[p].op
+        else {
+            continue;
+        };
         if *value != 0.0 || pads.len() != 4 || pads[0] != (0, 0) || pads[1] != (0, 0) {
             continue;
         }
@@ -98,7 +109,9 @@ pub fn fuse_pad_into_conv(graph: &mut Graph) -> Result<usize> {
         let c = consumers[y][0];
         let source = graph.nodes[p].inputs[0];
         let conv = &mut graph.nodes[c];
-        let Op::Conv { geometry, .. } = &mut conv.op else { continue };
+        let Op::Conv { geometry, .. } = &mut conv.op else {
+            continue;
+        };
         if conv.inputs[0] != y || conv.inputs[1..].contains(&y) {
             continue;
         }

@@ -38,7 +38,13 @@ pub const PASSES: &[(&str, Pass)] = &[
 pub fn optimize(graph: &mut Graph) -> Result<Vec<PassReport>> {
     let mut reports: Vec<PassReport> = PASSES
         .iter()
-        .map(|(name, _)| PassReport { name, rewrites: 0, nodes_before: 0, nodes_after: 0, nodes_removed: 0 })
+        .map(|(name, _)| PassReport {
+            name,
+            rewrites: 0,
+            nodes_before: 0,
+            nodes_after: 0,
+            nodes_removed: 0,
+        })
         .collect();
     for round in 0..32 {
         let mut changed = false;
@@ -112,7 +118,14 @@ pub fn compact(graph: &mut Graph) {
     }
     graph.values = values;
     for n in &mut graph.nodes {
-        n.inputs.iter_mut().chain(n.outputs.iter_mut()).for_each(|v| *v = map[*v]);
+        n.inputs
+            .iter_mut()
+            .chain(n.outputs.iter_mut())
+            .for_each(|v| *v = map[*v]);
     }
-    graph.inputs.iter_mut().chain(graph.outputs.iter_mut()).for_each(|v| *v = map[*v]);
+    graph
+        .inputs
+        .iter_mut()
+        .chain(graph.outputs.iter_mut())
+        .for_each(|v| *v = map[*v]);
 }

@@ -108,7 +108,10 @@ pub struct WriteOptions {
 
 impl Default for WriteOptions {
     fn default() -> Self {
-        WriteOptions { zstd_level: 10, min_saving_percent: 0 }
+        WriteOptions {
+            zstd_level: 10,
+            min_saving_percent: 0,
+        }
     }
 }
 
@@ -370,7 +373,9 @@ pub fn write_container(
                             reason: e.to_string(),
                         }
                     })?;
-                    let keep_at_most = s.data.len() as u128 * (100 - opts.min_saving_percent.min(100)) as u128 / 100;
+                    let keep_at_most = s.data.len() as u128
+                        * (100 - opts.min_saving_percent.min(100)) as u128
+                        / 100;
                     if c.len() < s.data.len() && (c.len() as u128) <= keep_at_most {
                         (Codec::Zstd, Cow::Owned(c))
                     } else {

@@ -19,7 +19,9 @@ pub enum Storage {
     F32,
     F16,
     Int8,
-    Palette { bits: u8 },
+    Palette {
+        bits: u8,
+    },
     /// i64 little-endian, for index and shape constants.
     I64,
 }
@@ -49,7 +51,11 @@ impl Storage {
             "f32" => Some(Storage::F32),
             "f16" => Some(Storage::F16),
             "int8" => Some(Storage::Int8),
-            _ => s.strip_prefix("palette").and_then(|b| b.parse().ok()).filter(|b| (2..=8).contains(b)).map(|bits| Storage::Palette { bits }),
+            _ => s
+                .strip_prefix("palette")
+                .and_then(|b| b.parse().ok())
+                .filter(|b| (2..=8).contains(b))
+                .map(|bits| Storage::Palette { bits }),
         }
     }
 }

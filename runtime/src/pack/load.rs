@@ -31,7 +31,11 @@ fn pack_err(m: impl Into<String>) -> Error {
 }
 
 /// Decodes a whole `.sqz` held in memory.
-pub fn load_bytes(bytes: &[u8], limits: &Limits, timings: &mut LoadTimings) -> Result<(Graph, PackageInfo)> {
+pub fn load_bytes(
+    bytes: &[u8],
+    limits: &Limits,
+    timings: &mut LoadTimings,
+) -> Result<(Graph, PackageInfo)> {
     let container = timings.time("verify", || -> Result<Container> {
         let c = Container::parse(bytes, limits)?;
         if limits.verify_sha256 {
@@ -39,20 +43,34 @@ pub fn load_bytes(bytes: &[u8], limits: &Limits, timings: &mut LoadTimings) -> R
         }
         Ok(c)
     })?;
-    let meta_entry = container.find(kind::METADATA).ok_or_else(|| pack_err("no metadata section"))?;
-    let graph_entry = container.find(kind::GRAPH).ok_or_else(|| pack_err("no graph section"))?;
+    let meta_entry = container
+        .find(kind::METADATA)
+        .ok_or_else(|| pack_err("no metadata section"))?;
+    let graph_entry = container
+        .find(kind::GRAPH)
+        .ok_or_else(|| pack_err("no graph section"))?;
     let (meta_raw, graph_raw) = timings.time("decompress", || -> Result<_> {
-        Ok((container.decode(meta_entry)?, container.decode(graph_entry)?))
+        Ok((
+            container.decode(meta_entry)?,
+            container.decode(graph_entry)?,
+        ))
     })?;
-    let metadata: Metadata = serde_json::from_slice(&meta_raw).map_err(|e| pack_err(format!("metadata: {e}")))?;
+    let metadata: Metadata =
+        serde_json::from_slice(&meta_raw).map_err(|e| pack_err(format!("metadata: {e}")))?;
     let GraphSection { mut graph, weights } =
         postcard::from_bytes(&graph_raw).map_err(|e| pack_err(format!("graph section: {e}")))?;
     // Check the weight table against the graph and the container before decoding.
     let sections = container.sections();
     let mut seen = vec![false; graph.values.len()];
     for w in &weights {
-        let value = graph.values.get(w.value).ok_or_else(|| pack_err(format!("weight for value {} out of range", w.value)))?;
-        let entry = sections.get(w.section).filter(|e| e.kind == kind::WEIGHT).ok_or_else(|| pack_err(format!("weight section {} missing", w.section)))?;
+        let value = graph
+            .values
+            .get(w.value)
+            .ok_or_else(|| pack_err(format!("weight for value {} out of range", w.value)))?;
+        let entry = sections
+            .get(w.section)
+            .filter(|e| e.kind == kind::WEIGHT)
+            .ok_or_else(|| pack_err(format!("weight section {} missing", w.section)))?;
         if std::mem::replace(&mut seen[w.value], true) {
             return Err(pack_err(format!("value {} has two weights", w.value)));
         }
@@ -63,7 +81,10 @@ pub fn load_bytes(bytes: &[u8], limits: &Limits, timings: &mut LoadTimings) -> R
             _ => None,
         };
         if expected != Some(entry.raw_len as usize) {
-            return Err(pack_err(format!("weight {:?}: section holds {} bytes, {:?} expected", value.name, entry.raw_len, expected)));
+            return Err(pack_err(format!(
+                "weight {:?}: section holds {} bytes, {:?} expected",
+                value.name, entry.raw_len, expected
+            )));
         }
     }
     let indices: Vec<usize> = weights.iter().map(|w| w.section).collect();
@@ -76,10 +97,18 @@ pub fn load_bytes(bytes: &[u8], limits: &Limits, timings: &mut LoadTimings) -> R
                 let info = &graph.values[w.value].info;
                 let n = info.shape.iter().product::<usize>();
                 match w.storage.codec() {
-                    Some(c) => Tensor::from_f32(info.shape.clone(), codec::decode(bytes, n, w.channels, c, w.filter())?),
+                    Some(c) => Tensor::from_f32(
+                        info.shape.clone(),
+                        codec::decode(bytes, n, w.channels, c, w.filter())?,
+                    ),
                     None => Tensor::from_i64(
                         info.shape.clone(),
-                        bytes.chunks_exact(8).map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])).collect(),
+                        bytes
+                            .chunks_exact(8)
+                            .map(|b| {
+                                i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+                            })
+                            .collect(),
                     ),
                 }
             })
@@ -91,37 +120,73 @@ pub fn load_bytes(bytes: &[u8], limits: &Limits, timings: &mut LoadTimings) -> R
         graph.values[w.value].constant = Some(Arc::new(t));
     }
     timings.time("validate", || graph.validate())?;
-    let info = PackageInfo { metadata, sections: sections.to_vec(), storage, sha256: container.sha256(), file_bytes: bytes.len() };
+    let info = PackageInfo {
+        metadata,
+        sections: sections.to_vec(),
+        storage,
+        sha256: container.sha256(),
+        file_bytes: bytes.len(),
+    };
     Ok((graph, info))
 }
 
 /// Maps a file and decodes it.
-pub fn load_path(path: &Path, limits: &Limits, timings: &mut LoadTimings) -> Result<(Graph, PackageInfo)> {
-    let io = |e| Error::Io { path: path.to_path_buf(), source: e };
+pub fn load_path(
+    path: &Path,
+    limits: &Limits,
+    timings: &mut LoadTimings,
+) -> Result<(Graph, PackageInfo)> {
+    let io = |e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
     let file = std::fs::File::open(path).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();
     if len > limits.max_file_bytes {
-        return Err(pack_err(format!("{} is {len} bytes, over the {} byte limit", path.display(), limits.max_file_bytes)));
+        return Err(pack_err(format!(
+            "{} is {len} bytes, over the {} byte limit",
+            path.display(),
+            limits.max_file_bytes
+        )));
     }
     // SAFETY: the map is read-only and private to this call; the file is
     // opened read-only. Another process truncating the file meanwhile could
     // fault (SIGBUS), the known limit of mmap, accepted for zero-copy loads.
-    let map = timings.time("read", || unsafe { memmap2::Mmap::map(&file) }).map_err(io)?;
+    let map = timings
+        .time("read", || unsafe { memmap2::Mmap::map(&file) })
+        .map_err(io)?;
     load_bytes(&map, limits, timings)
 }
 
 /// Reads a `.sqz` from a stream (no temporary file): the header says how
 /// long the file is, which is checked against the cap before allocating.
-pub fn load_reader(reader: &mut dyn Read, limits: &Limits, timings: &mut LoadTimings) -> Result<(Graph, PackageInfo)> {
-    let io = |e| Error::Io { path: "<stream>".into(), source: e };
+pub fn load_reader(
+    reader: &mut dyn Read,
+    limits: &Limits,
+    timings: &mut LoadTimings,
+) -> Result<(Graph, PackageInfo)> {
+    let io = |e| Error::Io {
+        path: "<stream>".into(),
+        source: e,
+    };
     let bytes = timings.time("read", || -> Result<Vec<u8>> {
         let mut head = [0u8; super::container::HEADER_LEN];
         reader.read_exact(&mut head).map_err(io)?;
-        let total = declared_file_len(&head, limits)? as usize;
-        let mut bytes = vec![0u8; total];
-        let (h, rest) = bytes.split_at_mut(head.len().min(total));
-        h.copy_from_slice(&head[..h.len()]);
-        reader.read_exact(rest).map_err(io)?;
+        let total = declared_file_len(&head, limits)?;
+        // Grow with the data actually received, so a short stream claiming
+        // a large size never causes a large allocation.
+        let mut bytes = Vec::with_capacity((total as usize).min(16 << 20));
+        bytes.extend_from_slice(&head);
+        reader
+            .take(total.saturating_sub(head.len() as u64))
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        if (bytes.len() as u64) != total {
+            return Err(pack_err(format!(
+                "stream ended after {} of {total} declared bytes",
+                bytes.len()
+            )));
+        }
         Ok(bytes)
     })?;
     load_bytes(&bytes, limits, timings)

@@ -45,7 +45,8 @@ pub struct Kernels {
     pub isa: Isa,
     pub pack_conv: fn(&ConvGeometry, &Arc<Tensor>) -> PackedConv,
     pub conv2d: fn(&ConvShape, &[f32], &PackedConv, Option<&[f32]>, Option<UnaryOp>, &mut [f32]),
-    pub conv_transpose2d: fn(&ConvShape, &[f32], &[f32], Option<&[f32]>, Option<UnaryOp>, &mut [f32]),
+    pub conv_transpose2d:
+        fn(&ConvShape, &[f32], &[f32], Option<&[f32]>, Option<UnaryOp>, &mut [f32]),
     pub gemm: fn(MatRef, MatRef, f32, Option<GemmBias>, Option<UnaryOp>, &mut [f32]),
     pub pool2d: fn(&PoolGeometry, [usize; 4], &[f32], [usize; 4], &mut [f32]),
     pub global_pool: fn(PoolKind, usize, &[f32], &mut [f32]),
@@ -63,7 +64,14 @@ fn scalar_pack_conv(_: &ConvGeometry, w: &Arc<Tensor>) -> PackedConv {
     }
 }
 
-fn scalar_conv2d(s: &ConvShape, x: &[f32], w: &PackedConv, b: Option<&[f32]>, a: Option<UnaryOp>, y: &mut [f32]) {
+fn scalar_conv2d(
+    s: &ConvShape,
+    x: &[f32],
+    w: &PackedConv,
+    b: Option<&[f32]>,
+    a: Option<UnaryOp>,
+    y: &mut [f32],
+) {
     scalar::conv::conv2d(s, x, w.data.as_slice(), b, a, y)
 }
 

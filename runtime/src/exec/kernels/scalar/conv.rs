@@ -19,7 +19,14 @@ fn epilogue(y: &mut [f32], bias: f32, act: Option<UnaryOp>) {
 }
 
 /// `w` is \[m, c/groups, kh, kw\]; `y` is overwritten.
-pub fn conv2d(s: &ConvShape, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: Option<UnaryOp>, y: &mut [f32]) {
+pub fn conv2d(
+    s: &ConvShape,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Option<UnaryOp>,
+    y: &mut [f32],
+) {
     let g = s.geometry;
     let [n, c, ih, iw] = s.input;
     let [_, m, oh, ow] = s.output;
@@ -31,9 +38,17 @@ pub fn conv2d(s: &ConvShape, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: Op
     // Output columns whose tap `kx` lands inside the input: [lo, hi).
     let col_range = |kx: usize| -> (usize, usize) {
         let off = (kx * dw) as isize - pl;
-        let lo = if off < 0 { ((-off) as usize).div_ceil(sw) } else { 0 };
+        let lo = if off < 0 {
+            ((-off) as usize).div_ceil(sw)
+        } else {
+            0
+        };
         let hi_excl = iw as isize - off; // need ox*sw < hi_excl
-        let hi = if hi_excl <= 0 { 0 } else { ((hi_excl as usize).div_ceil(sw)).min(ow) };
+        let hi = if hi_excl <= 0 {
+            0
+        } else {
+            ((hi_excl as usize).div_ceil(sw)).min(ow)
+        };
         (lo.min(hi), hi)
     };
     for b in 0..n {
@@ -70,7 +85,14 @@ pub fn conv2d(s: &ConvShape, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: Op
 }
 
 /// `w` is \[c, m/groups, kh, kw\]; `y` is overwritten.
-pub fn conv_transpose2d(s: &ConvShape, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: Option<UnaryOp>, y: &mut [f32]) {
+pub fn conv_transpose2d(
+    s: &ConvShape,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Option<UnaryOp>,
+    y: &mut [f32],
+) {
     let g = s.geometry;
     let [n, c, ih, iw] = s.input;
     let [_, m, oh, ow] = s.output;
@@ -111,7 +133,11 @@ pub fn conv_transpose2d(s: &ConvShape, x: &[f32], w: &[f32], bias: Option<&[f32]
     }
     for b in 0..n {
         for oc in 0..m {
-            epilogue(&mut y[(b * m + oc) * oh * ow..][..oh * ow], bias.map_or(0.0, |b| b[oc]), act);
+            epilogue(
+                &mut y[(b * m + oc) * oh * ow..][..oh * ow],
+                bias.map_or(0.0, |b| b[oc]),
+                act,
+            );
         }
     }
 }

@@ -43,7 +43,10 @@ pub fn broadcast_binary<T: Copy, U>(
         y[0] = f(a[0], b[0]);
         return;
     }
-    let (sa, sb) = (broadcast_strides(a_shape, y_shape), broadcast_strides(b_shape, y_shape));
+    let (sa, sb) = (
+        broadcast_strides(a_shape, y_shape),
+        broadcast_strides(b_shape, y_shape),
+    );
     let inner = y_shape[rank - 1];
     let (ia, ib) = (sa[rank - 1], sb[rank - 1]);
     let mut idx = vec![0usize; rank - 1];
@@ -63,11 +66,23 @@ pub fn broadcast_binary<T: Copy, U>(
     }
 }
 
-pub fn binary_f32(op: BinaryOp, a: (&[f32], &[usize]), b: (&[f32], &[usize]), y_shape: &[usize], y: &mut [f32]) {
+pub fn binary_f32(
+    op: BinaryOp,
+    a: (&[f32], &[usize]),
+    b: (&[f32], &[usize]),
+    y_shape: &[usize],
+    y: &mut [f32],
+) {
     broadcast_binary(a, b, y_shape, y, |x, z| op.apply(x, z));
 }
 
-pub fn binary_i64(op: BinaryOp, a: (&[i64], &[usize]), b: (&[i64], &[usize]), y_shape: &[usize], y: &mut [i64]) {
+pub fn binary_i64(
+    op: BinaryOp,
+    a: (&[i64], &[usize]),
+    b: (&[i64], &[usize]),
+    y_shape: &[usize],
+    y: &mut [i64],
+) {
     broadcast_binary(a, b, y_shape, y, |x, z| op.apply_i64(x, z));
 }
 
@@ -77,7 +92,14 @@ pub fn prelu(x: (&[f32], &[usize]), slope: (&[f32], &[usize]), y: &mut [f32]) {
 }
 
 /// `y = act(x * scale[c] + shift[c])` over NC… tensors.
-pub fn channel_affine(shape: &[usize], x: &[f32], scale: &[f32], shift: &[f32], act: Option<UnaryOp>, y: &mut [f32]) {
+pub fn channel_affine(
+    shape: &[usize],
+    x: &[f32],
+    scale: &[f32],
+    shift: &[f32],
+    act: Option<UnaryOp>,
+    y: &mut [f32],
+) {
     let c = shape[1];
     let inner: usize = shape[2..].iter().product();
     if inner == 0 {
@@ -93,8 +115,23 @@ pub fn channel_affine(shape: &[usize], x: &[f32], scale: &[f32], shift: &[f32], 
 }
 
 /// Inference BatchNormalization expressed as its per-channel scale and shift.
-pub fn batchnorm_to_affine(eps: f32, gamma: &[f32], beta: &[f32], mean: &[f32], var: &[f32]) -> (Vec<f32>, Vec<f32>) {
-    let scale: Vec<f32> = gamma.iter().zip(var).map(|(g, v)| g / (v + eps).sqrt()).collect();
-    let shift = beta.iter().zip(mean).zip(&scale).map(|((b, m), s)| b - m * s).collect();
+pub fn batchnorm_to_affine(
+    eps: f32,
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f32],
+    var: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
+    let scale: Vec<f32> = gamma
+        .iter()
+        .zip(var)
+        .map(|(g, v)| g / (v + eps).sqrt())
+        .collect();
+    let shift = beta
+        .iter()
+        .zip(mean)
+        .zip(&scale)
+        .map(|((b, m), s)| b - m * s)
+        .collect();
     (scale, shift)
 }

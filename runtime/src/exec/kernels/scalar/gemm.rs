@@ -32,7 +32,14 @@ pub struct GemmBias<'a> {
 }
 
 /// `y[m,n] = act(alpha * a·b + beta * c)`; `a` is m×k, `b` is k×n (after transposes).
-pub fn gemm(a: MatRef, b: MatRef, alpha: f32, bias: Option<GemmBias>, act: Option<UnaryOp>, y: &mut [f32]) {
+pub fn gemm(
+    a: MatRef,
+    b: MatRef,
+    alpha: f32,
+    bias: Option<GemmBias>,
+    act: Option<UnaryOp>,
+    y: &mut [f32],
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     let mut row = vec![0.0f32; n];
     for i in 0..m {
@@ -95,8 +102,18 @@ pub fn matmul(
         };
         let (ao, bo) = (offset(a_batch), offset(b_batch));
         gemm(
-            MatRef { data: &a[ao * m * k..][..m * k], rows: m, cols: k, transposed: false },
-            MatRef { data: &b[bo * k * n..][..k * n], rows: k, cols: n, transposed: false },
+            MatRef {
+                data: &a[ao * m * k..][..m * k],
+                rows: m,
+                cols: k,
+                transposed: false,
+            },
+            MatRef {
+                data: &b[bo * k * n..][..k * n],
+                rows: k,
+                cols: n,
+                transposed: false,
+            },
             1.0,
             None,
             None,

@@ -40,7 +40,11 @@ pub fn transpose<T: Copy>(x: &[T], shape: &[usize], perm: &[usize], y: &mut [T])
     let src_strides: Vec<usize> = perm.iter().map(|&p| strides[p]).collect();
     let mut o = 0;
     for_each_index(&out_shape, |idx| {
-        y[o] = x[idx.iter().zip(&src_strides).map(|(i, s)| i * s).sum::<usize>()];
+        y[o] = x[idx
+            .iter()
+            .zip(&src_strides)
+            .map(|(i, s)| i * s)
+            .sum::<usize>()];
         o += 1;
     });
 }
@@ -100,7 +104,14 @@ pub fn gather<T: Copy>(x: &[T], shape: &[usize], axis: usize, indices: &[usize],
     }
 }
 
-pub fn pad(x: &[f32], shape: &[usize], pads: &[(usize, usize)], mode: PadMode, value: f32, y: &mut [f32]) {
+pub fn pad(
+    x: &[f32],
+    shape: &[usize],
+    pads: &[(usize, usize)],
+    mode: PadMode,
+    value: f32,
+    y: &mut [f32],
+) {
     let strides = row_major_strides(shape);
     let out_shape: Vec<usize> = shape.iter().zip(pads).map(|(d, p)| d + p.0 + p.1).collect();
     let mut o = 0;

@@ -38,8 +38,12 @@ pub fn pool2d(p: &PoolGeometry, input: [usize; 4], x: &[f32], output: [usize; 4]
                 }
                 out[oy * ow + ox] = match p.kind {
                     PoolKind::Max => acc,
-                    PoolKind::Avg { count_include_pad: false } => acc / count.max(1) as f32,
-                    PoolKind::Avg { count_include_pad: true } => {
+                    PoolKind::Avg {
+                        count_include_pad: false,
+                    } => acc / count.max(1) as f32,
+                    PoolKind::Avg {
+                        count_include_pad: true,
+                    } => {
                         // The window is clipped to the padded extent, not the input.
                         let span = |o: isize, k: usize, len: usize, pad_end: usize| {
                             let end = (o + k as isize).min((len + pad_end) as isize);

@@ -53,7 +53,15 @@ pub fn reduce_mean(x: &[f32], shape: &[usize], axes: &[usize], y: &mut [f32]) {
 }
 
 /// Across-channel LRN: `y = x / (bias + alpha/size * Σ x²)^beta`.
-pub fn lrn(x: &[f32], shape: &[usize], size: usize, alpha: f32, beta: f32, bias: f32, y: &mut [f32]) {
+pub fn lrn(
+    x: &[f32],
+    shape: &[usize],
+    size: usize,
+    alpha: f32,
+    beta: f32,
+    bias: f32,
+    y: &mut [f32],
+) {
     let (n, c) = (shape[0], shape[1]);
     let inner: usize = shape[2..].iter().product();
     let (before, after) = ((size - 1) / 2, size.div_ceil(2) - 1);

@@ -44,7 +44,13 @@ fn nearest_index(mode: NearestMode, c: f32, len: usize) -> usize {
 }
 
 /// Per output position of one axis: two source indices and the weight of the second.
-pub fn axis_taps(mode: ResizeMode, coord: CoordTransform, scale: f32, len_in: usize, len_out: usize) -> Vec<(usize, usize, f32)> {
+pub fn axis_taps(
+    mode: ResizeMode,
+    coord: CoordTransform,
+    scale: f32,
+    len_in: usize,
+    len_out: usize,
+) -> Vec<(usize, usize, f32)> {
     (0..len_out)
         .map(|o| {
             let c = source_coord(coord, o, scale, len_in, len_out);
@@ -65,7 +71,13 @@ pub fn axis_taps(mode: ResizeMode, coord: CoordTransform, scale: f32, len_in: us
 }
 
 /// Resizes one axis of `x` (shape `shape`) to `taps.len()` positions.
-pub fn resize_axis(x: &[f32], shape: &[usize], axis: usize, taps: &[(usize, usize, f32)], y: &mut [f32]) {
+pub fn resize_axis(
+    x: &[f32],
+    shape: &[usize],
+    axis: usize,
+    taps: &[(usize, usize, f32)],
+    y: &mut [f32],
+) {
     let outer: usize = shape[..axis].iter().product();
     let inner: usize = shape[axis + 1..].iter().product();
     let (n_in, n_out) = (shape[axis], taps.len());

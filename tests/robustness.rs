@@ -1,0 +1,346 @@
+//! Hostile and malformed inputs give typed errors, never panics; plus the
+//! structural claims: BN folding keeps results, the VGG16 table, `.sqz`
+//! round trips (path, bytes, stream) with f32 storage bit-identical.
+
+mod common;
+
+use common::*;
+use squeeze::inspect_totals;
+use squeeze::pack::{self, Metadata, PackOptions, Storage};
+use squeeze::{Error, LoadOptions, Model, Tensor};
+
+fn load(bytes: &[u8]) -> squeeze::Result<Model> {
+    Model::from_onnx_bytes(bytes, &LoadOptions::default())
+}
+
+fn tiny_path() -> std::path::PathBuf {
+    repo_root().join("models/tiny-classifier.onnx")
+}
+
+fn conv_model(w_dims: &[i64], x_dims: &[i64]) -> Vec<u8> {
+    let n: i64 = w_dims.iter().product();
+    model_bytes(
+        vec![node("Conv", &["x", "w"], &["y"], vec![])],
+        vec![tensor_f32("w", w_dims, pseudo_random(n as usize, 1))],
+        vec![value_info("x", x_dims)],
+        vec![value_info("y", &[])],
+        13,
+    )
+}
+
+#[test]
+fn truncated_onnx_is_a_typed_error() {
+    let bytes = std::fs::read(tiny_path()).expect("fixture");
+    for cut in (0..bytes.len()).step_by(97).chain([bytes.len() - 1]) {
+        match load(&bytes[..cut]) {
+            Ok(_) => {} // a cut at a message boundary can still be a valid, smaller model
+            Err(
+                Error::Malformed(_)
+                | Error::InvalidGraph { .. }
+                | Error::Shape(_)
+                | Error::Input(_),
+            ) => {}
+            Err(e) => panic!("cut at {cut}: unexpected error kind {e:?}"),
+        }
+    }
+    assert!(matches!(
+        load(&bytes[..bytes.len() / 2]),
+        Err(Error::Malformed(_))
+    ));
+}
+
+#[test]
+fn unknown_op_names_type_node_and_opset() {
+    let bytes = model_bytes(
+        vec![node("FancyOp", &["x"], &["y"], vec![])],
+        vec![],
+        vec![value_info("x", &[1, 3])],
+        vec![value_info("y", &[1, 3])],
+        13,
+    );
+    match load(&bytes) {
+        Err(Error::UnsupportedOp {
+            op_type,
+            node,
+            opset,
+            ..
+        }) => {
+            assert_eq!(
+                (op_type.as_str(), node.as_str(), opset),
+                ("FancyOp", "FancyOp_y", 13)
+            );
+        }
+        other => panic!("expected UnsupportedOp, got {other:?}"),
+    }
+}
+
+#[test]
+fn cycle_is_refused() {
+    let bytes = model_bytes(
+        vec![
+            node("Relu", &["b"], &["a"], vec![]),
+            node("Relu", &["a"], &["b"], vec![]),
+        ],
+        vec![],
+        vec![value_info("x", &[1])],
+        vec![value_info("a", &[1])],
+        13,
+    );
+    assert!(
+        matches!(load(&bytes), Err(Error::Cycle(_))),
+        "{:?}",
+        load(&bytes).err()
+    );
+}
+
+#[test]
+fn mismatched_shapes_are_refused() {
+    // Weights expect 4 input channels, the input has 3.
+    let err = load(&conv_model(&[8, 4, 3, 3], &[1, 3, 16, 16]))
+        .err()
+        .expect("must fail");
+    assert!(matches!(err, Error::InvalidGraph { .. }), "{err:?}");
+    let add = model_bytes(
+        vec![node("Add", &["x", "z"], &["y"], vec![])],
+        vec![],
+        vec![value_info("x", &[2, 3]), value_info("z", &[4, 5])],
+        vec![value_info("y", &[])],
+        13,
+    );
+    assert!(matches!(load(&add), Err(Error::InvalidGraph { .. })));
+}
+
+#[test]
+fn huge_declared_dims_are_refused_before_allocation() {
+    let input = model_bytes(
+        vec![node("Relu", &["x"], &["y"], vec![])],
+        vec![],
+        vec![value_info("x", &[1 << 20, 1 << 20, 1 << 20])],
+        vec![value_info("y", &[])],
+        13,
+    );
+    assert!(matches!(load(&input), Err(Error::TooLarge { .. })));
+    let shape = tensor_i64("s", &[3], vec![1 << 30, 1 << 30, 1 << 30]);
+    let cos = model_bytes(
+        vec![node("ConstantOfShape", &["s"], &["y"], vec![])],
+        vec![shape],
+        vec![],
+        vec![value_info("y", &[])],
+        13,
+    );
+    assert!(matches!(load(&cos), Err(Error::TooLarge { .. })));
+    // An initializer claiming far more elements than its data holds.
+    let lying = pb_lying_initializer();
+    assert!(matches!(
+        load(&lying),
+        Err(Error::TooLarge { .. } | Error::Malformed(_))
+    ));
+}
+
+fn pb_lying_initializer() -> Vec<u8> {
+    let mut w = tensor_f32("w", &[1 << 16, 1 << 16], vec![]);
+    w.raw_data = vec![0; 16];
+    model_bytes(
+        vec![node("Relu", &["w"], &["y"], vec![])],
+        vec![w],
+        vec![],
+        vec![value_info("y", &[])],
+        13,
+    )
+}
+
+#[test]
+fn external_data_cannot_escape_the_model_folder() {
+    let dir = std::env::temp_dir().join(format!("squeeze-ext-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    for location in ["../secret.bin", "/etc/passwd", "sub/../../x.bin"] {
+        let mut w = tensor_f32("w", &[4], vec![]);
+        w.data_location = Some(1);
+        w.external_data = vec![tract_onnx::pb::StringStringEntryProto {
+            key: "location".into(),
+            value: location.into(),
+        }];
+        let bytes = model_bytes(
+            vec![node("Relu", &["w"], &["y"], vec![])],
+            vec![w],
+            vec![],
+            vec![value_info("y", &[4])],
+            13,
+        );
+        let path = dir.join("m.onnx");
+        std::fs::write(&path, bytes).expect("write");
+        let err = Model::load(&path, &LoadOptions::default())
+            .err()
+            .expect("must refuse");
+        assert!(matches!(err, Error::ExternalData(_)), "{location}: {err:?}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn wrong_input_is_a_typed_error() {
+    let model = Model::load(&tiny_path(), &LoadOptions::default()).expect("fixture");
+    let mut s = model.session().expect("session");
+    let wrong = Tensor::from_f32(vec![1, 3, 32, 32], vec![0.0; 3 * 32 * 32]).expect("tensor");
+    assert!(matches!(s.run(&[&wrong]), Err(Error::Input(_))));
+    assert!(matches!(s.run(&[]), Err(Error::Input(_))));
+}
+
+fn tiny_input() -> Tensor {
+    Tensor::from_f32(vec![1, 3, 64, 64], pseudo_random(3 * 64 * 64, 5)).expect("tensor")
+}
+
+fn run_model(m: &Model) -> Vec<f32> {
+    m.session()
+        .expect("session")
+        .run(&[&tiny_input()])
+        .expect("run")[0]
+        .to_f32_vec()
+}
+
+#[test]
+fn batchnorm_folding_drops_nodes_and_keeps_results() {
+    let opts = |optimize| LoadOptions {
+        optimize,
+        ..LoadOptions::default()
+    };
+    let plain = Model::load(&tiny_path(), &opts(false)).expect("load");
+    let folded = Model::load(&tiny_path(), &opts(true)).expect("load");
+    let count_bn = |m: &Model| {
+        m.graph()
+            .nodes
+            .iter()
+            .filter(|n| n.op.name() == "BatchNormalization")
+            .count()
+    };
+    assert_eq!(count_bn(&plain), 5);
+    assert_eq!(count_bn(&folded), 0);
+    assert!(
+        folded.graph().nodes.len() * 2 < plain.graph().nodes.len(),
+        "{} vs {}",
+        folded.graph().nodes.len(),
+        plain.graph().nodes.len()
+    );
+    let report = folded
+        .passes()
+        .iter()
+        .find(|p| p.name == "fold-batchnorm")
+        .expect("pass");
+    assert_eq!(report.rewrites, 5);
+    let (a, b) = (run_model(&plain), run_model(&folded));
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() <= 1e-5 * x.abs().max(1.0), "{x} vs {y}");
+    }
+}
+
+#[test]
+fn vgg16_reproduces_the_classic_table() {
+    let m = Model::load(
+        &repo_root().join("models/vgg16-shapes.onnx"),
+        &LoadOptions::default(),
+    )
+    .expect("vgg16");
+    let t = inspect_totals(m.graph());
+    assert_eq!(t.parameters, 138_357_544);
+    assert_eq!(t.activation_elements, 15_237_608);
+    assert!(
+        m.graph().nodes.iter().all(|n| n.op.name() != "Identity"),
+        "dropout removed"
+    );
+}
+
+fn packed_tiny(storage: Storage) -> (Model, Vec<u8>) {
+    let float = Model::load(&tiny_path(), &LoadOptions::default()).expect("fixture");
+    let opts = PackOptions {
+        weights: storage,
+        min_quantized_elements: 16,
+        ..PackOptions::default()
+    };
+    let (bytes, _) = pack::pack(float.graph(), &Metadata::default(), &opts, &|| ()).expect("pack");
+    (float, bytes)
+}
+
+#[test]
+fn sqz_f32_is_bit_identical_from_bytes_path_and_stream() {
+    let (float, bytes) = packed_tiny(Storage::F32);
+    let want = run_model(&float);
+    let path = std::env::temp_dir().join(format!("squeeze-rt-{}.sqz", std::process::id()));
+    std::fs::write(&path, &bytes).expect("write");
+    let opts = LoadOptions::default();
+    for m in [
+        Model::from_sqz_bytes(&bytes, &opts).expect("bytes"),
+        Model::load(&path, &opts).expect("path"),
+        Model::from_sqz_reader(&mut bytes.as_slice(), &opts).expect("stream"),
+    ] {
+        assert_eq!(run_model(&m), want);
+        assert!(m.package().is_some());
+    }
+    std::fs::remove_file(&path).ok();
+}
+
+#[test]
+fn sqz_quantized_storage_stays_close() {
+    let (float, _) = packed_tiny(Storage::F32);
+    let want = run_model(&float);
+    for storage in [Storage::F16, Storage::Int8, Storage::Palette { bits: 6 }] {
+        let (_, bytes) = packed_tiny(storage);
+        let got = run_model(&Model::from_sqz_bytes(&bytes, &LoadOptions::default()).expect("load"));
+        let dot: f32 = got.iter().zip(&want).map(|(a, b)| a * b).sum();
+        let cos = dot
+            / (got.iter().map(|a| a * a).sum::<f32>().sqrt()
+                * want.iter().map(|a| a * a).sum::<f32>().sqrt());
+        assert!(cos > 0.99, "{storage:?}: cosine {cos}");
+    }
+}
+
+#[test]
+fn every_truncation_and_byte_flip_of_a_sqz_is_a_typed_error() {
+    let (_, bytes) = packed_tiny(Storage::Int8);
+    let mut opts = LoadOptions::default();
+    opts.limits.verify_sha256 = true;
+    for cut in 0..bytes.len() {
+        assert!(
+            Model::from_sqz_bytes(&bytes[..cut], &opts).is_err(),
+            "truncated at {cut} loaded"
+        );
+        assert!(
+            Model::from_sqz_reader(&mut &bytes[..cut], &opts).is_err(),
+            "stream cut at {cut} loaded"
+        );
+    }
+    let mut flipped = bytes.clone();
+    for i in 0..bytes.len() {
+        flipped[i] ^= 0x5a;
+        assert!(
+            Model::from_sqz_bytes(&flipped, &opts).is_err(),
+            "byte {i} changed and loaded"
+        );
+        flipped[i] = bytes[i];
+    }
+    assert!(Model::from_sqz_bytes(&bytes, &opts).is_ok());
+}
+
+#[test]
+fn a_small_sqz_claiming_gigabytes_is_refused_at_once() {
+    let (_, mut bytes) = packed_tiny(Storage::F32);
+    bytes.truncate(1024);
+    // Header: magic(8) major(2) minor(2) count(4) file_len(8): claim 4 GiB,
+    // over the 1 GiB default cap: refused from the header alone.
+    bytes[16..24].copy_from_slice(&(4u64 << 30).to_le_bytes());
+    let err = Model::from_sqz_reader(&mut bytes.as_slice(), &LoadOptions::default())
+        .err()
+        .expect("refused");
+    assert!(matches!(err, Error::Container(_)), "{err:?}");
+    // Under the cap but longer than the stream: an error once the data ends.
+    bytes[16..24].copy_from_slice(&(512u64 << 20).to_le_bytes());
+    let err = Model::from_sqz_reader(&mut bytes.as_slice(), &LoadOptions::default())
+        .err()
+        .expect("refused");
+    assert!(matches!(err, Error::Pack(_)), "{err:?}");
+    let mut newer = packed_tiny(Storage::F32).1;
+    newer[8..10].copy_from_slice(&2u16.to_le_bytes());
+    let err = Model::from_sqz_bytes(&newer, &LoadOptions::default())
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("version"), "{err}");
+}
