@@ -96,9 +96,7 @@ fn cycle_is_refused() {
 #[test]
 fn mismatched_shapes_are_refused() {
     // Weights expect 4 input channels, the input has 3.
-    let err = load(&conv_model(&[8, 4, 3, 3], &[1, 3, 16, 16]))
-        .err()
-        .expect("must fail");
+    let err = load(&conv_model(&[8, 4, 3, 3], &[1, 3, 16, 16])).expect_err("must fail");
     assert!(matches!(err, Error::InvalidGraph { .. }), "{err:?}");
     let add = model_bytes(
         vec![node("Add", &["x", "z"], &["y"], vec![])],
@@ -169,9 +167,7 @@ fn external_data_cannot_escape_the_model_folder() {
         );
         let path = dir.join("m.onnx");
         std::fs::write(&path, bytes).expect("write");
-        let err = Model::load(&path, &LoadOptions::default())
-            .err()
-            .expect("must refuse");
+        let err = Model::load(&path, &LoadOptions::default()).expect_err("must refuse");
         assert!(matches!(err, Error::ExternalData(_)), "{location}: {err:?}");
     }
     std::fs::remove_dir_all(&dir).ok();
@@ -328,19 +324,15 @@ fn a_small_sqz_claiming_gigabytes_is_refused_at_once() {
     // over the 1 GiB default cap: refused from the header alone.
     bytes[16..24].copy_from_slice(&(4u64 << 30).to_le_bytes());
     let err = Model::from_sqz_reader(&mut bytes.as_slice(), &LoadOptions::default())
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(matches!(err, Error::Container(_)), "{err:?}");
     // Under the cap but longer than the stream: an error once the data ends.
     bytes[16..24].copy_from_slice(&(512u64 << 20).to_le_bytes());
     let err = Model::from_sqz_reader(&mut bytes.as_slice(), &LoadOptions::default())
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(matches!(err, Error::Pack(_)), "{err:?}");
     let mut newer = packed_tiny(Storage::F32).1;
     newer[8..10].copy_from_slice(&2u16.to_le_bytes());
-    let err = Model::from_sqz_bytes(&newer, &LoadOptions::default())
-        .err()
-        .expect("refused");
+    let err = Model::from_sqz_bytes(&newer, &LoadOptions::default()).expect_err("refused");
     assert!(err.to_string().contains("version"), "{err}");
 }

@@ -49,7 +49,7 @@ pub fn worst_ratio(got: &Tensor, want: &Tensor, tol: f32) -> (f32, usize, f32, f
         } else {
             (a - b).abs() / (tol * b.abs().max(1.0))
         };
-        if !(r <= worst.0) {
+        if r.is_nan() || r > worst.0 {
             worst = (r, i, a, b);
         }
     }

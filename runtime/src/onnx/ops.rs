@@ -970,7 +970,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                     (sizes, scales)
                 }
                 (Some(scales), None) => {
-                    if scales.len() != r || scales.iter().any(|&s| !(s > 0.0) || !s.is_finite()) {
+                    if scales.len() != r || scales.iter().any(|&s| s <= 0.0 || !s.is_finite()) {
                         return Err(c.invalid(format!("bad scales {scales:?}")));
                     }
                     let out = shape

@@ -10,6 +10,7 @@ use crate::exec::kernels::SCALAR;
 use crate::ir::{Graph, Op, Tensor};
 
 /// Evaluates nodes whose inputs are all constants.
+#[allow(clippy::needless_range_loop)] // `i` indexes both nodes and flags
 pub fn fold_constants(graph: &mut Graph) -> Result<usize> {
     let mut removed = vec![false; graph.nodes.len()];
     let mut count = 0;

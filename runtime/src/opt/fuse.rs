@@ -28,6 +28,7 @@ fn is_noop(graph: &Graph, op: &Op, input: usize, output: usize) -> bool {
 
 /// Drops Identity, Dropout (imported as Identity) and ops that leave their
 /// input unchanged. Kept when its output is a graph output (the name matters).
+#[allow(clippy::needless_range_loop)] // `i` indexes both nodes and flags
 pub fn eliminate_noops(graph: &mut Graph) -> Result<usize> {
     let mut removed = vec![false; graph.nodes.len()];
     for i in 0..graph.nodes.len() {
@@ -86,6 +87,7 @@ pub fn fuse_activation(graph: &mut Graph) -> Result<usize> {
 }
 
 /// Merges a constant-zero spatial Pad into the padding of the Conv reading it.
+#[allow(clippy::needless_range_loop)] // `p` indexes both nodes and flags
 pub fn fuse_pad_into_conv(graph: &mut Graph) -> Result<usize> {
     let consumers = graph.consumers();
     let mut removed = vec![false; graph.nodes.len()];

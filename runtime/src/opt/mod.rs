@@ -3,6 +3,8 @@
 
 mod fold;
 mod fuse;
+#[cfg(test)]
+mod tests;
 
 use crate::error::Result;
 use crate::ir::{Graph, ValueId};

@@ -40,7 +40,9 @@ impl PackedData {
     }
 }
 
-/// One function per hot operation, all of the same ISA.
+/// One function per hot operation, all of the same ISA. The signatures are
+/// spelled out so each ISA's functions slot in by type.
+#[allow(clippy::type_complexity)]
 pub struct Kernels {
     pub isa: Isa,
     pub pack_conv: fn(&ConvGeometry, &Arc<Tensor>) -> PackedConv,

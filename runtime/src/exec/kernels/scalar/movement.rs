@@ -82,7 +82,7 @@ pub fn split<T: Copy>(x: &[T], shape: &[usize], axis: usize, outputs: &mut [&mut
     let total = shape[axis] * inner;
     let mut offset = 0;
     for out in outputs.iter_mut() {
-        let block = if outer == 0 { 0 } else { out.len() / outer };
+        let block = out.len().checked_div(outer).unwrap_or(0);
         for o in 0..outer {
             out[o * block..][..block].copy_from_slice(&x[o * total + offset..][..block]);
         }

@@ -1,0 +1,237 @@
+//! One test per rewrite rule, on hand-built graphs: the rule fires where it
+//! should, leaves what it must not touch, and results do not change.
+
+use super::*;
+use crate::exec::{kernels::SCALAR, Executor};
+use crate::ir::{ConvGeometry, Node, Op, PadMode, Tensor, TypeInfo, UnaryOp};
+
+fn conv(graph: &mut Graph, x: usize, cin: usize, cout: usize) -> usize {
+    let w = graph.add_constant(
+        "w",
+        Tensor::from_f32(
+            vec![cout, cin, 3, 3],
+            (0..cout * cin * 9)
+                .map(|i| ((i * 37) % 11) as f32 / 11.0 - 0.5)
+                .collect(),
+        )
+        .unwrap(),
+    );
+    let geometry = ConvGeometry {
+        kernel: [3, 3],
+        strides: [1, 1],
+        dilations: [1, 1],
+        pads: [1; 4],
+        groups: 1,
+    };
+    let y = graph.add_value("conv", TypeInfo::f32(vec![1, cout, 6, 6]));
+    graph.nodes.push(Node {
+        name: "conv".into(),
+        op: Op::Conv {
+            geometry,
+            activation: None,
+        },
+        inputs: vec![x, w],
+        outputs: vec![y],
+    });
+    y
+}
+
+fn unary(graph: &mut Graph, x: usize, op: Op, name: &str) -> usize {
+    let info = graph.values[x].info.clone();
+    let y = graph.add_value(name, info);
+    graph.nodes.push(Node {
+        name: name.into(),
+        op,
+        inputs: vec![x],
+        outputs: vec![y],
+    });
+    y
+}
+
+fn with_input(c: usize) -> (Graph, usize) {
+    let mut g = Graph::default();
+    let x = g.add_value("x", TypeInfo::f32(vec![1, c, 6, 6]));
+    g.inputs.push(x);
+    (g, x)
+}
+
+fn run(g: &Graph) -> Vec<f32> {
+    let x = &g.values[g.inputs[0]].info.shape;
+    let n: usize = x.iter().product();
+    let t = Tensor::from_f32(
+        x.clone(),
+        (0..n)
+            .map(|i| ((i * 13) % 17) as f32 / 17.0 - 0.4)
+            .collect(),
+    )
+    .unwrap();
+    Executor::new(g.clone(), &SCALAR)
+        .unwrap()
+        .run(&[&t])
+        .unwrap()[0]
+        .to_f32_vec()
+}
+
+fn assert_same(a: &[f32], b: &[f32]) {
+    for (x, y) in a.iter().zip(b) {
+        assert!((x - y).abs() <= 1e-5 * x.abs().max(1.0), "{x} vs {y}");
+    }
+}
+
+#[test]
+fn fold_batchnorm_into_conv_and_alone() {
+    let (mut g, x) = with_input(2);
+    let c = conv(&mut g, x, 2, 3);
+    let p = |g: &mut Graph, v: [f32; 3]| {
+        g.add_constant("p", Tensor::from_f32(vec![3], v.to_vec()).unwrap())
+    };
+    let (s, b, m, var) = (
+        p(&mut g, [1.5, 0.5, 2.0]),
+        p(&mut g, [0.1, -0.2, 0.3]),
+        p(&mut g, [0.2, 0.0, -0.1]),
+        p(&mut g, [1.0, 2.0, 0.5]),
+    );
+    let y = g.add_value("bn", TypeInfo::f32(vec![1, 3, 6, 6]));
+    g.nodes.push(Node {
+        name: "bn".into(),
+        op: Op::BatchNorm { epsilon: 1e-5 },
+        inputs: vec![c, s, b, m, var],
+        outputs: vec![y],
+    });
+    let z = g.add_value("bn2", TypeInfo::f32(vec![1, 3, 6, 6]));
+    g.nodes.push(Node {
+        name: "bn2".into(),
+        op: Op::BatchNorm { epsilon: 1e-5 },
+        inputs: vec![y, s, b, m, var],
+        outputs: vec![z],
+    });
+    g.outputs.push(z);
+    let before = run(&g);
+    assert_eq!(fold_batchnorm(&mut g).unwrap(), 2);
+    assert_eq!(g.nodes.len(), 2, "first BN folded into the conv");
+    assert!(
+        matches!(g.nodes[1].op, Op::ChannelAffine { .. }),
+        "second BN became a scale and shift"
+    );
+    g.validate().unwrap();
+    assert_same(&before, &run(&g));
+}
+
+#[test]
+fn fuse_activation_only_when_sole_reader() {
+    let (mut g, x) = with_input(2);
+    let c = conv(&mut g, x, 2, 3);
+    let r = unary(
+        &mut g,
+        c,
+        Op::Unary(UnaryOp::Clip { min: 0.0, max: 6.0 }),
+        "relu6",
+    );
+    let t = unary(&mut g, r, Op::Unary(UnaryOp::Tanh), "tanh");
+    g.outputs.push(t);
+    let before = run(&g);
+    assert_eq!(
+        fuse_activation(&mut g).unwrap(),
+        1,
+        "Clip fuses, Tanh is not fusable"
+    );
+    assert_eq!(
+        g.nodes[0].op.activation(),
+        Some(UnaryOp::Clip { min: 0.0, max: 6.0 })
+    );
+    assert_same(&before, &run(&g));
+
+    let (mut g, x) = with_input(2);
+    let c = conv(&mut g, x, 2, 3);
+    let r = unary(&mut g, c, Op::Unary(UnaryOp::Relu), "relu");
+    g.outputs.extend([r, c]);
+    assert_eq!(
+        fuse_activation(&mut g).unwrap(),
+        0,
+        "the conv output is also read elsewhere"
+    );
+}
+
+#[test]
+fn fuse_zero_pad_into_conv() {
+    let (mut g, x) = with_input(2);
+    let padded = g.add_value("pad", TypeInfo::f32(vec![1, 2, 8, 8]));
+    g.nodes.push(Node {
+        name: "pad".into(),
+        op: Op::Pad {
+            pads: vec![(0, 0), (0, 0), (1, 1), (1, 1)],
+            mode: PadMode::Constant,
+            value: 0.0,
+        },
+        inputs: vec![x],
+        outputs: vec![padded],
+    });
+    let w = g.add_constant(
+        "w",
+        Tensor::from_f32(vec![1, 2, 3, 3], vec![0.25; 18]).unwrap(),
+    );
+    let geometry = ConvGeometry {
+        kernel: [3, 3],
+        strides: [1, 1],
+        dilations: [1, 1],
+        pads: [0; 4],
+        groups: 1,
+    };
+    let y = g.add_value("y", TypeInfo::f32(vec![1, 1, 6, 6]));
+    g.nodes.push(Node {
+        name: "conv".into(),
+        op: Op::Conv {
+            geometry,
+            activation: None,
+        },
+        inputs: vec![padded, w],
+        outputs: vec![y],
+    });
+    g.outputs.push(y);
+    let before = run(&g);
+    assert_eq!(fuse_pad_into_conv(&mut g).unwrap(), 1);
+    assert_eq!(g.nodes.len(), 1);
+    assert_same(&before, &run(&g));
+}
+
+#[test]
+fn eliminate_noops_keeps_graph_outputs() {
+    let (mut g, x) = with_input(2);
+    let a = unary(&mut g, x, Op::Identity, "id");
+    let b = unary(
+        &mut g,
+        a,
+        Op::Reshape {
+            shape: vec![1, 2, 6, 6],
+        },
+        "same-shape",
+    );
+    let c = unary(&mut g, b, Op::Unary(UnaryOp::Relu), "relu");
+    let d = unary(&mut g, c, Op::Identity, "out");
+    g.outputs.push(d);
+    assert_eq!(eliminate_noops(&mut g).unwrap(), 2);
+    assert_eq!(g.nodes.len(), 2, "the Identity producing the output stays");
+    assert_eq!(g.nodes[0].inputs, vec![x]);
+}
+
+#[test]
+fn fold_constants_and_remove_dead() {
+    let (mut g, x) = with_input(1);
+    let k = g.add_constant("k", Tensor::from_f32(vec![1], vec![2.0]).unwrap());
+    let k2 = unary(&mut g, k, Op::Unary(UnaryOp::Exp), "exp");
+    let y = g.add_value("y", TypeInfo::f32(vec![1, 1, 6, 6]));
+    g.nodes.push(Node {
+        name: "mul".into(),
+        op: Op::Binary(crate::ir::BinaryOp::Mul),
+        inputs: vec![x, k2],
+        outputs: vec![y],
+    });
+    let _unused = unary(&mut g, x, Op::Unary(UnaryOp::Relu), "dead");
+    g.outputs.push(y);
+    assert_eq!(fold_constants(&mut g).unwrap(), 1);
+    assert!((g.constant(k2).unwrap().as_f32().unwrap()[0] - 2f32.exp()).abs() < 1e-6);
+    assert_eq!(remove_dead(&mut g), 1);
+    assert_eq!(g.nodes.len(), 1);
+    let reports = optimize(&mut g).unwrap();
+    assert_eq!(reports.len(), PASSES.len());
+}
