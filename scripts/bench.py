@@ -61,6 +61,7 @@ SIZE_TARGETS = [("int8", 0.26), ("palette4", 0.15), ("f16", 0.50)]
 LOAD_SPEEDUP_TARGET = 10.0  # ORT session creation / squeeze .sqz load
 
 QUIET_BUSY = 0.25  # before each model, wait while other processes use this much of the CPUs
+BUSY_MARK = "(busy)"  # marks models measured while others used >= QUIET_BUSY of the CPUs
 
 SQUEEZE = Path(os.environ.get("SQUEEZE_BIN") or REPO / "target" / "release" / "squeeze")
 TRACT = REPO / "target" / "release" / "examples" / "tract_bench"
@@ -159,6 +160,35 @@ def cpu_busy(interval=1.0):
         return None
 
 
+class OtherCpu:
+    """Average number of CPUs that *other* processes kept busy between start() and stop():
+    all busy time from /proc/stat minus this process's and its children's CPU time."""
+
+    def _now(self):
+        f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        hz = os.sysconf("SC_CLK_TCK")
+        t = os.times()
+        busy = (sum(f[:8]) - f[3] - f[4]) / hz
+        return busy, time.monotonic(), t.user + t.system + t.children_user + t.children_system
+
+    def start(self):
+        try:
+            self.t0 = self._now()
+        except Exception:  # noqa: BLE001
+            self.t0 = None
+        return self
+
+    def stop(self):
+        if self.t0 is None:
+            return None
+        try:
+            b1, w1, o1 = self._now()
+        except Exception:  # noqa: BLE001
+            return None
+        b0, w0, o0 = self.t0
+        return max(0.0, ((b1 - b0) - (o1 - o0)) / max(1e-9, w1 - w0))
+
+
 def wait_quiet(max_wait_s):
     """Waits (up to max_wait_s) until other processes use < QUIET_BUSY of the CPUs; returns the
     last busy fraction seen."""
@@ -188,7 +218,10 @@ def bench_model(label, stem, tmp, extra_bench_flags, wait_idle_s):
     res = {"label": label, "stem": stem}
     path = MODELS_DIR / f"{stem}.onnx"
     log(f"{label} ({path.name})")
+    t_wait = time.perf_counter()
     res["background_busy_before"] = wait_quiet(wait_idle_s)
+    res["waited_s"] = round(time.perf_counter() - t_wait, 1)
+    other = OtherCpu().start()
     t_model = time.perf_counter()
     if not path.is_file():
         res["error"] = f"{path} not found"
@@ -249,6 +282,8 @@ def bench_model(label, stem, tmp, extra_bench_flags, wait_idle_s):
         p50 = r.get("p50_ms") or r.get("first_run_ms")
         if isinstance(p50, (int, float)) and p50 > 0:
             runs = max(3, min(MAX_RUNS, int(RUN_BUDGET_S * 1e3 / p50)))
+        else:
+            runs = MAX_RUNS
 
     # 3. ONNX Runtime (1 intra-op thread)
     step(res, "ort", lambda: last_json(run_cmd([sys.executable, ORT_BENCH, path, "--runs", LOADS],
@@ -267,7 +302,7 @@ def bench_model(label, stem, tmp, extra_bench_flags, wait_idle_s):
         return r
     step(res, "tract", tract)
 
-    res["background_busy_after"] = cpu_busy(0.5)
+    res["other_cpus"] = other.stop()  # CPUs used by other processes, on average, while measuring
     res["wall_s"] = round(time.perf_counter() - t_model, 1)
     log(f"  {label} done in {res['wall_s']} s")
     return res
@@ -363,6 +398,17 @@ def pass_fail(ok):
     return "**PASS**" if ok else "**FAIL**"
 
 
+def name(r):
+    o = r.get("other_cpus")
+    busy = isinstance(o, (int, float)) and o >= QUIET_BUSY * (os.cpu_count() or 1)
+    return f"{r['label']} {BUSY_MARK}" if busy else r["label"]
+
+
+def other_cpus(r):
+    o = r.get("other_cpus")
+    return f"{o:.2f}" if isinstance(o, (int, float)) else "?"
+
+
 def write_doc(results, out_path, meta, notes):
     L = []
     A = L.append
@@ -384,15 +430,15 @@ def write_doc(results, out_path, meta, notes):
     A("- Threads: one each. squeeze with `RAYON_NUM_THREADS=1`"
       + (" and `--threads 1`" if meta.get("threads_flag") else "")
       + ", ONNX Runtime with `intra_op_num_threads=1` (sequential), tract single-threaded.")
-    busy = [b for r in results for b in (r.get("background_busy_before"), r.get("background_busy_after"))
-            if isinstance(b, (int, float))]
+    busy = [r["other_cpus"] for r in results if isinstance(r.get("other_cpus"), (int, float))]
     if busy:
         worst = max(busy)
-        A(f"- Background load: other processes used at most {worst:.0%} of the CPUs in the samples "
-          f"taken before and after each model (1-min load average {meta['loadavg_start'][0]:.2f} at "
-          f"start, {meta['loadavg_end'][0]:.2f} at end)."
-          + (" **The machine was busy during this run: timings are noisy; re-run on an idle machine.**"
-             if worst >= QUIET_BUSY else ""))
+        ncpu = os.cpu_count() or 1
+        A(f"- Background load: while each model was measured, other processes kept on average "
+          f"{min(busy):.2f} to {worst:.2f} of the {ncpu} CPUs busy (column \"other CPUs\" below; the "
+          f"harness waits up to {meta['wait_idle']:.0f} s per model for a quiet machine first)."
+          + (f" **The machine was busy during this run (models marked {BUSY_MARK}): their timings are "
+             "noisy; re-run on an idle machine.**" if worst >= QUIET_BUSY * ncpu else ""))
     A("")
 
     # --- targets
@@ -463,8 +509,8 @@ def write_doc(results, out_path, meta, notes):
       "ORT and tract load the `.onnx`. Ratios > 1 mean squeeze is faster.")
     A("")
     A("| model | squeeze int8 ms | squeeze f32 ms | ORT create ms | tract load+opt ms | ORT / sq int8 "
-      "| ORT / sq f32 | tract / sq int8 | tract / sq f32 | ≥ 10× ORT (int8, f32) |")
-    A("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+      "| ORT / sq f32 | tract / sq int8 | tract / sq f32 | ≥ 10× ORT (int8, f32) | other CPUs |")
+    A("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
     for r in results:
         si, ei = get(r, "squeeze_int8", "load_ms")
         sf, ef = get(r, "squeeze_f32", "load_ms")
@@ -476,10 +522,10 @@ def write_doc(results, out_path, meta, notes):
 
         def ok(s):
             return ("PASS" if o / s >= LOAD_SPEEDUP_TARGET else "FAIL") if o is not None and s else "n/a"
-        A(f"| {r['label']} | {notes.na(ei) if si is None else fmt_ms(si)} "
+        A(f"| {name(r)} | {notes.na(ei) if si is None else fmt_ms(si)} "
           f"| {notes.na(ef) if sf is None else fmt_ms(sf)} | {notes.na(eo) if o is None else fmt_ms(o)} "
           f"| {notes.na(et) if t is None else fmt_ms(t)} | {ratio(o, si)} | {ratio(o, sf)} "
-          f"| {ratio(t, si)} | {ratio(t, sf)} | {ok(si)}, {ok(sf)} |")
+          f"| {ratio(t, si)} | {ratio(t, sf)} | {ok(si)}, {ok(sf)} | {other_cpus(r)} |")
     A("")
 
     # --- latency
@@ -493,8 +539,8 @@ def write_doc(results, out_path, meta, notes):
       "warm-up. Ratios > 1 mean squeeze is slower.")
     A("")
     A("| model | input | squeeze f32 p50 ms | p90 ms | first run ms | runs | squeeze int8 p50 ms "
-      "| peak RSS f32 MB | ORT p50 ms | tract p50 ms | sq f32 / ORT | sq f32 / tract |")
-    A("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+      "| peak RSS f32 MB | ORT p50 ms | tract p50 ms | sq f32 / ORT | sq f32 / tract | other CPUs |")
+    A("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
         shp = ", ".join(shape_str(i["shape"]) for i in r.get("inputs", [])) or "?"
         p50, e50 = get(r, "squeeze_f32", "p50_ms")
@@ -508,10 +554,10 @@ def write_doc(results, out_path, meta, notes):
 
         def c(v, e):
             return notes.na(e) if v is None else fmt_ms(v)
-        A(f"| {r['label']} | {shp} | {c(p50, e50)} | {c(p90, e90)} | {c(fr, efr)} | {nruns} "
+        A(f"| {name(r)} | {shp} | {c(p50, e50)} | {c(p90, e90)} | {c(fr, efr)} | {nruns} "
           f"| {c(i50, ei50)} | {notes.na(erss) if rss is None else f'{rss / 1024:.0f}'} | {c(o, eo)} "
           f"| {c(t, et)} | {fmt_x(p50 / o) if p50 is not None and o else 'n/a'} "
-          f"| {fmt_x(p50 / t) if p50 is not None and t else 'n/a'} |")
+          f"| {fmt_x(p50 / t) if p50 is not None and t else 'n/a'} | {other_cpus(r)} |")
     A("")
     A("p99 from `squeeze bench` is in the raw results; with at most "
       f"{MAX_RUNS} runs it equals the slowest run, so it is not shown.")
@@ -536,8 +582,10 @@ def main():
     ap.add_argument("--models", help="comma-separated file stems (default: all)")
     ap.add_argument("--out", default=str(REPO / "docs" / "BENCHMARKS.md"))
     ap.add_argument("--keep", action="store_true", help="keep the packed .sqz files")
-    ap.add_argument("--wait-idle", type=float, default=120, metavar="S",
+    ap.add_argument("--wait-idle", type=float, default=60, metavar="S",
                     help="before each model, wait up to S seconds for other processes to go quiet")
+    ap.add_argument("--wait-budget", type=float, default=240, metavar="S",
+                    help="total waiting allowed over the whole run")
     args = ap.parse_args()
 
     models = MODELS
@@ -559,21 +607,21 @@ def main():
         "ort": ort.__version__,
         "tract": lock_version("tract-onnx"),
         "threads_flag": bool(extra),
-        "loadavg_start": os.getloadavg(),
+        "wait_idle": args.wait_idle,
     }
     log(f"output folder {tmp}")
     results = []
     try:
         for label, stem, _ in models:
             try:
-                results.append(bench_model(label, stem, tmp, extra, args.wait_idle))
+                budget = max(0.0, args.wait_budget - sum(r.get("waited_s", 0) for r in results))
+                results.append(bench_model(label, stem, tmp, extra, min(args.wait_idle, budget)))
             except Exception as e:  # noqa: BLE001
                 results.append({"label": label, "stem": stem, "error": f"{type(e).__name__}: {e}"})
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
         meta["wall_s"] = time.perf_counter() - t0
-        meta["loadavg_end"] = os.getloadavg()
         raw = base / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
         meta["raw"] = str(raw)
         raw.write_text(json.dumps({"meta": meta, "results": results}, indent=1))

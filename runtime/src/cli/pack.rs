@@ -22,6 +22,11 @@ pub struct PackArgs {
     /// Weight storage: f32, f16, int8, palette2..palette8.
     #[arg(long, default_value = "f32")]
     pub weights: String,
+    /// In int8/palette modes, keep weights with at most this many values per
+    /// output channel in f16 (depthwise and stem convs by default; raise it
+    /// to trade size for accuracy on sensitive models).
+    #[arg(long, default_value_t = PackOptions::default().f16_kernel_max)]
+    pub f16_kernel_max: usize,
     /// Store floats without the byte-shuffle filter.
     #[arg(long)]
     pub no_filter: bool,
@@ -46,7 +51,8 @@ pub struct PackArgs {
     pub std: Option<Vec<f32>>,
     #[arg(long)]
     pub bgr: bool,
-    /// Real inputs (images or .npy) to measure the packed model's error on.
+    /// Real inputs (images or .npy): int8/palette biases are corrected on
+    /// them, and the packed model's error is measured on them.
     #[arg(long)]
     pub calibration: Option<PathBuf>,
     /// Random inputs to measure on when no --calibration is given.
@@ -212,10 +218,18 @@ pub fn run(args: PackArgs) -> Result<()> {
         preprocessing,
         labels,
     };
+    let samples = sample_inputs(&args, &inputs, &pre)?;
+    let calibration = if args.calibration.is_some() {
+        samples.clone()
+    } else {
+        Vec::new()
+    };
     let opts = PackOptions {
         weights: storage,
         shuffle: !args.no_filter,
         zstd_level: args.level,
+        calibration,
+        f16_kernel_max: args.f16_kernel_max,
         ..PackOptions::default()
     };
     let n_consts = model
@@ -266,7 +280,7 @@ pub fn run(args: PackArgs) -> Result<()> {
         100.0 * report.file_bytes as f64 / onnx_bytes.max(1) as f64
     );
     println!("sha256: {}", pack::container::sha256_hex(&bytes));
-    report_error(&args, &model, &bytes, &pre)
+    report_error(&args, &model, &bytes, &samples)
 }
 
 /// Runs the float model and the packed one on the same inputs and prints
@@ -275,15 +289,13 @@ fn report_error(
     args: &PackArgs,
     float: &Model,
     packed_bytes: &[u8],
-    pre: &Preprocess,
+    samples: &[Vec<Tensor>],
 ) -> Result<()> {
     let packed = Model::from_sqz_bytes(packed_bytes, &LoadOptions::default())?;
-    let infos = float.inputs();
-    let samples = sample_inputs(args, &infos, pre)?;
     let (mut fs, mut ps) = (float.session()?, packed.session()?);
     let outputs = float.outputs();
     let mut agree: Vec<Agreement> = outputs.iter().map(|_| Agreement::default()).collect();
-    for s in &samples {
+    for s in samples {
         let refs: Vec<&Tensor> = s.iter().collect();
         let (a, b) = (fs.run(&refs)?, ps.run(&refs)?);
         for ((g, (x, y)), info) in agree.iter_mut().zip(a.iter().zip(&b)).zip(&outputs) {

@@ -2,6 +2,7 @@
 //! metadata, graph and weight sections, weights stored per tensor as f32,
 //! f16, int8 or a k-means palette ([`codec`]), each zstd-compressed.
 
+mod calibrate;
 pub mod codec;
 pub mod container;
 pub mod format;

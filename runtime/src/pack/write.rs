@@ -6,7 +6,11 @@ use super::codec;
 use super::container::{write_container, Codec, SectionInput, WriteOptions};
 use super::format::{kind, GraphSection, Metadata, Storage, WeightEntry};
 use crate::error::{Error, Result};
-use crate::ir::{Graph, Op, TensorData};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::calibrate;
+use crate::ir::{Graph, Op, Tensor, TensorData, ValueId};
 
 /// Packing choices.
 #[derive(Clone, Debug)]
@@ -20,6 +24,13 @@ pub struct PackOptions {
     pub min_saving_percent: u32,
     /// Weights with fewer elements stay f32 (biases, tiny kernels).
     pub min_quantized_elements: usize,
+    /// In int8/palette modes, weights with at most this many values per
+    /// output channel (depthwise and stem convs) are stored f16 instead:
+    /// they hold few bytes but most of the quantization error.
+    pub f16_kernel_max: usize,
+    /// Real model inputs; with them, int8/palette biases are corrected for
+    /// the mean shift rounding causes.
+    pub calibration: Vec<Vec<Tensor>>,
 }
 
 impl Default for PackOptions {
@@ -30,6 +41,8 @@ impl Default for PackOptions {
             zstd_level: 19,
             min_saving_percent: 5,
             min_quantized_elements: 256,
+            f16_kernel_max: 32,
+            calibration: Vec::new(),
         }
     }
 }
@@ -68,6 +81,96 @@ fn weight_operands(graph: &Graph) -> Vec<bool> {
     w
 }
 
+/// Storage for one f32 constant under `opts`.
+fn storage_for(graph: &Graph, v: ValueId, is_weight: bool, opts: &PackOptions) -> Storage {
+    let shape = &graph.values[v].info.shape;
+    let len: usize = shape.iter().product();
+    if !is_weight || len < opts.min_quantized_elements {
+        return Storage::F32;
+    }
+    let per_channel = len / shape.first().copied().unwrap_or(1).max(1);
+    match opts.weights {
+        Storage::Int8 | Storage::Palette { .. } if per_channel <= opts.f16_kernel_max => {
+            Storage::F16
+        }
+        s => s,
+    }
+}
+
+fn is_lossy(storage: Storage) -> bool {
+    matches!(storage, Storage::Int8 | Storage::Palette { .. })
+}
+
+/// Gives every Conv and Gemm with lossy weights a bias (zeros), so bias
+/// correction has somewhere to go.
+fn add_zero_biases(graph: &Graph, opts: &PackOptions) -> Result<Graph> {
+    let mut g = graph.clone();
+    let is_weight = weight_operands(&g);
+    for i in 0..g.nodes.len() {
+        let n = &g.nodes[i];
+        let Some(&w) = n.inputs.get(1) else { continue };
+        let channels = match &n.op {
+            Op::Conv { .. } if n.inputs.len() == 2 => g.values[w].info.shape[0],
+            Op::Gemm { trans_b, .. } if n.inputs.len() == 2 => {
+                g.values[w].info.shape[usize::from(!*trans_b)]
+            }
+            _ => continue,
+        };
+        if !is_lossy(storage_for(&g, w, is_weight[w], opts)) {
+            continue;
+        }
+        let name = format!("{}.bias", n.name);
+        let b = g.add_constant(name, Tensor::from_f32(vec![channels], vec![0.0; channels])?);
+        if let Op::Gemm { beta, .. } = &mut g.nodes[i].op {
+            *beta = 1.0;
+        }
+        g.nodes[i].inputs.push(b);
+    }
+    g.validate()?;
+    Ok(g)
+}
+
+/// Biases corrected for the quantization of their node's weights, from the
+/// calibration inputs' means (empty without calibration data).
+fn corrected_biases(
+    graph: &Graph,
+    is_weight: &[bool],
+    opts: &PackOptions,
+) -> Result<HashMap<ValueId, Arc<Tensor>>> {
+    let lossy = |v: ValueId| is_lossy(storage_for(graph, v, is_weight[v], opts));
+    if opts.calibration.is_empty() || !(0..graph.values.len()).any(lossy) {
+        return Ok(HashMap::new());
+    }
+    let means = calibrate::input_means(graph, &opts.calibration)?;
+    let mut fixed = HashMap::new();
+    for (i, n) in graph.nodes.iter().enumerate() {
+        let Some(&w) = n.inputs.get(1) else { continue };
+        let Some(wt) = graph.constant(w).and_then(|t| t.as_f32()) else {
+            continue;
+        };
+        if !lossy(w) {
+            continue;
+        }
+        let storage = storage_for(graph, w, true, opts);
+        let c = storage
+            .codec()
+            .ok_or_else(|| Error::Pack("lossy storage without codec".into()))?;
+        let channels = graph.values[w].info.shape[0].max(1);
+        let plain = codec::Filter::None;
+        let wq = codec::decode(
+            &codec::encode(wt, channels, c, plain)?,
+            wt.len(),
+            channels,
+            c,
+            plain,
+        )?;
+        if let Some((b, t)) = calibrate::corrected_bias(graph, i, wt, &wq, &means) {
+            fixed.insert(b, t);
+        }
+    }
+    Ok(fixed)
+}
+
 /// Packs a validated graph. `progress` is called once per tensor encoded.
 pub fn pack(
     graph: &Graph,
@@ -76,20 +179,31 @@ pub fn pack(
     progress: &(dyn Fn() + Sync),
 ) -> Result<(Vec<u8>, PackReport)> {
     graph.validate()?;
+    let with_biases;
+    let graph = if opts.calibration.is_empty() {
+        graph
+    } else {
+        with_biases = add_zero_biases(graph, opts)?;
+        &with_biases
+    };
     let is_weight = weight_operands(graph);
     let used = graph.used_values();
     let consts: Vec<usize> = (0..graph.values.len())
         .filter(|&v| used[v] && graph.values[v].constant.is_some())
         .collect();
+    let fixed = corrected_biases(graph, &is_weight, opts)?;
     // Encode every constant in parallel.
     let encoded: Vec<(WeightEntry, Vec<u8>)> = consts
         .par_iter()
         .enumerate()
         .map(|(i, &v)| {
-            let t = graph.values[v]
-                .constant
-                .as_deref()
-                .ok_or_else(|| Error::Pack("constant vanished".into()))?;
+            let t = match fixed.get(&v) {
+                Some(t) => t.as_ref(),
+                None => graph.values[v]
+                    .constant
+                    .as_deref()
+                    .ok_or_else(|| Error::Pack("constant vanished".into()))?,
+            };
             let channels = t.shape().first().copied().unwrap_or(1).max(1);
             let (storage, bytes) = match t.data() {
                 TensorData::I64(d) => (
@@ -97,11 +211,7 @@ pub fn pack(
                     d.iter().flat_map(|x| x.to_le_bytes()).collect(),
                 ),
                 TensorData::F32(d) => {
-                    let storage = if is_weight[v] && d.len() >= opts.min_quantized_elements {
-                        opts.weights
-                    } else {
-                        Storage::F32
-                    };
+                    let storage = storage_for(graph, v, is_weight[v], opts);
                     let channels = if t.shape().is_empty() || d.is_empty() {
                         1
                     } else {
