@@ -336,3 +336,33 @@ fn a_small_sqz_claiming_gigabytes_is_refused_at_once() {
     let err = Model::from_sqz_bytes(&newer, &LoadOptions::default()).expect_err("refused");
     assert!(err.to_string().contains("version"), "{err}");
 }
+
+#[test]
+fn in_place_f32_weights_point_into_the_file() {
+    let float = Model::load(&tiny_path(), &LoadOptions::default()).expect("fixture");
+    let opts = PackOptions {
+        in_place: true,
+        ..PackOptions::default()
+    };
+    let (bytes, _) = pack::pack(float.graph(), &Metadata::default(), &opts, &|| ()).expect("pack");
+    let path = std::env::temp_dir().join(format!("squeeze-inplace-{}.sqz", std::process::id()));
+    std::fs::write(&path, &bytes).expect("write");
+    let mapped = Model::load(&path, &LoadOptions::default()).expect("load");
+    let shared = |m: &Model| {
+        m.graph()
+            .values
+            .iter()
+            .filter_map(|v| v.constant.as_ref())
+            .filter(|t| matches!(t.data(), squeeze::ir::TensorData::SharedF32(_)))
+            .count()
+    };
+    assert!(
+        shared(&mapped) > 5,
+        "weights of a mapped in-place file are not copied"
+    );
+    let copied = Model::from_sqz_bytes(&bytes, &LoadOptions::default()).expect("bytes");
+    assert_eq!(shared(&copied), 0, "borrowed bytes are copied, never kept");
+    assert_eq!(run_model(&mapped), run_model(&float));
+    assert_eq!(run_model(&copied), run_model(&float));
+    std::fs::remove_file(&path).ok();
+}

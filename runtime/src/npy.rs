@@ -108,8 +108,8 @@ pub fn read(path: &Path) -> Result<Tensor> {
 /// Serializes a tensor as `.npy` version 1.
 pub fn to_bytes(t: &Tensor) -> Vec<u8> {
     let descr = match t.data() {
-        TensorData::F32(_) => "<f4",
         TensorData::I64(_) => "<i8",
+        _ => "<f4",
     };
     let dims: Vec<String> = t.shape().iter().map(|d| d.to_string()).collect();
     let shape = if dims.len() == 1 {
@@ -127,11 +127,13 @@ pub fn to_bytes(t: &Tensor) -> Vec<u8> {
     out.extend_from_slice(&[1, 0]);
     out.extend_from_slice(&(header.len() as u16).to_le_bytes());
     out.extend_from_slice(header.as_bytes());
-    match t.data() {
-        TensorData::F32(v) => v
+    match t.as_f32() {
+        Some(v) => v
             .iter()
             .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        TensorData::I64(v) => v
+        None => t
+            .as_i64()
+            .unwrap_or(&[])
             .iter()
             .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
     }

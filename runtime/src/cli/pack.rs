@@ -27,6 +27,10 @@ pub struct PackArgs {
     /// to trade size for accuracy on sensitive models).
     #[arg(long, default_value_t = PackOptions::default().f16_kernel_max)]
     pub f16_kernel_max: usize,
+    /// Store f32 weights raw so a mapped file is used in place (fastest
+    /// load, largest file).
+    #[arg(long)]
+    pub in_place: bool,
     /// Store floats without the byte-shuffle filter.
     #[arg(long)]
     pub no_filter: bool,
@@ -230,6 +234,7 @@ pub fn run(args: PackArgs) -> Result<()> {
         zstd_level: args.level,
         calibration,
         f16_kernel_max: args.f16_kernel_max,
+        in_place: args.in_place,
         ..PackOptions::default()
     };
     let n_consts = model

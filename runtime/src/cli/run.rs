@@ -8,7 +8,7 @@ use clap::Args;
 use super::input::{self, Preprocess};
 use super::ModelArgs;
 use crate::error::{Error, Result};
-use crate::ir::{Tensor, TensorData};
+use crate::ir::Tensor;
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -115,7 +115,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     };
     for (info, out) in model.outputs().iter().zip(&outputs) {
         println!("output {} {:?}", info.name, out.shape());
-        if let TensorData::F32(v) = out.data() {
+        if let Some(v) = out.as_f32() {
             let is_classifier = labels.as_ref().is_some_and(|l| l.len() == v.len())
                 || (v.len() >= 2
                     && v.len() <= 100_000

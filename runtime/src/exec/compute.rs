@@ -39,6 +39,7 @@ impl<'a> Input<'a> {
     pub fn of(t: &'a Tensor) -> Input<'a> {
         let data = match t.data() {
             TensorData::F32(v) => View::F32(v),
+            TensorData::SharedF32(v) => View::F32(v.as_slice()),
             TensorData::I64(v) => View::I64(v),
         };
         Input {
@@ -431,6 +432,8 @@ pub fn eval(k: &Kernels, op: &Op, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
             let data = match data {
                 TensorData::F32(v) => ViewMut::F32(v),
                 TensorData::I64(v) => ViewMut::I64(v),
+                // `Tensor::zeros` never makes shared data.
+                TensorData::SharedF32(_) => ViewMut::F32(&mut []),
             };
             Output { shape, data }
         })

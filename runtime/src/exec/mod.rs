@@ -109,9 +109,10 @@ impl Executor {
         for (&v, t) in self.graph.inputs.iter().zip(inputs) {
             if let Some((off, len)) = self.range(v) {
                 let dst = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.arena)[off..off + len];
-                match t.data() {
-                    TensorData::F32(d) => dst.copy_from_slice(bytemuck::cast_slice(d)),
-                    TensorData::I64(d) => dst.copy_from_slice(bytemuck::cast_slice(d)),
+                match (t.as_f32(), t.as_i64()) {
+                    (Some(d), _) => dst.copy_from_slice(bytemuck::cast_slice(d)),
+                    (_, Some(d)) => dst.copy_from_slice(bytemuck::cast_slice(d)),
+                    _ => {}
                 }
             }
         }

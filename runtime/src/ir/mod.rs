@@ -11,4 +11,4 @@ pub use op::{
     NearestMode, Op, PadMode, PoolGeometry, PoolKind, ResizeMode, TypeInfo, UnaryOp,
 };
 pub use stats::{inspect_totals, node_activations, node_params, Totals};
-pub use tensor::{checked_numel, numel, DType, Tensor, TensorData, MAX_TENSOR_ELEMENTS};
+pub use tensor::{checked_numel, numel, DType, SharedF32, Tensor, TensorData, MAX_TENSOR_ELEMENTS};

@@ -1,5 +1,7 @@
 //! Dense tensors: the values of constants, inputs and outputs.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -58,6 +60,58 @@ pub fn numel(shape: &[usize]) -> usize {
 pub enum TensorData {
     F32(Vec<f32>),
     I64(Vec<i64>),
+    /// f32 read in place from a loaded file (never serialized: weights
+    /// travel in their own sections).
+    #[serde(skip)]
+    SharedF32(SharedF32),
+}
+
+/// f32 elements inside a shared byte buffer (a memory-mapped `.sqz`):
+/// weights used where they lie, with no copy at load.
+#[derive(Clone)]
+pub struct SharedF32 {
+    bytes: Arc<dyn AsRef<[u8]> + Send + Sync>,
+    offset: usize,
+    len: usize,
+}
+
+impl SharedF32 {
+    /// `len` f32s at byte `offset` of `bytes`; `None` if out of bounds or
+    /// not 4-byte aligned in memory (the caller then copies).
+    pub fn new(
+        bytes: Arc<dyn AsRef<[u8]> + Send + Sync>,
+        offset: usize,
+        len: usize,
+    ) -> Option<SharedF32> {
+        let end = len.checked_mul(4)?.checked_add(offset)?;
+        let region = (*bytes).as_ref().get(offset..end)?;
+        bytemuck::try_cast_slice::<u8, f32>(region).ok()?;
+        Some(SharedF32 { bytes, offset, len })
+    }
+    pub fn as_slice(&self) -> &[f32] {
+        // Bounds and alignment were checked in `new`; the buffer is immutable.
+        (*self.bytes)
+            .as_ref()
+            .get(self.offset..self.offset + self.len * 4)
+            .and_then(|b| bytemuck::try_cast_slice(b).ok())
+            .unwrap_or(&[])
+    }
+}
+
+impl std::fmt::Debug for SharedF32 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SharedF32 {{ offset: {}, len: {} }}",
+            self.offset, self.len
+        )
+    }
+}
+
+impl PartialEq for SharedF32 {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
 }
 
 /// An owned tensor with a static shape (row-major).
@@ -74,6 +128,7 @@ impl Tensor {
         let len = match &data {
             TensorData::F32(v) => v.len(),
             TensorData::I64(v) => v.len(),
+            TensorData::SharedF32(v) => v.len,
         };
         if n != len {
             return Err(Error::Shape(format!(
@@ -107,7 +162,7 @@ impl Tensor {
     }
     pub fn dtype(&self) -> DType {
         match self.data {
-            TensorData::F32(_) => DType::F32,
+            TensorData::F32(_) | TensorData::SharedF32(_) => DType::F32,
             TensorData::I64(_) => DType::I64,
         }
     }
@@ -133,6 +188,7 @@ impl Tensor {
     pub fn as_f32(&self) -> Option<&[f32]> {
         match &self.data {
             TensorData::F32(v) => Some(v),
+            TensorData::SharedF32(v) => Some(v.as_slice()),
             _ => None,
         }
     }
@@ -157,6 +213,7 @@ impl Tensor {
     pub fn to_i64_vec(&self) -> Vec<i64> {
         match &self.data {
             TensorData::F32(v) => v.iter().map(|&x| x as i64).collect(),
+            TensorData::SharedF32(v) => v.as_slice().iter().map(|&x| x as i64).collect(),
             TensorData::I64(v) => v.clone(),
         }
     }
@@ -164,6 +221,7 @@ impl Tensor {
     pub fn to_f32_vec(&self) -> Vec<f32> {
         match &self.data {
             TensorData::F32(v) => v.clone(),
+            TensorData::SharedF32(v) => v.as_slice().to_vec(),
             TensorData::I64(v) => v.iter().map(|&x| x as f32).collect(),
         }
     }

@@ -8,6 +8,7 @@
 //! scales need.
 
 use half::f16;
+use rayon::prelude::*;
 
 /// How weight values are stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -230,17 +231,24 @@ fn decode_int8(bytes: &[u8], len: usize, channels: usize) -> Vec<f32> {
     if channels == 0 {
         return Vec::new();
     }
+    let mut out = vec![0.0; len];
     let row = len / channels;
     let (scale_bytes, q) = bytes.split_at(channels * 4);
-    let mut out = Vec::with_capacity(len);
-    for (c, s) in scale_bytes.chunks_exact(4).enumerate() {
-        let scale = f32::from_le_bytes([s[0], s[1], s[2], s[3]]);
-        out.extend(
-            q[c * row..(c + 1) * row]
-                .iter()
-                .map(|&b| f32::from(b as i8) * scale),
-        );
-    }
+    // Rows in parallel: large tensors dequantize on every core, and the
+    // output pages are first touched by the threads that fill them.
+    out.par_chunks_mut(row.max(1) * 64.max(1))
+        .enumerate()
+        .for_each(|(block, dst)| {
+            let first = block * 64;
+            for (r, d) in dst.chunks_mut(row.max(1)).enumerate() {
+                let c = first + r;
+                let s = &scale_bytes[c * 4..c * 4 + 4];
+                let scale = f32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+                for (o, &b) in d.iter_mut().zip(&q[c * row..(c + 1) * row]) {
+                    *o = f32::from(b as i8) * scale;
+                }
+            }
+        });
     out
 }
 

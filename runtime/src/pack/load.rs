@@ -9,10 +9,10 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::codec;
-use super::container::{declared_file_len, Container, Limits, SectionEntry};
-use super::format::{kind, GraphSection, Metadata, Storage};
+use super::container::{declared_file_len, Codec, Container, Limits, SectionEntry};
+use super::format::{kind, GraphSection, Metadata, Storage, WeightEntry};
 use crate::error::{Error, Result};
-use crate::ir::{checked_numel, DType, Graph, Tensor};
+use crate::ir::{checked_numel, DType, Graph, SharedF32, Tensor, TensorData};
 use crate::session::LoadTimings;
 
 /// What a `.sqz` carried besides its graph: metadata and facts for reports.
@@ -30,9 +30,23 @@ fn pack_err(m: impl Into<String>) -> Error {
     Error::Pack(m.into())
 }
 
-/// Decodes a whole `.sqz` held in memory.
+/// Bytes that outlive the load, so raw f32 weights can be used in place.
+pub type SharedBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
+
+/// Decodes a whole `.sqz` held in memory (copying what it keeps).
 pub fn load_bytes(
     bytes: &[u8],
+    limits: &Limits,
+    timings: &mut LoadTimings,
+) -> Result<(Graph, PackageInfo)> {
+    load_shared(bytes, None, limits, timings)
+}
+
+/// Decodes a `.sqz`; with `backing` (the same bytes, shared), raw f32
+/// weight sections become tensors that point into it instead of copies.
+fn load_shared(
+    bytes: &[u8],
+    backing: Option<&SharedBytes>,
     limits: &Limits,
     timings: &mut LoadTimings,
 ) -> Result<(Graph, PackageInfo)> {
@@ -87,21 +101,47 @@ pub fn load_bytes(
             )));
         }
     }
-    let indices: Vec<usize> = weights.iter().map(|w| w.section).collect();
-    let raw = timings.time("decompress", || container.decode_indices(&indices))?;
+    // Raw, unfiltered f32 sections of a shared buffer are used in place.
+    let in_place = |w: &WeightEntry| -> Option<SharedF32> {
+        let entry = &sections[w.section];
+        if w.storage != Storage::F32 || w.shuffled || entry.codec != Codec::None {
+            return None;
+        }
+        let n = graph.values[w.value].info.shape.iter().product::<usize>();
+        SharedF32::new(Arc::clone(backing?), entry.offset as usize, n)
+    };
+    let shared: Vec<Option<SharedF32>> = weights.iter().map(in_place).collect();
+    let indices: Vec<usize> = weights
+        .iter()
+        .zip(&shared)
+        .filter(|(_, s)| s.is_none())
+        .map(|(w, _)| w.section)
+        .collect();
+    let mut raw = timings
+        .time("decompress", || container.decode_indices(&indices))?
+        .into_iter();
+    let raw: Vec<Option<std::borrow::Cow<[u8]>>> = shared
+        .iter()
+        .map(|s| if s.is_some() { None } else { raw.next() })
+        .collect();
     let tensors: Vec<Tensor> = timings.time("dequantize", || {
         weights
             .par_iter()
             .zip(raw.par_iter())
-            .map(|(w, bytes)| {
+            .zip(shared.par_iter())
+            .map(|((w, bytes), shared)| {
                 let info = &graph.values[w.value].info;
                 let n = info.shape.iter().product::<usize>();
-                match w.storage.codec() {
-                    Some(c) => Tensor::from_f32(
+                let bytes: &[u8] = bytes.as_deref().unwrap_or(&[]);
+                match (shared, w.storage.codec()) {
+                    (Some(s), _) => {
+                        Tensor::new(info.shape.clone(), TensorData::SharedF32(s.clone()))
+                    }
+                    (None, Some(c)) => Tensor::from_f32(
                         info.shape.clone(),
                         codec::decode(bytes, n, w.channels, c, w.filter())?,
                     ),
-                    None => Tensor::from_i64(
+                    (None, None) => Tensor::from_i64(
                         info.shape.clone(),
                         bytes
                             .chunks_exact(8)
@@ -149,13 +189,15 @@ pub fn load_path(
             limits.max_file_bytes
         )));
     }
-    // SAFETY: the map is read-only and private to this call; the file is
-    // opened read-only. Another process truncating the file meanwhile could
-    // fault (SIGBUS), the known limit of mmap, accepted for zero-copy loads.
+    // SAFETY: the map is read-only (the file is opened read-only) and is
+    // kept alive by an Arc for as long as any tensor points into it.
+    // Another process truncating the file meanwhile could fault (SIGBUS):
+    // the known limit of mmap, accepted for zero-copy loads.
     let map = timings
         .time("read", || unsafe { memmap2::Mmap::map(&file) })
         .map_err(io)?;
-    load_bytes(&map, limits, timings)
+    let shared: SharedBytes = Arc::new(map);
+    load_shared((*shared).as_ref(), Some(&shared), limits, timings)
 }
 
 /// Reads a `.sqz` from a stream (no temporary file): the header says how
@@ -189,5 +231,6 @@ pub fn load_reader(
         }
         Ok(bytes)
     })?;
-    load_bytes(&bytes, limits, timings)
+    let shared: SharedBytes = Arc::new(bytes);
+    load_shared((*shared).as_ref(), Some(&shared), limits, timings)
 }

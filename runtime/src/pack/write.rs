@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::calibrate;
-use crate::ir::{Graph, Op, Tensor, TensorData, ValueId};
+use crate::ir::{Graph, Op, Tensor, ValueId};
 
 /// Packing choices.
 #[derive(Clone, Debug)]
@@ -19,6 +19,9 @@ pub struct PackOptions {
     pub weights: Storage,
     /// Byte-shuffle float storage before zstd.
     pub shuffle: bool,
+    /// Store f32 weights raw (no filter, no zstd), so a mapped file is used
+    /// in place: the fastest load, the largest file.
+    pub in_place: bool,
     pub zstd_level: i32,
     /// Store a blob raw unless zstd saves at least this percentage.
     pub min_saving_percent: u32,
@@ -38,6 +41,7 @@ impl Default for PackOptions {
         PackOptions {
             weights: Storage::F32,
             shuffle: true,
+            in_place: false,
             zstd_level: 19,
             min_saving_percent: 5,
             min_quantized_elements: 256,
@@ -193,7 +197,7 @@ pub fn pack(
         .collect();
     let fixed = corrected_biases(graph, &is_weight, opts)?;
     // Encode every constant in parallel.
-    let encoded: Vec<(WeightEntry, Vec<u8>)> = consts
+    let encoded: Vec<(WeightEntry, Codec, Vec<u8>)> = consts
         .par_iter()
         .enumerate()
         .map(|(i, &v)| {
@@ -205,19 +209,27 @@ pub fn pack(
                     .ok_or_else(|| Error::Pack("constant vanished".into()))?,
             };
             let channels = t.shape().first().copied().unwrap_or(1).max(1);
-            let (storage, bytes) = match t.data() {
-                TensorData::I64(d) => (
-                    Storage::I64,
-                    d.iter().flat_map(|x| x.to_le_bytes()).collect(),
-                ),
-                TensorData::F32(d) => {
+            let (storage, shuffled, codec, bytes) = match t.as_f32() {
+                None => {
+                    let d = t.as_i64().unwrap_or(&[]);
+                    (
+                        Storage::I64,
+                        false,
+                        Codec::Zstd,
+                        d.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                    )
+                }
+                Some(d) => {
                     let storage = storage_for(graph, v, is_weight[v], opts);
+                    // In-place f32 is stored exactly as the kernels read it.
+                    let in_place = opts.in_place && storage == Storage::F32;
+                    let shuffled = opts.shuffle && !in_place;
                     let channels = if t.shape().is_empty() || d.is_empty() {
                         1
                     } else {
                         channels
                     };
-                    let filter = if opts.shuffle {
+                    let filter = if shuffled {
                         codec::Filter::ByteShuffle
                     } else {
                         codec::Filter::None
@@ -225,18 +237,24 @@ pub fn pack(
                     let c = storage
                         .codec()
                         .ok_or_else(|| Error::Pack("f32 tensor with i64 storage".into()))?;
-                    (storage, codec::encode(d, channels, c, filter)?)
+                    let section_codec = if in_place { Codec::None } else { Codec::Zstd };
+                    (
+                        storage,
+                        shuffled,
+                        section_codec,
+                        codec::encode(d, channels, c, filter)?,
+                    )
                 }
             };
             progress();
             let entry = WeightEntry {
                 value: v,
                 storage,
-                shuffled: opts.shuffle,
+                shuffled,
                 channels,
                 section: 2 + i,
             };
-            Ok((entry, bytes))
+            Ok((entry, codec, bytes))
         })
         .collect::<Result<_>>()?;
     let mut stripped = graph.clone();
@@ -245,7 +263,7 @@ pub fn pack(
     }
     let section = GraphSection {
         graph: stripped,
-        weights: encoded.iter().map(|(e, _)| e.clone()).collect(),
+        weights: encoded.iter().map(|(e, _, _)| e.clone()).collect(),
     };
     let graph_bytes =
         postcard::to_allocvec(&section).map_err(|e| Error::Pack(format!("graph encoding: {e}")))?;
@@ -264,7 +282,7 @@ pub fn pack(
         },
     ];
     let mut reports = Vec::new();
-    for (entry, bytes) in encoded {
+    for (entry, codec, bytes) in encoded {
         let value = &graph.values[entry.value];
         reports.push(TensorReport {
             name: value.name.clone(),
@@ -275,7 +293,7 @@ pub fn pack(
         });
         sections.push(SectionInput {
             kind: kind::WEIGHT,
-            codec: Codec::Zstd,
+            codec,
             data: bytes,
         });
     }
