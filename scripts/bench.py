@@ -7,12 +7,17 @@ Run it through scripts/bench.sh (which fetches the test data and builds `squeeze
 
 Per model, interleaved (all measurements of one model before the next model starts):
   * .onnx bytes and .sqz bytes for every weight storage mode (f32, f16, int8, palette4),
-    with the byte-shuffle filter (default) and without (--no-filter);
-  * load-to-ready of the int8 and f32 .sqz (`squeeze bench --json`), ONNX Runtime session
-    creation (scripts/ort_session_bench.py) and tract load+optimize (examples/tract_bench.rs);
-  * run latency, one thread each: squeeze (f32 and int8 .sqz), ORT and tract.
-Any step that fails is recorded as "n/a" with its error in a footnote; the doc is always
-written. Packed files go to a temporary folder under $SQUEEZE_CACHE/bench/ (removed at the end
+    with the byte-shuffle filter (default) and without (--no-filter), and for f32 in-place
+    (--in-place: raw f32, no filter, no zstd);
+  * load-to-ready of the int8, f32 (zstd) and f32 in-place .sqz (`squeeze bench --json`, median
+    of 20 loads), ONNX Runtime session creation (scripts/ort_session_bench.py) and tract
+    load+optimize (examples/tract_bench.rs);
+  * run latency, one thread each: squeeze (f32 and int8 .sqz), ORT and tract;
+  * MobileNetV2 only: f32 and int8 packed at zstd levels 3, 9 and 19 (default), size and load;
+  * PP-OCRv4 det only: int8 size with --f16-kernel-max 400 (as tests/accuracy.rs packs it).
+The accuracy figures come from $SQUEEZE_CACHE/accuracy.json, written by
+`cargo test --release --test accuracy` (not run here). Any step that fails is recorded as
+"n/a" with its error in a footnote; the doc is always written. Packed files go to a temporary folder under $SQUEEZE_CACHE/bench/ (removed at the end
 unless --keep); the raw numbers are saved as $SQUEEZE_CACHE/bench/results-<time>.json.
 $SQUEEZE_BIN overrides the squeeze binary (default target/release/squeeze).
 """
@@ -47,18 +52,35 @@ MODELS = [
     ("PP-OCR cls", "ppocr-cls-mobile-v2", ""),
 ]
 MODES = ["f32", "f16", "int8", "palette4"]
-BENCH_MODES = ["int8", "f32"]  # .sqz files timed by `squeeze bench`
+IN_PLACE = ["--weights", "f32", "--in-place"]  # raw f32: a mapped file is used with no copy
+# .sqz files whose load is timed: (label, pack results key, bench results key).
+LOAD_STORAGES = [
+    ("int8", "pack_int8_filter", "squeeze_int8"),
+    ("f32 zstd", "pack_f32_filter", "squeeze_f32"),
+    ("f32 in-place", "pack_f32_inplace", "squeeze_f32_inplace"),
+]
 
-LOADS = 10  # squeeze loads and ORT session creations
+SQZ_LOADS = 20  # timed .sqz loads (median); they take milliseconds
+ORT_LOADS = 10  # ORT session creations (median)
 TRACT_LOADS, TRACT_RUNS = 5, 10
 ORT_RUNS = 20  # fixed inside ort_session_bench.py
 MAX_RUNS = 10  # squeeze runs on the f32 .sqz, fewer when a run is slow
 INT8_RUNS = 3  # squeeze runs on the int8 .sqz
 RUN_BUDGET_S = 12.0  # rough time allowed for one `squeeze bench`'s runs
 
+# zstd levels compared on one model; the default level's files are the main int8/f32 ones.
+LEVEL_MODEL, LEVEL_MODES, LEVELS, DEFAULT_LEVEL = "mobilenetv2", ["f32", "int8"], [3, 9, 19], 19
+# PP-OCRv4 det's int8 is packed with this --f16-kernel-max in tests/accuracy.rs (default 32).
+DET_MODEL, DET_F16_KERNEL_MAX = "ppocr-det-v4", 400
+
 # Targets (MobileNetV2, default pack = with the byte-shuffle filter).
 SIZE_TARGETS = [("int8", 0.26), ("palette4", 0.15), ("f16", 0.50)]
 LOAD_SPEEDUP_TARGET = 10.0  # ORT session creation / squeeze .sqz load
+TOP1_TARGET = 0.99  # EfficientNet-Lite0 top-1 agreement of a packed model with the float one
+COSINE_TARGET = 0.999  # worst output cosine of a packed PP-OCR model against the float one
+ACCURACY = CACHE / "accuracy.json"  # written by `cargo test --release --test accuracy`
+ACCURACY_CMD = "cargo test --release --test accuracy"
+OCR_MODELS = [("det", "ppocr-det-v4"), ("cls", "ppocr-cls-mobile-v2")]  # accuracy.json keys
 
 QUIET_BUSY = 0.25  # before each model, wait while other processes use this much of the CPUs
 BUSY_MARK = "(busy)"  # marks models measured while others used >= QUIET_BUSY of the CPUs
@@ -214,6 +236,14 @@ def squeeze_bench_flags():
     return ["--threads", "1"] if "--threads" in h else []
 
 
+def level_keys(mode, level):
+    """(pack, bench) results keys of the LEVEL_MODEL `mode` .sqz packed at zstd `level`; at the
+    default level they are the main (filter) ones."""
+    if level == DEFAULT_LEVEL:
+        return f"pack_{mode}_filter", f"squeeze_{mode}"
+    return f"pack_{mode}_level{level}", f"squeeze_{mode}_level{level}"
+
+
 def bench_model(label, stem, tmp, extra_bench_flags, wait_idle_s):
     res = {"label": label, "stem": stem}
     path = MODELS_DIR / f"{stem}.onnx"
@@ -237,35 +267,22 @@ def bench_model(label, stem, tmp, extra_bench_flags, wait_idle_s):
     # Fixing every input's shape is harmless for static models; it keeps pack/bench/ORT/tract
     # on the same shapes. Only dynamic inputs need it, so only those get the flag.
 
-    # 1. sizes
-    sqz = {}
-    for mode in MODES:
-        for filt in (True, False):
-            key = f"pack_{mode}_{'filter' if filt else 'nofilter'}"
-            out = tmp / f"{stem}.{mode}{'' if filt else '.nofilter'}.sqz"
+    def pack(key, out, flags):
+        """Packs the model into tmp/out; res[key] = bytes and time. Returns the file, or None."""
+        def run():
+            t0 = time.perf_counter()
+            run_cmd([SQUEEZE, "pack", path, "-o", tmp / out, *flags, *shape_flags], timeout=600)
+            if not (tmp / out).is_file():
+                raise StepError("pack succeeded but wrote no file")
+            return {"bytes": (tmp / out).stat().st_size, "pack_s": round(time.perf_counter() - t0, 2)}
+        return None if "error" in step(res, key, run) else tmp / out
 
-            def pack(out=out, mode=mode, filt=filt):
-                t0 = time.perf_counter()
-                run_cmd([SQUEEZE, "pack", path, "-o", out, "--weights", mode,
-                         *([] if filt else ["--no-filter"]), *shape_flags], timeout=600)
-                if not out.is_file():
-                    raise StepError("pack succeeded but wrote no file")
-                return {"bytes": out.stat().st_size, "pack_s": round(time.perf_counter() - t0, 2)}
-
-            if "error" not in step(res, key, pack):
-                sqz[(mode, filt)] = out
-
-    # 2. squeeze load + run (default filter), 1 thread
-    runs = INT8_RUNS  # the int8 bench is mostly for load time; its run time sizes the f32 runs
-    for mode in BENCH_MODES:
-        key = f"squeeze_{mode}"
-        f = sqz.get((mode, True))
-        if f is None:
-            res[key] = {"error": f"no {mode} .sqz (pack failed)"}
-            continue
-
-        def sbench(f=f, runs=runs):
-            cmd = [SQUEEZE, "bench", f, "--runs", runs, "--loads", LOADS, "--json", *extra_bench_flags]
+    def bench(key, f, runs):
+        """res[key] = `squeeze bench` JSON of the .sqz f (SQZ_LOADS timed loads, then runs)."""
+        def run():
+            if f is None:
+                raise StepError("no .sqz (pack failed)")
+            cmd = [SQUEEZE, "bench", f, "--runs", runs, "--loads", SQZ_LOADS, "--json", *extra_bench_flags]
             try:
                 return last_json(run_cmd(cmd, timeout=900, env=one_thread_env()))
             except StepError as e:
@@ -276,17 +293,42 @@ def bench_model(label, stem, tmp, extra_bench_flags, wait_idle_s):
                     return last_json(run_cmd(cmd + shape_flags, timeout=900, env=one_thread_env()))
                 except StepError:
                     raise e
-        r = step(res, key, sbench)
+        r = step(res, key, run)
         r.setdefault("runs", runs)
-        # scalar kernels are slow: size the next bench's runs from this one's run time
-        p50 = r.get("p50_ms") or r.get("first_run_ms")
-        if isinstance(p50, (int, float)) and p50 > 0:
-            runs = max(3, min(MAX_RUNS, int(RUN_BUDGET_S * 1e3 / p50)))
-        else:
-            runs = MAX_RUNS
+        return r
+
+    # 1. sizes
+    sqz = {}  # pack results key -> file
+    for mode in MODES:
+        for filt in ("filter", "nofilter"):
+            key = f"pack_{mode}_{filt}"
+            sqz[key] = pack(key, f"{stem}.{mode}.{filt}.sqz",
+                            ["--weights", mode, *([] if filt == "filter" else ["--no-filter"])])
+    sqz["pack_f32_inplace"] = pack("pack_f32_inplace", f"{stem}.f32.inplace.sqz", IN_PLACE)
+
+    # 2. squeeze load + run, 1 thread. The int8 bench is mostly for load time; its run time sizes
+    # the f32 runs. The in-place one is for load time only.
+    r = bench("squeeze_int8", sqz["pack_int8_filter"], INT8_RUNS)
+    # scalar kernels are slow: size the f32 runs from the int8 run time
+    p50 = r.get("p50_ms") or r.get("first_run_ms")
+    runs = max(3, min(MAX_RUNS, int(RUN_BUDGET_S * 1e3 / p50))) if isinstance(p50, (int, float)) and p50 > 0 \
+        else MAX_RUNS
+    bench("squeeze_f32", sqz["pack_f32_filter"], runs)
+    bench("squeeze_f32_inplace", sqz["pack_f32_inplace"], 1)
+
+    if stem == LEVEL_MODEL:
+        for mode in LEVEL_MODES:
+            for level in LEVELS:
+                if level != DEFAULT_LEVEL:
+                    pack_key, bench_key = level_keys(mode, level)
+                    f = pack(pack_key, f"{stem}.{mode}.level{level}.sqz", ["--weights", mode, "--level", str(level)])
+                    bench(bench_key, f, 1)
+    if stem == DET_MODEL:
+        pack("pack_int8_det_kernel_max", f"{stem}.int8.f16max{DET_F16_KERNEL_MAX}.sqz",
+             ["--weights", "int8", "--f16-kernel-max", str(DET_F16_KERNEL_MAX)])
 
     # 3. ONNX Runtime (1 intra-op thread)
-    step(res, "ort", lambda: last_json(run_cmd([sys.executable, ORT_BENCH, path, "--runs", LOADS],
+    step(res, "ort", lambda: last_json(run_cmd([sys.executable, ORT_BENCH, path, "--runs", ORT_LOADS],
                                                 timeout=900, env=one_thread_env())))
 
     # 4. tract load+optimize and run (one thread)
@@ -409,6 +451,94 @@ def other_cpus(r):
     return f"{o:.2f}" if isinstance(o, (int, float)) else "?"
 
 
+def read_accuracy():
+    """accuracy.json plus "written" (its date), or {"error": how to produce it}."""
+    redo = f"run `{ACCURACY_CMD}` (about 4 minutes on 2 cores; it writes the file), then re-run `{REPRO}`"
+    try:
+        acc = json.loads(ACCURACY.read_text())
+        if not isinstance(acc, dict):
+            raise ValueError("not a JSON object")
+    except FileNotFoundError:
+        return {"error": f"`{ACCURACY}` does not exist: {redo}"}
+    except (OSError, ValueError) as e:
+        return {"error": f"cannot read `{ACCURACY}` ({e}): {redo}"}
+    acc["written"] = datetime.datetime.fromtimestamp(ACCURACY.stat().st_mtime).astimezone() \
+        .strftime("%Y-%m-%d %H:%M %Z")
+    return acc
+
+
+def write_accuracy(A, acc, results, notes):
+    det = next((r for r in results if r["stem"] == DET_MODEL), None)
+    det_cost = ""
+    if det:
+        sizes = []
+        for key, kmax in (("pack_int8_filter", "the default 32"), ("pack_int8_det_kernel_max", DET_F16_KERNEL_MAX)):
+            b, err = get(det, key, "bytes")
+            sizes.append(notes.na(err) if b is None else
+                         f"{b:,} bytes ({b / det['onnx_bytes']:.1%} of the `.onnx`) with {kmax}")
+        det_cost = (f" Size cost (`squeeze pack {DET_MODEL}.onnx --input-shape x=1x3x320x320 --weights int8 "
+                    f"[--f16-kernel-max {DET_F16_KERNEL_MAX}]`): {sizes[0]}; {sizes[1]}. The other tables "
+                    "use the default.")
+    n_scene = len([f for f in (MODELS_DIR / "data" / "images").glob("*") if f.suffix in (".jpg", ".png")])
+    A("## Accuracy on real data")
+    A("")
+    A("Weight-only quantization: the `.sqz` stores the weights as f16 or int8 (symmetric, one scale per "
+      "output channel), dequantized to f32 at load; activations and arithmetic stay f32. "
+      "`tests/accuracy.rs` compares each packed model with the float model (the same `.onnx` run by "
+      "squeeze) on real inputs; the int8 biases are corrected on calibration inputs that are not the ones "
+      "measured on:")
+    A("")
+    A(f"- EfficientNet-Lite0: calibrated on the {n_scene} scene photos of `data/images`; top-1 agreement "
+      "with the float model measured on the held-out object photos of `data/objects` (short side 256, "
+      "centre crop 224).")
+    A("- PP-OCRv4 det and PP-OCR cls: calibrated on 8 of those scene photos (resized like the text input); "
+      "measured on the text images of `data/text`, as the worst output cosine over the images. det keeps "
+      "the aspect ratio, longest side 640, sides multiples of 32 (not the 320x320 of the speed tables); "
+      "cls is height 48, width ≤ 192, right-padded to 192.")
+    A("- int8 keeps weights with at most `--f16-kernel-max` values per output channel in f16 (default 32: "
+      f"depthwise and stem convs). The det model's int8 is packed with `--f16-kernel-max {DET_F16_KERNEL_MAX}`, "
+      "which also keeps its narrow 1x1 convs in f16, because with the default its worst cosine was 0.977."
+      + det_cost)
+    A("")
+    if "error" in acc:
+        A(f"**Not available**: {acc['error']}.")
+        A("")
+        return
+    A(f"From `{ACCURACY}`, written {acc['written']} by `{ACCURACY_CMD}` (not by this script).")
+    A("")
+    A("| model | storage | measured on | measured | target | result |")
+    A("| --- | --- | --- | --- | --- | --- |")
+    eff = acc.get("efficientnet-lite0", {})
+    for storage in ("f16", "int8"):
+        e = eff.get(storage, {})
+        if e.get("rate") is None:
+            A(f"| EfficientNet-Lite0 | {storage} | | {notes.na('accuracy.json: no efficientnet-lite0 ' + storage)} "
+              f"| ≥ {TOP1_TARGET:.0%} | n/a |")
+            continue
+        A(f"| EfficientNet-Lite0 | {storage} | {eff.get('photos')} object photos | top-1 same as float: "
+          f"{e.get('top1_same')}/{eff.get('photos')} = {e['rate']:.1%} | ≥ {TOP1_TARGET:.0%} "
+          f"| {pass_fail(e['rate'] >= TOP1_TARGET)} |")
+    labels = {stem: label for label, stem, _ in MODELS}
+    for _, stem in OCR_MODELS:
+        o = acc.get(stem, {})
+        for storage in ("f16", "int8"):
+            c = o.get(f"min_cosine_{storage}")
+            mode = f"int8 (`--f16-kernel-max {o.get('f16_kernel_max')}`)" if storage == "int8" else storage
+            if c is None:
+                A(f"| {labels[stem]} | {mode} | | {notes.na(f'accuracy.json: no {stem} {storage}')} "
+                  f"| ≥ {COSINE_TARGET} | n/a |")
+                continue
+            A(f"| {labels[stem]} | {mode} | {o.get('inputs')} text images | worst output cosine {c:.6f} "
+              f"| ≥ {COSINE_TARGET} | {pass_fail(c >= COSINE_TARGET)} |")
+    A("")
+    same, total = (eff.get("float_vs_ort_top1") or [0, 0])[:2]
+    A("Sanity check of the float model, not a target: its EfficientNet-Lite0 top-1 against ONNX Runtime's "
+      "(`data/expected_top1.tsv`) "
+      + (f"is the same on {same}/{total} photos." if total else
+         "was not compared: that file lists none of the measured photos (0/0)."))
+    A("")
+
+
 def write_doc(results, out_path, meta, notes):
     L = []
     A = L.append
@@ -443,39 +573,62 @@ def write_doc(results, out_path, meta, notes):
 
     # --- targets
     mb = next((r for r in results if r["stem"] == "mobilenetv2"), None)
+    acc = meta["accuracy"]
+    no_acc = notes.na(acc["error"]) if "error" in acc else None
     A("## Targets")
     A("")
-    A("| target | measured | result |")
-    A("| --- | --- | --- |")
+    A("| target | storage | measured | result |")
+    A("| --- | --- | --- | --- |")
     if mb:
         for mode, limit in SIZE_TARGETS:
             b, err = get(mb, f"pack_{mode}_filter", "bytes")
+            label = f"| MobileNetV2 `.sqz` ≤ {limit:.0%} of `.onnx` | {mode}"
             if b is None or not mb.get("onnx_bytes"):
-                A(f"| MobileNetV2 {mode} `.sqz` ≤ {limit:.0%} of `.onnx` | {notes.na(err)} | n/a |")
+                A(f"{label} | {notes.na(err)} | n/a |")
             else:
                 frac = b / mb["onnx_bytes"]
-                A(f"| MobileNetV2 {mode} `.sqz` ≤ {limit:.0%} of `.onnx` | {frac:.1%} ({b:,} bytes) "
-                  f"| {pass_fail(frac <= limit)} |")
-    for mode in BENCH_MODES:
+                A(f"{label} | {frac:.1%} ({b:,} bytes) | {pass_fail(frac <= limit)} |")
+    for storage in ("f16", "int8"):
+        label = f"| EfficientNet-Lite0 top-1 agreement with float ≥ {TOP1_TARGET:.0%} | {storage}"
+        eff = acc.get("efficientnet-lite0", {})
+        rate = eff.get(storage, {}).get("rate")
+        if rate is None:
+            A(f"{label} | {no_acc or notes.na('accuracy.json: no efficientnet-lite0 ' + storage)} | n/a |")
+        else:
+            A(f"{label} | {rate:.1%} ({eff[storage].get('top1_same')}/{eff.get('photos')} photos) "
+              f"| {pass_fail(rate >= TOP1_TARGET)} |")
+    for storage in ("f16", "int8"):
+        label = f"| PP-OCR det and cls output cosine ≥ {COSINE_TARGET} | {storage}"
+        cos = {short: acc.get(stem, {}).get(f"min_cosine_{storage}") for short, stem in OCR_MODELS}
+        if None in cos.values():
+            A(f"{label} | {no_acc or notes.na('accuracy.json: no PP-OCR ' + storage + ' cosine')} | n/a |")
+        else:
+            det_note = f" (det packed with `--f16-kernel-max {DET_F16_KERNEL_MAX}`)" if storage == "int8" else ""
+            A(f"{label} | worst of the text images: "
+              + ", ".join(f"{short} {c:.6f}" for short, c in cos.items()) + det_note
+              + f" | {pass_fail(min(cos.values()) >= COSINE_TARGET)} |")
+    for storage, _, key in LOAD_STORAGES:
         ok_n, tot, worst = 0, 0, None
         for r in results:
-            s, _ = get(r, f"squeeze_{mode}", "load_ms")
+            s, _ = get(r, key, "load_ms")
             o, _ = get(r, "ort", "create_ms_median")
             if s is None or o is None or s <= 0:
                 continue
             tot += 1
             ratio = o / s
             ok_n += ratio >= LOAD_SPEEDUP_TARGET
-            worst = ratio if worst is None else min(worst, ratio)
-        label = f"{mode} `.sqz` load ≥ {LOAD_SPEEDUP_TARGET:.0f}× faster than ORT session creation"
+            if worst is None or ratio < worst[0]:
+                worst = (ratio, r["label"])
+        label = f"| `.sqz` load ≥ {LOAD_SPEEDUP_TARGET:.0f}× faster than ORT session creation | {storage}"
         if tot == 0:
-            A(f"| {label} | n/a (no model measured) | n/a |")
+            A(f"{label} | n/a (no model measured) | n/a |")
         else:
-            A(f"| {label} | {ok_n}/{tot} measured models (of {len(results)}); lowest ORT/squeeze {fmt_x(worst)} "
-              f"| {pass_fail(ok_n == tot and tot == len(results))} |")
+            A(f"{label} | {ok_n}/{tot} measured models (of {len(results)}) pass; lowest ORT/squeeze "
+              f"{fmt_x(worst[0])} ({worst[1]}) | {pass_fail(ok_n == tot and tot == len(results))} |")
     A("")
-    A("Size targets use the default pack (byte-shuffle filter on). The load target is checked per "
-      "model in the load table below and must hold for every model.")
+    A("Size targets use the default pack (byte-shuffle filter on, zstd level 19). The accuracy targets "
+      "are measured on real images by `tests/accuracy.rs` (see [Accuracy on real data](#accuracy-on-real-data)). "
+      "The load target is checked per model in the load table below and must hold for every model.")
     A("")
 
     # --- sizes
@@ -483,50 +636,81 @@ def write_doc(results, out_path, meta, notes):
     A("")
     A("`squeeze pack MODEL.onnx -o OUT.sqz --weights MODE [--no-filter]`. Each cell: bytes and "
       "percentage of the `.onnx` file. \"filter\" = byte-shuffle filter before compression (default); "
-      "\"no filter\" = `--no-filter`.")
+      "\"no filter\" = `--no-filter`. \"f32 in-place\" = `--weights f32 --in-place`: raw f32 weights, "
+      "neither filtered nor compressed, so a memory-mapped file is used in place with no copy at load "
+      "(the filter does not apply: —).")
     A("")
-    A("| model | `.onnx` bytes | filter | " + " | ".join(MODES) + " |")
-    A("| --- | ---: | --- | " + " | ".join("---:" for _ in MODES) + " |")
+    A("| model | `.onnx` bytes | filter | " + " | ".join(MODES) + " | f32 in-place |")
+    A("| --- | ---: | --- | " + " | ".join("---:" for _ in MODES) + " | ---: |")
     for r in results:
         ob = r.get("onnx_bytes")
+
+        def size(key):
+            b, err = get(r, key, "bytes")
+            return notes.na(err) if b is None else f"{b:,} ({b / ob:.1%})" if ob else f"{b:,}"
         for filt in ("filter", "nofilter"):
-            cells = []
-            for mode in MODES:
-                b, err = get(r, f"pack_{mode}_{filt}", "bytes")
-                cells.append(notes.na(err) if b is None else f"{b:,} ({b / ob:.1%})" if ob else f"{b:,}")
+            cells = [size(f"pack_{mode}_{filt}") for mode in MODES]
+            cells.append(size("pack_f32_inplace") if filt == "filter" else "—")
             first = (f"{r['label']} | {ob:,}" if ob else f"{r['label']} | {notes.na(r.get('error', '?'))}") \
                 if filt == "filter" else " | "
             A(f"| {first} | {'filter' if filt == 'filter' else 'no filter'} | " + " | ".join(cells) + " |")
     A("")
 
+    write_accuracy(A, acc, results, notes)
+
     # --- load
     A("## Load to ready")
     A("")
-    A(f"Medians. squeeze: `squeeze bench OUT.sqz --loads {LOADS} --json` `load_ms` (open the `.sqz` "
-      f"until ready to run). ORT: `InferenceSession` creation with default (all) graph optimisations, "
-      f"{LOADS} times (`scripts/ort_session_bench.py`). tract: "
+    A(f"Medians. squeeze: `squeeze bench OUT.sqz --loads {SQZ_LOADS} --json` `load_ms` (open the `.sqz` "
+      "until ready to run: load + session creation), for the int8, f32 (zstd, filter) and f32 in-place "
+      f"files of the size table. ORT: `InferenceSession` creation with default (all) graph optimisations, "
+      f"{ORT_LOADS} times (`scripts/ort_session_bench.py`). tract: "
       f"`model_for_path → with_input_fact → into_optimized → into_runnable`, {TRACT_LOADS} times. "
-      "ORT and tract load the `.onnx`. Ratios > 1 mean squeeze is faster.")
+      "ORT and tract load the `.onnx`. Ratios > 1 mean squeeze is faster; the ratio and pass/fail "
+      "columns list int8, f32 zstd, f32 in-place in that order.")
     A("")
-    A("| model | squeeze int8 ms | squeeze f32 ms | ORT create ms | tract load+opt ms | ORT / sq int8 "
-      "| ORT / sq f32 | tract / sq int8 | tract / sq f32 | ≥ 10× ORT (int8, f32) | other CPUs |")
-    A("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
+    A("| model | squeeze int8 ms | squeeze f32 zstd ms | squeeze f32 in-place ms | ORT create ms "
+      "| tract load+opt ms | ORT / squeeze | tract / squeeze | ≥ 10× ORT | other CPUs |")
+    A("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
     for r in results:
-        si, ei = get(r, "squeeze_int8", "load_ms")
-        sf, ef = get(r, "squeeze_f32", "load_ms")
+        loads = [get(r, key, "load_ms") for _, _, key in LOAD_STORAGES]
         o, eo = get(r, "ort", "create_ms_median")
         t, et = get(r, "tract", "load_optimize_ms_median")
 
-        def ratio(a, b):
-            return fmt_x(a / b) if a is not None and b else "n/a"
-
-        def ok(s):
-            return ("PASS" if o / s >= LOAD_SPEEDUP_TARGET else "FAIL") if o is not None and s else "n/a"
-        A(f"| {name(r)} | {notes.na(ei) if si is None else fmt_ms(si)} "
-          f"| {notes.na(ef) if sf is None else fmt_ms(sf)} | {notes.na(eo) if o is None else fmt_ms(o)} "
-          f"| {notes.na(et) if t is None else fmt_ms(t)} | {ratio(o, si)} | {ratio(o, sf)} "
-          f"| {ratio(t, si)} | {ratio(t, sf)} | {ok(si)}, {ok(sf)} | {other_cpus(r)} |")
+        def ratios(a):
+            return ", ".join(fmt_x(a / s) if a is not None and s else "n/a" for s, _ in loads)
+        ok = ", ".join(("PASS" if o / s >= LOAD_SPEEDUP_TARGET else "FAIL") if o is not None and s else "n/a"
+                       for s, _ in loads)
+        A(f"| {name(r)} | " + " | ".join(notes.na(e) if s is None else fmt_ms(s) for s, e in loads)
+          + f" | {notes.na(eo) if o is None else fmt_ms(o)} | {notes.na(et) if t is None else fmt_ms(t)} "
+          f"| {ratios(o)} | {ratios(t)} | {ok} | {other_cpus(r)} |")
     A("")
+
+    # --- zstd level
+    lm = next((r for r in results if r["stem"] == LEVEL_MODEL), None)
+    if lm:
+        A("## zstd level: size vs load")
+        A("")
+        A(f"{lm['label']} only: `squeeze pack --weights MODE --level L` (filter on), file bytes (percentage "
+          f"of the `.onnx`), pack time (it includes `pack`'s own check runs) and load-to-ready (median of "
+          f"{SQZ_LOADS} loads, one thread). Level {DEFAULT_LEVEL} is the default; its rows are the files "
+          "of the tables above.")
+        A("")
+        A("| level | " + " | ".join(f"{m} bytes | {m} pack s | {m} load ms" for m in LEVEL_MODES) + " |")
+        A("| ---: | " + " | ".join("---: | ---: | ---:" for _ in LEVEL_MODES) + " |")
+        for level in LEVELS:
+            cells = []
+            for mode in LEVEL_MODES:
+                pack_key, bench_key = level_keys(mode, level)
+                b, eb = get(lm, pack_key, "bytes")
+                ps, eps = get(lm, pack_key, "pack_s")
+                ld, eld = get(lm, bench_key, "load_ms")
+                ob = lm.get("onnx_bytes")
+                cells += [notes.na(eb) if b is None else f"{b:,} ({b / ob:.1%})" if ob else f"{b:,}",
+                          notes.na(eps) if ps is None else f"{ps:.1f}",
+                          notes.na(eld) if ld is None else fmt_ms(ld)]
+            A(f"| {level}{' (default)' if level == DEFAULT_LEVEL else ''} | " + " | ".join(cells) + " |")
+        A("")
 
     # --- latency
     A("## Run latency (1 thread)")
@@ -608,6 +792,7 @@ def main():
         "tract": lock_version("tract-onnx"),
         "threads_flag": bool(extra),
         "wait_idle": args.wait_idle,
+        "accuracy": read_accuracy(),
     }
     log(f"output folder {tmp}")
     results = []

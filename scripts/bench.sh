@@ -4,6 +4,8 @@
 #   2. build `squeeze` and the `tract_bench` example in release
 #   3. run scripts/bench.py with the venv python (extra arguments are passed to it, e.g. --models mobilenetv2)
 # Packed files go under $SQUEEZE_CACHE/bench/ (default ~/.cache/squeeze/bench), never in the repository.
+# The accuracy section shows $SQUEEZE_CACHE/accuracy.json, written by
+# `cargo test --release --test accuracy` (not run here: about 4 minutes); run that first.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -7,6 +7,47 @@ use crate::error::{Error, Result};
 use crate::ir::Tensor;
 use crate::session::IoInfo;
 
+/// The preprocessing flags of `run` and `pack`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct PreprocessArgs {
+    /// Pixel scale applied before mean/std (default 1/255, mapping to 0..1;
+    /// `run` on a .sqz defaults to what was recorded at pack time).
+    #[arg(long)]
+    pub scale: Option<f32>,
+    /// Per-channel mean subtracted after scaling, e.g. 0.485,0.456,0.406.
+    #[arg(long, value_delimiter = ',', num_args = 1..=3)]
+    pub mean: Option<Vec<f32>>,
+    /// Per-channel std dividing after the mean, e.g. 0.229,0.224,0.225.
+    #[arg(long, value_delimiter = ',', num_args = 1..=3)]
+    pub std: Option<Vec<f32>>,
+    /// Feed channels in BGR order.
+    #[arg(long)]
+    pub bgr: bool,
+}
+
+fn triple(v: &Option<Vec<f32>>, default: f32) -> [f32; 3] {
+    match v.as_deref() {
+        Some([a]) => [*a; 3],
+        Some([a, b, c]) => [*a, *b, *c],
+        _ => [default; 3],
+    }
+}
+
+impl PreprocessArgs {
+    /// True when any flag was given.
+    pub fn given(&self) -> bool {
+        self.scale.is_some() || self.mean.is_some() || self.std.is_some() || self.bgr
+    }
+    pub fn preprocess(&self) -> Preprocess {
+        Preprocess {
+            scale: self.scale.unwrap_or(1.0 / 255.0),
+            mean: triple(&self.mean, 0.0),
+            std: triple(&self.std, 1.0),
+            bgr: self.bgr,
+        }
+    }
+}
+
 /// Pixel preprocessing: `(pixel * scale - mean[c]) / std[c]`.
 #[derive(Clone, Debug)]
 pub struct Preprocess {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::input::{self, Preprocess};
+use super::input::{self, Preprocess, PreprocessArgs};
 use super::{thousands, ModelArgs};
 use crate::error::{Error, Result};
 use crate::ir::{Tensor, TensorData};
@@ -46,15 +46,9 @@ pub struct PackArgs {
     /// Class labels, one per line.
     #[arg(long)]
     pub labels: Option<PathBuf>,
-    /// Preprocessing to record: pixel scale (with --mean/--std/--bgr).
-    #[arg(long)]
-    pub scale: Option<f32>,
-    #[arg(long, value_delimiter = ',', num_args = 1..=3)]
-    pub mean: Option<Vec<f32>>,
-    #[arg(long, value_delimiter = ',', num_args = 1..=3)]
-    pub std: Option<Vec<f32>>,
-    #[arg(long)]
-    pub bgr: bool,
+    /// Preprocessing to record in the metadata (and apply to --calibration images).
+    #[command(flatten)]
+    pub pre: PreprocessArgs,
     /// Real inputs (images or .npy): int8/palette biases are corrected on
     /// them, and the packed model's error is measured on them.
     #[arg(long)]
@@ -62,14 +56,6 @@ pub struct PackArgs {
     /// Random inputs to measure on when no --calibration is given.
     #[arg(long, default_value_t = 2)]
     pub samples: usize,
-}
-
-fn triple(v: &Option<Vec<f32>>, default: f32) -> [f32; 3] {
-    match v.as_deref() {
-        Some([a]) => [*a; 3],
-        Some([a, b, c]) => [*a, *b, *c],
-        _ => [default; 3],
-    }
 }
 
 fn desc(io: &[IoInfo]) -> Vec<TensorDesc> {
@@ -190,18 +176,13 @@ pub fn run(args: PackArgs) -> Result<()> {
             .collect(),
         None => Vec::new(),
     };
-    let pre = Preprocess {
-        scale: args.scale.unwrap_or(1.0 / 255.0),
-        mean: triple(&args.mean, 0.0),
-        std: triple(&args.std, 1.0),
-        bgr: args.bgr,
-    };
+    let pre = args.pre.preprocess();
     let inputs = model.inputs();
     let image_like = inputs.len() == 1 && inputs[0].shape.len() == 4 && inputs[0].shape[1] == 3;
-    let recorded = args.scale.is_some() || args.mean.is_some() || args.std.is_some() || args.bgr;
+    let recorded = args.pre.given();
     let preprocessing = (image_like && recorded).then(|| Preprocessing {
         layout: "NCHW".into(),
-        color_order: if args.bgr { "BGR" } else { "RGB" }.into(),
+        color_order: if pre.bgr { "BGR" } else { "RGB" }.into(),
         scale: pre.scale,
         mean: pre.mean,
         std: pre.std,

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use clap::Args;
 
-use super::input::{self, Preprocess};
+use super::input::{self, Preprocess, PreprocessArgs};
 use super::ModelArgs;
 use crate::error::{Error, Result};
 use crate::ir::Tensor;
@@ -17,19 +17,8 @@ pub struct RunArgs {
     /// An image (png/jpg) or .npy tensor; `name=file.npy` for several inputs.
     #[arg(long, required = true)]
     pub input: Vec<String>,
-    /// Pixel scale applied before mean/std (1/255 maps to 0..1).
-    /// (Default 1/255, or what a .sqz recorded at pack time.)
-    #[arg(long)]
-    pub scale: Option<f32>,
-    /// Per-channel mean subtracted after scaling, e.g. 0.485,0.456,0.406.
-    #[arg(long, value_delimiter = ',', num_args = 1..=3)]
-    pub mean: Option<Vec<f32>>,
-    /// Per-channel std dividing after the mean, e.g. 0.229,0.224,0.225.
-    #[arg(long, value_delimiter = ',', num_args = 1..=3)]
-    pub std: Option<Vec<f32>>,
-    /// Feed channels in BGR order.
-    #[arg(long)]
-    pub bgr: bool,
+    #[command(flatten)]
+    pub pre: PreprocessArgs,
     /// Class labels, one per line, for top-k.
     #[arg(long)]
     pub labels: Option<PathBuf>,
@@ -41,21 +30,13 @@ pub struct RunArgs {
     pub save: Option<PathBuf>,
 }
 
-fn triple(v: &Option<Vec<f32>>, default: f32) -> [f32; 3] {
-    match v.as_deref() {
-        Some([a]) => [*a; 3],
-        Some([a, b, c]) => [*a, *b, *c],
-        _ => [default; 3],
-    }
-}
-
 pub fn run(args: RunArgs) -> Result<()> {
     let t0 = Instant::now();
     let model = args.model.load()?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let infos = model.inputs();
     let packed = model.package().map(|p| &p.metadata);
-    let flags_given = args.scale.is_some() || args.mean.is_some() || args.std.is_some() || args.bgr;
+    let flags_given = args.pre.given();
     let pre = match packed.and_then(|m| m.preprocessing.as_ref()) {
         Some(p) if !flags_given => Preprocess {
             scale: p.scale,
@@ -63,12 +44,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             std: p.std,
             bgr: p.color_order == "BGR",
         },
-        _ => Preprocess {
-            scale: args.scale.unwrap_or(1.0 / 255.0),
-            mean: triple(&args.mean, 0.0),
-            std: triple(&args.std, 1.0),
-            bgr: args.bgr,
-        },
+        _ => args.pre.preprocess(),
     };
     let mut tensors: Vec<Option<Tensor>> = vec![None; infos.len()];
     for spec in &args.input {

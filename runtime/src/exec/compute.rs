@@ -100,6 +100,11 @@ pub fn compute(
         Op::Conv {
             geometry,
             activation,
+        }
+        | Op::ConvTranspose {
+            geometry,
+            activation,
+            ..
         } => {
             let shape = ConvShape {
                 geometry,
@@ -107,6 +112,11 @@ pub fn compute(
                 output: dims4(out_shape),
             };
             let bias = ins.get(2).map(|b| b.f32()).transpose()?;
+            let (x, y) = (ins[0].f32()?, outs[0].f32()?);
+            if matches!(op, Op::ConvTranspose { .. }) {
+                (k.conv_transpose2d)(&shape, x, ins[1].f32()?, bias, *activation, y);
+                return Ok(());
+            }
             let owned;
             let packed = match prepared {
                 Some(Prepared::Conv(p)) => p,
@@ -120,34 +130,7 @@ pub fn compute(
                     &owned
                 }
             };
-            (k.conv2d)(
-                &shape,
-                ins[0].f32()?,
-                packed,
-                bias,
-                *activation,
-                outs[0].f32()?,
-            );
-        }
-        Op::ConvTranspose {
-            geometry,
-            activation,
-            ..
-        } => {
-            let shape = ConvShape {
-                geometry,
-                input: dims4(ins[0].shape),
-                output: dims4(out_shape),
-            };
-            let bias = ins.get(2).map(|b| b.f32()).transpose()?;
-            (k.conv_transpose2d)(
-                &shape,
-                ins[0].f32()?,
-                ins[1].f32()?,
-                bias,
-                *activation,
-                outs[0].f32()?,
-            );
+            (k.conv2d)(&shape, x, packed, bias, *activation, y);
         }
         Op::BatchNorm { epsilon } => {
             let p: SmallVec<[&[f32]; 4]> =

@@ -78,6 +78,70 @@ fn pair(v: &[usize], c: &Ctx, what: &str) -> Result<[usize; 2]> {
     }
 }
 
+/// The sliding-window attributes shared by Conv, ConvTranspose and pooling.
+struct Window {
+    kernel: [usize; 2],
+    strides: [usize; 2],
+    dilations: [usize; 2],
+    /// top, left, bottom, right
+    pads: [usize; 4],
+    auto_pad: String,
+}
+
+impl Window {
+    /// Reads the attributes; `kernel` is the default kernel_shape (from the weights).
+    fn parse(c: &Ctx, kernel: Option<Vec<i64>>) -> Result<Window> {
+        let ints = |name: &str, default: Vec<i64>| -> Result<[usize; 2]> {
+            pair(
+                &to_usizes(&c.attrs.ints(name).unwrap_or(default), c, name)?,
+                c,
+                name,
+            )
+        };
+        let kernel = c
+            .attrs
+            .ints("kernel_shape")
+            .or(kernel)
+            .ok_or_else(|| c.invalid("no kernel_shape"))?;
+        let pads = to_usizes(&c.attrs.ints("pads").unwrap_or(vec![0; 4]), c, "pad")?;
+        let [t, l, b, r] = pads[..] else {
+            return Err(c.invalid("pads must have 4 values"));
+        };
+        Ok(Window {
+            kernel: pair(&to_usizes(&kernel, c, "kernel")?, c, "kernel")?,
+            strides: ints("strides", vec![1, 1])?,
+            dilations: ints("dilations", vec![1, 1])?,
+            pads: [t, l, b, r],
+            auto_pad: c.attrs.string("auto_pad", "NOTSET"),
+        })
+    }
+
+    /// SAME_UPPER / SAME_LOWER / VALID padding of a forward window over `xs` (NCHW).
+    fn apply_auto_pad(&mut self, xs: &[usize]) {
+        match self.auto_pad.as_str() {
+            "SAME_UPPER" | "SAME_LOWER" => {
+                for a in 0..2 {
+                    let out = xs[2 + a].div_ceil(self.strides[a].max(1));
+                    let need = (out.max(1) - 1) * self.strides[a]
+                        + (self.kernel[a].max(1) - 1) * self.dilations[a]
+                        + 1;
+                    let total = need.saturating_sub(xs[2 + a]);
+                    let small = total / 2;
+                    let (head, tail) = if self.auto_pad == "SAME_UPPER" {
+                        (small, total - small)
+                    } else {
+                        (total - small, small)
+                    };
+                    self.pads[a] = head;
+                    self.pads[a + 2] = tail;
+                }
+            }
+            "VALID" => self.pads = [0; 4],
+            _ => {}
+        }
+    }
+}
+
 /// Ops whose kernels also handle i64 data (movement, shape arithmetic).
 fn generic_over_dtype(op: &Op) -> bool {
     matches!(
@@ -261,38 +325,9 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                     c.unsupported(format!("only 2-D convolution (input rank {})", xs.len()))
                 );
             }
-            let kernel = pair(
-                &to_usizes(
-                    &c.attrs
-                        .ints("kernel_shape")
-                        .unwrap_or(ws[2..].iter().map(|&d| d as i64).collect()),
-                    &c,
-                    "kernel",
-                )?,
-                &c,
-                "kernel",
-            )?;
-            let strides = pair(
-                &to_usizes(&c.attrs.ints("strides").unwrap_or(vec![1, 1]), &c, "stride")?,
-                &c,
-                "strides",
-            )?;
-            let dilations = pair(
-                &to_usizes(
-                    &c.attrs.ints("dilations").unwrap_or(vec![1, 1]),
-                    &c,
-                    "dilation",
-                )?,
-                &c,
-                "dilations",
-            )?;
+            let mut win = Window::parse(&c, Some(ws[2..].iter().map(|&d| d as i64).collect()))?;
             let groups =
                 usize::try_from(c.attrs.int("group", 1)).map_err(|_| c.invalid("bad group"))?;
-            let mut pads = to_usizes(&c.attrs.ints("pads").unwrap_or(vec![0; 4]), &c, "pad")?;
-            if pads.len() != 4 {
-                return Err(c.invalid("pads must have 4 values"));
-            }
-            let auto_pad = c.attrs.string("auto_pad", "NOTSET");
             let transposed = node.op_type == "ConvTranspose";
             let mut output_padding = [0usize; 2];
             if transposed {
@@ -306,60 +341,42 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                     "output_padding",
                 )?;
                 let out_shape = c.attrs.ints("output_shape");
-                if out_shape.is_some() || auto_pad.starts_with("SAME") {
+                if out_shape.is_some() || win.auto_pad.starts_with("SAME") {
                     for a in 0..2 {
-                        let full = (xs[2 + a] - 1) * strides[a]
+                        let full = xs[2 + a].saturating_sub(1) * win.strides[a]
                             + output_padding[a]
-                            + (kernel[a] - 1) * dilations[a]
+                            + win.kernel[a].saturating_sub(1) * win.dilations[a]
                             + 1;
                         let target = match &out_shape {
                             Some(o) => *o
                                 .get(o.len().wrapping_sub(2) + a)
                                 .ok_or_else(|| c.invalid("bad output_shape"))?
                                 as usize,
-                            None => xs[2 + a] * strides[a],
+                            None => xs[2 + a] * win.strides[a],
                         };
                         let total = full.checked_sub(target).ok_or_else(|| {
                             c.unsupported("output_shape larger than the full output")
                         })?;
                         // As ONNX's reference (backend test data): SAME_UPPER puts the odd pad last.
-                        let (head, tail) = if auto_pad == "SAME_UPPER" {
+                        let (head, tail) = if win.auto_pad == "SAME_UPPER" {
                             (total / 2, total - total / 2)
                         } else {
                             (total - total / 2, total / 2)
                         };
-                        pads[a] = head;
-                        pads[a + 2] = tail;
+                        win.pads[a] = head;
+                        win.pads[a + 2] = tail;
                     }
-                } else if auto_pad == "VALID" {
-                    pads = vec![0; 4];
+                } else if win.auto_pad == "VALID" {
+                    win.pads = [0; 4];
                 }
             } else {
-                match auto_pad.as_str() {
-                    "SAME_UPPER" | "SAME_LOWER" => {
-                        for a in 0..2 {
-                            let out = xs[2 + a].div_ceil(strides[a]);
-                            let need = (out - 1) * strides[a] + (kernel[a] - 1) * dilations[a] + 1;
-                            let total = need.saturating_sub(xs[2 + a]);
-                            let small = total / 2;
-                            let (head, tail) = if auto_pad == "SAME_UPPER" {
-                                (small, total - small)
-                            } else {
-                                (total - small, small)
-                            };
-                            pads[a] = head;
-                            pads[a + 2] = tail;
-                        }
-                    }
-                    "VALID" => pads = vec![0; 4],
-                    _ => {}
-                }
+                win.apply_auto_pad(&xs);
             }
             let geometry = ConvGeometry {
-                kernel,
-                strides,
-                dilations,
-                pads: [pads[0], pads[1], pads[2], pads[3]],
+                kernel: win.kernel,
+                strides: win.strides,
+                dilations: win.dilations,
+                pads: win.pads,
                 groups,
             };
             let mut ins = vec![x, w];
@@ -403,53 +420,8 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             if xs.len() != 4 {
                 return Err(c.unsupported(format!("only 2-D pooling (input rank {})", xs.len())));
             }
-            let kernel = pair(
-                &to_usizes(
-                    &c.attrs
-                        .ints("kernel_shape")
-                        .ok_or_else(|| c.invalid("no kernel_shape"))?,
-                    &c,
-                    "kernel",
-                )?,
-                &c,
-                "kernel",
-            )?;
-            let strides = pair(
-                &to_usizes(&c.attrs.ints("strides").unwrap_or(vec![1, 1]), &c, "stride")?,
-                &c,
-                "strides",
-            )?;
-            let dilations = pair(
-                &to_usizes(
-                    &c.attrs.ints("dilations").unwrap_or(vec![1, 1]),
-                    &c,
-                    "dilation",
-                )?,
-                &c,
-                "dilations",
-            )?;
-            let mut pads = to_usizes(&c.attrs.ints("pads").unwrap_or(vec![0; 4]), &c, "pad")?;
-            if pads.len() != 4 {
-                return Err(c.invalid("pads must have 4 values"));
-            }
-            let auto_pad = c.attrs.string("auto_pad", "NOTSET");
-            if auto_pad.starts_with("SAME") {
-                for a in 0..2 {
-                    let out = xs[2 + a].div_ceil(strides[a]);
-                    let need = (out - 1) * strides[a] + (kernel[a] - 1) * dilations[a] + 1;
-                    let total = need.saturating_sub(xs[2 + a]);
-                    let small = total / 2;
-                    let (head, tail) = if auto_pad == "SAME_UPPER" {
-                        (small, total - small)
-                    } else {
-                        (total - small, small)
-                    };
-                    pads[a] = head;
-                    pads[a + 2] = tail;
-                }
-            } else if auto_pad == "VALID" {
-                pads = vec![0; 4];
-            }
+            let mut win = Window::parse(&c, None)?;
+            win.apply_auto_pad(&xs);
             let kind = if node.op_type == "MaxPool" {
                 PoolKind::Max
             } else {
@@ -459,10 +431,10 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             };
             let geometry = PoolGeometry {
                 kind,
-                kernel,
-                strides,
-                dilations,
-                pads: [pads[0], pads[1], pads[2], pads[3]],
+                kernel: win.kernel,
+                strides: win.strides,
+                dilations: win.dilations,
+                pads: win.pads,
                 ceil_mode: c.attrs.int("ceil_mode", 0) != 0,
             };
             simple(imp, Op::Pool(geometry), vec![req(0)?])

@@ -72,7 +72,7 @@ pub fn corrected_bias(
                     let grp = o / mg;
                     (0..cg)
                         .map(|ci| {
-                            let row = &(o * cg + ci) * khw;
+                            let row = (o * cg + ci) * khw;
                             let d: f64 = (0..khw).map(|k| (wq[row + k] - w[row + k]) as f64).sum();
                             d * mean[grp * cg + ci]
                         })

@@ -236,7 +236,7 @@ fn decode_int8(bytes: &[u8], len: usize, channels: usize) -> Vec<f32> {
     let (scale_bytes, q) = bytes.split_at(channels * 4);
     // Rows in parallel: large tensors dequantize on every core, and the
     // output pages are first touched by the threads that fill them.
-    out.par_chunks_mut(row.max(1) * 64.max(1))
+    out.par_chunks_mut(row.max(1) * 64)
         .enumerate()
         .for_each(|(block, dst)| {
             let first = block * 64;
