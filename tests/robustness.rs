@@ -366,3 +366,108 @@ fn in_place_f32_weights_point_into_the_file() {
     assert_eq!(run_model(&copied), run_model(&float));
     std::fs::remove_file(&path).ok();
 }
+
+/// A hostile file can carry valid checksums: mutate the graph section,
+/// rebuild a well-formed container, and load, plan and run it. Every
+/// outcome must be a value or a typed error; a panic fails the test.
+#[test]
+fn hostile_graph_sections_with_valid_checksums_never_panic() {
+    use squeeze::pack::container::{
+        write_container, Codec, Container, Limits, SectionInput, WriteOptions,
+    };
+    let (_, bytes) = packed_tiny(Storage::F32);
+    let c = Container::parse(&bytes, &Limits::default()).expect("parse");
+    let sections: Vec<SectionInput> = c
+        .sections()
+        .iter()
+        .map(|e| SectionInput {
+            kind: e.kind,
+            codec: Codec::None,
+            data: c.decode(e).expect("decode").to_vec(),
+        })
+        .collect();
+    let g = sections
+        .iter()
+        .position(|s| s.kind == 2)
+        .expect("graph section");
+    let input = tiny_input();
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (mut loaded, mut ran) = (0, 0);
+    for i in 0..5000 {
+        let mut s = sections.clone();
+        let data = &mut s[g].data;
+        for _ in 0..1 + (next() % 3) {
+            let at = (next() as usize) % data.len();
+            data[at] = next() as u8;
+        }
+        let file = write_container(
+            &s,
+            &WriteOptions {
+                zstd_level: 1,
+                min_saving_percent: 0,
+            },
+        )
+        .expect("write");
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let Ok(m) = Model::from_sqz_bytes(&file, &LoadOptions::default()) else {
+                return (0, 0);
+            };
+            let Ok(mut session) = m.session() else {
+                return (1, 0);
+            };
+            if session.arena_bytes() < 64 << 20 {
+                let _ = session.run(&[&input]);
+                return (1, 1);
+            }
+            (1, 0)
+        }));
+        let (l, r) = outcome.unwrap_or_else(|_| panic!("mutation {i} panicked"));
+        loaded += l;
+        ran += r;
+    }
+    eprintln!("hostile graph sections: {loaded} of 5000 still loaded, {ran} ran");
+}
+
+/// Random byte changes to an ONNX file: import, optimize, plan and run
+/// must return a value or a typed error, never panic.
+#[test]
+fn mutated_onnx_files_never_panic() {
+    let bytes = std::fs::read(tiny_path()).expect("fixture");
+    let input = tiny_input();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (mut loaded, mut ran) = (0, 0);
+    for i in 0..3000 {
+        let mut data = bytes.clone();
+        for _ in 0..1 + (next() % 4) {
+            let at = (next() as usize) % data.len();
+            data[at] = next() as u8;
+        }
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let Ok(m) = load(&data) else { return (0, 0) };
+            let Ok(mut session) = m.session() else {
+                return (1, 0);
+            };
+            if session.arena_bytes() < 64 << 20 {
+                let _ = session.run(&[&input]);
+                return (1, 1);
+            }
+            (1, 0)
+        }));
+        let (l, r) = outcome.unwrap_or_else(|_| panic!("mutation {i} panicked"));
+        loaded += l;
+        ran += r;
+    }
+    eprintln!("mutated ONNX: {loaded} of 3000 still loaded, {ran} ran");
+}

@@ -12,6 +12,9 @@ use crate::plan::{plan, Plan};
 use compute::{Input, Output, Prepared, View, ViewMut};
 use kernels::Kernels;
 
+/// Largest activation arena a session allocates (2 GiB).
+pub const MAX_ARENA_BYTES: u64 = 2 << 30;
+
 pub struct Executor {
     graph: Graph,
     plan: Plan,
@@ -42,6 +45,13 @@ impl Executor {
     pub fn new(graph: Graph, kernels: &'static Kernels) -> Result<Executor> {
         graph.validate()?;
         let plan = plan(&graph);
+        if plan.arena_bytes as u64 > MAX_ARENA_BYTES {
+            return Err(Error::TooLarge {
+                what: "activation arena (bytes)".into(),
+                elements: plan.arena_bytes as u128,
+                limit: MAX_ARENA_BYTES,
+            });
+        }
         let prepared = graph
             .nodes
             .iter()

@@ -656,14 +656,17 @@ impl Op {
                             first.shape, t.shape
                         )));
                     }
-                    out[*axis] += t.shape[*axis];
+                    out[*axis] = out[*axis]
+                        .checked_add(t.shape[*axis])
+                        .ok_or_else(|| bad("concat size overflows".into()))?;
                 }
                 one(first.dtype, out)
             }
             Op::Split { axis, sizes } => {
                 arity(1, 1)?;
                 let s = &ins[0].shape;
-                if *axis >= s.len() || sizes.iter().sum::<usize>() != s[*axis] {
+                let total = sizes.iter().try_fold(0usize, |a, &b| a.checked_add(b));
+                if *axis >= s.len() || total != Some(s[*axis]) {
                     return Err(bad(format!("split {sizes:?} of {s:?} on axis {axis}")));
                 }
                 Ok(sizes
@@ -732,10 +735,13 @@ impl Op {
                 if pads.len() != s.len() {
                     return Err(bad("pads need one pair per axis".into()));
                 }
-                one(
-                    DType::F32,
-                    s.iter().zip(pads).map(|(d, p)| d + p.0 + p.1).collect(),
-                )
+                let out = s
+                    .iter()
+                    .zip(pads)
+                    .map(|(d, p)| d.checked_add(p.0)?.checked_add(p.1))
+                    .collect::<Option<Vec<usize>>>()
+                    .ok_or_else(|| bad("padded size overflows".into()))?;
+                one(DType::F32, out)
             }
             Op::Resize {
                 out_shape, scales, ..
@@ -744,6 +750,14 @@ impl Op {
                 want_f32(0)?;
                 if out_shape.len() != ins[0].shape.len() || scales.len() != out_shape.len() {
                     return Err(bad("resize rank mismatch".into()));
+                }
+                if ins[0]
+                    .shape
+                    .iter()
+                    .zip(out_shape)
+                    .any(|(&i, &o)| i == 0 && o != 0)
+                {
+                    return Err(bad("resize of an empty axis".into()));
                 }
                 one(DType::F32, out_shape.clone())
             }

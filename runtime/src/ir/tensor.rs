@@ -29,9 +29,9 @@ impl DType {
     }
 }
 
-/// Upper bound on the elements of any one tensor (2^31): a hostile model
-/// declaring more is refused before anything is allocated.
-pub const MAX_TENSOR_ELEMENTS: u64 = 1 << 31;
+/// Upper bound on the elements of any one tensor (2^28, 1 GiB of f32): a
+/// hostile model declaring more is refused before anything is allocated.
+pub const MAX_TENSOR_ELEMENTS: u64 = 1 << 28;
 
 /// Number of elements of `shape`, refusing overflow and sizes over
 /// [`MAX_TENSOR_ELEMENTS`].
