@@ -151,7 +151,17 @@ fn pb_lying_initializer() -> Vec<u8> {
 fn external_data_cannot_escape_the_model_folder() {
     let dir = std::env::temp_dir().join(format!("squeeze-ext-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp");
-    for location in ["../secret.bin", "/etc/passwd", "sub/../../x.bin"] {
+    // A symlink inside the folder that leads outside it.
+    let outside = std::env::temp_dir().join(format!("squeeze-outside-{}.bin", std::process::id()));
+    std::fs::write(&outside, [0u8; 16]).expect("outside file");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&outside, dir.join("link.bin")).expect("symlink");
+    for location in [
+        "../secret.bin",
+        "/etc/passwd",
+        "sub/../../x.bin",
+        "link.bin",
+    ] {
         let mut w = tensor_f32("w", &[4], vec![]);
         w.data_location = Some(1);
         w.external_data = vec![tract_onnx::pb::StringStringEntryProto {
@@ -171,6 +181,7 @@ fn external_data_cannot_escape_the_model_folder() {
         assert!(matches!(err, Error::ExternalData(_)), "{location}: {err:?}");
     }
     std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_file(&outside).ok();
 }
 
 #[test]
@@ -470,4 +481,43 @@ fn mutated_onnx_files_never_panic() {
         ran += r;
     }
     eprintln!("mutated ONNX: {loaded} of 3000 still loaded, {ran} ran");
+}
+
+#[test]
+fn external_data_inside_the_model_folder_loads() {
+    let dir = std::env::temp_dir().join(format!("squeeze-ext-ok-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("data")).expect("tmp");
+    let values = [1.5f32, -2.0, 3.25, -0.5];
+    let raw: Vec<u8> = [0u8; 8]
+        .into_iter()
+        .chain(values.iter().flat_map(|v| v.to_le_bytes()))
+        .collect();
+    std::fs::write(dir.join("data/w.bin"), raw).expect("data");
+    let mut w = tensor_f32("w", &[4], vec![]);
+    w.data_location = Some(1);
+    w.external_data = [
+        ("location", "data/w.bin"),
+        ("offset", "8"),
+        ("length", "16"),
+    ]
+    .iter()
+    .map(|(k, v)| tract_onnx::pb::StringStringEntryProto {
+        key: k.to_string(),
+        value: v.to_string(),
+    })
+    .collect();
+    let bytes = model_bytes(
+        vec![node("Add", &["x", "w"], &["y"], vec![])],
+        vec![w],
+        vec![value_info("x", &[4])],
+        vec![value_info("y", &[4])],
+        13,
+    );
+    let path = dir.join("m.onnx");
+    std::fs::write(&path, bytes).expect("write");
+    let m = Model::load(&path, &LoadOptions::default()).expect("load");
+    let x = Tensor::from_f32(vec![4], vec![1.0; 4]).expect("x");
+    let y = m.session().expect("session").run(&[&x]).expect("run");
+    assert_eq!(y[0].to_f32_vec(), vec![2.5, -1.0, 4.25, 0.5]);
+    std::fs::remove_dir_all(&dir).ok();
 }
