@@ -167,46 +167,34 @@ fn efficientnet_lite0_top1_agreement_on_real_photos() {
         return common::skip("EfficientNet-Lite0 accuracy", "model or photos missing");
     }
     let inputs: Vec<Tensor> = photos.iter().map(|p| classifier_input(p)).collect();
-    let calibration = calib.iter().map(|p| vec![classifier_input(p)]).collect();
+    let calibration: Vec<Vec<Tensor>> = calib.iter().map(|p| vec![classifier_input(p)]).collect();
     let models = variants(
         &model,
         &[],
-        calibration,
+        calibration.clone(),
         PackOptions::default().f16_kernel_max,
     );
     let outs = run_all(&models, &inputs);
-    // Our float top-1 against ONNX Runtime's, from the shared expectations.
+    // Our float top-1 on the scene photos against ONNX Runtime's, from the
+    // shared expectations (which list only data/images).
+    let scenes: Vec<Tensor> = calibration.into_iter().flatten().collect();
+    let scene_outs = run_all(&models[..1], &scenes);
     let expected = std::fs::read_to_string(dir.join("data/expected_top1.tsv")).unwrap_or_default();
-    let mut ort_same = 0;
-    let mut ort_total = 0;
-    for (p, o) in photos.iter().zip(&outs[0]) {
-        let rel = format!(
-            "{}/{}",
-            p.parent()
-                .and_then(|d| d.file_name())
-                .map(|s| s.to_string_lossy())
-                .unwrap_or_default(),
-            p.file_name()
-                .map(|s| s.to_string_lossy())
-                .unwrap_or_default()
-        );
-        if let Some(line) = expected
+    let ort_top1 = |p: &Path| -> Option<usize> {
+        let name = p.file_name()?.to_string_lossy().into_owned();
+        let line = expected
             .lines()
-            .find(|l| l.starts_with(&format!("{rel}\t")))
-        {
-            let idx: usize = line
-                .split('\t')
-                .nth(1)
-                .and_then(|f| f.split(':').next())
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(usize::MAX);
+            .find(|l| l.starts_with(&format!("images/{name}\t")))?;
+        line.split('\t').nth(1)?.split(':').next()?.parse().ok()
+    };
+    let (mut ort_same, mut ort_total) = (0, 0);
+    for (p, o) in calib.iter().zip(&scene_outs[0]) {
+        if let Some(idx) = ort_top1(p) {
             ort_total += 1;
             ort_same += usize::from(idx == argmax(o));
         }
     }
-    eprintln!(
-        "float top-1 equal to ONNX Runtime's (its own preprocessing): {ort_same}/{ort_total}"
-    );
+    eprintln!("float top-1 equal to ONNX Runtime's on the scene photos (its own resize): {ort_same}/{ort_total}");
     let mut report =
         serde_json::json!({"photos": photos.len(), "float_vs_ort_top1": [ort_same, ort_total]});
     for (k, (name, _)) in models.iter().enumerate().skip(1) {
@@ -222,14 +210,15 @@ fn efficientnet_lite0_top1_agreement_on_real_photos() {
             100.0 * rate
         );
         report[*name] = serde_json::json!({"top1_same": same, "rate": rate});
-        // Target 99 %. f16 meets it; int8 weight-only measured 98.0 % here
-        // (see the issue note): assert that floor so a regression shows.
+        // Target 99 %. f16 meets it; int8 weight-only measured 98.5 %
+        // (193/196, see the issue note): assert a floor so a regression shows.
         let floor = if *name == "int8" { 0.975 } else { 0.99 };
         assert!(rate >= floor, "{name}: top-1 agreement {rate:.4} < {floor}");
     }
-    // A sanity floor, not a target: our float model must mostly agree with ORT.
+    // A sanity floor, not a target: our float model must mostly agree with
+    // ORT (preprocessing differs slightly: PIL's resize against ours).
     assert!(
-        ort_total == 0 || ort_same * 10 >= ort_total * 9,
+        ort_total >= 20 && ort_same * 10 >= ort_total * 9,
         "float top-1 agrees with ORT on {ort_same}/{ort_total}"
     );
     record("efficientnet-lite0", report);
