@@ -56,11 +56,15 @@ impl LoadTimings {
     pub fn total(&self) -> Duration {
         self.phases.iter().map(|p| p.1).sum()
     }
-    /// Times `f` as phase `name`.
+    /// Times `f` as phase `name` (added to the phase if it already ran).
     pub fn time<T>(&mut self, name: &'static str, f: impl FnOnce() -> T) -> T {
         let t = Instant::now();
         let r = f();
-        self.phases.push((name, t.elapsed()));
+        let d = t.elapsed();
+        match self.phases.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, total)) => *total += d,
+            None => self.phases.push((name, d)),
+        }
         r
     }
 }
