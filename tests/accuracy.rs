@@ -210,10 +210,7 @@ fn efficientnet_lite0_top1_agreement_on_real_photos() {
             100.0 * rate
         );
         report[*name] = serde_json::json!({"top1_same": same, "rate": rate});
-        // Target 99 %. f16 meets it; int8 weight-only measured 98.5 %
-        // (193/196, see the issue note): assert a floor so a regression shows.
-        let floor = if *name == "int8" { 0.975 } else { 0.99 };
-        assert!(rate >= floor, "{name}: top-1 agreement {rate:.4} < {floor}");
+        assert!(rate >= 0.99, "{name}: top-1 agreement {rate:.4} < 0.99");
     }
     // A sanity floor, not a target: our float model must mostly agree with
     // ORT (preprocessing differs slightly: PIL's resize against ours).
@@ -235,10 +232,10 @@ fn ocr_calibration(shape: &[usize]) -> Vec<Vec<Tensor>> {
 }
 
 /// Target cosine 0.999 for f16 and int8. f16 meets it everywhere; int8 on
-/// PP-OCR cls with the default packing. On PP-OCR det the default int8
-/// (f16 only for <= 32 values per channel) measured 0.977 at worst, so det
-/// packs int8 with `f16_kernel_max` 400 (narrow 1x1 convs stay f16), which
-/// meets the target; the file size cost is in docs/BENCHMARKS.md.
+/// PP-OCR cls with the default packing. PP-OCR det is more sensitive: with
+/// the default `f16_kernel_max` (128) its worst cosine is below target, so
+/// det packs int8 with 400 (more of its narrow convs stay f16), which meets
+/// it; the file size cost is in docs/BENCHMARKS.md.
 fn ocr_case(stem: &str, inputs: Vec<Tensor>, shape_name: &str, f16_kernel_max: usize) {
     let model = common::models_dir().join(format!("{stem}.onnx"));
     if !model.exists() || inputs.is_empty() {

@@ -28,8 +28,9 @@ pub struct PackOptions {
     /// Weights with fewer elements stay f32 (biases, tiny kernels).
     pub min_quantized_elements: usize,
     /// In int8/palette modes, weights with at most this many values per
-    /// output channel (depthwise and stem convs) are stored f16 instead:
-    /// they hold few bytes but most of the quantization error.
+    /// output channel (depthwise, stem and narrow 1x1 convs) are stored f16
+    /// instead: they hold few bytes but much of the quantization error.
+    /// 128 measured best for size against accuracy (docs/BENCHMARKS.md).
     pub f16_kernel_max: usize,
     /// Real model inputs; with them, int8/palette biases are corrected for
     /// the mean shift rounding causes.
@@ -45,7 +46,7 @@ impl Default for PackOptions {
             zstd_level: 19,
             min_saving_percent: 5,
             min_quantized_elements: 256,
-            f16_kernel_max: 32,
+            f16_kernel_max: 128,
             calibration: Vec::new(),
         }
     }
