@@ -521,3 +521,56 @@ fn external_data_inside_the_model_folder_loads() {
     assert_eq!(y[0].to_f32_vec(), vec![2.5, -1.0, 4.25, 0.5]);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn importer_refuses_unbounded_or_malformed_folds() {
+    // Three 2^28-element constants: each under the tensor cap, together over the import budget.
+    let shape = tensor_i64("s", &[1], vec![1 << 28]);
+    let nodes = (0..3)
+        .map(|i| node("ConstantOfShape", &["s"], &[&format!("c{i}")], vec![]))
+        .collect();
+    let outs = (0..3).map(|i| value_info(&format!("c{i}"), &[])).collect();
+    assert!(matches!(
+        load(&model_bytes(nodes, vec![shape], vec![], outs, 13)),
+        Err(Error::TooLarge { .. })
+    ));
+    // num_outputs far above the outputs named.
+    let split = model_bytes(
+        vec![node(
+            "Split",
+            &["x"],
+            &["a", "b"],
+            vec![attr_i("num_outputs", 1 << 40)],
+        )],
+        vec![],
+        vec![value_info("x", &[4])],
+        vec![value_info("a", &[]), value_info("b", &[])],
+        18,
+    );
+    assert!(matches!(load(&split), Err(Error::InvalidGraph { .. })));
+    // Range over an empty start tensor.
+    let range = model_bytes(
+        vec![node("Range", &["s", "l", "d"], &["y"], vec![])],
+        vec![
+            tensor_i64("s", &[0], vec![]),
+            tensor_i64("l", &[], vec![4]),
+            tensor_i64("d", &[], vec![1]),
+        ],
+        vec![],
+        vec![value_info("y", &[])],
+        13,
+    );
+    assert!(matches!(load(&range), Err(Error::InvalidGraph { .. })));
+    // An axis of a scalar.
+    let squeeze = model_bytes(
+        vec![node("Squeeze", &["k", "axes"], &["y"], vec![])],
+        vec![
+            tensor_f32("k", &[], vec![1.0]),
+            tensor_i64("axes", &[1], vec![0]),
+        ],
+        vec![],
+        vec![value_info("y", &[])],
+        13,
+    );
+    assert!(matches!(load(&squeeze), Err(Error::InvalidGraph { .. })));
+}

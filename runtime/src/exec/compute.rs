@@ -346,10 +346,13 @@ pub fn compute(
             scales,
             ..
         } => {
-            // Separable passes, one per axis that changes.
+            // Separable passes, one per axis that changes; shrinking axes
+            // first, so no intermediate is larger than the input or output.
             let mut cur: Vec<f32> = ins[0].f32()?.to_vec();
             let mut shape: Vec<usize> = ins[0].shape.to_vec();
-            for axis in 0..shape.len() {
+            let mut order: SmallVec<[usize; 6]> = (0..shape.len()).collect();
+            order.sort_by_key(|&a| target[a] > shape[a]);
+            for axis in order {
                 if shape[axis] == target[axis] && scales[axis] == 1.0 {
                     continue;
                 }

@@ -1,5 +1,7 @@
 //! The executor: runs a validated, planned graph with one arena and kernels
-//! from one dispatch table. Allocations happen at construction.
+//! from one dispatch table. The arena and prepacked weights are made at
+//! construction; a few reference kernels (Resize, BatchNorm, Gemm rows)
+//! still allocate scratch per run, to be removed with the fast kernels.
 
 pub mod compute;
 pub mod kernels;

@@ -113,48 +113,6 @@ impl Graph {
         used
     }
 
-    /// Orders `nodes` so that every value is written before it is read;
-    /// refuses a cycle.
-    pub fn sort_topologically(&mut self) -> Result<()> {
-        let producers = self.producers();
-        let mut indegree = vec![0usize; self.nodes.len()];
-        let mut readers: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len()];
-        for (i, n) in self.nodes.iter().enumerate() {
-            for &v in &n.inputs {
-                if let Some(p) = producers.get(v).copied().flatten() {
-                    indegree[i] += 1;
-                    readers[p].push(i);
-                }
-            }
-        }
-        let mut ready: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| indegree[i] == 0)
-            .rev()
-            .collect();
-        let mut order = Vec::with_capacity(self.nodes.len());
-        while let Some(i) = ready.pop() {
-            order.push(i);
-            for &r in readers[i].iter().rev() {
-                indegree[r] -= 1;
-                if indegree[r] == 0 {
-                    ready.push(r);
-                }
-            }
-        }
-        if order.len() != self.nodes.len() {
-            let stuck = (0..self.nodes.len())
-                .find(|&i| indegree[i] > 0)
-                .unwrap_or(0);
-            return Err(Error::Cycle(self.nodes[stuck].name.clone()));
-        }
-        let mut old: Vec<Option<Node>> = std::mem::take(&mut self.nodes)
-            .into_iter()
-            .map(Some)
-            .collect();
-        self.nodes = order.into_iter().filter_map(|i| old[i].take()).collect();
-        Ok(())
-    }
-
     /// The one validation step: every value index in range, every value
     /// written once before it is read, every node's declared output types
     /// equal to what its op infers from its inputs, every tensor under the
@@ -203,6 +161,9 @@ impl Graph {
                     ));
                 }
                 infos.push(&self.values[v].info);
+            }
+            if node.outputs.is_empty() {
+                return Err(Error::invalid(&node.name, "a node without outputs"));
             }
             let inferred = node.op.infer(&node.name, &infos)?;
             if inferred.len() != node.outputs.len() {

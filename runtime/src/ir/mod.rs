@@ -4,6 +4,8 @@ mod graph;
 mod op;
 mod stats;
 mod tensor;
+#[cfg(test)]
+mod tests;
 
 pub use graph::{Graph, Node, Value, ValueId};
 pub use op::{

@@ -246,7 +246,6 @@ pub enum Op {
         /// output size per axis; scales are output/input unless given
         out_shape: Vec<usize>,
         scales: Vec<f32>,
-        cubic_coeff_a: f32,
     },
     ReduceMean {
         axes: Vec<usize>,
@@ -278,6 +277,24 @@ impl TypeInfo {
     pub fn f32(shape: Vec<usize>) -> Self {
         TypeInfo::new(DType::F32, shape)
     }
+}
+
+/// Bound on kernel sizes, strides, dilations, pads and groups: far above any
+/// real CNN, low enough that window arithmetic cannot overflow.
+pub const MAX_WINDOW: usize = 1 << 20;
+
+/// Kernel, stride and dilation in 1..=MAX_WINDOW, pads in 0..=MAX_WINDOW.
+fn window_in_bounds(
+    kernel: &[usize; 2],
+    strides: &[usize; 2],
+    dilations: &[usize; 2],
+    pads: &[usize; 4],
+) -> bool {
+    let positive = |v: &usize| (1..=MAX_WINDOW).contains(v);
+    kernel.iter().all(positive)
+        && strides.iter().all(positive)
+        && dilations.iter().all(positive)
+        && pads.iter().all(|&p| p <= MAX_WINDOW)
 }
 
 /// numpy broadcast of two shapes.
@@ -454,8 +471,11 @@ impl Op {
                 rank(0, 4)?;
                 rank(1, 4)?;
                 let (x, w) = (&ins[0].shape, &ins[1].shape);
-                if g.groups == 0 || g.strides.contains(&0) || g.dilations.contains(&0) {
-                    return Err(bad("zero groups, stride or dilation".into()));
+                if !window_in_bounds(&g.kernel, &g.strides, &g.dilations, &g.pads)
+                    || g.groups == 0
+                    || g.groups > MAX_WINDOW
+                {
+                    return Err(bad(format!("convolution geometry out of bounds: {g:?}")));
                 }
                 if w[2] != g.kernel[0] || w[3] != g.kernel[1] {
                     return Err(bad(format!("kernel {:?} vs weights {w:?}", g.kernel)));
@@ -465,7 +485,7 @@ impl Op {
                     (w[0], w[1] * g.groups)
                 } else {
                     (w[1] * g.groups, w[0])
-                };
+                }; // no overflow: dims <= 2^28 elements, groups <= 2^20
                 if x[1] != cin || cout % g.groups != 0 || (transposed && w[0] % g.groups != 0) {
                     return Err(bad(format!(
                         "{} channels: input {x:?}, weights {w:?}, groups {}",
@@ -549,8 +569,8 @@ impl Op {
                 want_f32(0)?;
                 rank(0, 4)?;
                 let x = &ins[0].shape;
-                if p.strides.contains(&0) || p.dilations.contains(&0) || p.kernel.contains(&0) {
-                    return Err(bad("zero kernel, stride or dilation".into()));
+                if !window_in_bounds(&p.kernel, &p.strides, &p.dilations, &p.pads) {
+                    return Err(bad(format!("pooling geometry out of bounds: {p:?}")));
                 }
                 let mut out = x.clone();
                 for a in 0..2 {
@@ -571,6 +591,9 @@ impl Op {
                 want_f32(0)?;
                 if ins[0].shape.len() < 3 {
                     return Err(bad("global pooling needs spatial axes".into()));
+                }
+                if ins[0].shape[2..].contains(&0) {
+                    return Err(bad("global pooling over an empty area".into()));
                 }
                 let mut s = ins[0].shape.clone();
                 s[2..].iter_mut().for_each(|d| *d = 1);
@@ -666,7 +689,7 @@ impl Op {
                 arity(1, 1)?;
                 let s = &ins[0].shape;
                 let total = sizes.iter().try_fold(0usize, |a, &b| a.checked_add(b));
-                if *axis >= s.len() || total != Some(s[*axis]) {
+                if sizes.is_empty() || *axis >= s.len() || total != Some(s[*axis]) {
                     return Err(bad(format!("split {sizes:?} of {s:?} on axis {axis}")));
                 }
                 Ok(sizes
@@ -685,9 +708,11 @@ impl Op {
                     return Err(bad("slice needs one entry per axis".into()));
                 }
                 for (d, a) in axes.iter().enumerate() {
-                    let last = a.start as isize + a.step * (a.len as isize - 1);
+                    // Wide arithmetic: a hostile step or length must not wrap.
+                    let last = a.start as i128 + a.step as i128 * (a.len as i128 - 1);
                     let ok = a.step != 0
-                        && (a.len == 0 || (a.start < s[d] && last >= 0 && (last as usize) < s[d]));
+                        && a.len <= s[d]
+                        && (a.len == 0 || (a.start < s[d] && last >= 0 && last < s[d] as i128));
                     if !ok {
                         return Err(bad(format!("slice {a:?} out of axis {d} of {s:?}")));
                     }
@@ -709,7 +734,8 @@ impl Op {
             }
             Op::Reshape { shape } => {
                 arity(1, 1)?;
-                if shape.iter().product::<usize>() != ins[0].shape.iter().product::<usize>() {
+                let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+                if n != Some(ins[0].shape.iter().product::<usize>()) {
                     return Err(bad(format!("reshape {:?} to {shape:?}", ins[0].shape)));
                 }
                 one(ins[0].dtype, shape.clone())
@@ -728,12 +754,21 @@ impl Op {
                 out.extend_from_slice(&s[axis + 1..]);
                 one(ins[0].dtype, out)
             }
-            Op::Pad { pads, .. } => {
+            Op::Pad { pads, mode, .. } => {
                 arity(1, 1)?;
                 want_f32(0)?;
                 let s = &ins[0].shape;
                 if pads.len() != s.len() {
                     return Err(bad("pads need one pair per axis".into()));
+                }
+                // Edge copies from the axis, reflect mirrors inside it.
+                let fits = |(&d, &(a, b)): (&usize, &(usize, usize))| match mode {
+                    PadMode::Constant => true,
+                    PadMode::Edge => d > 0 || (a == 0 && b == 0),
+                    PadMode::Reflect => a < d && b < d,
+                };
+                if !s.iter().zip(pads).all(fits) {
+                    return Err(bad(format!("{mode:?} pads {pads:?} do not fit {s:?}")));
                 }
                 let out = s
                     .iter()
@@ -765,8 +800,14 @@ impl Op {
                 arity(1, 1)?;
                 want_f32(0)?;
                 let s = &ins[0].shape;
-                if axes.iter().any(|&a| a >= s.len()) {
-                    return Err(bad("reduce axis out of range".into()));
+                let mut seen = vec![false; s.len()];
+                if axes
+                    .iter()
+                    .any(|&a| a >= s.len() || std::mem::replace(&mut seen[a], true))
+                {
+                    return Err(bad(format!(
+                        "reduce axes {axes:?} out of range or repeated"
+                    )));
                 }
                 let out = s
                     .iter()

@@ -151,12 +151,6 @@ impl Tensor {
         };
         Ok(Tensor { shape, data })
     }
-    pub fn scalar_f32(v: f32) -> Tensor {
-        Tensor {
-            shape: vec![],
-            data: TensorData::F32(vec![v]),
-        }
-    }
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }
@@ -175,15 +169,9 @@ impl Tensor {
     pub fn data(&self) -> &TensorData {
         &self.data
     }
-    pub fn data_mut(&mut self) -> &mut TensorData {
-        &mut self.data
-    }
     /// Shape and data borrowed at once (the shape stays fixed).
     pub fn parts_mut(&mut self) -> (&[usize], &mut TensorData) {
         (&self.shape, &mut self.data)
-    }
-    pub fn into_data(self) -> TensorData {
-        self.data
     }
     pub fn as_f32(&self) -> Option<&[f32]> {
         match &self.data {
@@ -197,17 +185,6 @@ impl Tensor {
             TensorData::I64(v) => Some(v),
             _ => None,
         }
-    }
-    /// The same elements under another shape with the same element count.
-    pub fn reshaped(mut self, shape: Vec<usize>) -> Result<Tensor> {
-        if checked_numel(&shape, "reshape")? != self.len() {
-            return Err(Error::Shape(format!(
-                "cannot reshape {:?} to {shape:?}",
-                self.shape
-            )));
-        }
-        self.shape = shape;
-        Ok(self)
     }
     /// Values as i64 (floats truncated), for shape arithmetic.
     pub fn to_i64_vec(&self) -> Vec<i64> {

@@ -81,8 +81,15 @@ pub fn import_model(
         names: HashMap::new(),
         opset,
         dir,
+        const_elements: 0,
     };
     for init in &g.initializer {
+        let dims: Vec<usize> = init
+            .dims
+            .iter()
+            .map(|&d| usize::try_from(d).unwrap_or(usize::MAX))
+            .collect();
+        ctx.reserve(checked_numel(&dims, &init.name)?, &init.name)?;
         let t = to_tensor(init, dir)?;
         let id = ctx.graph.add_constant(&init.name, t);
         ctx.names.insert(init.name.clone(), id);
@@ -235,7 +242,13 @@ pub(crate) struct Importer<'a> {
     names: HashMap<String, ValueId>,
     opset: i64,
     dir: Option<&'a Path>,
+    /// Constant elements made so far (initializers and folded values).
+    const_elements: usize,
 }
+
+/// Total constant elements an import may create (2^29: 2 GiB of f32), so
+/// a tiny file cannot fold itself into unbounded memory.
+pub const MAX_CONSTANT_ELEMENTS: usize = 1 << 29;
 
 impl Importer<'_> {
     fn value(&self, name: &str, node: &str) -> Result<ValueId> {
@@ -252,6 +265,20 @@ impl Importer<'_> {
     }
 
     /// Binds `name` to a new constant.
+    /// Counts `elements` more constant elements against the import budget,
+    /// before they are allocated.
+    fn reserve(&mut self, elements: usize, what: &str) -> Result<()> {
+        self.const_elements = self.const_elements.saturating_add(elements);
+        if self.const_elements > MAX_CONSTANT_ELEMENTS {
+            return Err(Error::TooLarge {
+                what: format!("constants up to {what}"),
+                elements: self.const_elements as u128,
+                limit: MAX_CONSTANT_ELEMENTS as u64,
+            });
+        }
+        Ok(())
+    }
+
     fn bind_constant(&mut self, name: &str, t: Tensor) {
         let id = self.graph.add_constant(name, t);
         self.names.insert(name.to_string(), id);
@@ -279,6 +306,13 @@ impl Importer<'_> {
             ));
         }
         if inputs.iter().all(|&v| self.constant(v).is_some()) {
+            self.reserve(
+                types
+                    .iter()
+                    .map(|t| t.shape.iter().product::<usize>())
+                    .sum(),
+                name,
+            )?;
             let consts: Vec<&Tensor> = inputs.iter().filter_map(|&v| self.constant(v)).collect();
             let results = compute::eval(&SCALAR, &op, &consts)?;
             let mut ids = Vec::new();

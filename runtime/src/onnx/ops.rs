@@ -58,7 +58,7 @@ impl Ctx<'_> {
 fn axis(a: i64, rank: usize, c: &Ctx) -> Result<usize> {
     let r = rank as i64;
     let v = if a < 0 { a + r } else { a };
-    if (0..r.max(1)).contains(&v) {
+    if (0..r).contains(&v) {
         Ok(v as usize)
     } else {
         Err(c.invalid(format!("axis {a} out of range for rank {rank}")))
@@ -289,7 +289,9 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 let (ra, b_shape) = (imp.info(ins[0]).shape.len(), imp.info(ins[1]).shape.clone());
                 let start = match c.attrs.get("axis") {
                     Some(a) => axis(a.i, ra, &c)?,
-                    None => ra - b_shape.len(),
+                    None => ra
+                        .checked_sub(b_shape.len())
+                        .ok_or_else(|| c.invalid("broadcast operand of higher rank"))?,
                 };
                 let mut shape = b_shape;
                 shape.resize(ra - start, 1);
@@ -513,8 +515,11 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                     let n = c
                         .attrs
                         .get("num_outputs")
-                        .map_or(outs.len() as i64, |a| a.i)
-                        .max(1) as usize;
+                        .map_or(outs.len() as i64, |a| a.i);
+                    if n != outs.len() as i64 || n == 0 {
+                        return Err(c.invalid(format!("{n} splits for {} outputs", outs.len())));
+                    }
+                    let n = n as usize;
                     let chunk = shape[a].div_ceil(n);
                     (0..n)
                         .map(|i| chunk.min(shape[a].saturating_sub(i * chunk)))
@@ -570,27 +575,39 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                     return Err(c.invalid("slice step 0"));
                 }
                 let norm = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
-                let (start, end, len) = if step > 0 {
-                    let s = norm(starts[i]).clamp(0, dim);
-                    let e = norm(ends[i]).clamp(0, dim);
-                    (s, e, if e > s { (e - s + step - 1) / step } else { 0 })
+                // Lengths in i128: steps and bounds may be anywhere in i64.
+                let len: i128 = if dim == 0 {
+                    0
+                } else if step > 0 {
+                    let (s, e) = (
+                        norm(starts[i]).clamp(0, dim) as i128,
+                        norm(ends[i]).clamp(0, dim) as i128,
+                    );
+                    if e > s {
+                        (e - s + step as i128 - 1) / step as i128
+                    } else {
+                        0
+                    }
                 } else {
-                    let s = norm(starts[i]).clamp(0, dim - 1);
-                    let e = norm(ends[i]).clamp(-1, dim - 1);
-                    (
-                        s,
-                        e,
-                        if s > e {
-                            (s - e + (-step) - 1) / (-step)
-                        } else {
-                            0
-                        },
-                    )
+                    let (s, e) = (
+                        norm(starts[i]).clamp(0, dim - 1) as i128,
+                        norm(ends[i]).clamp(-1, dim - 1) as i128,
+                    );
+                    if s > e {
+                        (s - e - step as i128 - 1) / -(step as i128)
+                    } else {
+                        0
+                    }
                 };
-                let _ = end;
+                let start = if step > 0 {
+                    norm(starts[i]).clamp(0, dim)
+                } else {
+                    norm(starts[i]).clamp(0, (dim - 1).max(0))
+                };
                 slices[a] = AxisSlice {
                     start: if len == 0 { 0 } else { start as usize },
-                    step: step as isize,
+                    step: isize::try_from(step)
+                        .map_err(|_| c.invalid("slice step out of range"))?,
                     len: len as usize,
                 };
             }
@@ -690,7 +707,9 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 .map(|&x| axis(x, r, &c))
                 .collect::<Result<_>>()?;
             axes.sort_unstable();
-            axes.dedup();
+            if axes.windows(2).any(|w| w[0] == w[1]) {
+                return Err(c.invalid("repeated Unsqueeze axes"));
+            }
             let mut it = shape.iter();
             let out = (0..r)
                 .map(|d| {
@@ -746,6 +765,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             let dims = const_ints(imp, 0, "the shape")?.ok_or_else(|| c.invalid("no shape"))?;
             let shape = to_usizes(&dims, &c, "dim")?;
             let n = crate::ir::checked_numel(&shape, &c.name)?;
+            imp.reserve(n, &c.name)?;
             let value = match c.attrs.get("value").and_then(|a| a.t.as_ref()) {
                 Some(t) => to_tensor(t, imp.dir)?,
                 None => Tensor::from_f32(vec![1], vec![0.0])?,
@@ -770,17 +790,34 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 return Err(c.unsupported("Range of non-constant inputs"));
             };
             let t = if s.dtype() == DType::F32 {
-                let (s, l, d) = (s.to_f32_vec()[0], l.to_f32_vec()[0], d.to_f32_vec()[0]);
-                let n = ((l - s) / d).ceil().max(0.0) as usize;
+                let first = |t: &Tensor| {
+                    t.to_f32_vec()
+                        .first()
+                        .copied()
+                        .ok_or_else(|| c.invalid("empty Range operand"))
+                };
+                let (s, l, d) = (first(&s)?, first(&l)?, first(&d)?);
+                let n = ((l - s) / d).ceil().max(0.0).min(u32::MAX as f32) as usize;
                 crate::ir::checked_numel(&[n], &c.name)?;
+                imp.reserve(n, &c.name)?;
                 Tensor::from_f32(vec![n], (0..n).map(|i| s + i as f32 * d).collect())?
             } else {
-                let (s, l, d) = (s.to_i64_vec()[0], l.to_i64_vec()[0], d.to_i64_vec()[0]);
+                let first = |t: &Tensor| {
+                    t.to_i64_vec()
+                        .first()
+                        .copied()
+                        .ok_or_else(|| c.invalid("empty Range operand"))
+                };
+                let (s, l, d) = (first(&s)?, first(&l)?, first(&d)?);
                 if d == 0 {
                     return Err(c.invalid("Range delta 0"));
                 }
-                let n = ((l - s) as f64 / d as f64).ceil().max(0.0) as usize;
+                let n = ((l as f64 - s as f64) / d as f64)
+                    .ceil()
+                    .max(0.0)
+                    .min(u32::MAX as f64) as usize;
                 crate::ir::checked_numel(&[n], &c.name)?;
+                imp.reserve(n, &c.name)?;
                 Tensor::from_i64(vec![n], (0..n as i64).map(|i| s + i * d).collect())?
             };
             imp.bind_constant(&first_out()?, t);
@@ -798,13 +835,14 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             if let Some(mask) = outs.get(1).filter(|o| !o.is_empty()) {
                 let shape = shape0(imp)?;
                 let n = crate::ir::checked_numel(&shape, &c.name)?;
+                imp.reserve(n, &c.name)?;
                 imp.bind_constant(mask, Tensor::from_i64(shape, vec![1; n])?);
             }
             imp.add(&c.name, Op::Identity, vec![req(0)?], &outs[..1])
                 .map(|_| ())
         }
         "Cast" => {
-            let to = c.attrs.int("to", 1) as i32;
+            let to = i32::try_from(c.attrs.int("to", 1)).map_err(|_| c.invalid("bad Cast type"))?;
             if to == super::tensor::elem::BOOL {
                 return Err(c.unsupported("Cast to bool"));
             }
@@ -963,7 +1001,6 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 coord,
                 out_shape,
                 scales,
-                cubic_coeff_a: c.attrs.float("cubic_coeff_a", -0.75),
             };
             simple(imp, op, vec![req(0)?])
         }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::retain_unremoved;
 use crate::error::Result;
 use crate::exec::compute;
 use crate::exec::kernels::scalar::elementwise::batchnorm_to_affine;
@@ -26,8 +27,7 @@ pub fn fold_constants(graph: &mut Graph) -> Result<usize> {
         removed[i] = true;
         count += 1;
     }
-    let mut it = removed.iter();
-    graph.nodes.retain(|_| !it.next().copied().unwrap_or(false));
+    retain_unremoved(graph, &removed);
     Ok(count)
 }
 
@@ -80,8 +80,7 @@ pub fn fold_batchnorm(graph: &mut Graph) -> Result<usize> {
         }
         count += 1;
     }
-    let mut it = removed.iter();
-    graph.nodes.retain(|_| !it.next().copied().unwrap_or(false));
+    retain_unremoved(graph, &removed);
     Ok(count)
 }
 
@@ -133,9 +132,12 @@ fn fold_into(graph: &mut Graph, j: usize, scale: &[f32], shift: &[f32]) -> bool 
                 }
             }
             // beta*C becomes part of the folded bias, broadcast over rows.
-            if node.inputs.len() == 3 && graph.constant(node.inputs[2]).map(|t| t.len()) != Some(c)
-            {
-                return false;
+            // Only a per-column C ([N] or [1, N]) folds into a per-channel bias.
+            if node.inputs.len() == 3 {
+                let shape = graph.values[node.inputs[2]].info.shape.as_slice();
+                if !(shape == [c] || shape == [1, c]) {
+                    return false;
+                }
             }
             let b2: Vec<f32> = bias.iter().map(|v| v * *beta).collect();
             *beta = 1.0;

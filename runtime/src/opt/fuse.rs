@@ -4,12 +4,7 @@
 use crate::error::Result;
 use crate::ir::{Graph, Op, PadMode};
 
-use super::replace_uses;
-
-fn retain_unremoved(graph: &mut Graph, removed: &[bool]) {
-    let mut it = removed.iter();
-    graph.nodes.retain(|_| !it.next().copied().unwrap_or(false));
-}
+use super::{replace_uses, retain_unremoved};
 
 /// True when `op` returns its single input unchanged.
 fn is_noop(graph: &Graph, op: &Op, input: usize, output: usize) -> bool {

@@ -70,6 +70,12 @@ pub fn optimize(graph: &mut Graph) -> Result<Vec<PassReport>> {
     Ok(reports)
 }
 
+/// Drops the nodes flagged in `removed` (one flag per node).
+pub(crate) fn retain_unremoved(graph: &mut Graph, removed: &[bool]) {
+    let mut it = removed.iter();
+    graph.nodes.retain(|_| !it.next().copied().unwrap_or(false));
+}
+
 /// Points every reader of `old` at `new`.
 pub(crate) fn replace_uses(graph: &mut Graph, old: ValueId, new: ValueId) {
     for n in &mut graph.nodes {

@@ -3,9 +3,10 @@
 //! encodings trade precision for size (F16, Int8, Palette) or reorder bytes so
 //! zstd finds more redundancy (ByteShuffle). Layouts are in `docs/FORMAT.md`.
 //!
-//! A tensor is `channels` contiguous rows of `len / channels` values, the
-//! output-channel axis first (row-major), which is what per-channel Int8
-//! scales need.
+//! A tensor is `channels` contiguous rows of `len / channels` values: the
+//! rows of its leading axis (row-major), one Int8 scale per row. For Conv
+//! weights and Gemm with transB=1 that axis is the output channel; for
+//! ConvTranspose and Gemm with transB=0 it is the input axis.
 
 use half::f16;
 use rayon::prelude::*;
@@ -17,7 +18,7 @@ pub enum WeightStorage {
     F32,
     /// 2 bytes per value, IEEE half, little-endian, round to nearest even.
     F16,
-    /// Symmetric per-output-channel int8 with one f32 scale per channel.
+    /// Symmetric int8 with one f32 scale per row of the leading axis.
     Int8,
     /// k-means codebook of `2^bits` f16 centroids plus `bits`-bit indices
     /// (Deep Compression style). `bits` is in `2..=8`.

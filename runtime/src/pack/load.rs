@@ -50,19 +50,18 @@ fn load_shared(
     limits: &Limits,
     timings: &mut LoadTimings,
 ) -> Result<(Graph, PackageInfo)> {
-    let container = timings.time("verify", || -> Result<Container> {
-        let c = Container::parse(bytes, limits)?;
-        if limits.verify_sha256 {
-            c.verify_sha256()?;
+    // Parsing checks every checksum (and the SHA-256 when asked).
+    let container = timings.time("verify", || Container::parse(bytes, limits))?;
+    let only = |k: u32, what: &str| {
+        let mut all = container.sections().iter().filter(|e| e.kind == k);
+        match (all.next(), all.next()) {
+            (Some(e), None) => Ok(e),
+            (None, _) => Err(pack_err(format!("no {what} section"))),
+            (Some(_), Some(_)) => Err(pack_err(format!("more than one {what} section"))),
         }
-        Ok(c)
-    })?;
-    let meta_entry = container
-        .find(kind::METADATA)
-        .ok_or_else(|| pack_err("no metadata section"))?;
-    let graph_entry = container
-        .find(kind::GRAPH)
-        .ok_or_else(|| pack_err("no graph section"))?;
+    };
+    let meta_entry = only(kind::METADATA, "metadata")?;
+    let graph_entry = only(kind::GRAPH, "graph")?;
     let (meta_raw, graph_raw) = timings.time("decompress", || -> Result<_> {
         Ok((
             container.decode(meta_entry)?,
@@ -76,6 +75,8 @@ fn load_shared(
     // Check the weight table against the graph and the container before decoding.
     let sections = container.sections();
     let mut seen = vec![false; graph.values.len()];
+    let mut section_used = vec![false; sections.len()];
+    let mut decoded_bytes: u64 = 0;
     for w in &weights {
         let value = graph
             .values
@@ -85,10 +86,23 @@ fn load_shared(
             .get(w.section)
             .filter(|e| e.kind == kind::WEIGHT)
             .ok_or_else(|| pack_err(format!("weight section {} missing", w.section)))?;
-        if std::mem::replace(&mut seen[w.value], true) {
-            return Err(pack_err(format!("value {} has two weights", w.value)));
+        if std::mem::replace(&mut seen[w.value], true)
+            || std::mem::replace(&mut section_used[w.section], true)
+        {
+            return Err(pack_err(format!(
+                "value {} or section {} used twice",
+                w.value, w.section
+            )));
         }
         let n = checked_numel(&value.info.shape, &value.name)?;
+        // What decoding will allocate, capped before anything is decoded.
+        decoded_bytes = decoded_bytes.saturating_add(n as u64 * value.info.dtype.size() as u64);
+        if decoded_bytes > limits.max_total_raw_bytes {
+            return Err(pack_err(format!(
+                "weights decode to over {} bytes",
+                limits.max_total_raw_bytes
+            )));
+        }
         let expected = match w.storage.codec() {
             Some(c) if value.info.dtype == DType::F32 => codec::encoded_len(n, w.channels, c),
             None if value.info.dtype == DType::I64 => n.checked_mul(8),

@@ -10,16 +10,9 @@ use crate::ir::{BinaryOp, ConvGeometry, PoolGeometry, PoolKind, Tensor, UnaryOp}
 pub use scalar::conv::ConvShape;
 pub use scalar::gemm::{GemmBias, MatRef};
 
-/// Instruction sets a kernel table can target.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Isa {
-    Scalar,
-}
-
 /// Conv weights in the layout the table's conv kernel wants, made once at load.
 #[derive(Clone, Debug)]
 pub struct PackedConv {
-    pub isa: Isa,
     pub data: PackedData,
 }
 
@@ -44,7 +37,6 @@ impl PackedData {
 /// spelled out so each ISA's functions slot in by type.
 #[allow(clippy::type_complexity)]
 pub struct Kernels {
-    pub isa: Isa,
     pub pack_conv: fn(&ConvGeometry, &Arc<Tensor>) -> PackedConv,
     pub conv2d: fn(&ConvShape, &[f32], &PackedConv, Option<&[f32]>, Option<UnaryOp>, &mut [f32]),
     pub conv_transpose2d:
@@ -61,7 +53,6 @@ pub struct Kernels {
 /// The scalar kernel reads ONNX's \[m, c/groups, kh, kw\] layout as is.
 fn scalar_pack_conv(_: &ConvGeometry, w: &Arc<Tensor>) -> PackedConv {
     PackedConv {
-        isa: Isa::Scalar,
         data: PackedData::Shared(Arc::clone(w)),
     }
 }
@@ -79,7 +70,6 @@ fn scalar_conv2d(
 
 /// The reference table.
 pub static SCALAR: Kernels = Kernels {
-    isa: Isa::Scalar,
     pack_conv: scalar_pack_conv,
     conv2d: scalar_conv2d,
     conv_transpose2d: scalar::conv::conv_transpose2d,

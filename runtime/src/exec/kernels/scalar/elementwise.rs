@@ -1,5 +1,5 @@
-//! Elementwise ops: unary functions, broadcasting binary ops, PRelu, the
-//! per-channel affine (BatchNorm) and casts.
+//! Elementwise ops: unary functions, broadcasting binary ops, PRelu and the
+//! per-channel affine (BatchNorm).
 
 use crate::ir::{BinaryOp, UnaryOp};
 
@@ -39,10 +39,6 @@ pub fn broadcast_binary<T: Copy, U>(
         return;
     }
     let rank = y_shape.len();
-    if rank == 0 {
-        y[0] = f(a[0], b[0]);
-        return;
-    }
     let (sa, sb) = (
         broadcast_strides(a_shape, y_shape),
         broadcast_strides(b_shape, y_shape),

@@ -1,5 +1,5 @@
 //! Data movement, generic over the element type: transpose, slice, concat,
-//! split, gather, pad, cast.
+//! split, gather, pad.
 
 use crate::ir::{AxisSlice, PadMode};
 

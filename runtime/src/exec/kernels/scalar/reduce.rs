@@ -64,7 +64,9 @@ pub fn lrn(
 ) {
     let (n, c) = (shape[0], shape[1]);
     let inner: usize = shape[2..].iter().product();
-    let (before, after) = ((size - 1) / 2, size.div_ceil(2) - 1);
+    // ONNX: floor((size-1)/2) channels before, ceil((size-1)/2) after.
+    let before = (size - 1) / 2;
+    let after = size - 1 - before;
     for b in 0..n {
         for ch in 0..c {
             let lo = ch.saturating_sub(before);
