@@ -378,6 +378,49 @@ fn in_place_f32_weights_point_into_the_file() {
     std::fs::remove_file(&path).ok();
 }
 
+/// Xorshift: deterministic bytes for mutation tests.
+fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
+/// Loads `n` mutants of `base` (each from `rebuild`) and plans and runs
+/// those that load; any panic fails. Returns how many loaded.
+fn survive_mutants(
+    n: usize,
+    base: &[u8],
+    seed: u64,
+    rebuild: impl Fn(Vec<u8>) -> Vec<u8>,
+    load: impl Fn(&[u8]) -> squeeze::Result<Model>,
+) -> usize {
+    let input = tiny_input();
+    let mut next = xorshift(seed);
+    let mut loaded = 0;
+    for i in 0..n {
+        let mut data = base.to_vec();
+        for _ in 0..1 + (next() % 3) {
+            let at = (next() as usize) % data.len();
+            data[at] = next() as u8;
+        }
+        let file = rebuild(data);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let Ok(m) = load(&file) else { return 0 };
+            if let Ok(mut session) = m.session() {
+                if session.arena_bytes() < 64 << 20 {
+                    let _ = session.run(&[&input]);
+                }
+            }
+            1
+        }));
+        loaded += outcome.unwrap_or_else(|_| panic!("mutant {i} panicked"));
+    }
+    loaded
+}
+
 /// A hostile file can carry valid checksums: mutate the graph section,
 /// rebuild a well-formed container, and load, plan and run it. Every
 /// outcome must be a value or a typed error; a panic fails the test.
@@ -401,48 +444,26 @@ fn hostile_graph_sections_with_valid_checksums_never_panic() {
         .iter()
         .position(|s| s.kind == 2)
         .expect("graph section");
-    let input = tiny_input();
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let (mut loaded, mut ran) = (0, 0);
-    for i in 0..5000 {
+    let rebuild = |graph: Vec<u8>| {
         let mut s = sections.clone();
-        let data = &mut s[g].data;
-        for _ in 0..1 + (next() % 3) {
-            let at = (next() as usize) % data.len();
-            data[at] = next() as u8;
-        }
-        let file = write_container(
+        s[g].data = graph;
+        write_container(
             &s,
             &WriteOptions {
                 zstd_level: 1,
                 min_saving_percent: 0,
             },
         )
-        .expect("write");
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let Ok(m) = Model::from_sqz_bytes(&file, &LoadOptions::default()) else {
-                return (0, 0);
-            };
-            let Ok(mut session) = m.session() else {
-                return (1, 0);
-            };
-            if session.arena_bytes() < 64 << 20 {
-                let _ = session.run(&[&input]);
-                return (1, 1);
-            }
-            (1, 0)
-        }));
-        let (l, r) = outcome.unwrap_or_else(|_| panic!("mutation {i} panicked"));
-        loaded += l;
-        ran += r;
-    }
-    eprintln!("hostile graph sections: {loaded} of 5000 still loaded, {ran} ran");
+        .expect("write")
+    };
+    let loaded = survive_mutants(
+        5000,
+        &sections[g].data,
+        0x2545_F491_4F6C_DD1D,
+        rebuild,
+        |f| Model::from_sqz_bytes(f, &LoadOptions::default()),
+    );
+    eprintln!("hostile graph sections: {loaded} of 5000 still loaded");
 }
 
 /// Random byte changes to an ONNX file: import, optimize, plan and run
@@ -450,37 +471,8 @@ fn hostile_graph_sections_with_valid_checksums_never_panic() {
 #[test]
 fn mutated_onnx_files_never_panic() {
     let bytes = std::fs::read(tiny_path()).expect("fixture");
-    let input = tiny_input();
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let (mut loaded, mut ran) = (0, 0);
-    for i in 0..3000 {
-        let mut data = bytes.clone();
-        for _ in 0..1 + (next() % 4) {
-            let at = (next() as usize) % data.len();
-            data[at] = next() as u8;
-        }
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let Ok(m) = load(&data) else { return (0, 0) };
-            let Ok(mut session) = m.session() else {
-                return (1, 0);
-            };
-            if session.arena_bytes() < 64 << 20 {
-                let _ = session.run(&[&input]);
-                return (1, 1);
-            }
-            (1, 0)
-        }));
-        let (l, r) = outcome.unwrap_or_else(|_| panic!("mutation {i} panicked"));
-        loaded += l;
-        ran += r;
-    }
-    eprintln!("mutated ONNX: {loaded} of 3000 still loaded, {ran} ran");
+    let loaded = survive_mutants(3000, &bytes, 0x9E37_79B9_7F4A_7C15, |d| d, load);
+    eprintln!("mutated ONNX: {loaded} of 3000 still loaded");
 }
 
 #[test]

@@ -91,6 +91,15 @@ pub fn image_tensor(path: &Path, info: &IoInfo, p: &Preprocess) -> Result<Tensor
     Tensor::from_f32(vec![1, 3, h, w], data)
 }
 
+/// Class labels, one per line.
+pub fn read_labels(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    Ok(text.lines().map(str::to_string).collect())
+}
+
 /// Loads `.npy` or an image, by extension.
 pub fn load(path: &Path, info: &IoInfo, p: &Preprocess) -> Result<Tensor> {
     let ext = path

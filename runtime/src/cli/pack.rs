@@ -166,14 +166,7 @@ pub fn run(args: PackArgs) -> Result<()> {
         .map(|m| m.len())
         .unwrap_or(0);
     let labels = match &args.labels {
-        Some(p) => std::fs::read_to_string(p)
-            .map_err(|e| Error::Io {
-                path: p.clone(),
-                source: e,
-            })?
-            .lines()
-            .map(str::to_string)
-            .collect(),
+        Some(p) => input::read_labels(p)?,
         None => Vec::new(),
     };
     let pre = args.pre.preprocess();

@@ -77,16 +77,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let outputs = session.run(&refs)?;
     let run_ms = t1.elapsed().as_secs_f64() * 1e3;
     let labels: Option<Vec<String>> = match &args.labels {
-        Some(p) => Some(
-            std::fs::read_to_string(p)
-                .map_err(|e| Error::Io {
-                    path: p.clone(),
-                    source: e,
-                })?
-                .lines()
-                .map(str::to_string)
-                .collect(),
-        ),
+        Some(p) => Some(input::read_labels(p)?),
         None => packed.map(|m| m.labels.clone()).filter(|l| !l.is_empty()),
     };
     for (info, out) in model.outputs().iter().zip(&outputs) {
