@@ -9,6 +9,7 @@
 //! ConvTranspose and Gemm with transB=0 it is the input axis.
 
 use half::f16;
+use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 use rayon::prelude::*;
 
 /// How weight values are stored.
@@ -145,19 +146,41 @@ pub fn decode(
         });
     }
     let out = match storage {
-        WeightStorage::F32 => {
-            let bytes = remove_filter(bytes, 4, filter);
-            bytes
+        // Shuffled data is read straight from its byte planes: no
+        // intermediate unshuffled copy.
+        WeightStorage::F32 => match filter {
+            Filter::None => bytes
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect()
-        }
+                .collect(),
+            Filter::ByteShuffle => {
+                let (p0, rest) = bytes.split_at(len);
+                let (p1, rest) = rest.split_at(len);
+                let (p2, p3) = rest.split_at(len);
+                (0..len)
+                    .map(|i| f32::from_le_bytes([p0[i], p1[i], p2[i], p3[i]]))
+                    .collect()
+            }
+        },
         WeightStorage::F16 => {
-            let bytes = remove_filter(bytes, 2, filter);
-            bytes
-                .chunks_exact(2)
-                .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect()
+            let bits: Vec<u16> = match filter {
+                Filter::None => bytes
+                    .chunks_exact(2)
+                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                    .collect(),
+                Filter::ByteShuffle => {
+                    let (lo, hi) = bytes.split_at(len);
+                    lo.iter()
+                        .zip(hi)
+                        .map(|(&l, &h)| u16::from_le_bytes([l, h]))
+                        .collect()
+                }
+            };
+            // Bulk conversion uses the CPU's f16 instructions where it has them.
+            let mut out = vec![0f32; len];
+            bits.reinterpret_cast::<f16>()
+                .convert_to_f32_slice(&mut out);
+            out
         }
         WeightStorage::Int8 => decode_int8(bytes, len, channels),
         WeightStorage::Palette { bits } => decode_palette(bytes, len, check_bits(bits)?),
@@ -177,22 +200,6 @@ fn apply_filter(bytes: Vec<u8>, elem: usize, filter: Filter) -> Vec<u8> {
                 }
             }
             out
-        }
-    }
-}
-
-fn remove_filter(bytes: &[u8], elem: usize, filter: Filter) -> std::borrow::Cow<'_, [u8]> {
-    match filter {
-        Filter::None => std::borrow::Cow::Borrowed(bytes),
-        Filter::ByteShuffle => {
-            let n = bytes.len() / elem;
-            let mut out = vec![0u8; bytes.len()];
-            for (i, e) in out.chunks_exact_mut(elem).enumerate() {
-                for (b, byte) in e.iter_mut().enumerate() {
-                    *byte = bytes[b * n + i];
-                }
-            }
-            std::borrow::Cow::Owned(out)
         }
     }
 }
