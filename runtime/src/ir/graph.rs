@@ -9,6 +9,10 @@ use super::op::{Op, TypeInfo};
 use super::tensor::{checked_numel, Tensor};
 use crate::error::{Error, Result};
 
+/// Most values (and nodes) a graph may have: real CNNs have a few thousand;
+/// the bound keeps planning (quadratic in values) quick on hostile graphs.
+pub const MAX_VALUES: usize = 1 << 15;
+
 /// Index of a value in [`Graph::values`].
 pub type ValueId = usize;
 
@@ -120,6 +124,13 @@ impl Graph {
     /// trusts the graph.
     pub fn validate(&self) -> Result<()> {
         let n_values = self.values.len();
+        if n_values > MAX_VALUES || self.nodes.len() > MAX_VALUES {
+            return Err(Error::TooLarge {
+                what: "graph values and nodes".into(),
+                elements: n_values.max(self.nodes.len()) as u128,
+                limit: MAX_VALUES as u64,
+            });
+        }
         let mut defined = vec![false; n_values];
         for (i, v) in self.values.iter().enumerate() {
             checked_numel(&v.info.shape, &v.name)?;
