@@ -239,25 +239,37 @@ fn decode_int8(bytes: &[u8], len: usize, channels: usize) -> Vec<f32> {
     if channels == 0 {
         return Vec::new();
     }
-    let mut out = vec![0.0; len];
     let row = len / channels;
     let (scale_bytes, q) = bytes.split_at(channels * 4);
-    // Rows in parallel: large tensors dequantize on every core, and the
-    // output pages are first touched by the threads that fill them.
-    out.par_chunks_mut(row.max(1) * 64)
-        .enumerate()
-        .for_each(|(block, dst)| {
-            let first = block * 64;
-            for (r, d) in dst.chunks_mut(row.max(1)).enumerate() {
-                let c = first + r;
-                let s = &scale_bytes[c * 4..c * 4 + 4];
-                let scale = f32::from_le_bytes([s[0], s[1], s[2], s[3]]);
-                for (o, &b) in d.iter_mut().zip(&q[c * row..(c + 1) * row]) {
-                    *o = f32::from(b as i8) * scale;
-                }
-            }
-        });
-    out
+    let dequantize_rows = |first: usize, dst: &mut Vec<f32>, rows: usize| {
+        for c in first..first + rows {
+            let s = &scale_bytes[c * 4..c * 4 + 4];
+            let scale = f32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+            dst.extend(
+                q[c * row..(c + 1) * row]
+                    .iter()
+                    .map(|&b| f32::from(b as i8) * scale),
+            );
+        }
+    };
+    // Blocks of rows in parallel, each written once (no zero-fill first),
+    // then joined; a single thread writes the output directly.
+    const BLOCK: usize = 64;
+    if rayon::current_num_threads() == 1 || channels <= BLOCK {
+        let mut out = Vec::with_capacity(len);
+        dequantize_rows(0, &mut out, channels);
+        return out;
+    }
+    let blocks: Vec<Vec<f32>> = (0..channels.div_ceil(BLOCK))
+        .into_par_iter()
+        .map(|b| {
+            let rows = BLOCK.min(channels - b * BLOCK);
+            let mut v = Vec::with_capacity(rows * row);
+            dequantize_rows(b * BLOCK, &mut v, rows);
+            v
+        })
+        .collect();
+    blocks.concat()
 }
 
 /// 1-D k-means (Lloyd) on a sorted, deterministic subsample: with sorted
