@@ -1,6 +1,6 @@
 //! The executor: runs a validated, planned graph with one arena and kernels
 //! from one dispatch table. The arena and prepacked weights are made at
-//! construction; a few reference kernels (Resize, BatchNorm, Gemm rows)
+//! construction; a few reference kernels (Resize, unfolded BatchNorm)
 //! still allocate scratch per run, to be removed with the fast kernels.
 
 pub mod compute;

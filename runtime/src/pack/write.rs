@@ -305,8 +305,13 @@ pub fn pack(
             min_saving_percent: opts.min_saving_percent,
         },
     )?;
-    // Report the stored (compressed) size of each weight section.
-    let parsed = super::container::Container::parse(&file, &super::container::Limits::default())?;
+    // Report the stored (compressed) size of each weight section; the file
+    // was just written, so its SHA-256 need not be recomputed.
+    let limits = super::container::Limits {
+        verify_sha256: false,
+        ..Default::default()
+    };
+    let parsed = super::container::Container::parse(&file, &limits)?;
     for (r, e) in reports.iter_mut().zip(parsed.sections().iter().skip(2)) {
         r.packed_bytes = e.stored_len as usize;
     }

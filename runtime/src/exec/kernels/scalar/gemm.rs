@@ -41,8 +41,15 @@ pub fn gemm(
     y: &mut [f32],
 ) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    let mut row = vec![0.0f32; n];
+    // C broadcasts from [n], [1,n], [m,1], [m,n] or a scalar.
+    let bias_dims = bias.map(|c| match c.shape {
+        [x] => (1, *x),
+        [r, x] => (*r, *x),
+        _ => (1, 1),
+    });
     for i in 0..m {
+        // Accumulate straight into the output row: no scratch per call.
+        let row = &mut y[i * n..][..n];
         row.fill(0.0);
         for p in 0..k {
             let av = a.at(i, p);
@@ -57,17 +64,9 @@ pub fn gemm(
                 }
             }
         }
-        let out = &mut y[i * n..][..n];
-        for (j, o) in out.iter_mut().enumerate() {
-            let mut v = alpha * row[j];
-            if let Some(c) = &bias {
-                // C broadcasts from [n], [1,n], [m,1], [m,n] or a scalar.
-                let (cr, cc) = match c.shape {
-                    [] => (1, 1),
-                    [x] => (1, *x),
-                    [r, x] => (*r, *x),
-                    _ => (1, 1),
-                };
+        for (j, o) in row.iter_mut().enumerate() {
+            let mut v = alpha * *o;
+            if let (Some(c), Some((cr, cc))) = (&bias, bias_dims) {
                 let idx = if cr == 1 { 0 } else { i * cc } + if cc == 1 { 0 } else { j };
                 v += c.beta * c.data[idx];
             }
