@@ -3,10 +3,13 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::exec::{kernels, Executor};
+use crate::exec::kernels::contract::View;
+use crate::exec::kernels::Isa;
+use crate::exec::{ExecOptions, Executor, Prepared};
 use crate::ir::{DType, Graph, Tensor};
 use crate::opt::{self, PassReport};
 use crate::pack::{self, Limits, PackageInfo};
@@ -21,6 +24,12 @@ pub struct LoadOptions {
     /// Caps and checks for `.sqz` files. The whole-file SHA-256 is off by
     /// default (per-section checksums always run); turn it on for downloads.
     pub limits: Limits,
+    /// Worker threads per session; 0 (the default) means the available
+    /// parallelism, at most 4.
+    pub threads: usize,
+    /// Force an instruction set (`None`: `SQUEEZE_ISA`, else the best the
+    /// CPU has). Asking for one the CPU lacks is an error.
+    pub isa: Option<Isa>,
 }
 
 impl Default for LoadOptions {
@@ -34,6 +43,8 @@ impl Default for LoadOptions {
                 max_file_bytes: 1 << 30,
                 ..Limits::default()
             },
+            threads: 0,
+            isa: None,
         }
     }
 }
@@ -69,10 +80,12 @@ impl LoadTimings {
     }
 }
 
-/// A loaded, optimized, immutable model. Create one [`Session`] per thread.
+/// A loaded, optimized, prepared model: the graph, its kernels and packed
+/// weights and the memory plan, shared by every [`Session`] (a second
+/// session costs its arena only). Create one session per thread.
 #[derive(Clone, Debug)]
 pub struct Model {
-    graph: Graph,
+    prepared: Arc<Prepared>,
     passes: Vec<PassReport>,
     timings: LoadTimings,
     package: Option<PackageInfo>,
@@ -91,8 +104,9 @@ impl Model {
         } else {
             Vec::new()
         };
+        let prepared = prepare(graph, opts, &mut timings)?;
         Ok(Model {
-            graph,
+            prepared,
             passes,
             timings,
             package: None,
@@ -100,34 +114,40 @@ impl Model {
     }
 
     /// A `.sqz` was optimized when packed: its graph is used as stored.
-    fn from_package(graph: Graph, package: PackageInfo, timings: LoadTimings) -> Model {
-        Model {
-            graph,
+    fn from_package(
+        graph: Graph,
+        package: PackageInfo,
+        opts: &LoadOptions,
+        mut timings: LoadTimings,
+    ) -> Result<Model> {
+        let prepared = prepare(graph, opts, &mut timings)?;
+        Ok(Model {
+            prepared,
             passes: Vec::new(),
             timings,
             package: Some(package),
-        }
+        })
     }
 
     /// Loads a `.sqz` from memory (an Android asset, a downloaded buffer).
     pub fn from_sqz_bytes(bytes: &[u8], opts: &LoadOptions) -> Result<Model> {
         let mut timings = LoadTimings::default();
         let (graph, package) = pack::load_bytes(bytes, &opts.limits, &mut timings)?;
-        Ok(Model::from_package(graph, package, timings))
+        Model::from_package(graph, package, opts, timings)
     }
 
     /// Loads a `.sqz` from a stream without a temporary file.
     pub fn from_sqz_reader(reader: &mut dyn std::io::Read, opts: &LoadOptions) -> Result<Model> {
         let mut timings = LoadTimings::default();
         let (graph, package) = pack::load_reader(reader, &opts.limits, &mut timings)?;
-        Ok(Model::from_package(graph, package, timings))
+        Model::from_package(graph, package, opts, timings)
     }
 
     /// Maps and loads a `.sqz` file.
     pub fn load_sqz(path: &Path, opts: &LoadOptions) -> Result<Model> {
         let mut timings = LoadTimings::default();
         let (graph, package) = pack::load_path(path, &opts.limits, &mut timings)?;
-        Ok(Model::from_package(graph, package, timings))
+        Model::from_package(graph, package, opts, timings)
     }
 
     /// Loads an `.onnx` file.
@@ -188,7 +208,11 @@ impl Model {
     }
 
     pub fn graph(&self) -> &Graph {
-        &self.graph
+        self.prepared.graph()
+    }
+    /// The kernels, plan and packed weights every session shares.
+    pub fn prepared(&self) -> &Arc<Prepared> {
+        &self.prepared
     }
     pub fn passes(&self) -> &[PassReport] {
         &self.passes
@@ -204,7 +228,7 @@ impl Model {
     fn io(&self, ids: &[usize]) -> Vec<IoInfo> {
         ids.iter()
             .map(|&v| {
-                let value = &self.graph.values[v];
+                let value = &self.graph().values[v];
                 IoInfo {
                     name: value.name.clone(),
                     dtype: value.info.dtype,
@@ -214,16 +238,16 @@ impl Model {
             .collect()
     }
     pub fn inputs(&self) -> Vec<IoInfo> {
-        self.io(&self.graph.inputs)
+        self.io(&self.graph().inputs)
     }
     pub fn outputs(&self) -> Vec<IoInfo> {
-        self.io(&self.graph.outputs)
+        self.io(&self.graph().outputs)
     }
 
-    /// A session: planned arena and prepacked weights, ready to run.
+    /// A session: its own arena and threads over the shared kernels.
     pub fn session(&self) -> Result<Session> {
         Ok(Session {
-            exec: Executor::new(self.graph.clone(), kernels::select())?,
+            exec: Executor::new(Arc::clone(&self.prepared))?,
         })
     }
 }
@@ -258,8 +282,36 @@ impl Session {
         self.exec.run(&ordered)
     }
 
+    /// Input `i`'s buffer inside the session, to write in place before
+    /// [`Session::run_in_place`] (no copy, no allocation).
+    pub fn input_mut(&mut self, i: usize) -> Result<&mut [f32]> {
+        self.exec.input_f32_mut(i)
+    }
+
+    /// Runs on the inputs written with [`Session::input_mut`]. After the
+    /// first run this allocates nothing.
+    pub fn run_in_place(&mut self) -> Result<()> {
+        self.exec.run_in_place()
+    }
+
+    /// Output `i` read in place, valid until the next run.
+    pub fn output(&self, i: usize) -> Result<View<'_>> {
+        self.exec.output(i)
+    }
+
     /// Bytes of the activation arena.
     pub fn arena_bytes(&self) -> usize {
         self.exec.plan().arena_bytes
     }
+}
+
+/// Chooses and packs the kernels and plans memory: the "prepare" phase.
+fn prepare(graph: Graph, opts: &LoadOptions, timings: &mut LoadTimings) -> Result<Arc<Prepared>> {
+    let exec = ExecOptions {
+        isa: opts.isa,
+        threads: opts.threads,
+    };
+    timings
+        .time("prepare", || Prepared::new(graph, &exec))
+        .map(Arc::new)
 }

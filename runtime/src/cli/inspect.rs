@@ -5,7 +5,6 @@ use clap::Args;
 use super::{thousands, ModelArgs};
 use crate::error::Result;
 use crate::ir::{inspect_totals, node_activations, node_params};
-use crate::plan::plan;
 
 #[derive(Args)]
 pub struct InspectArgs {
@@ -108,9 +107,10 @@ pub fn run(args: InspectArgs) -> Result<()> {
         }
     }
     println!(
-        "\n{:<4} {:<34} {:<20} {:<22} {:>12} {:>12}",
+        "\n{:<4} {:<34} {:<20} {:<22} {:>12} {:>12}  kernel",
         "#", "name", "op", "output shape", "activations", "params"
     );
+    let kernels = model.prepared().kernel_names();
     for (i, n) in graph.nodes.iter().enumerate() {
         let out = &graph.values[n.outputs[0]].info.shape;
         let mut op = n.op.name().to_string();
@@ -119,22 +119,29 @@ pub fn run(args: InspectArgs) -> Result<()> {
         }
         let name: String = n.name.chars().take(34).collect();
         println!(
-            "{:<4} {:<34} {:<20} {:<22} {:>12} {:>12}",
+            "{:<4} {:<34} {:<20} {:<22} {:>12} {:>12}  {}",
             i,
             name,
             op,
             format!("{out:?}"),
             thousands(node_activations(graph, &n.op, &n.outputs)),
-            thousands(node_params(graph, &n.inputs))
+            thousands(node_params(graph, &n.inputs)),
+            kernels[i].unwrap_or("(aliases its input)")
         );
     }
     let t = inspect_totals(graph);
-    let p = plan(graph);
+    let p = model.prepared().plan();
     println!("\nnodes: {}", graph.nodes.len());
     println!("parameters: {}", thousands(t.parameters));
     println!(
         "activation elements per run: {}",
         thousands(t.activation_elements)
+    );
+    println!(
+        "kernels: {} ISA, {} threads; packed weights {} bytes",
+        model.prepared().isa().name(),
+        model.prepared().threads(),
+        thousands(model.prepared().packed_bytes())
     );
     println!(
         "arena: {} bytes planned peak vs {} bytes if every tensor had its own buffer ({:.1}x smaller)",
@@ -143,9 +150,10 @@ pub fn run(args: InspectArgs) -> Result<()> {
         p.naive_bytes as f64 / p.arena_bytes.max(1) as f64
     );
     if args.load {
-        // Plan and prepack: what `Model::session` does before the first run.
+        // Kernels were chosen and packed at load ("prepare"); a session
+        // adds its arena and threads.
         let mut timings = model.load_timings().clone();
-        timings.time("plan+prepack", || model.session())?;
+        timings.time("session", || model.session())?;
         println!("\nload phases (to ready to run):");
         for (name, d) in &timings.phases {
             println!("  {:<14} {:>9.3} ms", name, d.as_secs_f64() * 1e3);

@@ -1,29 +1,151 @@
-//! The executor: runs a validated, planned graph with one arena and kernels
-//! from one dispatch table. The arena and prepacked weights are made at
-//! construction; a few reference kernels (Resize, unfolded BatchNorm)
-//! still allocate scratch per run, to be removed with the fast kernels.
+//! The executor. [`Prepared`] is what every session of a model shares: the
+//! validated graph, one kernel per node (with its packed weights) and the
+//! memory plan. An [`Executor`] owns only what one session writes: its
+//! arena (activations and scratch) and its thread pool.
 
-pub mod compute;
 pub mod kernels;
+
+use std::sync::Arc;
 
 use smallvec::SmallVec;
 
 use crate::error::{Error, Result};
-use crate::ir::{DType, Graph, Op, Tensor, TensorData};
-use crate::plan::{plan, Plan};
-use compute::{Input, Output, Prepared, View, ViewMut};
-use kernels::Kernels;
+use crate::ir::{DType, Graph, Op, Tensor, TensorData, ValueId};
+use crate::plan::{plan, Plan, PlanInput};
+use kernels::contract::{Input, Kernel, Output, Threads, View, ViewMut};
+use kernels::{Isa, Operand};
 
 /// Largest activation arena a session allocates (2 GiB).
 pub const MAX_ARENA_BYTES: u64 = 2 << 30;
 
-pub struct Executor {
+/// Threads a session uses by default: the available parallelism, at most 4
+/// (a phone's big cores; more mostly adds contention).
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4)
+}
+
+/// How to prepare a graph.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ExecOptions {
+    /// `None`: `SQUEEZE_ISA` if set, else the best the CPU has.
+    pub isa: Option<Isa>,
+    /// Worker threads per session; 0 means [`default_threads`].
+    pub threads: usize,
+}
+
+/// A graph ready to run: kernels chosen and packed, memory planned.
+#[derive(Debug)]
+pub struct Prepared {
     graph: Graph,
     plan: Plan,
-    kernels: &'static Kernels,
-    prepared: Vec<Option<Prepared>>,
-    /// u64 words so every 64-byte-aligned offset is aligned for f32 and i64.
-    arena: Vec<u64>,
+    /// One kernel per node; `None` where the node's output aliases its
+    /// input (Reshape, Identity) and nothing runs.
+    kernels: Vec<Option<Box<dyn Kernel>>>,
+    isa: Isa,
+    threads: usize,
+}
+
+/// Ops whose output is their input's bytes under another shape.
+fn aliases_input(op: &Op) -> bool {
+    matches!(op, Op::Reshape { .. } | Op::Identity)
+}
+
+impl Prepared {
+    /// Validates `graph`, chooses and packs a kernel per node, and plans.
+    pub fn new(graph: Graph, opts: &ExecOptions) -> Result<Prepared> {
+        graph.validate()?;
+        let isa = Isa::choose(opts.isa)?;
+        let threads = if opts.threads == 0 {
+            default_threads()
+        } else {
+            opts.threads
+        };
+        let mut alias: Vec<Option<ValueId>> = vec![None; graph.values.len()];
+        let mut kernels = Vec::with_capacity(graph.nodes.len());
+        for n in &graph.nodes {
+            let x = n.inputs[0];
+            if aliases_input(&n.op) && graph.values[x].constant.is_none() {
+                alias[n.outputs[0]] = Some(x);
+                kernels.push(None);
+                continue;
+            }
+            let ins: SmallVec<[Operand; 5]> = n
+                .inputs
+                .iter()
+                .map(|&v| Operand {
+                    info: &graph.values[v].info,
+                    constant: graph.values[v].constant.as_deref(),
+                })
+                .collect();
+            let outs: SmallVec<[_; 2]> = n
+                .outputs
+                .iter()
+                .map(|&v| graph.values[v].info.clone())
+                .collect();
+            kernels.push(Some(kernels::prepare(isa, &n.op, &ins, &outs)));
+        }
+        let scratch: Vec<usize> = kernels
+            .iter()
+            .map(|k| k.as_ref().map_or(0, |k| k.scratch_bytes(threads)))
+            .collect();
+        let plan = plan(
+            &graph,
+            &PlanInput {
+                scratch: &scratch,
+                alias: &alias,
+            },
+        );
+        if plan.arena_bytes as u64 > MAX_ARENA_BYTES {
+            return Err(Error::TooLarge {
+                what: "activation arena (bytes)".into(),
+                elements: plan.arena_bytes as u128,
+                limit: MAX_ARENA_BYTES,
+            });
+        }
+        Ok(Prepared {
+            graph,
+            plan,
+            kernels,
+            isa,
+            threads,
+        })
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+    /// The kernel chosen for each node (`None`: aliased, nothing runs).
+    pub fn kernel_names(&self) -> Vec<Option<&'static str>> {
+        self.kernels
+            .iter()
+            .map(|k| k.as_ref().map(|k| k.name()))
+            .collect()
+    }
+    /// Bytes of weights packed for the chosen kernels (shared by sessions).
+    pub fn packed_bytes(&self) -> usize {
+        self.kernels
+            .iter()
+            .flatten()
+            .map(|k| k.packed_bytes())
+            .sum()
+    }
+
+    /// Byte range of a planned value.
+    fn range(&self, v: usize) -> Option<(usize, usize)> {
+        let info = &self.graph.values[v].info;
+        self.plan.offsets[v].map(|o| (o, info.shape.iter().product::<usize>() * info.dtype.size()))
+    }
 }
 
 fn typed<'a>(bytes: &'a [u8], dtype: DType) -> Result<View<'a>> {
@@ -42,75 +164,72 @@ fn typed_mut<'a>(bytes: &'a mut [u8], dtype: DType) -> Result<ViewMut<'a>> {
     })
 }
 
+/// One session's state: the arena and the worker pool.
+pub struct Executor {
+    prepared: Arc<Prepared>,
+    /// u64 words so every 64-byte-aligned offset is aligned for f32 and i64.
+    arena: Vec<u64>,
+    pool: Option<rayon::ThreadPool>,
+}
+
+/// A pool of `threads` workers that includes the calling thread when it
+/// can, so a run started from that thread enters the pool without queuing
+/// (and without rayon's injector allocating).
+fn make_pool(threads: usize) -> Result<Option<rayon::ThreadPool>> {
+    if threads <= 1 {
+        return Ok(None);
+    }
+    let builder = || rayon::ThreadPoolBuilder::new().num_threads(threads);
+    let pool = builder()
+        .use_current_thread()
+        .build()
+        .or_else(|_| builder().build())
+        .map_err(|e| Error::Input(format!("thread pool: {e}")))?;
+    Ok(Some(pool))
+}
+
 impl Executor {
-    /// Validates, plans and prepacks `graph` for `kernels`.
-    pub fn new(graph: Graph, kernels: &'static Kernels) -> Result<Executor> {
-        graph.validate()?;
-        let plan = plan(&graph);
-        if plan.arena_bytes as u64 > MAX_ARENA_BYTES {
-            return Err(Error::TooLarge {
-                what: "activation arena (bytes)".into(),
-                elements: plan.arena_bytes as u128,
-                limit: MAX_ARENA_BYTES,
-            });
-        }
-        let prepared = graph
-            .nodes
-            .iter()
-            .map(|n| {
-                match (
-                    &n.op,
-                    n.inputs
-                        .get(1)
-                        .and_then(|&w| graph.values[w].constant.as_ref()),
-                ) {
-                    (Op::Conv { geometry, .. }, Some(w)) => {
-                        Some(Prepared::Conv((kernels.pack_conv)(geometry, w)))
-                    }
-                    _ => None,
-                }
-            })
-            .collect();
-        let words = plan.arena_bytes.div_ceil(8);
+    /// A session over a prepared graph: allocates the arena and the pool.
+    pub fn new(prepared: Arc<Prepared>) -> Result<Executor> {
+        let words = prepared.plan.arena_bytes.div_ceil(8);
         Ok(Executor {
             arena: vec![0; words],
-            graph,
-            plan,
-            kernels,
+            pool: make_pool(prepared.threads)?,
             prepared,
         })
     }
 
+    /// Prepares `graph` for this session alone (tools, tests).
+    pub fn from_graph(graph: Graph, opts: &ExecOptions) -> Result<Executor> {
+        Executor::new(Arc::new(Prepared::new(graph, opts)?))
+    }
+
+    pub fn prepared(&self) -> &Arc<Prepared> {
+        &self.prepared
+    }
     pub fn graph(&self) -> &Graph {
-        &self.graph
+        &self.prepared.graph
     }
-
     pub fn plan(&self) -> &Plan {
-        &self.plan
+        &self.prepared.plan
     }
 
-    /// Byte range of a planned value.
-    fn range(&self, v: usize) -> Option<(usize, usize)> {
-        let info = &self.graph.values[v].info;
-        self.plan.offsets[v].map(|o| (o, info.shape.iter().product::<usize>() * info.dtype.size()))
-    }
-
-    /// Runs the graph on inputs in graph-input order; types and shapes must
-    /// match exactly.
-    pub fn run(&mut self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
-        if inputs.len() != self.graph.inputs.len() {
+    /// Checks inputs against the graph: count, dtypes and shapes exactly.
+    fn check_inputs(&self, inputs: &[&Tensor]) -> Result<()> {
+        let graph = &self.prepared.graph;
+        if inputs.len() != graph.inputs.len() {
             return Err(Error::Input(format!(
                 "the model takes {} inputs, {} given",
-                self.graph.inputs.len(),
+                graph.inputs.len(),
                 inputs.len()
             )));
         }
-        for (&v, t) in self.graph.inputs.iter().zip(inputs) {
-            let info = &self.graph.values[v].info;
+        for (&v, t) in graph.inputs.iter().zip(inputs) {
+            let info = &graph.values[v].info;
             if t.dtype() != info.dtype || t.shape() != info.shape.as_slice() {
                 return Err(Error::Input(format!(
                     "input {:?} must be {} {:?}, got {} {:?}",
-                    self.graph.values[v].name,
+                    graph.values[v].name,
                     info.dtype.name(),
                     info.shape,
                     t.dtype().name(),
@@ -118,108 +237,185 @@ impl Executor {
                 )));
             }
         }
-        for (&v, t) in self.graph.inputs.iter().zip(inputs) {
-            if let Some((off, len)) = self.range(v) {
-                let dst = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.arena)[off..off + len];
-                match (t.as_f32(), t.as_i64()) {
-                    (Some(d), _) => dst.copy_from_slice(bytemuck::cast_slice(d)),
-                    (_, Some(d)) => dst.copy_from_slice(bytemuck::cast_slice(d)),
-                    _ => {}
-                }
-            }
-        }
-        for i in 0..self.graph.nodes.len() {
-            self.run_node(i)?;
-        }
-        self.graph
-            .outputs
-            .iter()
-            .map(|&v| self.read_value(v))
-            .collect()
+        Ok(())
     }
 
-    fn read_value(&self, v: usize) -> Result<Tensor> {
-        let value = &self.graph.values[v];
+    /// Runs the graph on inputs in graph-input order; types and shapes must
+    /// match exactly. Returns owned copies of the outputs.
+    pub fn run(&mut self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        self.check_inputs(inputs)?;
+        for (i, t) in inputs.iter().enumerate() {
+            match (self.input_bytes_mut(i)?, t.as_f32(), t.as_i64()) {
+                (Some(dst), Some(d), _) => dst.copy_from_slice(bytemuck::cast_slice(d)),
+                (Some(dst), _, Some(d)) => dst.copy_from_slice(bytemuck::cast_slice(d)),
+                _ => {}
+            }
+        }
+        self.run_in_place()?;
+        let n = self.prepared.graph.outputs.len();
+        (0..n).map(|i| self.output_tensor(i)).collect()
+    }
+
+    /// Runs the graph on the inputs already written into the arena
+    /// ([`Executor::input_f32_mut`]); outputs are read in place with
+    /// [`Executor::output`]. Allocates nothing.
+    pub fn run_in_place(&mut self) -> Result<()> {
+        let prepared = Arc::clone(&self.prepared);
+        let arena = bytemuck::cast_slice_mut::<u64, u8>(&mut self.arena);
+        let threads = match &self.pool {
+            Some(p) => Threads::pool(p),
+            None => Threads::single(),
+        };
+        for i in 0..prepared.graph.nodes.len() {
+            run_node(&prepared, i, arena, &threads)?;
+        }
+        Ok(())
+    }
+
+    /// The arena bytes of input `i` (`None` if the graph never reads it).
+    fn input_bytes_mut(&mut self, i: usize) -> Result<Option<&mut [u8]>> {
+        let v = *self
+            .prepared
+            .graph
+            .inputs
+            .get(i)
+            .ok_or_else(|| Error::Input(format!("no input {i}")))?;
+        Ok(self.prepared.range(v).map(|(off, len)| {
+            &mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.arena)[off..off + len]
+        }))
+    }
+
+    /// Input `i`'s f32 buffer in the arena, to fill before
+    /// [`Executor::run_in_place`] (a camera frame, a tensor from the C ABI).
+    pub fn input_f32_mut(&mut self, i: usize) -> Result<&mut [f32]> {
+        let dtype = self.input_dtype(i)?;
+        match self.input_bytes_mut(i)? {
+            Some(bytes) => match typed_mut(bytes, dtype)? {
+                ViewMut::F32(v) => Ok(v),
+                ViewMut::I64(_) => Err(Error::Input(format!("input {i} is not f32"))),
+            },
+            // An input the graph never reads takes any data: an empty buffer.
+            None => Ok(&mut []),
+        }
+    }
+
+    fn input_dtype(&self, i: usize) -> Result<DType> {
+        let g = &self.prepared.graph;
+        let v = g
+            .inputs
+            .get(i)
+            .ok_or_else(|| Error::Input(format!("no input {i}")))?;
+        Ok(g.values[*v].info.dtype)
+    }
+
+    /// Output `i` in place: valid until the next run.
+    pub fn output(&self, i: usize) -> Result<View<'_>> {
+        let g = &self.prepared.graph;
+        let v = *g
+            .outputs
+            .get(i)
+            .ok_or_else(|| Error::Input(format!("no output {i}")))?;
+        let value = &g.values[v];
         if let Some(c) = &value.constant {
-            return Ok((**c).clone());
+            return Ok(Input::of(c).data);
         }
         let (off, len) = self
+            .prepared
             .range(v)
             .ok_or_else(|| Error::Input("unplanned output".into()))?;
-        let bytes = &bytemuck::cast_slice::<u64, u8>(&self.arena)[off..off + len];
-        let data = match typed(bytes, value.info.dtype)? {
+        typed(
+            &bytemuck::cast_slice::<u64, u8>(&self.arena)[off..off + len],
+            value.info.dtype,
+        )
+    }
+
+    fn output_tensor(&self, i: usize) -> Result<Tensor> {
+        let g = &self.prepared.graph;
+        let value = &g.values[g.outputs[i]];
+        let data = match self.output(i)? {
             View::F32(d) => TensorData::F32(d.to_vec()),
             View::I64(d) => TensorData::I64(d.to_vec()),
         };
         Tensor::new(value.info.shape.clone(), data)
     }
+}
 
-    fn run_node(&mut self, i: usize) -> Result<()> {
-        let node = &self.graph.nodes[i];
-        let arena = bytemuck::cast_slice_mut::<u64, u8>(&mut self.arena);
-        // Carve the outputs out of the arena; everything between them stays
-        // readable for the inputs (the planner keeps them disjoint).
-        let mut outs_sorted: SmallVec<[(usize, usize, usize); 4]> = SmallVec::new();
-        for (k, &o) in node.outputs.iter().enumerate() {
-            let info = &self.graph.values[o].info;
-            let off = self.plan.offsets[o]
-                .ok_or_else(|| Error::invalid(&node.name, "unplanned output"))?;
-            outs_sorted.push((
-                off,
-                info.shape.iter().product::<usize>() * info.dtype.size(),
-                k,
-            ));
-        }
-        outs_sorted.sort_unstable();
-        let mut gaps: SmallVec<[(usize, &[u8]); 5]> = SmallVec::new();
-        let mut out_bytes: SmallVec<[(usize, &mut [u8]); 4]> = SmallVec::new();
-        let mut rest: &mut [u8] = arena;
-        let mut pos = 0;
-        for &(off, len, k) in &outs_sorted {
-            let (gap, tail) = std::mem::take(&mut rest).split_at_mut(off - pos);
-            let (o, tail) = tail.split_at_mut(len);
-            gaps.push((pos, gap));
-            out_bytes.push((k, o));
-            rest = tail;
-            pos = off + len;
-        }
-        gaps.push((pos, rest));
-        out_bytes.sort_unstable_by_key(|(k, _)| *k);
-
-        let mut ins: SmallVec<[Input; 5]> = SmallVec::new();
-        for &v in &node.inputs {
-            let value = &self.graph.values[v];
-            let data = if let Some(c) = &value.constant {
-                Input::of(c).data
-            } else {
-                let off = self.plan.offsets[v]
-                    .ok_or_else(|| Error::invalid(&node.name, "unplanned input"))?;
-                let len = value.info.shape.iter().product::<usize>() * value.info.dtype.size();
-                let (start, gap) = gaps
-                    .iter()
-                    .find(|(s, g)| *s <= off && off + len <= s + g.len())
-                    .ok_or_else(|| Error::invalid(&node.name, "input overlaps an output"))?;
-                typed(&gap[off - start..off - start + len], value.info.dtype)?
-            };
-            ins.push(Input {
-                shape: &value.info.shape,
-                data,
-            });
-        }
-        let mut outs: SmallVec<[Output; 4]> = SmallVec::new();
-        for ((_, bytes), &o) in out_bytes.into_iter().zip(&node.outputs) {
-            let info = &self.graph.values[o].info;
-            outs.push(Output {
-                shape: &info.shape,
-                data: typed_mut(bytes, info.dtype)?,
-            });
-        }
-        compute::compute(
-            self.kernels,
-            &node.op,
-            self.prepared[i].as_ref(),
-            &ins,
-            &mut outs,
-        )
+/// Runs node `i`: carves its outputs and scratch out of the arena (the
+/// planner keeps them disjoint from everything the node reads) and calls its
+/// kernel.
+fn run_node(p: &Prepared, i: usize, arena: &mut [u8], threads: &Threads) -> Result<()> {
+    let Some(kernel) = &p.kernels[i] else {
+        return Ok(());
+    };
+    let node = &p.graph.nodes[i];
+    // Regions written by the node: (offset, len, slot); slot k < outputs
+    // is output k, the last is scratch.
+    const SCRATCH: usize = usize::MAX;
+    let mut writes: SmallVec<[(usize, usize, usize); 4]> = SmallVec::new();
+    for (k, &o) in node.outputs.iter().enumerate() {
+        let (off, len) = p
+            .range(o)
+            .ok_or_else(|| Error::invalid(&node.name, "unplanned output"))?;
+        writes.push((off, len, k));
     }
+    let (soff, slen) = p.plan.scratch[i];
+    if slen > 0 {
+        writes.push((soff, slen, SCRATCH));
+    }
+    writes.sort_unstable();
+    let mut gaps: SmallVec<[(usize, &[u8]); 6]> = SmallVec::new();
+    let mut out_bytes: SmallVec<[(usize, &mut [u8]); 4]> = SmallVec::new();
+    let mut scratch: &mut [u8] = &mut [];
+    let mut rest: &mut [u8] = arena;
+    let mut pos = 0;
+    for &(off, len, k) in &writes {
+        let (gap, tail) = std::mem::take(&mut rest).split_at_mut(off - pos);
+        let (o, tail) = tail.split_at_mut(len);
+        gaps.push((pos, gap));
+        if k == SCRATCH {
+            scratch = o;
+        } else {
+            out_bytes.push((k, o));
+        }
+        rest = tail;
+        pos = off + len;
+    }
+    gaps.push((pos, rest));
+    out_bytes.sort_unstable_by_key(|(k, _)| *k);
+
+    let mut ins: SmallVec<[Input; 5]> = SmallVec::new();
+    for &v in &node.inputs {
+        let value = &p.graph.values[v];
+        let data = if let Some(c) = &value.constant {
+            Input::of(c).data
+        } else {
+            let (off, len) = p
+                .range(v)
+                .ok_or_else(|| Error::invalid(&node.name, "unplanned input"))?;
+            let (start, gap) = gaps
+                .iter()
+                .find(|(s, g)| *s <= off && off + len <= s + g.len())
+                .ok_or_else(|| Error::invalid(&node.name, "input overlaps an output"))?;
+            typed(&gap[off - start..off - start + len], value.info.dtype)?
+        };
+        ins.push(Input {
+            shape: &value.info.shape,
+            data,
+        });
+    }
+    let mut outs: SmallVec<[Output; 4]> = SmallVec::new();
+    for ((_, bytes), &o) in out_bytes.into_iter().zip(&node.outputs) {
+        let info = &p.graph.values[o].info;
+        outs.push(Output {
+            shape: &info.shape,
+            data: typed_mut(bytes, info.dtype)?,
+        });
+    }
+    let scratch: &mut [f32] = if scratch.is_empty() {
+        &mut []
+    } else {
+        bytemuck::try_cast_slice_mut(scratch)
+            .map_err(|e| Error::invalid(&node.name, format!("scratch view: {e:?}")))?
+    };
+    kernel.run(&ins, &mut outs, scratch, threads)
 }

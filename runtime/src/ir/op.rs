@@ -174,7 +174,9 @@ pub struct AxisSlice {
 /// optimizer and the packer each match exhaustively.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Op {
-    /// Inputs: x \[N,C,H,W\], weights \[M,C/g,kh,kw\], optional bias \[M\].
+    /// Inputs: x \[N,C,H,W\], weights \[M,C/g,kh,kw\], optional bias \[M\],
+    /// and optionally a residual shaped like the output (bias then
+    /// required), added before the activation: `act(conv + b + residual)`.
     Conv {
         geometry: ConvGeometry,
         activation: Option<UnaryOp>,
@@ -465,7 +467,9 @@ impl Op {
         let one = |dtype: DType, shape: Vec<usize>| Ok(vec![TypeInfo::new(dtype, shape)]);
         match self {
             Op::Conv { geometry: g, .. } | Op::ConvTranspose { geometry: g, .. } => {
-                arity(2, 3)?;
+                // A Conv may carry a fused residual as a fourth input.
+                let residual = matches!(self, Op::Conv { .. }) && ins.len() == 4;
+                arity(2, if residual { 4 } else { 3 })?;
                 want_f32(0)?;
                 want_f32(1)?;
                 rank(0, 4)?;
@@ -493,7 +497,7 @@ impl Op {
                         g.groups
                     )));
                 }
-                if ins.len() == 3 {
+                if ins.len() >= 3 {
                     want_f32(2)?;
                     per_channel(2, cout)?;
                 }
@@ -521,6 +525,12 @@ impl Op {
                         )
                         .ok_or_else(|| bad(format!("kernel larger than padded input {x:?}")))?
                     };
+                }
+                if residual && (ins[3].dtype != DType::F32 || ins[3].shape != out) {
+                    return Err(bad(format!(
+                        "residual {:?} does not match the Conv output {out:?}",
+                        ins[3].shape
+                    )));
                 }
                 one(DType::F32, out)
             }

@@ -12,8 +12,7 @@ use prost::Message;
 use tract_onnx::pb;
 
 use crate::error::{Error, Result};
-use crate::exec::compute;
-use crate::exec::kernels::SCALAR;
+use crate::exec::kernels::scalar::reference as compute;
 use crate::ir::{checked_numel, Graph, Node, Op, Tensor, TypeInfo, ValueId};
 pub use tensor::to_tensor;
 
@@ -314,7 +313,7 @@ impl Importer<'_> {
                 name,
             )?;
             let consts: Vec<&Tensor> = inputs.iter().filter_map(|&v| self.constant(v)).collect();
-            let results = compute::eval(&SCALAR, &op, &consts)?;
+            let results = compute::eval(&op, &consts)?;
             let mut ids = Vec::new();
             for (t, n) in results.into_iter().zip(out_names) {
                 let id = self.graph.add_constant(n, t);

@@ -5,9 +5,8 @@ use std::sync::Arc;
 
 use super::retain_unremoved;
 use crate::error::Result;
-use crate::exec::compute;
 use crate::exec::kernels::scalar::elementwise::batchnorm_to_affine;
-use crate::exec::kernels::SCALAR;
+use crate::exec::kernels::scalar::reference as compute;
 use crate::ir::{Graph, Op, Tensor};
 
 /// Evaluates nodes whose inputs are all constants.
@@ -19,7 +18,7 @@ pub fn fold_constants(graph: &mut Graph) -> Result<usize> {
         let node = &graph.nodes[i];
         let consts: Option<Vec<&Tensor>> = node.inputs.iter().map(|&v| graph.constant(v)).collect();
         let Some(consts) = consts else { continue };
-        let results = compute::eval(&SCALAR, &node.op, &consts)?;
+        let results = compute::eval(&node.op, &consts)?;
         let outs = node.outputs.clone();
         for (o, t) in outs.into_iter().zip(results) {
             graph.values[o].constant = Some(Arc::new(t));
@@ -61,6 +60,8 @@ pub fn fold_batchnorm(graph: &mut Graph) -> Result<usize> {
                 && consumers[x].len() == 1
                 && !graph.outputs.contains(&x)
                 && graph.nodes[j].op.activation().is_none()
+                // A fused residual would be scaled too.
+                && graph.nodes[j].inputs.len() <= 3
         });
         if let Some(j) = target.filter(|&j| fold_into(graph, j, &scale, &shift)) {
             graph.nodes[j].outputs[0] = bn_out;

@@ -2,7 +2,7 @@
 //! conv/gemm epilogue, zero Pad into conv padding.
 
 use crate::error::Result;
-use crate::ir::{Graph, Op, PadMode};
+use crate::ir::{BinaryOp, Graph, Op, PadMode, Tensor};
 
 use super::{replace_uses, retain_unremoved};
 
@@ -121,4 +121,60 @@ pub fn fuse_pad_into_conv(graph: &mut Graph) -> Result<usize> {
     }
     retain_unremoved(graph, &removed);
     Ok(removed.iter().filter(|&&r| r).count())
+}
+
+/// Fuses `Add(conv(x), r)` into the Conv as a residual input (added in its
+/// epilogue, before any activation fused later), for a Conv without
+/// activation whose only reader is the Add. The fused Conv takes the Add's
+/// place in node order, where `r` is already computed.
+pub fn fuse_residual_add(graph: &mut Graph) -> Result<usize> {
+    let consumers = graph.consumers();
+    let producers = graph.producers();
+    let mut removed = vec![false; graph.nodes.len()];
+    let mut count = 0;
+    for j in 0..graph.nodes.len() {
+        if graph.nodes[j].op != Op::Binary(BinaryOp::Add) || graph.nodes[j].inputs.len() != 2 {
+            continue;
+        }
+        let y = graph.nodes[j].outputs[0];
+        let out_info = graph.values[y].info.clone();
+        let conv_side = (0..2).find(|&side| {
+            let v = graph.nodes[j].inputs[side];
+            let other = graph.nodes[j].inputs[1 - side];
+            let Some(i) = producers[v] else { return false };
+            !removed[i]
+                && matches!(
+                    graph.nodes[i].op,
+                    Op::Conv {
+                        activation: None,
+                        ..
+                    }
+                )
+                && graph.nodes[i].inputs.len() <= 3
+                && consumers[v] == [j]
+                && !graph.outputs.contains(&v)
+                && graph.values[v].info == out_info
+                && graph.values[other].info == out_info
+                && graph.values[other].constant.is_none()
+        });
+        let Some(side) = conv_side else { continue };
+        let (v, residual) = (graph.nodes[j].inputs[side], graph.nodes[j].inputs[1 - side]);
+        let Some(i) = producers[v] else { continue };
+        let mut conv = graph.nodes[i].clone();
+        if conv.inputs.len() == 2 {
+            let m = graph.values[conv.inputs[1]].info.shape[0];
+            let zero = graph.add_constant(
+                format!("{}.bias", conv.name),
+                Tensor::from_f32(vec![m], vec![0.0; m])?,
+            );
+            conv.inputs.push(zero);
+        }
+        conv.inputs.push(residual);
+        conv.outputs = vec![y];
+        graph.nodes[j] = conv;
+        removed[i] = true;
+        count += 1;
+    }
+    retain_unremoved(graph, &removed);
+    Ok(count)
 }

@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::ir::{Graph, ValueId};
 
 pub use fold::{fold_batchnorm, fold_constants};
-pub use fuse::{eliminate_noops, fuse_activation, fuse_pad_into_conv};
+pub use fuse::{eliminate_noops, fuse_activation, fuse_pad_into_conv, fuse_residual_add};
 
 /// What one pass did over the whole run.
 #[derive(Clone, Debug)]
@@ -32,6 +32,7 @@ pub const PASSES: &[(&str, Pass)] = &[
     ("fold-constants", fold_constants),
     ("fold-batchnorm", fold_batchnorm),
     ("fuse-pad-into-conv", fuse_pad_into_conv),
+    ("fuse-residual-add", fuse_residual_add),
     ("fuse-activation", fuse_activation),
     ("remove-dead", remove_dead_pass),
 ];

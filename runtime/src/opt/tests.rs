@@ -2,7 +2,7 @@
 //! should, leaves what it must not touch, and results do not change.
 
 use super::*;
-use crate::exec::{kernels::SCALAR, Executor};
+use crate::exec::{ExecOptions, Executor};
 use crate::ir::{ConvGeometry, Node, Op, PadMode, Tensor, TypeInfo, UnaryOp};
 
 fn conv(graph: &mut Graph, x: usize, cin: usize, cout: usize) -> usize {
@@ -65,7 +65,7 @@ fn run(g: &Graph) -> Vec<f32> {
             .collect(),
     )
     .unwrap();
-    Executor::new(g.clone(), &SCALAR)
+    Executor::from_graph(g.clone(), &ExecOptions::default())
         .unwrap()
         .run(&[&t])
         .unwrap()[0]
@@ -234,4 +234,41 @@ fn fold_constants_and_remove_dead() {
     assert_eq!(g.nodes.len(), 1);
     let reports = optimize(&mut g).unwrap();
     assert_eq!(reports.len(), PASSES.len());
+}
+
+#[test]
+fn fuse_residual_add_then_relu() {
+    // y = relu(conv(x) + x): the Add moves into the conv, then the Relu.
+    let (mut g, x) = with_input(3);
+    let c = conv(&mut g, x, 3, 3);
+    let sum = g.add_value("sum", TypeInfo::f32(vec![1, 3, 6, 6]));
+    g.nodes.push(Node {
+        name: "add".into(),
+        op: Op::Binary(crate::ir::BinaryOp::Add),
+        inputs: vec![x, c],
+        outputs: vec![sum],
+    });
+    let r = unary(&mut g, sum, Op::Unary(UnaryOp::Relu), "relu");
+    g.outputs.push(r);
+    let before = run(&g);
+    assert_eq!(fuse_residual_add(&mut g).unwrap(), 1);
+    assert_eq!(g.nodes.len(), 2);
+    assert_eq!(g.nodes[0].inputs.len(), 4, "x, w, zero bias, residual");
+    assert_eq!(g.nodes[0].inputs[3], x);
+    assert_eq!(fuse_activation(&mut g).unwrap(), 1);
+    assert_eq!(g.nodes.len(), 1);
+    assert_same(&before, &run(&g));
+
+    // A conv output read twice stays unfused.
+    let (mut g, x) = with_input(3);
+    let c = conv(&mut g, x, 3, 3);
+    let sum = g.add_value("sum", TypeInfo::f32(vec![1, 3, 6, 6]));
+    g.nodes.push(Node {
+        name: "add".into(),
+        op: Op::Binary(crate::ir::BinaryOp::Add),
+        inputs: vec![c, x],
+        outputs: vec![sum],
+    });
+    g.outputs.extend([sum, c]);
+    assert_eq!(fuse_residual_add(&mut g).unwrap(), 0);
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::exec::{kernels, Executor};
+use crate::exec::{ExecOptions, Executor};
 use crate::ir::{Graph, Op, Tensor, ValueId};
 
 /// Per-channel means of the data input of each weighted node, by value id.
@@ -21,7 +21,7 @@ pub fn input_means(graph: &Graph, samples: &[Vec<Tensor>]) -> Result<HashMap<Val
         }
     }
     probe.outputs = wanted.clone();
-    let mut exec = Executor::new(probe, &kernels::SCALAR)?;
+    let mut exec = Executor::from_graph(probe, &ExecOptions::default())?;
     let mut sums: HashMap<ValueId, Vec<f64>> = HashMap::new();
     for sample in samples {
         let refs: Vec<&Tensor> = sample.iter().collect();

@@ -10,9 +10,9 @@ pub fn unary(op: UnaryOp, x: &[f32], y: &mut [f32]) {
 }
 
 /// Strides of `shape` seen through a broadcast to `out` (0 on broadcast axes).
-fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
+fn broadcast_strides(shape: &[usize], out: &[usize]) -> super::Dims {
     let lead = out.len() - shape.len();
-    let mut strides = vec![0; out.len()];
+    let mut strides: super::Dims = smallvec::smallvec![0; out.len()];
     let mut s = 1;
     for d in (0..shape.len()).rev() {
         strides[lead + d] = if shape[d] == 1 { 0 } else { s };
@@ -45,7 +45,7 @@ pub fn broadcast_binary<T: Copy, U>(
     );
     let inner = y_shape[rank - 1];
     let (ia, ib) = (sa[rank - 1], sb[rank - 1]);
-    let mut idx = vec![0usize; rank - 1];
+    let mut idx: super::Dims = smallvec::smallvec![0usize; rank - 1];
     for row in y.chunks_mut(inner) {
         let oa: usize = idx.iter().zip(&sa).map(|(i, s)| i * s).sum();
         let ob: usize = idx.iter().zip(&sb).map(|(i, s)| i * s).sum();
@@ -110,6 +110,13 @@ pub fn channel_affine(
     }
 }
 
+/// Inference BatchNormalization of one channel as its scale and shift.
+#[inline]
+pub fn batchnorm_channel(eps: f32, gamma: f32, beta: f32, mean: f32, var: f32) -> (f32, f32) {
+    let scale = gamma / (var + eps).sqrt();
+    (scale, beta - mean * scale)
+}
+
 /// Inference BatchNormalization expressed as its per-channel scale and shift.
 pub fn batchnorm_to_affine(
     eps: f32,
@@ -118,16 +125,7 @@ pub fn batchnorm_to_affine(
     mean: &[f32],
     var: &[f32],
 ) -> (Vec<f32>, Vec<f32>) {
-    let scale: Vec<f32> = gamma
-        .iter()
-        .zip(var)
-        .map(|(g, v)| g / (v + eps).sqrt())
-        .collect();
-    let shift = beta
-        .iter()
-        .zip(mean)
-        .zip(&scale)
-        .map(|((b, m), s)| b - m * s)
-        .collect();
-    (scale, shift)
+    (0..gamma.len())
+        .map(|c| batchnorm_channel(eps, gamma[c], beta[c], mean[c], var[c]))
+        .unzip()
 }

@@ -88,7 +88,7 @@ pub fn matmul(
 ) {
     let batches: usize = y_batch.iter().product();
     let rank = y_batch.len();
-    let mut idx = vec![0usize; rank];
+    let mut idx: super::Dims = smallvec::smallvec![0usize; rank];
     for bi in 0..batches {
         // Map the output batch index to the (broadcast) operand batches.
         let offset = |shape: &[usize]| {

@@ -7,4 +7,8 @@ pub mod gemm;
 pub mod movement;
 pub mod pool;
 pub mod reduce;
+pub mod reference;
 pub mod resize;
+
+/// A shape or stride list kept on the stack (no allocation per run).
+pub type Dims = smallvec::SmallVec<[usize; 8]>;

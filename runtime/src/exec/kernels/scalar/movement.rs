@@ -3,8 +3,8 @@
 
 use crate::ir::{AxisSlice, PadMode};
 
-fn row_major_strides(shape: &[usize]) -> Vec<usize> {
-    let mut s = vec![1; shape.len()];
+fn row_major_strides(shape: &[usize]) -> super::Dims {
+    let mut s: super::Dims = smallvec::smallvec![1; shape.len()];
     for d in (0..shape.len().saturating_sub(1)).rev() {
         s[d] = s[d + 1] * shape[d + 1];
     }
@@ -16,7 +16,7 @@ fn for_each_index(shape: &[usize], mut f: impl FnMut(&[usize])) {
     if shape.contains(&0) {
         return;
     }
-    let mut idx = vec![0usize; shape.len()];
+    let mut idx: super::Dims = smallvec::smallvec![0usize; shape.len()];
     loop {
         f(&idx);
         let mut d = shape.len();
@@ -36,8 +36,8 @@ fn for_each_index(shape: &[usize], mut f: impl FnMut(&[usize])) {
 
 pub fn transpose<T: Copy>(x: &[T], shape: &[usize], perm: &[usize], y: &mut [T]) {
     let strides = row_major_strides(shape);
-    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
-    let src_strides: Vec<usize> = perm.iter().map(|&p| strides[p]).collect();
+    let out_shape: super::Dims = perm.iter().map(|&p| shape[p]).collect();
+    let src_strides: super::Dims = perm.iter().map(|&p| strides[p]).collect();
     let mut o = 0;
     for_each_index(&out_shape, |idx| {
         y[o] = x[idx
@@ -51,7 +51,7 @@ pub fn transpose<T: Copy>(x: &[T], shape: &[usize], perm: &[usize], y: &mut [T])
 
 pub fn slice<T: Copy>(x: &[T], shape: &[usize], axes: &[AxisSlice], y: &mut [T]) {
     let strides = row_major_strides(shape);
-    let out_shape: Vec<usize> = axes.iter().map(|a| a.len).collect();
+    let out_shape: super::Dims = axes.iter().map(|a| a.len).collect();
     let mut o = 0;
     for_each_index(&out_shape, |idx| {
         let mut src = 0isize;
@@ -113,7 +113,7 @@ pub fn pad(
     y: &mut [f32],
 ) {
     let strides = row_major_strides(shape);
-    let out_shape: Vec<usize> = shape.iter().zip(pads).map(|(d, p)| d + p.0 + p.1).collect();
+    let out_shape: super::Dims = shape.iter().zip(pads).map(|(d, p)| d + p.0 + p.1).collect();
     let mut o = 0;
     for_each_index(&out_shape, |idx| {
         let mut src = 0usize;

@@ -26,7 +26,7 @@ pub fn softmax(x: &[f32], shape: &[usize], axis: usize, y: &mut [f32]) {
 pub fn reduce_mean(x: &[f32], shape: &[usize], axes: &[usize], y: &mut [f32]) {
     let rank = shape.len();
     // Output strides over the input index space (0 on reduced axes).
-    let mut out_strides = vec![0usize; rank];
+    let mut out_strides: super::Dims = smallvec::smallvec![0usize; rank];
     let mut s = 1;
     for d in (0..rank).rev() {
         if !axes.contains(&d) {
@@ -36,7 +36,7 @@ pub fn reduce_mean(x: &[f32], shape: &[usize], axes: &[usize], y: &mut [f32]) {
     }
     let count: usize = axes.iter().map(|&a| shape[a]).product();
     y.fill(0.0);
-    let mut idx = vec![0usize; rank];
+    let mut idx: super::Dims = smallvec::smallvec![0usize; rank];
     for &v in x {
         let o: usize = idx.iter().zip(&out_strides).map(|(i, s)| i * s).sum();
         y[o] += v;

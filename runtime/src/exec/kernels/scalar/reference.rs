@@ -1,75 +1,62 @@
 //! One node's computation on borrowed buffers: maps an [`Op`] to kernel
 //! calls. Shared by the arena executor and by constant folding.
 
-use std::sync::Arc;
-
 use smallvec::SmallVec;
 
-use super::kernels::scalar::{elementwise, movement, reduce, resize};
-use super::kernels::{ConvShape, GemmBias, Kernels, MatRef, PackedConv};
+use super::conv::ConvShape;
+use super::gemm::{GemmBias, MatRef};
+use super::{conv, elementwise, gemm, movement, pool, reduce, resize};
 use crate::error::{Error, Result};
+use crate::exec::kernels::contract::{Input, Kernel, Output, Threads, View, ViewMut};
+use crate::exec::kernels::Operand;
 use crate::ir::{Op, Tensor, TensorData, TypeInfo};
 
-/// Borrowed input data.
-#[derive(Clone, Copy, Debug)]
-pub enum View<'a> {
-    F32(&'a [f32]),
-    I64(&'a [i64]),
-}
-
-/// Borrowed output data.
+/// The reference kernel of every op: what the SIMD lists do not take, and
+/// the twin every fast kernel is tested against.
 #[derive(Debug)]
-pub enum ViewMut<'a> {
-    F32(&'a mut [f32]),
-    I64(&'a mut [i64]),
+pub struct Reference {
+    op: Op,
+    scratch_words: usize,
 }
 
-#[derive(Clone, Copy, Debug)]
-pub struct Input<'a> {
-    pub shape: &'a [usize],
-    pub data: View<'a>,
-}
-
-pub struct Output<'a> {
-    pub shape: &'a [usize],
-    pub data: ViewMut<'a>,
-}
-
-impl<'a> Input<'a> {
-    pub fn of(t: &'a Tensor) -> Input<'a> {
-        let data = match t.data() {
-            TensorData::F32(v) => View::F32(v),
-            TensorData::SharedF32(v) => View::F32(v.as_slice()),
-            TensorData::I64(v) => View::I64(v),
-        };
-        Input {
-            shape: t.shape(),
-            data,
-        }
-    }
-    /// f32 data; validation guarantees the dtype, so a mismatch is a bug
-    /// reported as an error rather than a panic.
-    fn f32(&self) -> Result<&'a [f32]> {
-        match self.data {
-            View::F32(v) => Ok(v),
-            View::I64(_) => Err(Error::Input("expected f32 data, found i64".into())),
+impl Reference {
+    pub fn new(op: &Op, ins: &[Operand], _outs: &[TypeInfo]) -> Reference {
+        Reference {
+            op: op.clone(),
+            scratch_words: scratch_words(op, ins.first().map_or(&[][..], |i| &i.info.shape)),
         }
     }
 }
 
-impl Output<'_> {
-    fn f32(&mut self) -> Result<&mut [f32]> {
-        match &mut self.data {
-            ViewMut::F32(v) => Ok(v),
-            ViewMut::I64(_) => Err(Error::Input("expected f32 output, found i64".into())),
-        }
+impl Kernel for Reference {
+    fn name(&self) -> &'static str {
+        "f32_reference_scalar"
+    }
+    fn scratch_bytes(&self, _threads: usize) -> usize {
+        self.scratch_words * 4
+    }
+    fn run(
+        &self,
+        ins: &[Input],
+        outs: &mut [Output],
+        scratch: &mut [f32],
+        _: &Threads,
+    ) -> Result<()> {
+        compute(&self.op, ins, outs, scratch)
     }
 }
 
-/// Weights prepared once at load for ops that have them.
-#[derive(Clone, Debug)]
-pub enum Prepared {
-    Conv(PackedConv),
+/// Scratch of the reference `op` on an input of shape `x`: Resize keeps two
+/// intermediates (one pass per changed axis) of at most the larger of the
+/// input and output sizes, since shrinking axes go first.
+fn scratch_words(op: &Op, x: &[usize]) -> usize {
+    match op {
+        Op::Resize { out_shape, .. } => {
+            let biggest = x.iter().product::<usize>().max(out_shape.iter().product());
+            2 * biggest
+        }
+        _ => 0,
+    }
 }
 
 fn dims4(s: &[usize]) -> [usize; 4] {
@@ -87,14 +74,9 @@ macro_rules! by_dtype {
     };
 }
 
-/// Runs `op` on validated inputs into preallocated outputs.
-pub fn compute(
-    k: &Kernels,
-    op: &Op,
-    prepared: Option<&Prepared>,
-    ins: &[Input],
-    outs: &mut [Output],
-) -> Result<()> {
+/// Runs `op` on validated inputs into preallocated outputs; `scratch`
+/// holds at least [`scratch_words`] values.
+pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32]) -> Result<()> {
     let out_shape = outs[0].shape;
     match op {
         Op::Conv {
@@ -112,41 +94,48 @@ pub fn compute(
                 output: dims4(out_shape),
             };
             let bias = ins.get(2).map(|b| b.f32()).transpose()?;
-            let (x, y) = (ins[0].f32()?, outs[0].f32()?);
-            if matches!(op, Op::ConvTranspose { .. }) {
-                (k.conv_transpose2d)(&shape, x, ins[1].f32()?, bias, *activation, y);
-                return Ok(());
-            }
-            let owned;
-            let packed = match prepared {
-                Some(Prepared::Conv(p)) => p,
-                None => {
-                    // Weights computed at run time: pack them now.
-                    let w = Arc::new(Tensor::from_f32(
-                        ins[1].shape.to_vec(),
-                        ins[1].f32()?.to_vec(),
-                    )?);
-                    owned = (k.pack_conv)(geometry, &w);
-                    &owned
-                }
+            let residual = ins.get(3).map(|r| r.f32()).transpose()?;
+            let (x, w, y) = (ins[0].f32()?, ins[1].f32()?, outs[0].f32()?);
+            // With a residual the activation follows the addition.
+            let act = if residual.is_some() {
+                None
+            } else {
+                *activation
             };
-            (k.conv2d)(&shape, x, packed, bias, *activation, y);
+            if matches!(op, Op::ConvTranspose { .. }) {
+                conv::conv_transpose2d(&shape, x, w, bias, act, y);
+            } else {
+                conv::conv2d(&shape, x, w, bias, act, y);
+            }
+            if let Some(r) = residual {
+                for (o, &v) in y.iter_mut().zip(r) {
+                    let s = *o + v;
+                    *o = activation.map_or(s, |a| a.apply(s));
+                }
+            }
         }
         Op::BatchNorm { epsilon } => {
             let p: SmallVec<[&[f32]; 4]> =
                 ins[1..5].iter().map(|i| i.f32()).collect::<Result<_>>()?;
-            let (scale, shift) = elementwise::batchnorm_to_affine(*epsilon, p[0], p[1], p[2], p[3]);
-            (k.channel_affine)(
-                ins[0].shape,
-                ins[0].f32()?,
-                &scale,
-                &shift,
-                None,
-                outs[0].f32()?,
-            );
+            let (x, y) = (ins[0].f32()?, outs[0].f32()?);
+            let c = ins[0].shape[1];
+            let inner: usize = ins[0].shape[2..].iter().product();
+            for (i, (xs, ys)) in x
+                .chunks(inner.max(1))
+                .zip(y.chunks_mut(inner.max(1)))
+                .enumerate()
+            {
+                let ch = i % c;
+                let (scale, shift) = elementwise::batchnorm_channel(
+                    *epsilon, p[0][ch], p[1][ch], p[2][ch], p[3][ch],
+                );
+                for (o, &v) in ys.iter_mut().zip(xs) {
+                    *o = v * scale + shift;
+                }
+            }
         }
         Op::ChannelAffine { activation } => {
-            (k.channel_affine)(
+            elementwise::channel_affine(
                 ins[0].shape,
                 ins[0].f32()?,
                 ins[1].f32()?,
@@ -155,12 +144,12 @@ pub fn compute(
                 outs[0].f32()?,
             );
         }
-        Op::Unary(u) => (k.unary)(*u, ins[0].f32()?, outs[0].f32()?),
+        Op::Unary(u) => elementwise::unary(*u, ins[0].f32()?, outs[0].f32()?),
         Op::Binary(b) => match (ins[0].data, ins[1].data, &mut outs[0].data) {
             (View::I64(x), View::I64(z), ViewMut::I64(y)) => {
                 elementwise::binary_i64(*b, (x, ins[0].shape), (z, ins[1].shape), out_shape, y)
             }
-            _ => (k.binary)(
+            _ => elementwise::binary_f32(
                 *b,
                 (ins[0].f32()?, ins[0].shape),
                 (ins[1].f32()?, ins[1].shape),
@@ -173,7 +162,7 @@ pub fn compute(
             (ins[1].f32()?, ins[1].shape),
             outs[0].f32()?,
         ),
-        Op::Pool(p) => (k.pool2d)(
+        Op::Pool(p) => pool::pool2d(
             p,
             dims4(ins[0].shape),
             ins[0].f32()?,
@@ -182,7 +171,7 @@ pub fn compute(
         ),
         Op::GlobalPool(kind) => {
             let planes = ins[0].shape[0] * ins[0].shape[1];
-            (k.global_pool)(*kind, planes, ins[0].f32()?, outs[0].f32()?)
+            pool::global_pool(*kind, planes, ins[0].f32()?, outs[0].f32()?)
         }
         Op::Gemm {
             alpha,
@@ -202,7 +191,7 @@ pub fn compute(
                 }),
                 None => None,
             };
-            (k.gemm)(
+            gemm::gemm(
                 MatRef {
                     data: ins[0].f32()?,
                     rows: m,
@@ -236,7 +225,7 @@ pub fn compute(
             let (m, kk, n) = (a2[a2.len() - 2], a2[a2.len() - 1], b2[b2.len() - 1]);
             let (ab, bb) = (&a2[..a2.len() - 2], &b2[..b2.len() - 2]);
             let yb = crate::ir::broadcast_shapes(ab, bb).unwrap_or_default();
-            super::kernels::scalar::gemm::matmul(
+            gemm::matmul(
                 ins[0].f32()?,
                 ab,
                 ins[1].f32()?,
@@ -246,7 +235,7 @@ pub fn compute(
                 outs[0].f32()?,
             );
         }
-        Op::Softmax { axis } => (k.softmax)(ins[0].f32()?, ins[0].shape, *axis, outs[0].f32()?),
+        Op::Softmax { axis } => reduce::softmax(ins[0].f32()?, ins[0].shape, *axis, outs[0].f32()?),
         Op::Concat { axis } => match &mut outs[0].data {
             ViewMut::F32(y) => {
                 let parts: SmallVec<[(&[f32], &[usize]); 8]> = ins
@@ -348,24 +337,52 @@ pub fn compute(
         } => {
             // Separable passes, one per axis that changes; shrinking axes
             // first, so no intermediate is larger than the input or output.
-            let mut cur: Vec<f32> = ins[0].f32()?.to_vec();
-            let mut shape: Vec<usize> = ins[0].shape.to_vec();
-            let mut order: SmallVec<[usize; 6]> = (0..shape.len()).collect();
+            // Intermediates ping-pong between the two halves of scratch.
+            let x = ins[0].f32()?;
+            let mut shape: SmallVec<[usize; 6]> = ins[0].shape.iter().copied().collect();
+            let mut order: SmallVec<[usize; 6]> = (0..shape.len())
+                .filter(|&a| shape[a] != target[a] || scales[a] != 1.0)
+                .collect();
             order.sort_by_key(|&a| target[a] > shape[a]);
-            for axis in order {
-                if shape[axis] == target[axis] && scales[axis] == 1.0 {
-                    continue;
-                }
-                let taps =
-                    resize::axis_taps(*mode, *coord, scales[axis], shape[axis], target[axis]);
+            let y = outs[0].f32()?;
+            if order.is_empty() {
+                y.copy_from_slice(x);
+            }
+            let half = scratch.len() / 2;
+            let (ping, pong) = scratch.split_at_mut(half);
+            let mut cur_in_ping = None;
+            for (step, &axis) in order.iter().enumerate() {
+                let map = resize::AxisMap {
+                    mode: *mode,
+                    coord: *coord,
+                    scale: scales[axis],
+                    len_in: shape[axis],
+                    len_out: target[axis],
+                };
                 let mut next_shape = shape.clone();
                 next_shape[axis] = target[axis];
-                let mut next = vec![0.0; next_shape.iter().product()];
-                resize::resize_axis(&cur, &shape, axis, &taps, &mut next);
-                cur = next;
+                let len: usize = next_shape.iter().product();
+                let src_len: usize = shape.iter().product();
+                let last = step + 1 == order.len();
+                match (cur_in_ping, last) {
+                    (None, true) => resize::resize_axis(x, &shape, axis, &map, y),
+                    (None, false) => resize::resize_axis(x, &shape, axis, &map, &mut ping[..len]),
+                    (Some(true), true) => {
+                        resize::resize_axis(&ping[..src_len], &shape, axis, &map, y)
+                    }
+                    (Some(false), true) => {
+                        resize::resize_axis(&pong[..src_len], &shape, axis, &map, y)
+                    }
+                    (Some(true), false) => {
+                        resize::resize_axis(&ping[..src_len], &shape, axis, &map, &mut pong[..len])
+                    }
+                    (Some(false), false) => {
+                        resize::resize_axis(&pong[..src_len], &shape, axis, &map, &mut ping[..len])
+                    }
+                }
+                cur_in_ping = Some(!cur_in_ping.unwrap_or(false));
                 shape = next_shape;
             }
-            outs[0].f32()?.copy_from_slice(&cur);
         }
         Op::ReduceMean { axes, .. } => {
             reduce::reduce_mean(ins[0].f32()?, ins[0].shape, axes, outs[0].f32()?)
@@ -399,7 +416,7 @@ pub fn compute(
 }
 
 /// Evaluates one node on owned tensors (constant folding, tests).
-pub fn eval(k: &Kernels, op: &Op, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+pub fn eval(op: &Op, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
     let infos: Vec<_> = inputs
         .iter()
         .map(|t| TypeInfo::new(t.dtype(), t.shape().to_vec()))
@@ -424,7 +441,9 @@ pub fn eval(k: &Kernels, op: &Op, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
             Output { shape, data }
         })
         .collect();
-    compute(k, op, None, &ins, &mut views)?;
+    let first = inputs.first().map_or(&[][..], |t| t.shape());
+    let mut scratch = vec![0.0; scratch_words(op, first)];
+    compute(op, &ins, &mut views, &mut scratch)?;
     drop(views);
     Ok(outs)
 }

@@ -1,0 +1,76 @@
+//! NEON: an 8×8 microkernel (16 q-register accumulators; A and B rows in
+//! four more, multiplied by lane with `fmla`).
+
+use std::arch::aarch64::*;
+
+use crate::exec::kernels::contract::Epilogue;
+use crate::exec::kernels::gemm::MicroKernel;
+use crate::exec::kernels::simd::impl_simd;
+
+/// Proof that the CPU has NEON (Advanced SIMD with fused multiply-add).
+#[derive(Clone, Copy, Debug)]
+pub struct Neon(());
+
+impl Neon {
+    pub fn detect() -> Option<Neon> {
+        std::arch::is_aarch64_feature_detected!("neon").then_some(Neon(()))
+    }
+}
+
+impl_simd!(Neon, "neon", "8x8", "neon");
+
+const MR: usize = 8;
+const NR: usize = 8;
+
+/// # Safety
+/// The CPU has NEON; `a` holds `k*8` values, `b` `k*8`, and `c` is valid
+/// for `7*ldc + 8` values.
+#[target_feature(enable = "neon")]
+unsafe fn tile_8x8(k: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, acc: bool) {
+    let mut lo = [vdupq_n_f32(0.0); MR];
+    let mut hi = [vdupq_n_f32(0.0); MR];
+    for p in 0..k {
+        let b0 = vld1q_f32(b.add(p * NR));
+        let b1 = vld1q_f32(b.add(p * NR + 4));
+        let a0 = vld1q_f32(a.add(p * MR));
+        let a1 = vld1q_f32(a.add(p * MR + 4));
+        lo[0] = vfmaq_laneq_f32::<0>(lo[0], b0, a0);
+        hi[0] = vfmaq_laneq_f32::<0>(hi[0], b1, a0);
+        lo[1] = vfmaq_laneq_f32::<1>(lo[1], b0, a0);
+        hi[1] = vfmaq_laneq_f32::<1>(hi[1], b1, a0);
+        lo[2] = vfmaq_laneq_f32::<2>(lo[2], b0, a0);
+        hi[2] = vfmaq_laneq_f32::<2>(hi[2], b1, a0);
+        lo[3] = vfmaq_laneq_f32::<3>(lo[3], b0, a0);
+        hi[3] = vfmaq_laneq_f32::<3>(hi[3], b1, a0);
+        lo[4] = vfmaq_laneq_f32::<0>(lo[4], b0, a1);
+        hi[4] = vfmaq_laneq_f32::<0>(hi[4], b1, a1);
+        lo[5] = vfmaq_laneq_f32::<1>(lo[5], b0, a1);
+        hi[5] = vfmaq_laneq_f32::<1>(hi[5], b1, a1);
+        lo[6] = vfmaq_laneq_f32::<2>(lo[6], b0, a1);
+        hi[6] = vfmaq_laneq_f32::<2>(hi[6], b1, a1);
+        lo[7] = vfmaq_laneq_f32::<3>(lo[7], b0, a1);
+        hi[7] = vfmaq_laneq_f32::<3>(hi[7], b1, a1);
+    }
+    for i in 0..MR {
+        let row = c.add(i * ldc);
+        if acc {
+            lo[i] = vaddq_f32(lo[i], vld1q_f32(row));
+            hi[i] = vaddq_f32(hi[i], vld1q_f32(row.add(4)));
+        }
+        vst1q_f32(row, lo[i]);
+        vst1q_f32(row.add(4), hi[i]);
+    }
+}
+
+impl MicroKernel for Neon {
+    const MR: usize = MR;
+    const NR: usize = NR;
+    fn tile(self, k: usize, a: &[f32], b: &[f32], c: &mut [f32], ldc: usize, accumulate: bool) {
+        assert!(a.len() >= k * MR && b.len() >= k * NR && c.len() >= (MR - 1) * ldc + NR);
+        // SAFETY: `self` proves NEON; the assert bounds every access.
+        unsafe { tile_8x8(k, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), ldc, accumulate) }
+    }
+    fn epilogue(self, e: &Epilogue, row: usize, y: &mut [f32], res: Option<&[f32]>) {
+        self.epilogue_row(e, row, y, res)
+    }
+}

@@ -1,0 +1,453 @@
+//! The conformance harness: every kernel family of every ISA this CPU runs
+//! is checked against the scalar reference on a generated grid of shapes
+//! (tile sizes and tile±1, ones, odd channels, strides, dilations, groups,
+//! asymmetric padding, K and N past one cache block), with 1 and 3 threads,
+//! plus random conv shapes from proptest. The cases come from the same
+//! [`specs`] lists as the registry, and every spec must accept some case,
+//! so no kernel escapes.
+
+use proptest::prelude::*;
+
+use super::contract::{Input, Output, Threads, ViewMut};
+use super::scalar::reference::Reference;
+use super::{specs, Isa, KernelSpec, Operand};
+use crate::exec::kernels::contract::Kernel;
+use crate::ir::{BinaryOp, ConvGeometry, Op, Tensor, TypeInfo, UnaryOp};
+
+/// One node to test: its op and inputs (constants where weights go).
+struct Case {
+    op: Op,
+    inputs: Vec<Tensor>,
+    constant: Vec<bool>,
+}
+
+/// Deterministic values in [-1, 1) that differ by position and seed.
+fn values(n: usize, seed: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| {
+            let h = (i.wrapping_mul(2654435761) ^ seed.wrapping_mul(40503)) % 2003;
+            h as f32 / 1001.5 - 1.0
+        })
+        .collect()
+}
+
+fn tensor(shape: &[usize], seed: usize) -> Tensor {
+    Tensor::from_f32(shape.to_vec(), values(shape.iter().product(), seed)).unwrap()
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ConvCase {
+    n: usize,
+    c: usize,
+    m: usize,
+    hw: [usize; 2],
+    k: [usize; 2],
+    stride: usize,
+    dilation: usize,
+    pads: [usize; 4],
+    groups: usize,
+    bias: bool,
+    residual: bool,
+    activation: Option<UnaryOp>,
+}
+
+impl ConvCase {
+    fn case(&self) -> Option<Case> {
+        let g = ConvGeometry {
+            kernel: self.k,
+            strides: [self.stride; 2],
+            dilations: [self.dilation; 2],
+            pads: self.pads,
+            groups: self.groups,
+        };
+        if self.c % self.groups != 0 || self.m % self.groups != 0 {
+            return None;
+        }
+        let op = Op::Conv {
+            geometry: g,
+            activation: self.activation,
+        };
+        let x = tensor(&[self.n, self.c, self.hw[0], self.hw[1]], 1);
+        let w = tensor(&[self.m, self.c / self.groups, self.k[0], self.k[1]], 2);
+        let mut inputs = vec![x, w];
+        if self.bias || self.residual {
+            inputs.push(tensor(&[self.m], 3));
+        }
+        let infos: Vec<TypeInfo> = inputs
+            .iter()
+            .map(|t| TypeInfo::f32(t.shape().to_vec()))
+            .collect();
+        let refs: Vec<&TypeInfo> = infos.iter().collect();
+        let out = op.infer("case", &refs).ok()?;
+        if self.residual {
+            inputs.push(tensor(&out[0].shape, 4));
+        }
+        let constant = (0..inputs.len()).map(|i| i == 1 || i == 2).collect();
+        Some(Case {
+            op,
+            inputs,
+            constant,
+        })
+    }
+}
+
+const ACTIVATIONS: [Option<UnaryOp>; 6] = [
+    None,
+    Some(UnaryOp::Relu),
+    Some(UnaryOp::Clip { min: 0.0, max: 6.0 }),
+    Some(UnaryOp::HardSwish),
+    Some(UnaryOp::Sigmoid),
+    Some(UnaryOp::LeakyRelu { alpha: 0.1 }),
+];
+
+fn conv_cases() -> Vec<Case> {
+    let base = ConvCase {
+        n: 1,
+        c: 8,
+        m: 8,
+        hw: [7, 7],
+        k: [3, 3],
+        stride: 1,
+        dilation: 1,
+        pads: [1; 4],
+        groups: 1,
+        bias: true,
+        residual: false,
+        activation: None,
+    };
+    let mut v = Vec::new();
+    // Tile edges of every microkernel: M and N at 6, 8, 16, 32 and ±1.
+    for m in [1, 5, 6, 7, 8, 9, 15, 16, 17, 31, 32, 33] {
+        for hw in [[1, 1], [4, 4], [1, 15], [4, 8], [3, 11], [17, 17]] {
+            v.push(ConvCase {
+                m,
+                hw,
+                k: [1, 1],
+                pads: [0; 4],
+                ..base
+            });
+        }
+    }
+    // K past one cache block (KC = 256), N past NC = 256.
+    v.push(ConvCase {
+        c: 29,
+        m: 13,
+        hw: [17, 19],
+        ..base
+    });
+    v.push(ConvCase {
+        c: 300,
+        m: 7,
+        hw: [5, 5],
+        k: [1, 1],
+        pads: [0; 4],
+        ..base
+    });
+    // Geometry: kernels, strides, dilations, asymmetric pads, odd channels.
+    for k in [[1, 1], [3, 3], [5, 5], [1, 3], [7, 7]] {
+        for stride in [1, 2, 3] {
+            for (dilation, pads) in [(1, [0; 4]), (1, [1, 2, 0, 1]), (2, [2; 4])] {
+                for (c, m) in [(3, 16), (5, 7)] {
+                    v.push(ConvCase {
+                        c,
+                        m,
+                        hw: [9, 10],
+                        k,
+                        stride,
+                        dilation,
+                        pads,
+                        ..base
+                    });
+                }
+            }
+        }
+    }
+    // Depthwise and grouped, at 3×3 and 5×5, strides 1 and 2.
+    for k in [[3, 3], [5, 5]] {
+        for stride in [1, 2] {
+            for hw in [[1, 1], [5, 6], [14, 14], [15, 9]] {
+                for (c, groups) in [(1, 1), (8, 8), (17, 17), (8, 2), (12, 3)] {
+                    v.push(ConvCase {
+                        c,
+                        m: c,
+                        hw,
+                        k,
+                        stride,
+                        pads: [k[0] / 2; 4],
+                        groups,
+                        ..base
+                    });
+                }
+            }
+        }
+    }
+    // Epilogues: every fused activation, without bias, with a residual, batch 2.
+    for activation in ACTIVATIONS {
+        for (bias, residual) in [(false, false), (true, false), (true, true)] {
+            for groups in [1, 8] {
+                v.push(ConvCase {
+                    activation,
+                    bias,
+                    residual,
+                    groups,
+                    n: 2,
+                    ..base
+                });
+            }
+        }
+    }
+    v.iter().filter_map(ConvCase::case).collect()
+}
+
+fn dense_cases() -> Vec<Case> {
+    let mut v = Vec::new();
+    for rows in [1, 2, 7] {
+        for k in [1, 5, 300] {
+            for n in [1, 7, 16, 33] {
+                for (trans_a, trans_b) in [(false, false), (false, true), (true, false)] {
+                    for bias in [None, Some(vec![n]), Some(vec![1, n]), Some(vec![1])] {
+                        let a = if trans_a { [k, rows] } else { [rows, k] };
+                        let b = if trans_b { [n, k] } else { [k, n] };
+                        let mut inputs = vec![tensor(&a, 1), tensor(&b, 2)];
+                        if let Some(s) = &bias {
+                            inputs.push(tensor(s, 3));
+                        }
+                        v.push(Case {
+                            op: Op::Gemm {
+                                alpha: 0.5,
+                                beta: 2.0,
+                                trans_a,
+                                trans_b,
+                                activation: Some(UnaryOp::Relu).filter(|_| n == 7),
+                            },
+                            constant: (0..inputs.len()).map(|i| i > 0).collect(),
+                            inputs,
+                        });
+                    }
+                }
+                for x in [vec![rows, k], vec![2, rows, k], vec![k]] {
+                    v.push(Case {
+                        op: Op::MatMul,
+                        inputs: vec![tensor(&x, 1), tensor(&[k, n], 2)],
+                        constant: vec![false, true],
+                    });
+                }
+            }
+        }
+    }
+    v
+}
+
+fn elementwise_cases() -> Vec<Case> {
+    let mut v = Vec::new();
+    let pairs: [(&[usize], &[usize]); 5] = [
+        (&[2, 3, 4, 5], &[2, 3, 4, 5]),
+        (&[1, 8, 4, 4], &[1, 8, 1, 1]),
+        (&[3, 1, 5], &[4, 1]),
+        (&[1, 17], &[1]),
+        (&[33], &[33]),
+    ];
+    for op in [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Max,
+    ] {
+        for (a, b) in pairs {
+            v.push(Case {
+                op: Op::Binary(op),
+                inputs: vec![tensor(a, 1), tensor(b, 2)],
+                constant: vec![false, false],
+            });
+        }
+    }
+    for u in ACTIVATIONS.into_iter().flatten().chain([
+        UnaryOp::Tanh,
+        UnaryOp::Exp,
+        UnaryOp::Abs,
+        UnaryOp::Neg,
+        UnaryOp::HardSigmoid {
+            alpha: 0.2,
+            beta: 0.5,
+        },
+    ]) {
+        v.push(Case {
+            op: Op::Unary(u),
+            inputs: vec![tensor(&[2, 3, 7, 5], 1)],
+            constant: vec![false],
+        });
+    }
+    for activation in ACTIVATIONS {
+        v.push(Case {
+            op: Op::ChannelAffine { activation },
+            inputs: vec![tensor(&[2, 5, 3, 7], 1), tensor(&[5], 2), tensor(&[5], 3)],
+            constant: vec![false, true, true],
+        });
+    }
+    v
+}
+
+fn all_cases() -> Vec<Case> {
+    let mut v = conv_cases();
+    v.extend(dense_cases());
+    v.extend(elementwise_cases());
+    v
+}
+
+/// Runs `kernel` on `case` with `threads`, returning its output.
+fn run(kernel: &dyn Kernel, case: &Case, out: &TypeInfo, threads: &Threads) -> Vec<f32> {
+    let ins: Vec<Input> = case.inputs.iter().map(Input::of).collect();
+    let mut y = vec![f32::NAN; out.shape.iter().product()];
+    let mut scratch = vec![f32::NAN; kernel.scratch_bytes(threads.count()).div_ceil(4)];
+    let mut outs = [Output {
+        shape: &out.shape,
+        data: ViewMut::F32(&mut y),
+    }];
+    kernel
+        .run(&ins, &mut outs, &mut scratch, threads)
+        .expect("kernel run");
+    y
+}
+
+/// Checks every spec of `isa` that accepts `case` against the reference;
+/// returns the families that accepted it.
+fn check(isa_specs: &[KernelSpec], case: &Case, pool: &rayon::ThreadPool) -> Vec<&'static str> {
+    let infos: Vec<TypeInfo> = case
+        .inputs
+        .iter()
+        .map(|t| TypeInfo::f32(t.shape().to_vec()))
+        .collect();
+    let refs: Vec<&TypeInfo> = infos.iter().collect();
+    let out = case.op.infer("case", &refs).expect("case shape")[0].clone();
+    let operands: Vec<Operand> = infos
+        .iter()
+        .zip(&case.inputs)
+        .zip(&case.constant)
+        .map(|((info, t), &c)| Operand {
+            info,
+            constant: c.then_some(t),
+        })
+        .collect();
+    let outs = [out.clone()];
+    let reference = Reference::new(&case.op, &operands, &outs);
+    let want = run(&reference, case, &out, &Threads::single());
+    let mut accepted = Vec::new();
+    for spec in isa_specs {
+        let Some(kernel) = (spec.build)(&case.op, &operands, &outs) else {
+            continue;
+        };
+        accepted.push(spec.family);
+        for threads in [Threads::single(), Threads::pool(pool)] {
+            let got = run(kernel.as_ref(), case, &out, &threads);
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - w).abs() <= 1e-4 * w.abs().max(1.0),
+                    "{} ({:?}, {} threads) on {:?} {:?}: y[{i}] = {g}, reference {w}",
+                    kernel.name(),
+                    spec.isa,
+                    threads.count(),
+                    case.op,
+                    infos.iter().map(|i| &i.shape).collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+    accepted
+}
+
+fn pool() -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap()
+}
+
+/// The ISAs with SIMD kernel lists that this CPU runs.
+fn simd_isas() -> Vec<Isa> {
+    Isa::ALL
+        .into_iter()
+        .filter(|&i| i != Isa::Scalar && i.available())
+        .collect()
+}
+
+#[test]
+fn every_kernel_matches_the_reference_on_the_grid() {
+    let cases = all_cases();
+    let pool = pool();
+    let isas = simd_isas();
+    if isas.is_empty() {
+        eprintln!("NOT RUN: no SIMD ISA on this CPU; only the reference kernels exist here");
+    }
+    for isa in isas {
+        let list = specs(isa);
+        let mut seen: Vec<&str> = Vec::new();
+        for case in &cases {
+            seen.extend(check(&list, case, &pool));
+        }
+        for spec in &list {
+            let n = seen.iter().filter(|&&f| f == spec.family).count();
+            assert!(n > 0, "{:?} {} accepted no case", isa, spec.family);
+            eprintln!("{:?} {}: {} cases", isa, spec.family, n);
+        }
+    }
+}
+
+/// `SQUEEZE_EXPECT_ISA=neon` (set by scripts/test-aarch64.sh per CPU
+/// model) makes a silent fallback to another ISA fail.
+#[test]
+fn dispatch_picks_the_expected_isa() {
+    let Ok(want) = std::env::var("SQUEEZE_EXPECT_ISA") else {
+        eprintln!("SQUEEZE_EXPECT_ISA not set: detected {:?}", Isa::best());
+        return;
+    };
+    let want = Isa::from_name(&want).expect("SQUEEZE_EXPECT_ISA names an ISA");
+    assert_eq!(Isa::best(), want);
+    let case = &conv_cases()[0];
+    let infos: Vec<TypeInfo> = case
+        .inputs
+        .iter()
+        .map(|t| TypeInfo::f32(t.shape().to_vec()))
+        .collect();
+    let operands: Vec<Operand> = infos
+        .iter()
+        .zip(&case.inputs)
+        .zip(&case.constant)
+        .map(|((info, t), &c)| Operand {
+            info,
+            constant: c.then_some(t),
+        })
+        .collect();
+    let refs: Vec<&TypeInfo> = infos.iter().collect();
+    let outs = case.op.infer("case", &refs).unwrap();
+    let k = super::prepare(want, &case.op, &operands, &outs);
+    assert!(
+        k.name().ends_with(want.name()),
+        "{} chosen on {want:?}",
+        k.name()
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    #[test]
+    fn random_convs_match_the_reference(
+        c in 1usize..12, m in 1usize..20, h in 1usize..12, w in 1usize..12,
+        k in 1usize..4, stride in 1usize..3, dilation in 1usize..3,
+        pads in proptest::array::uniform4(0usize..3), depthwise in any::<bool>(),
+        act in 0usize..ACTIVATIONS.len(), residual in any::<bool>(),
+    ) {
+        let groups = if depthwise { c } else { 1 };
+        let m = if depthwise { c } else { m };
+        let case = ConvCase {
+            n: 1, c, m, hw: [h, w], k: [k, k], stride, dilation, pads, groups,
+            bias: true, residual, activation: ACTIVATIONS[act],
+        };
+        if let Some(case) = case.case() {
+            let pool = pool();
+            for isa in simd_isas() {
+                check(&specs(isa), &case, &pool);
+            }
+        }
+    }
+}

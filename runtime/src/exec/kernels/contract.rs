@@ -1,0 +1,217 @@
+//! The contract between the executor and every kernel, whatever its ISA.
+//!
+//! A node gets one [`Kernel`] object at preparation. The object owns its
+//! packed weights (in a layout only it reads), says how much scratch it
+//! needs, and runs on borrowed buffers with a thread budget. The executor
+//! knows nothing else about it.
+//!
+//! Room for int8 (the next issue): views are tagged by element type, packed
+//! buffers are plain aligned bytes with a layout name, and [`Epilogue`] is
+//! the one place per-channel scale, bias, residual and clamps are applied:
+//! a requantizing epilogue is a second output stage of the same spec.
+
+use std::fmt;
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::ir::{Tensor, TensorData, UnaryOp};
+
+/// Borrowed input data.
+#[derive(Clone, Copy, Debug)]
+pub enum View<'a> {
+    F32(&'a [f32]),
+    I64(&'a [i64]),
+}
+
+/// Borrowed output data.
+#[derive(Debug)]
+pub enum ViewMut<'a> {
+    F32(&'a mut [f32]),
+    I64(&'a mut [i64]),
+}
+
+/// One input of a node: its shape and data.
+#[derive(Clone, Copy, Debug)]
+pub struct Input<'a> {
+    pub shape: &'a [usize],
+    pub data: View<'a>,
+}
+
+/// One output of a node: its shape and the buffer to overwrite.
+pub struct Output<'a> {
+    pub shape: &'a [usize],
+    pub data: ViewMut<'a>,
+}
+
+impl<'a> Input<'a> {
+    pub fn of(t: &'a Tensor) -> Input<'a> {
+        let data = match t.data() {
+            TensorData::F32(v) => View::F32(v),
+            TensorData::SharedF32(v) => View::F32(v.as_slice()),
+            TensorData::I64(v) => View::I64(v),
+        };
+        Input {
+            shape: t.shape(),
+            data,
+        }
+    }
+    /// f32 data; validation guarantees the dtype, so a mismatch is a bug
+    /// reported as an error rather than a panic.
+    pub fn f32(&self) -> Result<&'a [f32]> {
+        match self.data {
+            View::F32(v) => Ok(v),
+            View::I64(_) => Err(Error::Input("expected f32 data, found i64".into())),
+        }
+    }
+}
+
+impl Output<'_> {
+    pub fn f32(&mut self) -> Result<&mut [f32]> {
+        match &mut self.data {
+            ViewMut::F32(v) => Ok(v),
+            ViewMut::I64(_) => Err(Error::Input("expected f32 output, found i64".into())),
+        }
+    }
+}
+
+/// A prepared node: chosen once for its op, dtypes, shapes and ISA.
+pub trait Kernel: Send + Sync + fmt::Debug {
+    /// What was chosen, named by dtype, op, tile and ISA
+    /// (`f32_conv_gemm_6x16_avx2`), for reports and dispatch tests.
+    fn name(&self) -> &'static str;
+    /// Scratch bytes one run needs with `threads` workers (64-byte aligned
+    /// by the planner). The executor plans it; the kernel never allocates.
+    fn scratch_bytes(&self, _threads: usize) -> usize {
+        0
+    }
+    /// Bytes of packed weights this kernel owns (shared by all sessions).
+    fn packed_bytes(&self) -> usize {
+        0
+    }
+    /// Runs on validated inputs into preallocated outputs.
+    fn run(
+        &self,
+        ins: &[Input],
+        outs: &mut [Output],
+        scratch: &mut [f32],
+        threads: &Threads,
+    ) -> Result<()>;
+}
+
+/// Scratch sizes are counted in f32 words (every kernel's scratch is f32
+/// today; int8 kernels will view the same aligned words as bytes).
+pub fn scratch_words(bytes: usize) -> usize {
+    bytes.div_ceil(4)
+}
+
+/// The worker budget of one run: a session-owned rayon pool, or none.
+pub struct Threads<'a> {
+    pool: Option<&'a rayon::ThreadPool>,
+}
+
+impl<'a> Threads<'a> {
+    pub fn single() -> Threads<'static> {
+        Threads { pool: None }
+    }
+    pub fn pool(pool: &'a rayon::ThreadPool) -> Threads<'a> {
+        Threads { pool: Some(pool) }
+    }
+    pub fn count(&self) -> usize {
+        self.pool.map_or(1, |p| p.current_num_threads())
+    }
+
+    /// Runs `f` on every part, one task per part, in the pool. Parts are
+    /// prepared by the caller (rows of an output, each worker's scratch),
+    /// so nothing is allocated and each task owns what it writes.
+    pub fn for_each_part<T: Send>(&self, parts: &mut [T], f: impl Fn(&mut T) + Sync + Send) {
+        match self.pool {
+            Some(p) if parts.len() > 1 => p.install(|| parts.par_iter_mut().for_each(f)),
+            _ => parts.iter_mut().for_each(f),
+        }
+    }
+}
+
+/// A 64-byte-aligned f32 buffer for packed weights: whole cache lines, so
+/// every panel a kernel packs starts where aligned SIMD loads want it.
+#[derive(Clone, Default)]
+pub struct AlignedF32 {
+    lines: Vec<CacheLine>,
+    len: usize,
+}
+
+#[derive(Clone, Copy, Default, bytemuck::Zeroable, bytemuck::Pod)]
+#[repr(C, align(64))]
+struct CacheLine([f32; 16]);
+
+impl AlignedF32 {
+    pub fn zeros(len: usize) -> AlignedF32 {
+        AlignedF32 {
+            lines: vec![CacheLine::default(); len.div_ceil(16)],
+            len,
+        }
+    }
+    pub fn from_slice(v: &[f32]) -> AlignedF32 {
+        let mut a = AlignedF32::zeros(v.len());
+        a.as_mut_slice().copy_from_slice(v);
+        a
+    }
+    pub fn as_slice(&self) -> &[f32] {
+        &bytemuck::cast_slice(&self.lines)[..self.len]
+    }
+    pub fn as_mut_slice(&mut self) -> &mut [f32] {
+        &mut bytemuck::cast_slice_mut(&mut self.lines)[..self.len]
+    }
+    pub fn bytes(&self) -> usize {
+        self.lines.len() * 64
+    }
+}
+
+impl fmt::Debug for AlignedF32 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AlignedF32({} values)", self.len)
+    }
+}
+
+/// What a kernel does to each output row (one output channel) before it
+/// leaves the cache: `act(acc * scale[r] + bias[r] + residual)`.
+#[derive(Clone, Debug, Default)]
+pub struct Epilogue {
+    pub scale: Option<AlignedF32>,
+    pub bias: Option<AlignedF32>,
+    /// A same-shaped tensor added before the activation (residual blocks).
+    pub residual: bool,
+    pub activation: Option<UnaryOp>,
+}
+
+impl Epilogue {
+    /// Applies the epilogue to `y`, all of row `r`; `res` is the matching
+    /// slice of the residual input. Inlined into each ISA's
+    /// `#[target_feature]` wrapper so the loop vectorizes for that ISA.
+    #[inline(always)]
+    pub fn apply_row(&self, r: usize, y: &mut [f32], res: Option<&[f32]>) {
+        let s = self.scale.as_ref().map_or(1.0, |s| s.as_slice()[r]);
+        let b = self.bias.as_ref().map_or(0.0, |b| b.as_slice()[r]);
+        if s != 1.0 || b != 0.0 {
+            y.iter_mut().for_each(|v| *v = *v * s + b);
+        }
+        if let Some(res) = res {
+            y.iter_mut().zip(res).for_each(|(v, &a)| *v += a);
+        }
+        match self.activation {
+            None => {}
+            Some(UnaryOp::Relu) => y.iter_mut().for_each(|v| *v = v.max(0.0)),
+            Some(UnaryOp::Clip { min, max }) => y.iter_mut().for_each(|v| *v = v.max(min).min(max)),
+            Some(UnaryOp::HardSwish) => y
+                .iter_mut()
+                .for_each(|v| *v *= (*v * (1.0 / 6.0) + 0.5).clamp(0.0, 1.0)),
+            Some(UnaryOp::HardSigmoid { alpha, beta }) => y
+                .iter_mut()
+                .for_each(|v| *v = (alpha * *v + beta).clamp(0.0, 1.0)),
+            Some(UnaryOp::LeakyRelu { alpha }) => y
+                .iter_mut()
+                .for_each(|v| *v = if *v >= 0.0 { *v } else { alpha * *v }),
+            Some(a) => y.iter_mut().for_each(|v| *v = a.apply(*v)),
+        }
+    }
+}

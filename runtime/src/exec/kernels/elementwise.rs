@@ -1,0 +1,118 @@
+//! Elementwise kernels for every ISA with a [`Simd`] token: the reference
+//! loops, compiled for the ISA (see [`super::simd`]).
+
+use smallvec::SmallVec;
+
+use super::contract::{AlignedF32, Epilogue, Input, Kernel, Output, Threads};
+use super::gemm::MicroKernel;
+use super::simd::Simd;
+use super::Operand;
+use crate::error::Result;
+use crate::ir::{BinaryOp, UnaryOp};
+
+/// Broadcasting binary op on f32.
+#[derive(Debug)]
+pub struct Binary<S: Simd> {
+    pub simd: S,
+    pub op: BinaryOp,
+}
+
+impl<S: Simd> Kernel for Binary<S> {
+    fn name(&self) -> &'static str {
+        S::names().binary
+    }
+    fn run(&self, ins: &[Input], outs: &mut [Output], _: &mut [f32], _: &Threads) -> Result<()> {
+        let shape = outs[0].shape;
+        self.simd.binary(
+            self.op,
+            (ins[0].f32()?, ins[0].shape),
+            (ins[1].f32()?, ins[1].shape),
+            shape,
+            outs[0].f32()?,
+        );
+        Ok(())
+    }
+}
+
+/// Unary function on f32.
+#[derive(Debug)]
+pub struct Unary<S: Simd> {
+    pub simd: S,
+    pub op: UnaryOp,
+}
+
+impl<S: Simd> Kernel for Unary<S> {
+    fn name(&self) -> &'static str {
+        S::names().unary
+    }
+    fn run(&self, ins: &[Input], outs: &mut [Output], _: &mut [f32], _: &Threads) -> Result<()> {
+        self.simd.unary(self.op, ins[0].f32()?, outs[0].f32()?);
+        Ok(())
+    }
+}
+
+/// `act(x * scale[c] + shift[c])` with constant scale and shift: the conv
+/// epilogue applied to each plane, split across workers by planes.
+#[derive(Debug)]
+pub struct ChannelAffine<S: Simd> {
+    simd: S,
+    epilogue: Epilogue,
+    channels: usize,
+}
+
+impl<S: Simd> ChannelAffine<S> {
+    pub fn build(simd: S, activation: Option<UnaryOp>, ins: &[Operand]) -> Option<Self> {
+        let scale = ins.get(1)?.constant?.as_f32()?;
+        let shift = ins.get(2)?.constant?.as_f32()?;
+        let shape = &ins[0].info.shape;
+        (shape.len() >= 2 && scale.len() == shape[1] && shift.len() == shape[1]).then(|| {
+            ChannelAffine {
+                simd,
+                epilogue: Epilogue {
+                    scale: Some(AlignedF32::from_slice(scale)),
+                    bias: Some(AlignedF32::from_slice(shift)),
+                    residual: false,
+                    activation,
+                },
+                channels: shape[1],
+            }
+        })
+    }
+}
+
+impl<S: Simd> Kernel for ChannelAffine<S> {
+    fn name(&self) -> &'static str {
+        S::names().channel_affine
+    }
+    fn packed_bytes(&self) -> usize {
+        2 * self.channels * 4
+    }
+    fn run(
+        &self,
+        ins: &[Input],
+        outs: &mut [Output],
+        _: &mut [f32],
+        threads: &Threads,
+    ) -> Result<()> {
+        let x = ins[0].f32()?;
+        let inner: usize = ins[0].shape[2..].iter().product();
+        let y = outs[0].f32()?;
+        if inner == 0 {
+            return Ok(());
+        }
+        let planes = y.len() / inner;
+        let per = planes.div_ceil(threads.count().min(planes).max(1));
+        let mut parts: SmallVec<[(usize, &mut [f32]); 8]> = SmallVec::new();
+        for (i, chunk) in y.chunks_mut(per * inner).enumerate() {
+            parts.push((i * per, chunk));
+        }
+        threads.for_each_part(&mut parts, |(p0, ys)| {
+            for (i, yp) in ys.chunks_mut(inner).enumerate() {
+                let p = *p0 + i;
+                yp.copy_from_slice(&x[p * inner..][..inner]);
+                MicroKernel::epilogue(self.simd, &self.epilogue, p % self.channels, yp, None);
+            }
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,243 @@
+//! The ISA-neutral GEMM driver: `C[M×N] = epilogue(A[M×K] · B[K×N])`.
+//!
+//! A holds constant weights, packed once into MR-row panels. B is the
+//! activation side (rows of a tensor, or im2col of a conv input), packed per
+//! run into NR-column panels of one K block at a time in the worker's own
+//! scratch. Each ISA supplies only the register-tiled [`MicroKernel`] and
+//! its epilogue; blocking, packing, tails and threads live here once.
+//!
+//! Threads split the rows of C (contiguous, so each worker owns its slice);
+//! every worker packs the B blocks it reads, which bounds scratch to one
+//! `KC × NC` block per worker whatever the layer size.
+
+use std::fmt;
+
+use super::contract::{AlignedF32, Epilogue, Threads};
+
+/// K rows of B per packed block: an `KC × NR` micro-panel (16 KB at NR=16)
+/// stays in L1 while the A panels stream from L2.
+pub const KC: usize = 256;
+/// Columns of B per packed block (a multiple of every NR).
+pub const NC: usize = 256;
+/// Largest `MR × NR` tile of any microkernel (the stack tile for tails).
+pub const MAX_TILE: usize = 512;
+
+/// A register-tiled `MR × NR` inner kernel of one ISA. Types implementing
+/// it are proofs that the CPU has the ISA: they are only constructed after
+/// feature detection, so their safe methods may run ISA code.
+pub trait MicroKernel: Copy + Send + Sync + fmt::Debug + 'static {
+    const MR: usize;
+    const NR: usize;
+    /// `c[i*ldc + j] (+)= Σ_p a[p*MR + i] · b[p*NR + j]` for `i < MR`,
+    /// `j < NR`; overwrites unless `accumulate`. `a` holds `k*MR` values,
+    /// `b` holds `k*NR`, `c` at least `(MR-1)*ldc + NR`.
+    fn tile(self, k: usize, a: &[f32], b: &[f32], c: &mut [f32], ldc: usize, accumulate: bool);
+    /// [`Epilogue::apply_row`] compiled for this ISA.
+    fn epilogue(self, e: &Epilogue, row: usize, y: &mut [f32], res: Option<&[f32]>);
+}
+
+/// Constant A packed for microkernels with `mr` rows: `[panel][K][mr]`,
+/// rows past M zero.
+#[derive(Clone, Debug)]
+pub struct PackedA {
+    pub m: usize,
+    pub k: usize,
+    pub mr: usize,
+    pub data: AlignedF32,
+}
+
+impl PackedA {
+    /// Packs `a(i, p)` for `i < m`, `p < k`.
+    pub fn pack(m: usize, k: usize, mr: usize, a: impl Fn(usize, usize) -> f32) -> PackedA {
+        let panels = m.div_ceil(mr);
+        let mut data = AlignedF32::zeros(panels * k * mr);
+        let out = data.as_mut_slice();
+        for panel in 0..panels {
+            let dst = &mut out[panel * k * mr..][..k * mr];
+            for i in 0..mr.min(m - panel * mr) {
+                let row = panel * mr + i;
+                for p in 0..k {
+                    dst[p * mr + i] = a(row, p);
+                }
+            }
+        }
+        PackedA { m, k, mr, data }
+    }
+
+    fn panel(&self, panel: usize, k0: usize, kc: usize) -> &[f32] {
+        &self.data.as_slice()[(panel * self.k + k0) * self.mr..][..kc * self.mr]
+    }
+}
+
+/// Where the columns of B come from; packs one block into NR-wide panels
+/// (`[panel][kc][nr]`, columns past N zero).
+pub trait BSource: Sync {
+    fn pack(&self, k0: usize, kc: usize, j0: usize, nc: usize, nr: usize, out: &mut [f32]);
+}
+
+/// B read from a row-major `K × N` matrix with row stride `ld` (the
+/// channels × pixels of an NCHW tensor: 1×1 convolution).
+pub struct RowsB<'a> {
+    pub data: &'a [f32],
+    pub ld: usize,
+    pub n: usize,
+}
+
+impl BSource for RowsB<'_> {
+    fn pack(&self, k0: usize, kc: usize, j0: usize, nc: usize, nr: usize, out: &mut [f32]) {
+        for (pi, jp) in (j0..j0 + nc).step_by(nr).enumerate() {
+            let w = nr.min(self.n - jp);
+            let panel = &mut out[pi * kc * nr..][..kc * nr];
+            for p in 0..kc {
+                let src = &self.data[(k0 + p) * self.ld + jp..][..w];
+                let dst = &mut panel[p * nr..][..nr];
+                dst[..w].copy_from_slice(src);
+                dst[w..].fill(0.0);
+            }
+        }
+    }
+}
+
+/// B read transposed: `B[p][j] = data[j*ld + p]` (a Gemm input `x[batch][K]`).
+pub struct ColsB<'a> {
+    pub data: &'a [f32],
+    pub ld: usize,
+    pub n: usize,
+}
+
+impl BSource for ColsB<'_> {
+    fn pack(&self, k0: usize, kc: usize, j0: usize, nc: usize, nr: usize, out: &mut [f32]) {
+        for (pi, jp) in (j0..j0 + nc).step_by(nr).enumerate() {
+            let w = nr.min(self.n - jp);
+            let panel = &mut out[pi * kc * nr..][..kc * nr];
+            for p in 0..kc {
+                let dst = &mut panel[p * nr..][..nr];
+                for (j, d) in dst[..w].iter_mut().enumerate() {
+                    *d = self.data[(jp + j) * self.ld + k0 + p];
+                }
+                dst[w..].fill(0.0);
+            }
+        }
+    }
+}
+
+/// Scratch words one worker needs for B blocks of microkernel `K`.
+pub fn scratch_words<K: MicroKernel>() -> usize {
+    KC * NC.div_ceil(K::NR) * K::NR
+}
+
+/// One GEMM: `c` is `M × n` row-major (row stride `ldc`), `residual` the
+/// same layout. Overwrites `c`.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm<K: MicroKernel>(
+    micro: K,
+    a: &PackedA,
+    b: &dyn BSource,
+    n: usize,
+    c: &mut [f32],
+    ldc: usize,
+    epilogue: &Epilogue,
+    residual: Option<&[f32]>,
+    scratch: &mut [f32],
+    threads: &Threads,
+) {
+    debug_assert_eq!(a.mr, K::MR);
+    let m = a.m;
+    if m == 0 || n == 0 {
+        return;
+    }
+    let panels = m.div_ceil(K::MR);
+    let per_worker = scratch_words::<K>();
+    // Split by whole MR panels; each worker gets the rows of its panels.
+    let workers = threads.count().min(panels).max(1);
+    let chunk = panels.div_ceil(workers);
+    let rows_per = chunk * K::MR;
+    if workers == 1 {
+        gemm_rows(micro, a, 0, b, n, c, ldc, epilogue, residual, scratch);
+        return;
+    }
+    // Pair each worker's rows of C with its scratch; rows are contiguous.
+    let mut parts: smallvec::SmallVec<[(usize, &mut [f32], &mut [f32]); 8]> =
+        smallvec::SmallVec::new();
+    let mut rest_c = &mut c[..];
+    let mut rest_s = &mut scratch[..];
+    let mut row = 0;
+    while row < m {
+        let rows = rows_per.min(m - row);
+        let len = if row + rows == m {
+            rest_c.len()
+        } else {
+            rows * ldc
+        };
+        let (cc, tc) = std::mem::take(&mut rest_c).split_at_mut(len);
+        let (ss, ts) = std::mem::take(&mut rest_s).split_at_mut(per_worker);
+        parts.push((row, cc, ss));
+        rest_c = tc;
+        rest_s = ts;
+        row += rows;
+    }
+    threads.for_each_part(&mut parts, |(row0, cc, ss)| {
+        let res = residual.map(|r| &r[*row0 * ldc..]);
+        gemm_rows(micro, a, *row0, b, n, cc, ldc, epilogue, res, ss)
+    });
+}
+
+/// Rows `row0..` of C that fit in `c` (whole MR panels except at the end).
+#[allow(clippy::too_many_arguments)]
+fn gemm_rows<K: MicroKernel>(
+    micro: K,
+    a: &PackedA,
+    row0: usize,
+    b: &dyn BSource,
+    n: usize,
+    c: &mut [f32],
+    ldc: usize,
+    epilogue: &Epilogue,
+    residual: Option<&[f32]>,
+    bpack: &mut [f32],
+) {
+    let (mr, nr) = (K::MR, K::NR);
+    let rows = (a.m - row0).min(c.len().div_ceil(ldc));
+    let k = a.k;
+    for j0 in (0..n).step_by(NC) {
+        let nc = NC.min(n - j0);
+        let npanels = nc.div_ceil(nr);
+        for k0 in (0..k.max(1)).step_by(KC) {
+            let kc = KC.min(k - k0);
+            let last = k0 + kc >= k;
+            b.pack(k0, kc, j0, nc, nr, &mut bpack[..npanels * kc * nr]);
+            for jp in 0..npanels {
+                let bp = &bpack[jp * kc * nr..][..kc * nr];
+                let col = j0 + jp * nr;
+                let w = nr.min(n - col);
+                for i0 in (0..rows).step_by(mr) {
+                    let h = mr.min(rows - i0);
+                    let ap = a.panel((row0 + i0) / mr, k0, kc);
+                    let full = h == mr && w == nr;
+                    if full && c.len() >= (i0 + mr - 1) * ldc + col + nr {
+                        micro.tile(kc, ap, bp, &mut c[i0 * ldc + col..], ldc, k0 > 0);
+                    } else {
+                        let mut t = [0f32; MAX_TILE];
+                        if k0 > 0 {
+                            for i in 0..h {
+                                t[i * nr..i * nr + w]
+                                    .copy_from_slice(&c[(i0 + i) * ldc + col..][..w]);
+                            }
+                        }
+                        micro.tile(kc, ap, bp, &mut t, nr, k0 > 0);
+                        for i in 0..h {
+                            c[(i0 + i) * ldc + col..][..w].copy_from_slice(&t[i * nr..][..w]);
+                        }
+                    }
+                    if last {
+                        for i in 0..h {
+                            let r = i0 + i;
+                            let res = residual.map(|x| &x[r * ldc + col..][..w]);
+                            micro.epilogue(epilogue, row0 + r, &mut c[r * ldc + col..][..w], res);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! What an ISA provides beyond its GEMM microkernel: the ISA-neutral loops
+//! (depthwise planes, elementwise, epilogues) compiled for it. Each ISA
+//! module stamps these with [`impl_simd!`], so the loops are written once
+//! and vectorized per ISA by the compiler under `#[target_feature]`.
+
+use super::contract::Epilogue;
+use super::depthwise::DwShape;
+use super::gemm::MicroKernel;
+use super::Isa;
+use crate::ir::{BinaryOp, UnaryOp};
+
+/// Kernel names of one ISA, `dtype_op_tile_isa` as in XNNPACK.
+#[derive(Debug)]
+pub struct KernelNames {
+    pub conv_gemm: &'static str,
+    pub conv_grouped: &'static str,
+    pub depthwise: &'static str,
+    pub dense: &'static str,
+    pub binary: &'static str,
+    pub unary: &'static str,
+    pub channel_affine: &'static str,
+}
+
+/// An ISA token: a [`MicroKernel`] plus the shared loops compiled for it.
+pub trait Simd: MicroKernel {
+    const ISA: Isa;
+    /// The token, if this CPU has the ISA.
+    fn detect() -> Option<Self>;
+    fn names() -> &'static KernelNames;
+    #[allow(clippy::too_many_arguments)]
+    fn depthwise_plane(
+        self,
+        s: &DwShape,
+        ch: usize,
+        x: &[f32],
+        w: &[f32],
+        y: &mut [f32],
+        e: &Epilogue,
+        res: Option<&[f32]>,
+    );
+    fn binary(
+        self,
+        op: BinaryOp,
+        a: (&[f32], &[usize]),
+        b: (&[f32], &[usize]),
+        shape: &[usize],
+        y: &mut [f32],
+    );
+    fn unary(self, op: UnaryOp, x: &[f32], y: &mut [f32]);
+}
+
+/// Implements [`Simd`] and [`MicroKernel::epilogue`]'s wrapper for token
+/// `$isa`: each shared loop is wrapped in a `#[target_feature(enable =
+/// $features)]` function, reachable only through the token.
+macro_rules! impl_simd {
+    ($isa:ident, $features:literal, $tile:literal, $suffix:literal) => {
+        mod shared_loops {
+            use $crate::exec::kernels::contract::Epilogue;
+            use $crate::exec::kernels::depthwise::{self, DwShape};
+            use $crate::exec::kernels::scalar::elementwise;
+            use $crate::ir::{BinaryOp, UnaryOp};
+
+            #[target_feature(enable = $features)]
+            pub unsafe fn epilogue(e: &Epilogue, row: usize, y: &mut [f32], res: Option<&[f32]>) {
+                e.apply_row(row, y, res)
+            }
+
+            #[target_feature(enable = $features)]
+            #[allow(clippy::too_many_arguments)]
+            pub unsafe fn depthwise_plane(
+                s: &DwShape,
+                ch: usize,
+                x: &[f32],
+                w: &[f32],
+                y: &mut [f32],
+                e: &Epilogue,
+                res: Option<&[f32]>,
+            ) {
+                depthwise::plane(s, ch, x, w, y, e, res)
+            }
+
+            #[target_feature(enable = $features)]
+            pub unsafe fn binary(
+                op: BinaryOp,
+                a: (&[f32], &[usize]),
+                b: (&[f32], &[usize]),
+                shape: &[usize],
+                y: &mut [f32],
+            ) {
+                elementwise::binary_f32(op, a, b, shape, y)
+            }
+
+            #[target_feature(enable = $features)]
+            pub unsafe fn unary(op: UnaryOp, x: &[f32], y: &mut [f32]) {
+                elementwise::unary(op, x, y)
+            }
+        }
+
+        static NAMES: $crate::exec::kernels::simd::KernelNames =
+            $crate::exec::kernels::simd::KernelNames {
+                conv_gemm: concat!("f32_conv_gemm_", $tile, "_", $suffix),
+                conv_grouped: concat!("f32_conv_grouped_gemm_", $tile, "_", $suffix),
+                depthwise: concat!("f32_dwconv_", $suffix),
+                dense: concat!("f32_dense_gemm_", $tile, "_", $suffix),
+                binary: concat!("f32_binary_", $suffix),
+                unary: concat!("f32_unary_", $suffix),
+                channel_affine: concat!("f32_channel_affine_", $suffix),
+            };
+
+        impl $isa {
+            fn epilogue_row(
+                self,
+                e: &$crate::exec::kernels::contract::Epilogue,
+                row: usize,
+                y: &mut [f32],
+                res: Option<&[f32]>,
+            ) {
+                // SAFETY: the token proves the CPU has these features; the
+                // wrapped loop is safe Rust.
+                unsafe { shared_loops::epilogue(e, row, y, res) }
+            }
+        }
+
+        impl $crate::exec::kernels::simd::Simd for $isa {
+            const ISA: $crate::exec::kernels::Isa = $crate::exec::kernels::Isa::$isa;
+            fn detect() -> Option<Self> {
+                $isa::detect()
+            }
+            fn names() -> &'static $crate::exec::kernels::simd::KernelNames {
+                &NAMES
+            }
+            fn depthwise_plane(
+                self,
+                s: &$crate::exec::kernels::depthwise::DwShape,
+                ch: usize,
+                x: &[f32],
+                w: &[f32],
+                y: &mut [f32],
+                e: &$crate::exec::kernels::contract::Epilogue,
+                res: Option<&[f32]>,
+            ) {
+                // SAFETY: the token proves the CPU has these features; the
+                // wrapped loop is safe Rust.
+                unsafe { shared_loops::depthwise_plane(s, ch, x, w, y, e, res) }
+            }
+            fn binary(
+                self,
+                op: $crate::ir::BinaryOp,
+                a: (&[f32], &[usize]),
+                b: (&[f32], &[usize]),
+                shape: &[usize],
+                y: &mut [f32],
+            ) {
+                // SAFETY: as above.
+                unsafe { shared_loops::binary(op, a, b, shape, y) }
+            }
+            fn unary(self, op: $crate::ir::UnaryOp, x: &[f32], y: &mut [f32]) {
+                // SAFETY: as above.
+                unsafe { shared_loops::unary(op, x, y) }
+            }
+        }
+    };
+}
+pub(crate) use impl_simd;

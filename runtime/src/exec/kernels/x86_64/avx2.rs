@@ -1,0 +1,63 @@
+//! AVX2+FMA: a 6×16 microkernel (12 ymm accumulators, two B vectors and one
+//! broadcast: 15 of the 16 registers).
+
+use std::arch::x86_64::*;
+
+use crate::exec::kernels::contract::Epilogue;
+use crate::exec::kernels::gemm::MicroKernel;
+use crate::exec::kernels::simd::impl_simd;
+
+/// Proof that the CPU has AVX2 and FMA.
+#[derive(Clone, Copy, Debug)]
+pub struct Avx2(());
+
+impl Avx2 {
+    pub fn detect() -> Option<Avx2> {
+        (is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")).then_some(Avx2(()))
+    }
+}
+
+impl_simd!(Avx2, "avx2,fma", "6x16", "avx2");
+
+const MR: usize = 6;
+const NR: usize = 16;
+
+/// # Safety
+/// The CPU has AVX2 and FMA; `a` holds `k*6` values, `b` `k*16`, and `c`
+/// is valid for `5*ldc + 16` values.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_6x16(k: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, acc: bool) {
+    let mut lo = [_mm256_setzero_ps(); MR];
+    let mut hi = [_mm256_setzero_ps(); MR];
+    for p in 0..k {
+        let b0 = _mm256_loadu_ps(b.add(p * NR));
+        let b1 = _mm256_loadu_ps(b.add(p * NR + 8));
+        for i in 0..MR {
+            let av = _mm256_broadcast_ss(&*a.add(p * MR + i));
+            lo[i] = _mm256_fmadd_ps(av, b0, lo[i]);
+            hi[i] = _mm256_fmadd_ps(av, b1, hi[i]);
+        }
+    }
+    for i in 0..MR {
+        let row = c.add(i * ldc);
+        if acc {
+            lo[i] = _mm256_add_ps(lo[i], _mm256_loadu_ps(row));
+            hi[i] = _mm256_add_ps(hi[i], _mm256_loadu_ps(row.add(8)));
+        }
+        _mm256_storeu_ps(row, lo[i]);
+        _mm256_storeu_ps(row.add(8), hi[i]);
+    }
+}
+
+impl MicroKernel for Avx2 {
+    const MR: usize = MR;
+    const NR: usize = NR;
+    fn tile(self, k: usize, a: &[f32], b: &[f32], c: &mut [f32], ldc: usize, accumulate: bool) {
+        assert!(a.len() >= k * MR && b.len() >= k * NR && c.len() >= (MR - 1) * ldc + NR);
+        // SAFETY: `self` proves AVX2+FMA; the assert bounds every access.
+        unsafe { tile_6x16(k, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), ldc, accumulate) }
+    }
+    fn epilogue(self, e: &Epilogue, row: usize, y: &mut [f32], res: Option<&[f32]>) {
+        self.epilogue_row(e, row, y, res)
+    }
+}

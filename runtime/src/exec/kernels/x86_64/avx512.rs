@@ -1,0 +1,66 @@
+//! AVX-512F: an 8×32 microkernel (16 zmm accumulators, two B vectors and
+//! one broadcast; half the register file, so no spills).
+
+use std::arch::x86_64::*;
+
+use crate::exec::kernels::contract::Epilogue;
+use crate::exec::kernels::gemm::MicroKernel;
+use crate::exec::kernels::simd::impl_simd;
+
+/// Proof that the CPU has AVX-512F (and the AVX2+FMA the shared loops use).
+#[derive(Clone, Copy, Debug)]
+pub struct Avx512(());
+
+impl Avx512 {
+    pub fn detect() -> Option<Avx512> {
+        (is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma"))
+        .then_some(Avx512(()))
+    }
+}
+
+impl_simd!(Avx512, "avx512f,avx2,fma", "8x32", "avx512");
+
+const MR: usize = 8;
+const NR: usize = 32;
+
+/// # Safety
+/// The CPU has AVX-512F; `a` holds `k*8` values, `b` `k*32`, and `c` is
+/// valid for `7*ldc + 32` values.
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_8x32(k: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, acc: bool) {
+    let mut lo = [_mm512_setzero_ps(); MR];
+    let mut hi = [_mm512_setzero_ps(); MR];
+    for p in 0..k {
+        let b0 = _mm512_loadu_ps(b.add(p * NR));
+        let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
+        for i in 0..MR {
+            let av = _mm512_set1_ps(*a.add(p * MR + i));
+            lo[i] = _mm512_fmadd_ps(av, b0, lo[i]);
+            hi[i] = _mm512_fmadd_ps(av, b1, hi[i]);
+        }
+    }
+    for i in 0..MR {
+        let row = c.add(i * ldc);
+        if acc {
+            lo[i] = _mm512_add_ps(lo[i], _mm512_loadu_ps(row));
+            hi[i] = _mm512_add_ps(hi[i], _mm512_loadu_ps(row.add(16)));
+        }
+        _mm512_storeu_ps(row, lo[i]);
+        _mm512_storeu_ps(row.add(16), hi[i]);
+    }
+}
+
+impl MicroKernel for Avx512 {
+    const MR: usize = MR;
+    const NR: usize = NR;
+    fn tile(self, k: usize, a: &[f32], b: &[f32], c: &mut [f32], ldc: usize, accumulate: bool) {
+        assert!(a.len() >= k * MR && b.len() >= k * NR && c.len() >= (MR - 1) * ldc + NR);
+        // SAFETY: `self` proves AVX-512F; the assert bounds every access.
+        unsafe { tile_8x32(k, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), ldc, accumulate) }
+    }
+    fn epilogue(self, e: &Epilogue, row: usize, y: &mut [f32], res: Option<&[f32]>) {
+        self.epilogue_row(e, row, y, res)
+    }
+}
