@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::exec::kernels::contract::View;
 use crate::exec::kernels::Isa;
-use crate::exec::{ExecOptions, Executor, Prepared};
+use crate::exec::{ArenaF32, ExecOptions, Executor, Prepared};
 use crate::ir::{DType, Graph, Tensor};
 use crate::opt::{self, PassReport};
 use crate::pack::{self, Limits, PackageInfo};
@@ -265,7 +264,8 @@ impl Session {
 
     /// Runs on inputs given by name; every input must be given once.
     pub fn run_named(&mut self, inputs: &[(&str, &Tensor)]) -> Result<Vec<Tensor>> {
-        let graph = self.exec.graph();
+        let prepared = self.exec.prepared();
+        let graph = prepared.graph();
         let mut ordered = Vec::with_capacity(graph.inputs.len());
         for &v in &graph.inputs {
             let name = &graph.values[v].name;
@@ -284,7 +284,7 @@ impl Session {
 
     /// Input `i`'s buffer inside the session, to write in place before
     /// [`Session::run_in_place`] (no copy, no allocation).
-    pub fn input_mut(&mut self, i: usize) -> Result<&mut [f32]> {
+    pub fn input_mut(&mut self, i: usize) -> Result<ArenaF32<'_>> {
         self.exec.input_f32_mut(i)
     }
 
@@ -294,14 +294,19 @@ impl Session {
         self.exec.run_in_place()
     }
 
-    /// Output `i` read in place, valid until the next run.
-    pub fn output(&self, i: usize) -> Result<View<'_>> {
-        self.exec.output(i)
+    /// Runs once on the inputs in the arena; each node's wall time (s).
+    pub fn run_profiled(&mut self) -> Result<Vec<f64>> {
+        self.exec.run_profiled()
+    }
+
+    /// f32 output `i` read in place, valid while the returned guard lives.
+    pub fn output(&self, i: usize) -> Result<ArenaF32<'_>> {
+        self.exec.output_f32(i)
     }
 
     /// Bytes of the activation arena.
     pub fn arena_bytes(&self) -> usize {
-        self.exec.plan().arena_bytes
+        self.exec.prepared().plan().arena_bytes
     }
 }
 

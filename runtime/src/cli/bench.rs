@@ -22,6 +22,41 @@ pub struct BenchArgs {
     /// One JSON line instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also print the slowest nodes (time per run, kernel chosen).
+    #[arg(long)]
+    pub profile: bool,
+}
+
+/// Prints the nodes that took longest over `runs` profiled runs.
+fn print_profile(model: &crate::Model, session: &mut crate::Session, runs: usize) -> Result<()> {
+    let graph = model.graph();
+    let mut per_node = vec![0.0; graph.nodes.len()];
+    for _ in 0..runs.max(1) {
+        for (t, d) in per_node.iter_mut().zip(session.run_profiled()?) {
+            *t += d;
+        }
+    }
+    let total: f64 = per_node.iter().sum();
+    let kernels = model.prepared().kernel_names();
+    let mut order: Vec<usize> = (0..per_node.len()).collect();
+    order.sort_by(|&a, &b| per_node[b].total_cmp(&per_node[a]));
+    println!(
+        "\nslowest nodes (ms per run, share of {:.3} ms):",
+        total * 1e3 / runs.max(1) as f64
+    );
+    for &i in order.iter().take(25) {
+        let n = &graph.nodes[i];
+        let shape = &graph.values[n.outputs[0]].info.shape;
+        println!(
+            "  {:>8.3} {:>5.1}%  {:<14} {:<30} {:?}",
+            per_node[i] * 1e3 / runs.max(1) as f64,
+            100.0 * per_node[i] / total.max(1e-12),
+            n.op.name(),
+            kernels[i].unwrap_or("(alias)"),
+            shape
+        );
+    }
+    Ok(())
 }
 
 fn median_ms(v: &mut [f64]) -> f64 {
@@ -102,6 +137,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
         if let Some(r) = rss {
             println!("peak RSS: {:.1} MiB", r as f64 / 1024.0);
         }
+        println!(
+            "kernels: {} ISA, {} threads",
+            model.prepared().isa().name(),
+            model.prepared().threads()
+        );
+    }
+    if args.profile {
+        print_profile(&model, &mut session, args.runs)?;
     }
     Ok(())
 }

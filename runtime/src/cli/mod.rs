@@ -51,6 +51,12 @@ pub struct ModelArgs {
     /// Check a `.sqz` file's whole-file SHA-256 too (per-section checksums always run).
     #[arg(long)]
     pub verify: bool,
+    /// Worker threads per session (default: available parallelism, at most 4).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Force an instruction set: scalar, avx2, avx512 or neon.
+    #[arg(long)]
+    pub isa: Option<String>,
 }
 
 impl ModelArgs {
@@ -68,6 +74,15 @@ impl ModelArgs {
             ..LoadOptions::default()
         };
         opts.limits.verify_sha256 = self.verify;
+        opts.threads = self.threads;
+        opts.isa = match &self.isa {
+            None => None,
+            Some(name) => Some(crate::exec::kernels::Isa::from_name(name).ok_or_else(|| {
+                Error::Input(format!(
+                    "--isa {name:?}: expected scalar, avx2, avx512 or neon"
+                ))
+            })?),
+        };
         Ok(opts)
     }
     pub fn load(&self) -> Result<Model> {

@@ -5,7 +5,7 @@
 
 pub mod kernels;
 
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 
 use smallvec::SmallVec;
 
@@ -164,39 +164,148 @@ fn typed_mut<'a>(bytes: &'a mut [u8], dtype: DType) -> Result<ViewMut<'a>> {
     })
 }
 
-/// One session's state: the arena and the worker pool.
-pub struct Executor {
+/// What one session writes: the arena (activations and scratch), next to
+/// the prepared graph it belongs to.
+struct State {
     prepared: Arc<Prepared>,
     /// u64 words so every 64-byte-aligned offset is aligned for f32 and i64.
     arena: Vec<u64>,
-    pool: Option<rayon::ThreadPool>,
 }
 
-/// A pool of `threads` workers that includes the calling thread when it
-/// can, so a run started from that thread enters the pool without queuing
-/// (and without rayon's injector allocating).
-fn make_pool(threads: usize) -> Result<Option<rayon::ThreadPool>> {
-    if threads <= 1 {
-        return Ok(None);
+impl State {
+    fn arena_bytes(&mut self) -> &mut [u8] {
+        bytemuck::cast_slice_mut(&mut self.arena)
     }
-    let builder = || rayon::ThreadPoolBuilder::new().num_threads(threads);
-    let pool = builder()
-        .use_current_thread()
-        .build()
-        .or_else(|_| builder().build())
-        .map_err(|e| Error::Input(format!("thread pool: {e}")))?;
-    Ok(Some(pool))
+
+    /// Runs every node; `per_node` (if given) collects wall time per node.
+    fn run(&mut self, threads: &Threads, mut per_node: Option<&mut [f64]>) -> Result<()> {
+        let prepared = Arc::clone(&self.prepared);
+        let arena = self.arena_bytes();
+        for i in 0..prepared.graph.nodes.len() {
+            let start = per_node.is_some().then(std::time::Instant::now);
+            run_node(&prepared, i, arena, threads)?;
+            if let (Some(t), Some(start)) = (per_node.as_deref_mut(), start) {
+                t[i] += start.elapsed().as_secs_f64();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A request to the session's driver job.
+enum Request {
+    /// Run the graph, timing each node if asked (`per_node` slots).
+    Run {
+        profile: bool,
+    },
+    Exit,
+}
+
+/// The workers of a session with more than one thread: a rayon pool with
+/// one long-lived driver job in it. A run is handed to the driver over a
+/// bounded channel, so the graph runs on a pool worker and every parallel
+/// region forks onto that worker's own deque: no per-run queueing through
+/// rayon's injector and no allocation per frame.
+struct Workers {
+    requests: mpsc::SyncSender<Request>,
+    done: mpsc::Receiver<Result<Vec<f64>>>,
+    _pool: rayon::ThreadPool,
+}
+
+impl Workers {
+    fn start(threads: usize, state: &Arc<Mutex<State>>) -> Result<Workers> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("squeeze-{i}"))
+            .build()
+            .map_err(|e| Error::Input(format!("thread pool: {e}")))?;
+        let (requests, rx) = mpsc::sync_channel::<Request>(1);
+        let (tx, done) = mpsc::sync_channel(1);
+        let state = Arc::clone(state);
+        pool.spawn(move || {
+            let threads = Threads::in_pool();
+            let mut times: Vec<f64> = Vec::new();
+            while let Ok(Request::Run { profile }) = rx.recv() {
+                let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+                let result = if profile {
+                    times.clear();
+                    times.resize(st.prepared.graph.nodes.len(), 0.0);
+                    st.run(&threads, Some(&mut times)).map(|_| times.clone())
+                } else {
+                    st.run(&threads, None).map(|_| Vec::new())
+                };
+                drop(st);
+                if tx.send(result).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Workers {
+            requests,
+            done,
+            _pool: pool,
+        })
+    }
+
+    fn run(&self, profile: bool) -> Result<Vec<f64>> {
+        let gone = || Error::Input("the session's worker thread has stopped".into());
+        self.requests
+            .send(Request::Run { profile })
+            .map_err(|_| gone())?;
+        self.done.recv().map_err(|_| gone())?
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        // The driver job ends; then the pool shuts down with it.
+        let _ = self.requests.send(Request::Exit);
+    }
+}
+
+/// An f32 buffer inside the session's arena, borrowed until dropped.
+pub struct ArenaF32<'a> {
+    guard: MutexGuard<'a, State>,
+    offset: usize,
+    len: usize,
+}
+
+impl std::ops::Deref for ArenaF32<'_> {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        let bytes: &[u8] = bytemuck::cast_slice(&self.guard.arena);
+        bytemuck::cast_slice(&bytes[self.offset..self.offset + self.len])
+    }
+}
+
+impl std::ops::DerefMut for ArenaF32<'_> {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        let (offset, len) = (self.offset, self.len);
+        bytemuck::cast_slice_mut(&mut self.guard.arena_bytes()[offset..offset + len])
+    }
+}
+
+/// One session: its arena and, with more than one thread, its workers.
+pub struct Executor {
+    state: Arc<Mutex<State>>,
+    workers: Option<Workers>,
 }
 
 impl Executor {
     /// A session over a prepared graph: allocates the arena and the pool.
     pub fn new(prepared: Arc<Prepared>) -> Result<Executor> {
         let words = prepared.plan.arena_bytes.div_ceil(8);
-        Ok(Executor {
+        let threads = prepared.threads;
+        let state = Arc::new(Mutex::new(State {
             arena: vec![0; words],
-            pool: make_pool(prepared.threads)?,
             prepared,
-        })
+        }));
+        let workers = if threads > 1 {
+            Some(Workers::start(threads, &state)?)
+        } else {
+            None
+        };
+        Ok(Executor { state, workers })
     }
 
     /// Prepares `graph` for this session alone (tools, tests).
@@ -204,19 +313,16 @@ impl Executor {
         Executor::new(Arc::new(Prepared::new(graph, opts)?))
     }
 
-    pub fn prepared(&self) -> &Arc<Prepared> {
-        &self.prepared
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
-    pub fn graph(&self) -> &Graph {
-        &self.prepared.graph
-    }
-    pub fn plan(&self) -> &Plan {
-        &self.prepared.plan
+
+    pub fn prepared(&self) -> Arc<Prepared> {
+        Arc::clone(&self.lock().prepared)
     }
 
     /// Checks inputs against the graph: count, dtypes and shapes exactly.
-    fn check_inputs(&self, inputs: &[&Tensor]) -> Result<()> {
-        let graph = &self.prepared.graph;
+    fn check_inputs(graph: &Graph, inputs: &[&Tensor]) -> Result<()> {
         if inputs.len() != graph.inputs.len() {
             return Err(Error::Input(format!(
                 "the model takes {} inputs, {} given",
@@ -243,101 +349,105 @@ impl Executor {
     /// Runs the graph on inputs in graph-input order; types and shapes must
     /// match exactly. Returns owned copies of the outputs.
     pub fn run(&mut self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
-        self.check_inputs(inputs)?;
-        for (i, t) in inputs.iter().enumerate() {
-            match (self.input_bytes_mut(i)?, t.as_f32(), t.as_i64()) {
-                (Some(dst), Some(d), _) => dst.copy_from_slice(bytemuck::cast_slice(d)),
-                (Some(dst), _, Some(d)) => dst.copy_from_slice(bytemuck::cast_slice(d)),
-                _ => {}
+        {
+            let mut st = self.lock();
+            let prepared = Arc::clone(&st.prepared);
+            Executor::check_inputs(&prepared.graph, inputs)?;
+            for (&v, t) in prepared.graph.inputs.iter().zip(inputs) {
+                let Some((off, len)) = prepared.range(v) else {
+                    continue;
+                };
+                let dst = &mut st.arena_bytes()[off..off + len];
+                match (t.as_f32(), t.as_i64()) {
+                    (Some(d), _) => dst.copy_from_slice(bytemuck::cast_slice(d)),
+                    (_, Some(d)) => dst.copy_from_slice(bytemuck::cast_slice(d)),
+                    _ => {}
+                }
             }
         }
         self.run_in_place()?;
-        let n = self.prepared.graph.outputs.len();
-        (0..n).map(|i| self.output_tensor(i)).collect()
+        let st = self.lock();
+        let outputs = &st.prepared.graph.outputs;
+        (0..outputs.len()).map(|i| output_tensor(&st, i)).collect()
     }
 
     /// Runs the graph on the inputs already written into the arena
     /// ([`Executor::input_f32_mut`]); outputs are read in place with
     /// [`Executor::output`]. Allocates nothing.
     pub fn run_in_place(&mut self) -> Result<()> {
-        let prepared = Arc::clone(&self.prepared);
-        let arena = bytemuck::cast_slice_mut::<u64, u8>(&mut self.arena);
-        let threads = match &self.pool {
-            Some(p) => Threads::pool(p),
-            None => Threads::single(),
-        };
-        for i in 0..prepared.graph.nodes.len() {
-            run_node(&prepared, i, arena, &threads)?;
+        match &self.workers {
+            Some(w) => w.run(false).map(|_| ()),
+            None => self.lock().run(&Threads::single(), None),
         }
-        Ok(())
     }
 
-    /// The arena bytes of input `i` (`None` if the graph never reads it).
-    fn input_bytes_mut(&mut self, i: usize) -> Result<Option<&mut [u8]>> {
-        let v = *self
-            .prepared
-            .graph
-            .inputs
-            .get(i)
-            .ok_or_else(|| Error::Input(format!("no input {i}")))?;
-        Ok(self.prepared.range(v).map(|(off, len)| {
-            &mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.arena)[off..off + len]
-        }))
+    /// Runs once, returning each node's wall time in seconds.
+    pub fn run_profiled(&mut self) -> Result<Vec<f64>> {
+        match &self.workers {
+            Some(w) => w.run(true),
+            None => {
+                let mut st = self.lock();
+                let mut t = vec![0.0; st.prepared.graph.nodes.len()];
+                st.run(&Threads::single(), Some(&mut t))?;
+                Ok(t)
+            }
+        }
     }
 
     /// Input `i`'s f32 buffer in the arena, to fill before
     /// [`Executor::run_in_place`] (a camera frame, a tensor from the C ABI).
-    pub fn input_f32_mut(&mut self, i: usize) -> Result<&mut [f32]> {
-        let dtype = self.input_dtype(i)?;
-        match self.input_bytes_mut(i)? {
-            Some(bytes) => match typed_mut(bytes, dtype)? {
-                ViewMut::F32(v) => Ok(v),
-                ViewMut::I64(_) => Err(Error::Input(format!("input {i} is not f32"))),
-            },
-            // An input the graph never reads takes any data: an empty buffer.
-            None => Ok(&mut []),
-        }
-    }
-
-    fn input_dtype(&self, i: usize) -> Result<DType> {
-        let g = &self.prepared.graph;
-        let v = g
+    /// An input the graph never reads is an empty buffer.
+    pub fn input_f32_mut(&mut self, i: usize) -> Result<ArenaF32<'_>> {
+        let guard = self.lock();
+        let g = &guard.prepared.graph;
+        let v = *g
             .inputs
             .get(i)
             .ok_or_else(|| Error::Input(format!("no input {i}")))?;
-        Ok(g.values[*v].info.dtype)
+        if g.values[v].info.dtype != DType::F32 {
+            return Err(Error::Input(format!("input {i} is not f32")));
+        }
+        let (offset, len) = guard.prepared.range(v).unwrap_or((0, 0));
+        Ok(ArenaF32 { guard, offset, len })
     }
 
-    /// Output `i` in place: valid until the next run.
-    pub fn output(&self, i: usize) -> Result<View<'_>> {
-        let g = &self.prepared.graph;
+    /// Output `i` read in place (f32 outputs), valid while the returned
+    /// guard lives.
+    pub fn output_f32(&self, i: usize) -> Result<ArenaF32<'_>> {
+        let guard = self.lock();
+        let g = &guard.prepared.graph;
         let v = *g
             .outputs
             .get(i)
             .ok_or_else(|| Error::Input(format!("no output {i}")))?;
         let value = &g.values[v];
-        if let Some(c) = &value.constant {
-            return Ok(Input::of(c).data);
+        if value.info.dtype != DType::F32 {
+            return Err(Error::Input(format!("output {i} is not f32")));
         }
-        let (off, len) = self
+        let (offset, len) = guard
             .prepared
             .range(v)
-            .ok_or_else(|| Error::Input("unplanned output".into()))?;
-        typed(
-            &bytemuck::cast_slice::<u64, u8>(&self.arena)[off..off + len],
-            value.info.dtype,
-        )
+            .ok_or_else(|| Error::Input(format!("output {i} is a constant: read it with run")))?;
+        Ok(ArenaF32 { guard, offset, len })
     }
+}
 
-    fn output_tensor(&self, i: usize) -> Result<Tensor> {
-        let g = &self.prepared.graph;
-        let value = &g.values[g.outputs[i]];
-        let data = match self.output(i)? {
-            View::F32(d) => TensorData::F32(d.to_vec()),
-            View::I64(d) => TensorData::I64(d.to_vec()),
-        };
-        Tensor::new(value.info.shape.clone(), data)
+fn output_tensor(st: &State, i: usize) -> Result<Tensor> {
+    let g = &st.prepared.graph;
+    let value = &g.values[g.outputs[i]];
+    if let Some(c) = &value.constant {
+        return Ok((**c).clone());
     }
+    let (off, len) = st
+        .prepared
+        .range(g.outputs[i])
+        .ok_or_else(|| Error::Input("unplanned output".into()))?;
+    let bytes = &bytemuck::cast_slice::<u64, u8>(&st.arena)[off..off + len];
+    let data = match typed(bytes, value.info.dtype)? {
+        View::F32(d) => TensorData::F32(d.to_vec()),
+        View::I64(d) => TensorData::I64(d.to_vec()),
+    };
+    Tensor::new(value.info.shape.clone(), data)
 }
 
 /// Runs node `i`: carves its outputs and scratch out of the arena (the

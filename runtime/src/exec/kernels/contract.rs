@@ -105,29 +105,53 @@ pub fn scratch_words(bytes: usize) -> usize {
     bytes.div_ceil(4)
 }
 
-/// The worker budget of one run: a session-owned rayon pool, or none.
+/// The worker budget of one run.
 pub struct Threads<'a> {
-    pool: Option<&'a rayon::ThreadPool>,
+    mode: Mode<'a>,
+}
+
+enum Mode<'a> {
+    Single,
+    /// Enter this pool for each parallel region.
+    Pool(&'a rayon::ThreadPool),
+    /// Already running on a worker of a pool of this many threads, so a
+    /// parallel region forks onto the worker's own deque (no queueing
+    /// through the pool's injector, no allocation).
+    InPool(usize),
 }
 
 impl<'a> Threads<'a> {
     pub fn single() -> Threads<'static> {
-        Threads { pool: None }
+        Threads { mode: Mode::Single }
     }
     pub fn pool(pool: &'a rayon::ThreadPool) -> Threads<'a> {
-        Threads { pool: Some(pool) }
+        Threads {
+            mode: Mode::Pool(pool),
+        }
+    }
+    /// For code running inside a pool job: regions fork onto that pool.
+    pub fn in_pool() -> Threads<'static> {
+        Threads {
+            mode: Mode::InPool(rayon::current_num_threads()),
+        }
     }
     pub fn count(&self) -> usize {
-        self.pool.map_or(1, |p| p.current_num_threads())
+        match self.mode {
+            Mode::Single => 1,
+            Mode::Pool(p) => p.current_num_threads(),
+            Mode::InPool(n) => n,
+        }
     }
 
-    /// Runs `f` on every part, one task per part, in the pool. Parts are
-    /// prepared by the caller (rows of an output, each worker's scratch),
-    /// so nothing is allocated and each task owns what it writes.
+    /// Runs `f` on every part, one task per part. Parts are prepared by
+    /// the caller (rows of an output, each worker's scratch), so nothing is
+    /// allocated and each task owns what it writes.
     pub fn for_each_part<T: Send>(&self, parts: &mut [T], f: impl Fn(&mut T) + Sync + Send) {
-        match self.pool {
-            Some(p) if parts.len() > 1 => p.install(|| parts.par_iter_mut().for_each(f)),
-            _ => parts.iter_mut().for_each(f),
+        match self.mode {
+            _ if parts.len() <= 1 => parts.iter_mut().for_each(f),
+            Mode::Single => parts.iter_mut().for_each(f),
+            Mode::Pool(p) => p.install(|| parts.par_iter_mut().for_each(f)),
+            Mode::InPool(_) => parts.par_iter_mut().for_each(f),
         }
     }
 }
@@ -185,6 +209,21 @@ pub struct Epilogue {
 }
 
 impl Epilogue {
+    /// The epilogue as `clamp(acc + bias[r], min, max)`, which a
+    /// microkernel applies in registers before its store; `None` when it
+    /// needs the general row pass (scale, residual, other activations).
+    pub fn as_clamp(&self) -> Option<(f32, f32)> {
+        if self.scale.is_some() || self.residual {
+            return None;
+        }
+        match self.activation {
+            None => Some((f32::NEG_INFINITY, f32::INFINITY)),
+            Some(UnaryOp::Relu) => Some((0.0, f32::INFINITY)),
+            Some(UnaryOp::Clip { min, max }) => Some((min, max)),
+            Some(_) => None,
+        }
+    }
+
     /// Applies the epilogue to `y`, all of row `r`; `res` is the matching
     /// slice of the residual input. Inlined into each ISA's
     /// `#[target_feature]` wrapper so the loop vectorizes for that ISA.

@@ -110,6 +110,9 @@ impl<S: Simd> Kernel for Dense<S> {
         S::names().dense
     }
     fn scratch_bytes(&self, threads: usize) -> usize {
+        if self.rows == 1 {
+            return 0; // gemv: no packing
+        }
         (self.transposed_words() + threads * gemm::scratch_words::<S>()) * 4
     }
     fn packed_bytes(&self) -> usize {
@@ -143,18 +146,7 @@ impl<S: Simd> Kernel for Dense<S> {
         };
         let y = outs[0].f32()?;
         if rows == 1 {
-            gemm::gemm(
-                self.simd,
-                &self.a,
-                src,
-                1,
-                y,
-                1,
-                &self.epilogue,
-                None,
-                scratch,
-                threads,
-            );
+            gemm::gemv(self.simd, &self.a, x, y, &self.epilogue);
             return Ok(());
         }
         let (t, rest) = scratch.split_at_mut(self.transposed_words());

@@ -29,82 +29,133 @@ pub struct DwShape {
     pub pl: usize,
 }
 
+/// Output columns computed per step: one AVX-512 register, two AVX2 or four
+/// NEON registers. Rows are padded so every step computes all lanes.
+pub const LANES: usize = 16;
+
+/// Output rows computed together: four independent FMA chains per tap.
+pub const ROWS: usize = 4;
+
+/// The buffers of one plane: input `x` (`ih*iw`), taps `w` (`kh*kw`),
+/// output `y` (`oh*ow`), optional residual like `y`, and `pad`, at least
+/// [`DwShape::pad_words`] of scratch; `offsets` from [`DwShape::tap_offsets`].
+pub struct PlaneIo<'a> {
+    pub x: &'a [f32],
+    pub w: &'a [f32],
+    pub offsets: &'a [usize],
+    pub y: &'a mut [f32],
+    pub res: Option<&'a [f32]>,
+    pub pad: &'a mut [f32],
+}
+
 impl DwShape {
-    /// Output columns `[lo, hi)` whose tap `kx` reads inside the row.
-    #[inline(always)]
-    fn cols(&self, kx: usize) -> (usize, usize) {
-        let off = (kx * self.dw) as isize - self.pl as isize;
-        let lo = if off < 0 {
-            ((-off) as usize).div_ceil(self.sw)
-        } else {
-            0
-        };
-        let end = self.iw as isize - off;
-        let hi = if end <= 0 {
-            0
-        } else {
-            (end as usize).div_ceil(self.sw).min(self.ow)
-        };
-        (lo.min(hi), hi)
+    /// Padded rows: every row a tap can reach, with the output rows
+    /// rounded up to whole [`ROWS`] blocks.
+    fn pad_rows(&self) -> usize {
+        let oh = self.oh.div_ceil(ROWS) * ROWS;
+        ((oh - 1) * self.sh + (self.kh - 1) * self.dh + 1).max(self.ih + self.pt)
+    }
+    /// Width of one phase row: the output columns rounded up to whole
+    /// steps, plus the reach of the taps.
+    fn phase_width(&self) -> usize {
+        self.ow.div_ceil(LANES) * LANES + ((self.kw - 1) * self.dw) / self.sw + 1
+    }
+    /// Where each tap reads in the padded plane, relative to output (0, 0).
+    pub fn tap_offsets(&self) -> Vec<usize> {
+        let (pw, row_words) = (self.phase_width(), self.sw * self.phase_width());
+        (0..self.kh * self.kw)
+            .map(|t| {
+                let (ky, kx) = (t / self.kw, t % self.kw);
+                let c = kx * self.dw;
+                ky * self.dh * row_words + (c % self.sw) * pw + c / self.sw
+            })
+            .collect()
+    }
+    /// Scratch words of the padded copy of one plane.
+    pub fn pad_words(&self) -> usize {
+        self.pad_rows() * self.sw * self.phase_width()
     }
 }
 
-/// `y = epilogue(depthwise(x, w))` for channel `ch`: `x` is `ih*iw`, `w`
-/// `kh*kw`, `y` `oh*ow`, `res` (if any) like `y`.
+/// `y = epilogue(depthwise(x, w))` for channel `ch`.
+///
+/// The plane is first copied into `pad` with its zero border, each row
+/// split into `sw` phases (column `c` goes to phase `c % sw` at `c / sw`),
+/// so every tap of every stride reads contiguous lanes. Then [`ROWS`] rows
+/// of [`LANES`] outputs accumulate all taps in registers (independent FMA
+/// chains hide the latency) and the epilogue runs on the finished rows.
 #[inline(always)]
-pub fn plane(
-    s: &DwShape,
-    ch: usize,
-    x: &[f32],
-    w: &[f32],
-    y: &mut [f32],
-    e: &Epilogue,
-    res: Option<&[f32]>,
-) {
-    for oy in 0..s.oh {
-        let out = &mut y[oy * s.ow..][..s.ow];
-        out.fill(0.0);
-        for ky in 0..s.kh {
-            let iy = (oy * s.sh + ky * s.dh) as isize - s.pt as isize;
-            if iy < 0 || iy >= s.ih as isize {
-                continue;
-            }
-            let row = &x[iy as usize * s.iw..][..s.iw];
-            for kx in 0..s.kw {
-                let wv = w[ky * s.kw + kx];
-                let (lo, hi) = s.cols(kx);
-                if lo >= hi {
-                    continue;
-                }
-                let start = (lo * s.sw + kx * s.dw) - s.pl;
-                let dst = &mut out[lo..hi];
-                match s.sw {
-                    1 => {
-                        let src = &row[start..][..hi - lo];
-                        for (o, &v) in dst.iter_mut().zip(src) {
-                            *o += wv * v;
-                        }
-                    }
-                    2 => {
-                        // Pairs for all but the last column (whose odd
-                        // partner may lie past the row), then the last.
-                        let n = hi - lo;
-                        let src = &row[start..][..2 * (n - 1) + 1];
-                        for (o, pair) in dst[..n - 1].iter_mut().zip(src.chunks_exact(2)) {
-                            *o += wv * pair[0];
-                        }
-                        dst[n - 1] += wv * src[2 * (n - 1)];
-                    }
-                    sw => {
-                        for (j, o) in dst.iter_mut().enumerate() {
-                            *o += wv * row[start + j * sw];
-                        }
+pub fn plane(s: &DwShape, ch: usize, io: PlaneIo, e: &Epilogue) {
+    let (rows, pw, phases) = (s.pad_rows(), s.phase_width(), s.sw);
+    let row_words = phases * pw;
+    let pad = &mut io.pad[..rows * row_words];
+    pad.fill(0.0);
+    for iy in 0..s.ih {
+        let src = &io.x[iy * s.iw..][..s.iw];
+        let dst = &mut pad[(iy + s.pt) * row_words..][..row_words];
+        match phases {
+            1 => dst[s.pl..s.pl + s.iw].copy_from_slice(src),
+            2 => split_pairs(src, dst, pw, s.pl),
+            _ => {
+                // Column ix goes to phase (ix + pl) % sw; walk each phase
+                // with a fixed step instead of dividing per element.
+                for first in 0..phases.min(s.iw) {
+                    let c = first + s.pl;
+                    let row = &mut dst[(c % phases) * pw + c / phases..];
+                    for (d, &v) in row.iter_mut().zip(src[first..].iter().step_by(phases)) {
+                        *d = v;
                     }
                 }
             }
         }
-        let r = res.map(|r| &r[oy * s.ow..][..s.ow]);
-        e.apply_row(ch, out, r);
+    }
+    let row_step = s.sh * row_words;
+    for oy in (0..s.oh).step_by(ROWS) {
+        let base = oy * row_step;
+        for ox in (0..s.ow).step_by(LANES) {
+            let mut acc = [[0f32; LANES]; ROWS];
+            for (&off, &wv) in io.offsets.iter().zip(io.w) {
+                let at = base + off + ox;
+                let win = &pad[at..at + (ROWS - 1) * row_step + LANES];
+                let [a0, a1, a2, a3] = &mut acc;
+                let s0: &[f32; LANES] = win[..LANES].try_into().expect("lanes");
+                let s1: &[f32; LANES] = win[row_step..][..LANES].try_into().expect("lanes");
+                let s2: &[f32; LANES] = win[2 * row_step..][..LANES].try_into().expect("lanes");
+                let s3: &[f32; LANES] = win[3 * row_step..][..LANES].try_into().expect("lanes");
+                for l in 0..LANES {
+                    a0[l] = wv.mul_add(s0[l], a0[l]);
+                    a1[l] = wv.mul_add(s1[l], a1[l]);
+                    a2[l] = wv.mul_add(s2[l], a2[l]);
+                    a3[l] = wv.mul_add(s3[l], a3[l]);
+                }
+            }
+            let n = LANES.min(s.ow - ox);
+            for (r, a) in acc.iter().enumerate().take(s.oh - oy) {
+                io.y[(oy + r) * s.ow + ox..][..n].copy_from_slice(&a[..n]);
+            }
+        }
+        for r in oy..(oy + ROWS).min(s.oh) {
+            let res = io.res.map(|x| &x[r * s.ow..][..s.ow]);
+            e.apply_row(ch, &mut io.y[r * s.ow..][..s.ow], res);
+        }
+    }
+}
+
+/// Stride-2 de-interleave of one input row into the two phases of `dst`
+/// (`pw` words each), the row starting at padded column `pl`.
+#[inline(always)]
+fn split_pairs(src: &[f32], dst: &mut [f32], pw: usize, pl: usize) {
+    let (p0, p1) = dst.split_at_mut(pw);
+    // Even source columns land in phase pl % 2, odd ones in the other.
+    let (even, odd) = if pl % 2 == 0 { (p0, p1) } else { (p1, p0) };
+    let (even, odd) = (&mut even[pl / 2..], &mut odd[(pl + 1) / 2..]);
+    let pairs = src.chunks_exact(2);
+    if let [last] = pairs.remainder() {
+        even[src.len() / 2] = *last;
+    }
+    for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
+        *e = pair[0];
+        *o = pair[1];
     }
 }
 
@@ -117,6 +168,7 @@ pub struct Depthwise<S: Simd> {
     batch: usize,
     channels: usize,
     weights: AlignedF32,
+    offsets: Vec<usize>,
     epilogue: Epilogue,
 }
 
@@ -138,22 +190,24 @@ impl<S: Simd> Depthwise<S> {
             Some(b) => Some(AlignedF32::from_slice(b.constant?.as_f32()?)),
             None => None,
         };
+        let shape = DwShape {
+            ih: x[2],
+            iw: x[3],
+            oh: y[2],
+            ow: y[3],
+            kh: g.kernel[0],
+            kw: g.kernel[1],
+            sh: g.strides[0],
+            sw: g.strides[1],
+            dh: g.dilations[0],
+            dw: g.dilations[1],
+            pt: g.pads[0],
+            pl: g.pads[1],
+        };
         Some(Depthwise {
             simd,
-            shape: DwShape {
-                ih: x[2],
-                iw: x[3],
-                oh: y[2],
-                ow: y[3],
-                kh: g.kernel[0],
-                kw: g.kernel[1],
-                sh: g.strides[0],
-                sw: g.strides[1],
-                dh: g.dilations[0],
-                dw: g.dilations[1],
-                pt: g.pads[0],
-                pl: g.pads[1],
-            },
+            offsets: shape.tap_offsets(),
+            shape,
             batch: x[0],
             channels: x[1],
             weights: AlignedF32::from_slice(w),
@@ -167,6 +221,12 @@ impl<S: Simd> Depthwise<S> {
     }
 }
 
+impl<S: Simd> Depthwise<S> {
+    fn pad_words(&self) -> usize {
+        self.shape.pad_words()
+    }
+}
+
 impl<S: Simd> Kernel for Depthwise<S> {
     fn name(&self) -> &'static str {
         S::names().depthwise
@@ -174,11 +234,14 @@ impl<S: Simd> Kernel for Depthwise<S> {
     fn packed_bytes(&self) -> usize {
         self.weights.bytes()
     }
+    fn scratch_bytes(&self, threads: usize) -> usize {
+        threads * self.pad_words() * 4
+    }
     fn run(
         &self,
         ins: &[Input],
         outs: &mut [Output],
-        _: &mut [f32],
+        scratch: &mut [f32],
         threads: &Threads,
     ) -> Result<()> {
         let s = &self.shape;
@@ -193,25 +256,29 @@ impl<S: Simd> Kernel for Depthwise<S> {
         let y = outs[0].f32()?;
         let workers = threads.count().min(planes).max(1);
         let per = planes.div_ceil(workers);
-        let mut parts: SmallVec<[(usize, &mut [f32]); 8]> = SmallVec::new();
-        for (i, chunk) in y[..planes * ohw].chunks_mut(per * ohw).enumerate() {
-            parts.push((i * per, chunk));
+        let pad_words = self.pad_words();
+        let mut parts: SmallVec<[(usize, &mut [f32], &mut [f32]); 8]> = SmallVec::new();
+        for ((i, chunk), pad) in y[..planes * ohw]
+            .chunks_mut(per * ohw)
+            .enumerate()
+            .zip(scratch.chunks_mut(pad_words))
+        {
+            parts.push((i * per, chunk, pad));
         }
         let w = self.weights.as_slice();
-        threads.for_each_part(&mut parts, |(p0, ys)| {
+        threads.for_each_part(&mut parts, |(p0, ys, pad)| {
             for (i, yp) in ys.chunks_mut(ohw).enumerate() {
                 let p = *p0 + i;
                 let ch = p % self.channels;
-                let r = res.map(|r| &r[p * ohw..][..ohw]);
-                self.simd.depthwise_plane(
-                    s,
-                    ch,
-                    &x[p * ihw..][..ihw],
-                    &w[ch * taps..][..taps],
-                    yp,
-                    &self.epilogue,
-                    r,
-                );
+                let io = PlaneIo {
+                    x: &x[p * ihw..][..ihw],
+                    w: &w[ch * taps..][..taps],
+                    offsets: &self.offsets,
+                    y: yp,
+                    res: res.map(|r| &r[p * ohw..][..ohw]),
+                    pad,
+                };
+                self.simd.depthwise_plane(s, ch, io, &self.epilogue);
             }
         });
         Ok(())

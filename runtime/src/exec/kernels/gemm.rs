@@ -30,11 +30,34 @@ pub trait MicroKernel: Copy + Send + Sync + fmt::Debug + 'static {
     const NR: usize;
     /// `c[i*ldc + j] (+)= Σ_p a[p*MR + i] · b[p*NR + j]` for `i < MR`,
     /// `j < NR`; overwrites unless `accumulate`. `a` holds `k*MR` values,
-    /// `b` holds `k*NR`, `c` at least `(MR-1)*ldc + NR`.
-    fn tile(self, k: usize, a: &[f32], b: &[f32], c: &mut [f32], ldc: usize, accumulate: bool);
+    /// `b` holds `k*NR`, `c` at least `(MR-1)*ldc + NR`. With `clamp`, row
+    /// `i` becomes `clamp(sum + bias[i], min, max)` before the store.
+    #[allow(clippy::too_many_arguments)]
+    fn tile(
+        self,
+        k: usize,
+        a: &[f32],
+        b: &[f32],
+        c: &mut [f32],
+        ldc: usize,
+        accumulate: bool,
+        clamp: Option<&TileClamp>,
+    );
     /// [`Epilogue::apply_row`] compiled for this ISA.
     fn epilogue(self, e: &Epilogue, row: usize, y: &mut [f32], res: Option<&[f32]>);
 }
+
+/// The fused epilogue of the last K block of a tile: per-row bias (`MR`
+/// values; zeros past M) and a clamp.
+#[derive(Clone, Copy, Debug)]
+pub struct TileClamp {
+    pub bias: [f32; MAX_MR],
+    pub min: f32,
+    pub max: f32,
+}
+
+/// Largest MR of any microkernel.
+pub const MAX_MR: usize = 8;
 
 /// Constant A packed for microkernels with `mr` rows: `[panel][K][mr]`,
 /// rows past M zero.
@@ -182,6 +205,26 @@ pub fn gemm<K: MicroKernel>(
     });
 }
 
+/// `y = epilogue(A · x)` for one column: a matrix-vector product reads each
+/// packed weight once, where a tile would spend NR-1 of NR lanes on padding.
+pub fn gemv<K: MicroKernel>(micro: K, a: &PackedA, x: &[f32], y: &mut [f32], epilogue: &Epilogue) {
+    let (mr, k) = (K::MR, a.k);
+    for (panel, ys) in y[..a.m].chunks_mut(mr).enumerate() {
+        let ap = a.panel(panel, 0, k);
+        let mut acc = [0f32; MAX_TILE];
+        for (col, &xv) in ap.chunks_exact(mr).zip(x) {
+            for (s, &w) in acc[..mr].iter_mut().zip(col) {
+                *s += w * xv;
+            }
+        }
+        let rows = ys.len();
+        ys.copy_from_slice(&acc[..rows]);
+    }
+    for (r, v) in y[..a.m].iter_mut().enumerate() {
+        micro.epilogue(epilogue, r, std::slice::from_mut(v), None);
+    }
+}
+
 /// Rows `row0..` of C that fit in `c` (whole MR panels except at the end).
 #[allow(clippy::too_many_arguments)]
 fn gemm_rows<K: MicroKernel>(
@@ -199,6 +242,7 @@ fn gemm_rows<K: MicroKernel>(
     let (mr, nr) = (K::MR, K::NR);
     let rows = (a.m - row0).min(c.len().div_ceil(ldc));
     let k = a.k;
+    let clamp = epilogue.as_clamp();
     for j0 in (0..n).step_by(NC) {
         let nc = NC.min(n - j0);
         let npanels = nc.div_ceil(nr);
@@ -214,8 +258,19 @@ fn gemm_rows<K: MicroKernel>(
                     let h = mr.min(rows - i0);
                     let ap = a.panel((row0 + i0) / mr, k0, kc);
                     let full = h == mr && w == nr;
+                    let fused = match (last, clamp) {
+                        (true, Some((min, max))) => {
+                            let mut bias = [0f32; MAX_MR];
+                            if let Some(b) = &epilogue.bias {
+                                bias[..h].copy_from_slice(&b.as_slice()[row0 + i0..][..h]);
+                            }
+                            Some(TileClamp { bias, min, max })
+                        }
+                        _ => None,
+                    };
                     if full && c.len() >= (i0 + mr - 1) * ldc + col + nr {
-                        micro.tile(kc, ap, bp, &mut c[i0 * ldc + col..], ldc, k0 > 0);
+                        let ct = &mut c[i0 * ldc + col..];
+                        micro.tile(kc, ap, bp, ct, ldc, k0 > 0, fused.as_ref());
                     } else {
                         let mut t = [0f32; MAX_TILE];
                         if k0 > 0 {
@@ -224,12 +279,12 @@ fn gemm_rows<K: MicroKernel>(
                                     .copy_from_slice(&c[(i0 + i) * ldc + col..][..w]);
                             }
                         }
-                        micro.tile(kc, ap, bp, &mut t, nr, k0 > 0);
+                        micro.tile(kc, ap, bp, &mut t, nr, k0 > 0, fused.as_ref());
                         for i in 0..h {
                             c[(i0 + i) * ldc + col..][..w].copy_from_slice(&t[i * nr..][..w]);
                         }
                     }
-                    if last {
+                    if last && fused.is_none() {
                         for i in 0..h {
                             let r = i0 + i;
                             let res = residual.map(|x| &x[r * ldc + col..][..w]);

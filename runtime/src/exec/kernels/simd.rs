@@ -4,7 +4,7 @@
 //! and vectorized per ISA by the compiler under `#[target_feature]`.
 
 use super::contract::Epilogue;
-use super::depthwise::DwShape;
+use super::depthwise::{DwShape, PlaneIo};
 use super::gemm::MicroKernel;
 use super::Isa;
 use crate::ir::{BinaryOp, UnaryOp};
@@ -27,17 +27,7 @@ pub trait Simd: MicroKernel {
     /// The token, if this CPU has the ISA.
     fn detect() -> Option<Self>;
     fn names() -> &'static KernelNames;
-    #[allow(clippy::too_many_arguments)]
-    fn depthwise_plane(
-        self,
-        s: &DwShape,
-        ch: usize,
-        x: &[f32],
-        w: &[f32],
-        y: &mut [f32],
-        e: &Epilogue,
-        res: Option<&[f32]>,
-    );
+    fn depthwise_plane(self, s: &DwShape, ch: usize, io: PlaneIo, e: &Epilogue);
     fn binary(
         self,
         op: BinaryOp,
@@ -56,7 +46,7 @@ macro_rules! impl_simd {
     ($isa:ident, $features:literal, $tile:literal, $suffix:literal) => {
         mod shared_loops {
             use $crate::exec::kernels::contract::Epilogue;
-            use $crate::exec::kernels::depthwise::{self, DwShape};
+            use $crate::exec::kernels::depthwise::{self, DwShape, PlaneIo};
             use $crate::exec::kernels::scalar::elementwise;
             use $crate::ir::{BinaryOp, UnaryOp};
 
@@ -66,17 +56,8 @@ macro_rules! impl_simd {
             }
 
             #[target_feature(enable = $features)]
-            #[allow(clippy::too_many_arguments)]
-            pub unsafe fn depthwise_plane(
-                s: &DwShape,
-                ch: usize,
-                x: &[f32],
-                w: &[f32],
-                y: &mut [f32],
-                e: &Epilogue,
-                res: Option<&[f32]>,
-            ) {
-                depthwise::plane(s, ch, x, w, y, e, res)
+            pub unsafe fn depthwise_plane(s: &DwShape, ch: usize, io: PlaneIo, e: &Epilogue) {
+                depthwise::plane(s, ch, io, e)
             }
 
             #[target_feature(enable = $features)]
@@ -133,15 +114,12 @@ macro_rules! impl_simd {
                 self,
                 s: &$crate::exec::kernels::depthwise::DwShape,
                 ch: usize,
-                x: &[f32],
-                w: &[f32],
-                y: &mut [f32],
+                io: $crate::exec::kernels::depthwise::PlaneIo,
                 e: &$crate::exec::kernels::contract::Epilogue,
-                res: Option<&[f32]>,
             ) {
                 // SAFETY: the token proves the CPU has these features; the
                 // wrapped loop is safe Rust.
-                unsafe { shared_loops::depthwise_plane(s, ch, x, w, y, e, res) }
+                unsafe { shared_loops::depthwise_plane(s, ch, io, e) }
             }
             fn binary(
                 self,

@@ -4,7 +4,7 @@
 use std::arch::aarch64::*;
 
 use crate::exec::kernels::contract::Epilogue;
-use crate::exec::kernels::gemm::MicroKernel;
+use crate::exec::kernels::gemm::{MicroKernel, TileClamp};
 use crate::exec::kernels::simd::impl_simd;
 
 /// Proof that the CPU has NEON (Advanced SIMD with fused multiply-add).
@@ -26,7 +26,15 @@ const NR: usize = 8;
 /// The CPU has NEON; `a` holds `k*8` values, `b` `k*8`, and `c` is valid
 /// for `7*ldc + 8` values.
 #[target_feature(enable = "neon")]
-unsafe fn tile_8x8(k: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, acc: bool) {
+unsafe fn tile_8x8(
+    k: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    acc: bool,
+    clamp: Option<&TileClamp>,
+) {
     let mut lo = [vdupq_n_f32(0.0); MR];
     let mut hi = [vdupq_n_f32(0.0); MR];
     for p in 0..k {
@@ -57,6 +65,12 @@ unsafe fn tile_8x8(k: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usi
             lo[i] = vaddq_f32(lo[i], vld1q_f32(row));
             hi[i] = vaddq_f32(hi[i], vld1q_f32(row.add(4)));
         }
+        if let Some(t) = clamp {
+            let bias = vdupq_n_f32(t.bias[i]);
+            let (lo_v, hi_v) = (vdupq_n_f32(t.min), vdupq_n_f32(t.max));
+            lo[i] = vminq_f32(vmaxq_f32(vaddq_f32(lo[i], bias), lo_v), hi_v);
+            hi[i] = vminq_f32(vmaxq_f32(vaddq_f32(hi[i], bias), lo_v), hi_v);
+        }
         vst1q_f32(row, lo[i]);
         vst1q_f32(row.add(4), hi[i]);
     }
@@ -65,10 +79,30 @@ unsafe fn tile_8x8(k: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usi
 impl MicroKernel for Neon {
     const MR: usize = MR;
     const NR: usize = NR;
-    fn tile(self, k: usize, a: &[f32], b: &[f32], c: &mut [f32], ldc: usize, accumulate: bool) {
+    #[allow(clippy::too_many_arguments)]
+    fn tile(
+        self,
+        k: usize,
+        a: &[f32],
+        b: &[f32],
+        c: &mut [f32],
+        ldc: usize,
+        accumulate: bool,
+        clamp: Option<&TileClamp>,
+    ) {
         assert!(a.len() >= k * MR && b.len() >= k * NR && c.len() >= (MR - 1) * ldc + NR);
         // SAFETY: `self` proves NEON; the assert bounds every access.
-        unsafe { tile_8x8(k, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), ldc, accumulate) }
+        unsafe {
+            tile_8x8(
+                k,
+                a.as_ptr(),
+                b.as_ptr(),
+                c.as_mut_ptr(),
+                ldc,
+                accumulate,
+                clamp,
+            )
+        }
     }
     fn epilogue(self, e: &Epilogue, row: usize, y: &mut [f32], res: Option<&[f32]>) {
         self.epilogue_row(e, row, y, res)

@@ -224,13 +224,15 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
             };
             let (m, kk, n) = (a2[a2.len() - 2], a2[a2.len() - 1], b2[b2.len() - 1]);
             let (ab, bb) = (&a2[..a2.len() - 2], &b2[..b2.len() - 2]);
-            let yb = crate::ir::broadcast_shapes(ab, bb).unwrap_or_default();
+            // The output's leading dims are the broadcast batch dims (as
+            // validated), whatever 1-D operand dims were dropped after them.
+            let yb = &out_shape[..ab.len().max(bb.len())];
             gemm::matmul(
                 ins[0].f32()?,
                 ab,
                 ins[1].f32()?,
                 bb,
-                &yb,
+                yb,
                 (m, kk, n),
                 outs[0].f32()?,
             );

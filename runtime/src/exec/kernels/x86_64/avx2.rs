@@ -4,7 +4,7 @@
 use std::arch::x86_64::*;
 
 use crate::exec::kernels::contract::Epilogue;
-use crate::exec::kernels::gemm::MicroKernel;
+use crate::exec::kernels::gemm::{MicroKernel, TileClamp};
 use crate::exec::kernels::simd::impl_simd;
 
 /// Proof that the CPU has AVX2 and FMA.
@@ -26,7 +26,15 @@ const NR: usize = 16;
 /// The CPU has AVX2 and FMA; `a` holds `k*6` values, `b` `k*16`, and `c`
 /// is valid for `5*ldc + 16` values.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile_6x16(k: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, acc: bool) {
+unsafe fn tile_6x16(
+    k: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    acc: bool,
+    clamp: Option<&TileClamp>,
+) {
     let mut lo = [_mm256_setzero_ps(); MR];
     let mut hi = [_mm256_setzero_ps(); MR];
     for p in 0..k {
@@ -44,6 +52,12 @@ unsafe fn tile_6x16(k: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: us
             lo[i] = _mm256_add_ps(lo[i], _mm256_loadu_ps(row));
             hi[i] = _mm256_add_ps(hi[i], _mm256_loadu_ps(row.add(8)));
         }
+        if let Some(t) = clamp {
+            let bias = _mm256_set1_ps(t.bias[i]);
+            let (lo_v, hi_v) = (_mm256_set1_ps(t.min), _mm256_set1_ps(t.max));
+            lo[i] = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(lo[i], bias), lo_v), hi_v);
+            hi[i] = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(hi[i], bias), lo_v), hi_v);
+        }
         _mm256_storeu_ps(row, lo[i]);
         _mm256_storeu_ps(row.add(8), hi[i]);
     }
@@ -52,10 +66,30 @@ unsafe fn tile_6x16(k: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: us
 impl MicroKernel for Avx2 {
     const MR: usize = MR;
     const NR: usize = NR;
-    fn tile(self, k: usize, a: &[f32], b: &[f32], c: &mut [f32], ldc: usize, accumulate: bool) {
+    #[allow(clippy::too_many_arguments)]
+    fn tile(
+        self,
+        k: usize,
+        a: &[f32],
+        b: &[f32],
+        c: &mut [f32],
+        ldc: usize,
+        accumulate: bool,
+        clamp: Option<&TileClamp>,
+    ) {
         assert!(a.len() >= k * MR && b.len() >= k * NR && c.len() >= (MR - 1) * ldc + NR);
         // SAFETY: `self` proves AVX2+FMA; the assert bounds every access.
-        unsafe { tile_6x16(k, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), ldc, accumulate) }
+        unsafe {
+            tile_6x16(
+                k,
+                a.as_ptr(),
+                b.as_ptr(),
+                c.as_mut_ptr(),
+                ldc,
+                accumulate,
+                clamp,
+            )
+        }
     }
     fn epilogue(self, e: &Epilogue, row: usize, y: &mut [f32], res: Option<&[f32]>) {
         self.epilogue_row(e, row, y, res)

@@ -4,7 +4,7 @@
 use std::arch::x86_64::*;
 
 use crate::exec::kernels::contract::Epilogue;
-use crate::exec::kernels::gemm::MicroKernel;
+use crate::exec::kernels::gemm::{MicroKernel, TileClamp};
 use crate::exec::kernels::simd::impl_simd;
 
 /// Proof that the CPU has AVX-512F (and the AVX2+FMA the shared loops use).
@@ -29,7 +29,15 @@ const NR: usize = 32;
 /// The CPU has AVX-512F; `a` holds `k*8` values, `b` `k*32`, and `c` is
 /// valid for `7*ldc + 32` values.
 #[target_feature(enable = "avx512f")]
-unsafe fn tile_8x32(k: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, acc: bool) {
+unsafe fn tile_8x32(
+    k: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    acc: bool,
+    clamp: Option<&TileClamp>,
+) {
     let mut lo = [_mm512_setzero_ps(); MR];
     let mut hi = [_mm512_setzero_ps(); MR];
     for p in 0..k {
@@ -47,6 +55,12 @@ unsafe fn tile_8x32(k: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: us
             lo[i] = _mm512_add_ps(lo[i], _mm512_loadu_ps(row));
             hi[i] = _mm512_add_ps(hi[i], _mm512_loadu_ps(row.add(16)));
         }
+        if let Some(t) = clamp {
+            let bias = _mm512_set1_ps(t.bias[i]);
+            let (lo_v, hi_v) = (_mm512_set1_ps(t.min), _mm512_set1_ps(t.max));
+            lo[i] = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(lo[i], bias), lo_v), hi_v);
+            hi[i] = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(hi[i], bias), lo_v), hi_v);
+        }
         _mm512_storeu_ps(row, lo[i]);
         _mm512_storeu_ps(row.add(16), hi[i]);
     }
@@ -55,10 +69,30 @@ unsafe fn tile_8x32(k: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: us
 impl MicroKernel for Avx512 {
     const MR: usize = MR;
     const NR: usize = NR;
-    fn tile(self, k: usize, a: &[f32], b: &[f32], c: &mut [f32], ldc: usize, accumulate: bool) {
+    #[allow(clippy::too_many_arguments)]
+    fn tile(
+        self,
+        k: usize,
+        a: &[f32],
+        b: &[f32],
+        c: &mut [f32],
+        ldc: usize,
+        accumulate: bool,
+        clamp: Option<&TileClamp>,
+    ) {
         assert!(a.len() >= k * MR && b.len() >= k * NR && c.len() >= (MR - 1) * ldc + NR);
         // SAFETY: `self` proves AVX-512F; the assert bounds every access.
-        unsafe { tile_8x32(k, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), ldc, accumulate) }
+        unsafe {
+            tile_8x32(
+                k,
+                a.as_ptr(),
+                b.as_ptr(),
+                c.as_mut_ptr(),
+                ldc,
+                accumulate,
+                clamp,
+            )
+        }
     }
     fn epilogue(self, e: &Epilogue, row: usize, y: &mut [f32], res: Option<&[f32]>) {
         self.epilogue_row(e, row, y, res)

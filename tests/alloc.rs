@@ -1,0 +1,130 @@
+//! Nothing is allocated per frame: after a session's first run, further
+//! runs on inputs written in place allocate nothing, on every model in
+//! `$SQUEEZE_TEST_MODELS` that squeeze loads, at 1 and 2 threads. A
+//! counting global allocator sees every thread's allocations, the
+//! session's workers included.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use squeeze::{LoadOptions, Model};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Input shapes of models with dynamic dims, as the references use them.
+fn input_shapes(stem: &str) -> HashMap<String, Vec<usize>> {
+    let meta = common::cache_dir()
+        .join("refs")
+        .join(stem)
+        .join("meta.json");
+    let Ok(text) = std::fs::read_to_string(meta) else {
+        return HashMap::new();
+    };
+    let meta: serde_json::Value = serde_json::from_str(&text).expect("meta.json");
+    meta["inputs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            let shape = i["shape"].as_array().expect("shape");
+            (
+                i["name"].as_str().expect("name").to_string(),
+                shape
+                    .iter()
+                    .map(|d| d.as_u64().expect("dim") as usize)
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// Allocations during `runs` runs after the first, at `threads`.
+fn allocations_per_frame(model: &Model, threads_note: usize, runs: usize) -> usize {
+    let mut session = model.session().expect("session");
+    for i in 0..model.inputs().len() {
+        if let Ok(mut x) = session.input_mut(i) {
+            x.iter_mut()
+                .enumerate()
+                .for_each(|(k, v)| *v = (k % 251) as f32 / 251.0);
+        }
+    }
+    session.run_in_place().expect("first run");
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let mut checksum = 0.0f32;
+    for _ in 0..runs {
+        session.run_in_place().expect("run");
+        checksum += session
+            .output(0)
+            .map_or(0.0, |y| y.first().copied().unwrap_or(0.0));
+    }
+    let n = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    assert!(
+        checksum.is_finite(),
+        "threads {threads_note}: output not finite"
+    );
+    n
+}
+
+#[test]
+fn no_allocation_per_frame_on_every_model() {
+    let dir = common::models_dir();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return common::skip("allocation test", &format!("{} missing", dir.display()));
+    };
+    let mut paths: Vec<_> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
+        .collect();
+    paths.sort();
+    let mut checked = 0;
+    for path in paths {
+        let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+        for threads in [1, 2] {
+            let opts = LoadOptions {
+                input_shapes: input_shapes(&stem),
+                threads,
+                ..LoadOptions::default()
+            };
+            let model = match Model::load(&path, &opts) {
+                Ok(m) => m,
+                Err(e) => {
+                    // Quantized models need the int8 issue's ops.
+                    eprintln!("{stem}: not loadable here, not checked: {e}");
+                    break;
+                }
+            };
+            let n = allocations_per_frame(&model, threads, 5);
+            eprintln!("{stem} threads={threads}: {n} allocations in 5 runs after the first");
+            assert_eq!(n, 0, "{stem} at {threads} threads allocated per frame");
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no model checked");
+}
