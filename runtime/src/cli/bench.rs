@@ -1,18 +1,23 @@
 //! `squeeze bench`: load-to-ready time, first run, latency percentiles and
 //! peak memory. Numbers for humans and for scripts/bench.py (`--json`).
+//! `--fma-peak` measures this core's FMA throughput instead (no model).
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
 
-use super::ModelArgs;
-use crate::error::Result;
+use super::LoadArgs;
+use crate::error::{Error, Result};
 use crate::ir::{Tensor, TensorData};
 
 #[derive(Args)]
 pub struct BenchArgs {
+    /// The model (.onnx or .sqz); required unless --fma-peak.
+    #[arg(required_unless_present = "fma_peak")]
+    pub model: Option<PathBuf>,
     #[command(flatten)]
-    pub model: ModelArgs,
+    pub load: LoadArgs,
     /// Timed runs after the first.
     #[arg(long, default_value_t = 20)]
     pub runs: usize,
@@ -25,6 +30,38 @@ pub struct BenchArgs {
     /// Also print the slowest nodes (time per run, kernel chosen).
     #[arg(long)]
     pub profile: bool,
+    /// Measure this core's clock and peak f32 FMA throughput for the ISA
+    /// (--isa, else SQUEEZE_ISA, else the best available; x86_64 only),
+    /// print one JSON line and exit. Takes no model; runs on one thread.
+    #[arg(
+        long,
+        conflicts_with_all = ["model", "runs", "loads", "profile", "input_shapes", "no_opt", "verify", "threads"]
+    )]
+    pub fma_peak: bool,
+}
+
+/// `--fma-peak`: one JSON line `{isa, clock_ghz_estimate, fma_flops_per_cycle_measured,
+/// peak_gflops_measured, ...}`.
+fn fma_peak(load: &LoadArgs) -> Result<()> {
+    let isa = crate::exec::kernels::Isa::choose(load.isa()?)?;
+    #[cfg(target_arch = "x86_64")]
+    if let Some(p) = crate::exec::kernels::x86_64::fma_peak(isa) {
+        println!(
+            "{{\"isa\": \"{}\", \"clock_ghz_estimate\": {:.4}, \"fma_flops_per_cycle_measured\": {:.3}, \"peak_gflops_measured\": {:.3}, \"vector_lanes\": {}, \"accumulators\": {}, \"fma_latency_cycles_assumed\": {}}}",
+            p.isa.name(),
+            p.clock_ghz,
+            p.flops_per_cycle,
+            p.peak_gflops,
+            p.lanes,
+            p.accumulators,
+            crate::exec::kernels::x86_64::FMA_LATENCY_CYCLES,
+        );
+        return Ok(());
+    }
+    Err(Error::Input(format!(
+        "--fma-peak: no FMA probe for ISA {} on this target (x86_64 AVX2 and AVX-512 only)",
+        isa.name()
+    )))
 }
 
 /// Prints the nodes that took longest over `runs` profiled runs.
@@ -78,18 +115,56 @@ fn peak_rss_kb() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// `{"name": ms, ...}` in phase order.
+fn phases_json(phases: &[(&'static str, f64)]) -> String {
+    let cells: Vec<String> = phases
+        .iter()
+        .map(|(name, ms)| format!("\"{name}\": {ms:.4}"))
+        .collect();
+    format!("{{{}}}", cells.join(", "))
+}
+
 pub fn run(args: BenchArgs) -> Result<()> {
+    if args.fma_peak {
+        return fma_peak(&args.load);
+    }
+    let path = args
+        .model
+        .as_deref()
+        .ok_or_else(|| Error::Input("bench: no model given".into()))?;
     let load_to_ready = || -> Result<_> {
         let t = Instant::now();
-        let model = args.model.load()?;
+        let model = args.load.load(path)?;
         let session = model.session()?;
         Ok((model, session, t.elapsed().as_secs_f64() * 1e3))
     };
+    // Load phases (ms) of every timed load, for the last load and per-phase medians.
+    let phases_ms = |model: &crate::Model| -> Vec<(&'static str, f64)> {
+        let phases = &model.load_timings().phases;
+        phases
+            .iter()
+            .map(|(n, d)| (*n, d.as_secs_f64() * 1e3))
+            .collect()
+    };
     let (model, mut session, first_load) = load_to_ready()?;
     let mut loads = vec![first_load];
+    let mut phases = vec![phases_ms(&model)];
     for _ in 1..args.loads {
-        loads.push(load_to_ready()?.2);
+        let (m, _, ms) = load_to_ready()?;
+        loads.push(ms);
+        phases.push(phases_ms(&m));
     }
+    let last_phases = phases.last().cloned().unwrap_or_default();
+    let median_phases: Vec<(&'static str, f64)> = last_phases
+        .iter()
+        .map(|(name, _)| {
+            let mut v: Vec<f64> = phases
+                .iter()
+                .filter_map(|p| p.iter().find(|(n, _)| n == name).map(|(_, ms)| *ms))
+                .collect();
+            (*name, median_ms(&mut v))
+        })
+        .collect();
     let inputs: Vec<Tensor> = model
         .inputs()
         .iter()
@@ -121,14 +196,24 @@ pub fn run(args: BenchArgs) -> Result<()> {
         percentile(&mut lat, 0.99),
     );
     let rss = peak_rss_kb();
+    let (isa, threads) = (model.prepared().isa().name(), model.prepared().threads());
     if args.json {
         println!(
-            "{{\"load_ms\": {load:.4}, \"first_run_ms\": {first:.4}, \"p50_ms\": {p50:.4}, \"p90_ms\": {p90:.4}, \"p99_ms\": {p99:.4}, \"peak_rss_kb\": {}}}",
-            rss.map_or("null".to_string(), |r| r.to_string())
+            "{{\"load_ms\": {load:.4}, \"first_run_ms\": {first:.4}, \"p50_ms\": {p50:.4}, \"p90_ms\": {p90:.4}, \"p99_ms\": {p99:.4}, \"peak_rss_kb\": {}, \"runs\": {}, \"loads\": {}, \"threads\": {threads}, \"isa\": \"{isa}\", \"load_phases_ms\": {}, \"load_phases_median_ms\": {}}}",
+            rss.map_or("null".to_string(), |r| r.to_string()),
+            lat.len(),
+            loads.len(),
+            phases_json(&last_phases),
+            phases_json(&median_phases),
         );
     } else {
-        println!("model: {}", args.model.model.display());
+        println!("model: {}", path.display());
         println!("load to ready (median of {}): {load:.3} ms", loads.len());
+        let cells: Vec<String> = median_phases
+            .iter()
+            .map(|(name, ms)| format!("{name} {ms:.3}"))
+            .collect();
+        println!("  load phases (ms, medians): {}", cells.join(", "));
         println!("first run: {first:.3} ms");
         println!(
             "latency over {} runs: p50 {p50:.3} ms, p90 {p90:.3} ms, p99 {p99:.3} ms",
@@ -137,11 +222,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         if let Some(r) = rss {
             println!("peak RSS: {:.1} MiB", r as f64 / 1024.0);
         }
-        println!(
-            "kernels: {} ISA, {} threads",
-            model.prepared().isa().name(),
-            model.prepared().threads()
-        );
+        println!("kernels: {isa} ISA, {threads} threads");
     }
     if args.profile {
         print_profile(&model, &mut session, args.runs)?;

@@ -42,6 +42,22 @@ enum Command {
 pub struct ModelArgs {
     /// The model (.onnx or .sqz).
     pub model: PathBuf,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+impl ModelArgs {
+    pub fn load_options(&self) -> Result<LoadOptions> {
+        self.load.load_options()
+    }
+    pub fn load(&self) -> Result<Model> {
+        self.load.load(&self.model)
+    }
+}
+
+/// How to load a model: every [`ModelArgs`] option but the path.
+#[derive(Args, Clone)]
+pub struct LoadArgs {
     /// Shape of an input with dynamic dims, e.g. `x=1x3x224x224` (repeatable).
     #[arg(long = "input-shape", value_name = "NAME=DIMS")]
     pub input_shapes: Vec<String>,
@@ -59,7 +75,20 @@ pub struct ModelArgs {
     pub isa: Option<String>,
 }
 
-impl ModelArgs {
+impl LoadArgs {
+    /// The `--isa` asked for, if any.
+    pub fn isa(&self) -> Result<Option<crate::exec::kernels::Isa>> {
+        match &self.isa {
+            None => Ok(None),
+            Some(name) => crate::exec::kernels::Isa::from_name(name)
+                .map(Some)
+                .ok_or_else(|| {
+                    Error::Input(format!(
+                        "--isa {name:?}: expected scalar, avx2, avx512 or neon"
+                    ))
+                }),
+        }
+    }
     pub fn load_options(&self) -> Result<LoadOptions> {
         let mut shapes = HashMap::new();
         for s in &self.input_shapes {
@@ -75,18 +104,11 @@ impl ModelArgs {
         };
         opts.limits.verify_sha256 = self.verify;
         opts.threads = self.threads;
-        opts.isa = match &self.isa {
-            None => None,
-            Some(name) => Some(crate::exec::kernels::Isa::from_name(name).ok_or_else(|| {
-                Error::Input(format!(
-                    "--isa {name:?}: expected scalar, avx2, avx512 or neon"
-                ))
-            })?),
-        };
+        opts.isa = self.isa()?;
         Ok(opts)
     }
-    pub fn load(&self) -> Result<Model> {
-        Model::load(&self.model, &self.load_options()?)
+    pub fn load(&self, model: &std::path::Path) -> Result<Model> {
+        Model::load(model, &self.load_options()?)
     }
 }
 

@@ -12,7 +12,10 @@ use super::contract::{Input, Output, Threads, ViewMut};
 use super::scalar::reference::Reference;
 use super::{specs, Isa, KernelSpec, Operand};
 use crate::exec::kernels::contract::Kernel;
-use crate::ir::{BinaryOp, ConvGeometry, Op, Tensor, TypeInfo, UnaryOp};
+use crate::ir::{
+    BinaryOp, ConvGeometry, CoordTransform, NearestMode, Op, PoolGeometry, PoolKind, ResizeMode,
+    Tensor, TypeInfo, UnaryOp,
+};
 
 /// One node to test: its op and inputs (constants where weights go).
 struct Case {
@@ -288,8 +291,111 @@ fn elementwise_cases() -> Vec<Case> {
     v
 }
 
+fn conv_transpose_cases() -> Vec<Case> {
+    let mut v = Vec::new();
+    for (k, stride, pads, dilation, output_padding) in [
+        ([2, 2], 2, [0; 4], 1, [0, 0]),
+        ([3, 3], 2, [1, 1, 1, 1], 1, [1, 1]),
+        ([4, 4], 2, [1, 1, 1, 1], 1, [0, 0]),
+        ([3, 3], 1, [0, 1, 2, 0], 2, [0, 0]),
+        ([1, 1], 1, [0; 4], 1, [0, 0]),
+    ] {
+        for (c, m, hw) in [(1, 1, [1, 1]), (5, 7, [6, 5]), (16, 9, [17, 3])] {
+            for activation in [None, Some(UnaryOp::Relu)] {
+                let op = Op::ConvTranspose {
+                    geometry: ConvGeometry {
+                        kernel: k,
+                        strides: [stride; 2],
+                        dilations: [dilation; 2],
+                        pads,
+                        groups: 1,
+                    },
+                    output_padding,
+                    activation,
+                };
+                let inputs = vec![
+                    tensor(&[2, c, hw[0], hw[1]], 1),
+                    tensor(&[c, m, k[0], k[1]], 2),
+                    tensor(&[m], 3),
+                ];
+                let infos: Vec<TypeInfo> =
+                    inputs.iter().map(|t| TypeInfo::f32(t.shape().to_vec())).collect();
+                let refs: Vec<&TypeInfo> = infos.iter().collect();
+                if op.infer("case", &refs).is_ok() {
+                    v.push(Case {
+                        op,
+                        inputs,
+                        constant: vec![false, true, true],
+                    });
+                }
+            }
+        }
+    }
+    v
+}
+
+fn resize_cases() -> Vec<Case> {
+    let mut v = Vec::new();
+    for mode in [ResizeMode::Linear, ResizeMode::Nearest(NearestMode::Floor), ResizeMode::Nearest(NearestMode::RoundPreferFloor)] {
+        for coord in [CoordTransform::HalfPixel, CoordTransform::AlignCorners, CoordTransform::Asymmetric] {
+            for (hw, out) in [([5, 7], [10, 14]), ([8, 8], [3, 5]), ([1, 1], [4, 4]), ([6, 9], [6, 9])] {
+                let x = [2, 3, hw[0], hw[1]];
+                let out_shape = vec![2, 3, out[0], out[1]];
+                let scales = vec![1.0, 1.0, out[0] as f32 / hw[0] as f32, out[1] as f32 / hw[1] as f32];
+                v.push(Case {
+                    op: Op::Resize { mode, coord, out_shape, scales },
+                    inputs: vec![tensor(&x, 1)],
+                    constant: vec![false],
+                });
+            }
+        }
+    }
+    v
+}
+
+fn pool_cases() -> Vec<Case> {
+    let mut v = Vec::new();
+    for kind in [
+        PoolKind::Max,
+        PoolKind::Avg { count_include_pad: true },
+        PoolKind::Avg { count_include_pad: false },
+    ] {
+        for (kernel, strides, pads, dilations) in [
+            ([3, 3], [2, 2], [1, 1, 1, 1], [1, 1]),
+            ([2, 2], [2, 2], [0; 4], [1, 1]),
+            ([3, 3], [1, 1], [0, 1, 2, 1], [1, 1]),
+            ([5, 3], [1, 2], [0; 4], [2, 1]),
+        ] {
+            for ceil_mode in [false, true] {
+                for hw in [[1, 1], [7, 7], [18, 17], [56, 3]] {
+                    let op = Op::Pool(PoolGeometry {
+                        kind,
+                        kernel,
+                        strides,
+                        dilations,
+                        pads,
+                        ceil_mode,
+                    });
+                    let x = TypeInfo::f32(vec![2, 3, hw[0], hw[1]]);
+                    if op.infer("case", &[&x]).is_ok() {
+                        v.push(Case {
+                            op,
+                            inputs: vec![tensor(&x.shape, 1)],
+                            constant: vec![false],
+                        });
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
 fn all_cases() -> Vec<Case> {
     let mut v = conv_cases();
+    v.extend(pool_cases());
+    v.extend(conv_transpose_cases());
+    v.extend(resize_cases());
     v.extend(dense_cases());
     v.extend(elementwise_cases());
     v

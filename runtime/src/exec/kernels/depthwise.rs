@@ -10,11 +10,20 @@ use super::conv::dims4;
 use super::simd::Simd;
 use super::{residual_input, Operand};
 use crate::error::Result;
-use crate::ir::{ConvGeometry, UnaryOp};
+use crate::ir::{ConvGeometry, PoolGeometry, PoolKind, UnaryOp};
+
+/// What a plane computes over its window: a depthwise convolution (also
+/// average pooling, with equal weights) or a max.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Window {
+    WeightedSum,
+    Max,
+}
 
 /// Geometry of a depthwise plane (one input and one output channel).
 #[derive(Clone, Copy, Debug)]
 pub struct DwShape {
+    pub window: Window,
     pub ih: usize,
     pub iw: usize,
     pub oh: usize,
@@ -89,7 +98,8 @@ pub fn plane(s: &DwShape, ch: usize, io: PlaneIo, e: &Epilogue) {
     let (rows, pw, phases) = (s.pad_rows(), s.phase_width(), s.sw);
     let row_words = phases * pw;
     let pad = &mut io.pad[..rows * row_words];
-    pad.fill(0.0);
+    let max = s.window == Window::Max;
+    pad.fill(if max { f32::NEG_INFINITY } else { 0.0 });
     for iy in 0..s.ih {
         let src = &io.x[iy * s.iw..][..s.iw];
         let dst = &mut pad[(iy + s.pt) * row_words..][..row_words];
@@ -113,22 +123,11 @@ pub fn plane(s: &DwShape, ch: usize, io: PlaneIo, e: &Epilogue) {
     for oy in (0..s.oh).step_by(ROWS) {
         let base = oy * row_step;
         for ox in (0..s.ow).step_by(LANES) {
-            let mut acc = [[0f32; LANES]; ROWS];
-            for (&off, &wv) in io.offsets.iter().zip(io.w) {
-                let at = base + off + ox;
-                let win = &pad[at..at + (ROWS - 1) * row_step + LANES];
-                let [a0, a1, a2, a3] = &mut acc;
-                let s0: &[f32; LANES] = win[..LANES].try_into().expect("lanes");
-                let s1: &[f32; LANES] = win[row_step..][..LANES].try_into().expect("lanes");
-                let s2: &[f32; LANES] = win[2 * row_step..][..LANES].try_into().expect("lanes");
-                let s3: &[f32; LANES] = win[3 * row_step..][..LANES].try_into().expect("lanes");
-                for l in 0..LANES {
-                    a0[l] = wv.mul_add(s0[l], a0[l]);
-                    a1[l] = wv.mul_add(s1[l], a1[l]);
-                    a2[l] = wv.mul_add(s2[l], a2[l]);
-                    a3[l] = wv.mul_add(s3[l], a3[l]);
-                }
-            }
+            let acc = if max {
+                window_max(pad, base, ox, row_step, io.offsets)
+            } else {
+                window_sum(pad, base, ox, row_step, io.offsets, io.w)
+            };
             let n = LANES.min(s.ow - ox);
             for (r, a) in acc.iter().enumerate().take(s.oh - oy) {
                 io.y[(oy + r) * s.ow + ox..][..n].copy_from_slice(&a[..n]);
@@ -139,6 +138,58 @@ pub fn plane(s: &DwShape, ch: usize, io: PlaneIo, e: &Epilogue) {
             e.apply_row(ch, &mut io.y[r * s.ow..][..s.ow], res);
         }
     }
+}
+
+/// The four `ROWS × LANES` windows at `base + ox`, as weighted sums.
+#[inline(always)]
+fn window_sum(
+    pad: &[f32],
+    base: usize,
+    ox: usize,
+    row_step: usize,
+    offsets: &[usize],
+    w: &[f32],
+) -> [[f32; LANES]; ROWS] {
+    let mut acc = [[0f32; LANES]; ROWS];
+    for (&off, &wv) in offsets.iter().zip(w) {
+        let at = base + off + ox;
+        let win = &pad[at..at + (ROWS - 1) * row_step + LANES];
+        let [a0, a1, a2, a3] = &mut acc;
+        let s0: &[f32; LANES] = win[..LANES].try_into().expect("lanes");
+        let s1: &[f32; LANES] = win[row_step..][..LANES].try_into().expect("lanes");
+        let s2: &[f32; LANES] = win[2 * row_step..][..LANES].try_into().expect("lanes");
+        let s3: &[f32; LANES] = win[3 * row_step..][..LANES].try_into().expect("lanes");
+        for l in 0..LANES {
+            a0[l] = wv.mul_add(s0[l], a0[l]);
+            a1[l] = wv.mul_add(s1[l], a1[l]);
+            a2[l] = wv.mul_add(s2[l], a2[l]);
+            a3[l] = wv.mul_add(s3[l], a3[l]);
+        }
+    }
+    acc
+}
+
+/// The four `ROWS × LANES` windows at `base + ox`, as maxima.
+#[inline(always)]
+fn window_max(
+    pad: &[f32],
+    base: usize,
+    ox: usize,
+    row_step: usize,
+    offsets: &[usize],
+) -> [[f32; LANES]; ROWS] {
+    let mut acc = [[f32::NEG_INFINITY; LANES]; ROWS];
+    for &off in offsets {
+        let at = base + off + ox;
+        let win = &pad[at..at + (ROWS - 1) * row_step + LANES];
+        for (r, a) in acc.iter_mut().enumerate() {
+            let src: &[f32; LANES] = win[r * row_step..][..LANES].try_into().expect("lanes");
+            for l in 0..LANES {
+                a[l] = if src[l] > a[l] { src[l] } else { a[l] };
+            }
+        }
+    }
+    acc
 }
 
 /// Stride-2 de-interleave of one input row into the two phases of `dst`
@@ -170,6 +221,8 @@ pub struct Depthwise<S: Simd> {
     weights: AlignedF32,
     offsets: Vec<usize>,
     epilogue: Epilogue,
+    /// Built from a pooling op (for the name only).
+    pool: bool,
 }
 
 impl<S: Simd> Depthwise<S> {
@@ -191,6 +244,7 @@ impl<S: Simd> Depthwise<S> {
             None => None,
         };
         let shape = DwShape {
+            window: Window::WeightedSum,
             ih: x[2],
             iw: x[3],
             oh: y[2],
@@ -217,6 +271,54 @@ impl<S: Simd> Depthwise<S> {
                 residual: residual_input(ins),
                 activation,
             },
+            pool: false,
+        })
+    }
+
+    /// Max pooling (any padding, ceil mode, dilation), and average pooling
+    /// where every window counts `kh*kw` inputs (no padding, or padding
+    /// counted, and no window past the padded input).
+    pub fn pool(simd: S, p: &PoolGeometry, x: &[usize], y: &[usize]) -> Option<Depthwise<S>> {
+        let (x, y) = (dims4(x)?, dims4(y)?);
+        let taps = p.kernel[0] * p.kernel[1];
+        let window = match p.kind {
+            PoolKind::Max => Window::Max,
+            PoolKind::Avg { count_include_pad } => {
+                let padded = p.pads.iter().any(|&v| v > 0);
+                let overhang = (0..2).any(|a| {
+                    (y[a + 2] - 1) * p.strides[a] + (p.kernel[a] - 1) * p.dilations[a] + 1
+                        > x[a + 2] + p.pads[a] + p.pads[a + 2]
+                });
+                if (padded && !count_include_pad) || overhang {
+                    return None;
+                }
+                Window::WeightedSum
+            }
+        };
+        let shape = DwShape {
+            window,
+            ih: x[2],
+            iw: x[3],
+            oh: y[2],
+            ow: y[3],
+            kh: p.kernel[0],
+            kw: p.kernel[1],
+            sh: p.strides[0],
+            sw: p.strides[1],
+            dh: p.dilations[0],
+            dw: p.dilations[1],
+            pt: p.pads[0],
+            pl: p.pads[1],
+        };
+        Some(Depthwise {
+            simd,
+            offsets: shape.tap_offsets(),
+            shape,
+            batch: x[0],
+            channels: x[1],
+            weights: AlignedF32::from_slice(&vec![1.0 / taps as f32; taps * x[1]]),
+            epilogue: Epilogue::default(),
+            pool: true,
         })
     }
 }
@@ -229,7 +331,11 @@ impl<S: Simd> Depthwise<S> {
 
 impl<S: Simd> Kernel for Depthwise<S> {
     fn name(&self) -> &'static str {
-        S::names().depthwise
+        match (self.shape.window, self.pool) {
+            (Window::Max, _) => S::names().max_pool,
+            (Window::WeightedSum, true) => S::names().avg_pool,
+            (Window::WeightedSum, false) => S::names().depthwise,
+        }
     }
     fn packed_bytes(&self) -> usize {
         self.weights.bytes()

@@ -16,7 +16,7 @@ use super::contract::{AlignedF32, Epilogue, Threads};
 
 /// K rows of B per packed block: an `KC × NR` micro-panel (16 KB at NR=16)
 /// stays in L1 while the A panels stream from L2.
-pub const KC: usize = 256;
+pub const KC: usize = 128;
 /// Columns of B per packed block (a multiple of every NR).
 pub const NC: usize = 256;
 /// Largest `MR × NR` tile of any microkernel (the stack tile for tails).

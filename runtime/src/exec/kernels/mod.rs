@@ -13,6 +13,7 @@ pub mod dense;
 pub mod depthwise;
 pub mod elementwise;
 pub mod gemm;
+pub mod resize;
 pub mod scalar;
 pub mod simd;
 
@@ -148,6 +149,13 @@ fn build_depthwise<S: Simd>(
     Some(Box::new(k))
 }
 
+fn build_pool<S: Simd>(op: &Op, ins: &[Operand], outs: &[TypeInfo]) -> Option<Box<dyn Kernel>> {
+    let Op::Pool(p) = op else { return None };
+    all_f32(ins, outs).then_some(())?;
+    let k = depthwise::Depthwise::pool(S::detect()?, p, &ins[0].info.shape, &outs[0].shape)?;
+    Some(Box::new(k))
+}
+
 fn build_conv_gemm<S: Simd>(
     op: &Op,
     ins: &[Operand],
@@ -164,6 +172,17 @@ fn build_conv_gemm<S: Simd>(
         return None;
     }
     let k = conv::ConvGemm::build(S::detect()?, geometry, *activation, ins, &outs[0].shape)?;
+    Some(Box::new(k))
+}
+
+fn build_conv_transpose<S: Simd>(
+    op: &Op,
+    ins: &[Operand],
+    outs: &[TypeInfo],
+) -> Option<Box<dyn Kernel>> {
+    let Op::ConvTranspose { geometry, activation, .. } = op else { return None };
+    all_f32(ins, outs).then_some(())?;
+    let k = conv::ConvTransposeGemm::build(S::detect()?, geometry, *activation, ins, &outs[0].shape)?;
     Some(Box::new(k))
 }
 
@@ -213,6 +232,13 @@ fn build_channel_affine<S: Simd>(
     )?))
 }
 
+fn build_resize<S: Simd>(op: &Op, ins: &[Operand], outs: &[TypeInfo]) -> Option<Box<dyn Kernel>> {
+    let Op::Resize { mode, coord, scales, .. } = op else { return None };
+    all_f32(&ins[..1], outs).then_some(())?;
+    let k = resize::Resize2d::build(S::detect()?, *mode, *coord, scales, ins, &outs[0].shape)?;
+    Some(Box::new(k))
+}
+
 /// The kernel families every SIMD ISA provides, most specific first.
 fn simd_specs<S: Simd>() -> Vec<KernelSpec> {
     let spec = |family, build| KernelSpec {
@@ -223,10 +249,13 @@ fn simd_specs<S: Simd>() -> Vec<KernelSpec> {
     vec![
         spec("depthwise", build_depthwise::<S>),
         spec("conv_gemm", build_conv_gemm::<S>),
+        spec("conv_transpose", build_conv_transpose::<S>),
+        spec("pool", build_pool::<S>),
         spec("dense", build_dense::<S>),
         spec("binary", build_binary::<S>),
         spec("unary", build_unary::<S>),
         spec("channel_affine", build_channel_affine::<S>),
+        spec("resize", build_resize::<S>),
     ]
 }
 

@@ -14,11 +14,15 @@ use crate::ir::{BinaryOp, UnaryOp};
 pub struct KernelNames {
     pub conv_gemm: &'static str,
     pub conv_grouped: &'static str,
+    pub conv_transpose: &'static str,
     pub depthwise: &'static str,
+    pub max_pool: &'static str,
+    pub avg_pool: &'static str,
     pub dense: &'static str,
     pub binary: &'static str,
     pub unary: &'static str,
     pub channel_affine: &'static str,
+    pub resize: &'static str,
 }
 
 /// An ISA token: a [`MicroKernel`] plus the shared loops compiled for it.
@@ -81,11 +85,15 @@ macro_rules! impl_simd {
             $crate::exec::kernels::simd::KernelNames {
                 conv_gemm: concat!("f32_conv_gemm_", $tile, "_", $suffix),
                 conv_grouped: concat!("f32_conv_grouped_gemm_", $tile, "_", $suffix),
+                conv_transpose: concat!("f32_deconv_gemm_", $tile, "_", $suffix),
                 depthwise: concat!("f32_dwconv_", $suffix),
+                max_pool: concat!("f32_maxpool_", $suffix),
+                avg_pool: concat!("f32_avgpool_", $suffix),
                 dense: concat!("f32_dense_gemm_", $tile, "_", $suffix),
                 binary: concat!("f32_binary_", $suffix),
                 unary: concat!("f32_unary_", $suffix),
                 channel_affine: concat!("f32_channel_affine_", $suffix),
+                resize: concat!("f32_resize2d_", $suffix),
             };
 
         impl $isa {

@@ -3,10 +3,15 @@
 
 use crate::ir::{BinaryOp, UnaryOp};
 
+#[inline(always)]
 pub fn unary(op: UnaryOp, x: &[f32], y: &mut [f32]) {
-    for (o, &v) in y.iter_mut().zip(x) {
-        *o = op.apply(v);
-    }
+    // The epilogue's loops (one per activation) serve plain unary ops too.
+    let e = crate::exec::kernels::contract::Epilogue {
+        activation: Some(op),
+        ..Default::default()
+    };
+    y.copy_from_slice(x);
+    e.apply_row(0, y, None);
 }
 
 /// Strides of `shape` seen through a broadcast to `out` (0 on broadcast axes).
@@ -22,6 +27,7 @@ fn broadcast_strides(shape: &[usize], out: &[usize]) -> super::Dims {
 }
 
 /// `y = f(a, b)` with numpy broadcasting of `a` and `b` to `y_shape`.
+#[inline(always)]
 pub fn broadcast_binary<T: Copy, U>(
     (a, a_shape): (&[T], &[usize]),
     (b, b_shape): (&[T], &[usize]),
@@ -49,8 +55,31 @@ pub fn broadcast_binary<T: Copy, U>(
     for row in y.chunks_mut(inner) {
         let oa: usize = idx.iter().zip(&sa).map(|(i, s)| i * s).sum();
         let ob: usize = idx.iter().zip(&sb).map(|(i, s)| i * s).sum();
-        for (j, o) in row.iter_mut().enumerate() {
-            *o = f(a[oa + j * ia], b[ob + j * ib]);
+        // Rows whose operands are contiguous or one value: plain loops
+        // the compiler vectorizes.
+        match (ia, ib) {
+            (1, 1) => row
+                .iter_mut()
+                .zip(&a[oa..oa + inner])
+                .zip(&b[ob..ob + inner])
+                .for_each(|((o, &x), &z)| *o = f(x, z)),
+            (1, 0) => {
+                let z = b[ob];
+                row.iter_mut()
+                    .zip(&a[oa..oa + inner])
+                    .for_each(|(o, &x)| *o = f(x, z));
+            }
+            (0, 1) => {
+                let x = a[oa];
+                row.iter_mut()
+                    .zip(&b[ob..ob + inner])
+                    .for_each(|(o, &z)| *o = f(x, z));
+            }
+            _ => {
+                for (j, o) in row.iter_mut().enumerate() {
+                    *o = f(a[oa + j * ia], b[ob + j * ib]);
+                }
+            }
         }
         for d in (0..rank - 1).rev() {
             idx[d] += 1;
@@ -62,6 +91,7 @@ pub fn broadcast_binary<T: Copy, U>(
     }
 }
 
+#[inline(always)]
 pub fn binary_f32(
     op: BinaryOp,
     a: (&[f32], &[usize]),
@@ -69,7 +99,14 @@ pub fn binary_f32(
     y_shape: &[usize],
     y: &mut [f32],
 ) {
-    broadcast_binary(a, b, y_shape, y, |x, z| op.apply(x, z));
+    // One loop per op, so each vectorizes (a match per element would not).
+    match op {
+        BinaryOp::Add => broadcast_binary(a, b, y_shape, y, |x, z| x + z),
+        BinaryOp::Sub => broadcast_binary(a, b, y_shape, y, |x, z| x - z),
+        BinaryOp::Mul => broadcast_binary(a, b, y_shape, y, |x, z| x * z),
+        BinaryOp::Div => broadcast_binary(a, b, y_shape, y, |x, z| x / z),
+        other => broadcast_binary(a, b, y_shape, y, |x, z| other.apply(x, z)),
+    }
 }
 
 pub fn binary_i64(

@@ -39,6 +39,21 @@ pub fn transpose<T: Copy>(x: &[T], shape: &[usize], perm: &[usize], y: &mut [T])
     let out_shape: super::Dims = perm.iter().map(|&p| shape[p]).collect();
     let src_strides: super::Dims = perm.iter().map(|&p| strides[p]).collect();
     let mut o = 0;
+    // Trailing axes that stay in place move as contiguous blocks (a channel
+    // shuffle moves whole planes).
+    let mut kept = perm.len();
+    while kept > 0 && perm[kept - 1] == kept - 1 {
+        kept -= 1;
+    }
+    let block: usize = shape[kept..].iter().product();
+    if block > 1 {
+        for_each_index(&out_shape[..kept], |idx| {
+            let src: usize = idx.iter().zip(&src_strides).map(|(i, s)| i * s).sum();
+            y[o..o + block].copy_from_slice(&x[src..src + block]);
+            o += block;
+        });
+        return;
+    }
     for_each_index(&out_shape, |idx| {
         y[o] = x[idx
             .iter()

@@ -25,6 +25,18 @@ pub fn softmax(x: &[f32], shape: &[usize], axis: usize, y: &mut [f32]) {
 /// Mean over `axes`; `y` has the reduced element count (keepdims is a reshape).
 pub fn reduce_mean(x: &[f32], shape: &[usize], axes: &[usize], y: &mut [f32]) {
     let rank = shape.len();
+    // Trailing axes (a global pool): the mean of each contiguous chunk.
+    let trailing = !axes.is_empty() && (0..axes.len()).all(|i| axes.contains(&(rank - 1 - i)));
+    if trailing {
+        let inner: usize = shape[rank - axes.len()..].iter().product();
+        if inner > 0 {
+            let inv = 1.0 / inner as f32;
+            for (o, chunk) in y.iter_mut().zip(x.chunks_exact(inner)) {
+                *o = chunk.iter().sum::<f32>() * inv;
+            }
+        }
+        return;
+    }
     // Output strides over the input index space (0 on reduced axes).
     let mut out_strides: super::Dims = smallvec::smallvec![0usize; rank];
     let mut s = 1;

@@ -55,7 +55,7 @@ pub struct AxisMap {
 }
 
 impl AxisMap {
-    fn tap(&self, o: usize) -> (usize, usize, f32) {
+    pub fn tap(&self, o: usize) -> (usize, usize, f32) {
         let c = source_coord(self.coord, o, self.scale, self.len_in, self.len_out);
         match self.mode {
             ResizeMode::Nearest(m) => {

@@ -1,0 +1,99 @@
+//! Resize of the two spatial axes of an NCHW tensor (nearest or linear),
+//! with the source taps of every output row and column computed once at
+//! preparation. Planes are split across workers.
+
+use std::marker::PhantomData;
+
+use smallvec::SmallVec;
+
+use super::contract::{Input, Kernel, Output, Threads};
+use super::scalar::resize::AxisMap;
+use super::simd::Simd;
+use super::Operand;
+use crate::error::Result;
+use crate::ir::{CoordTransform, ResizeMode};
+
+type Taps = Vec<(usize, usize, f32)>;
+
+#[derive(Debug)]
+pub struct Resize2d<S: Simd> {
+    /// Chosen per ISA like every list entry; the loop needs no intrinsics.
+    isa: PhantomData<S>,
+    input: [usize; 4],
+    output: [usize; 4],
+    rows: Taps,
+    cols: Taps,
+}
+
+impl<S: Simd> Resize2d<S> {
+    pub fn build(
+        _simd: S,
+        mode: ResizeMode,
+        coord: CoordTransform,
+        scales: &[f32],
+        ins: &[Operand],
+        output: &[usize],
+    ) -> Option<Self> {
+        let x = super::conv::dims4(&ins[0].info.shape)?;
+        let y = super::conv::dims4(output)?;
+        if x[0] != y[0] || x[1] != y[1] || scales.len() != 4 || scales[0] != 1.0 || scales[1] != 1.0 {
+            return None;
+        }
+        let taps = |axis: usize| -> Taps {
+            let map = AxisMap {
+                mode,
+                coord,
+                scale: scales[axis],
+                len_in: x[axis],
+                len_out: y[axis],
+            };
+            (0..y[axis]).map(|o| map.tap(o)).collect()
+        };
+        Some(Resize2d {
+            isa: PhantomData,
+            input: x,
+            output: y,
+            rows: taps(2),
+            cols: taps(3),
+        })
+    }
+}
+
+/// One output plane from one input plane of width `iw`.
+#[inline(always)]
+fn plane(x: &[f32], iw: usize, rows: &Taps, cols: &Taps, y: &mut [f32]) {
+    let ow = cols.len();
+    for (out, &(y0, y1, wy)) in y.chunks_exact_mut(ow).zip(rows) {
+        let (r0, r1) = (&x[y0 * iw..][..iw], &x[y1 * iw..][..iw]);
+        for (o, &(x0, x1, wx)) in out.iter_mut().zip(cols) {
+            let top = r0[x0] + (r0[x1] - r0[x0]) * wx;
+            let bottom = r1[x0] + (r1[x1] - r1[x0]) * wx;
+            *o = top + (bottom - top) * wy;
+        }
+    }
+}
+
+impl<S: Simd> Kernel for Resize2d<S> {
+    fn name(&self) -> &'static str {
+        S::names().resize
+    }
+    fn run(&self, ins: &[Input], outs: &mut [Output], _: &mut [f32], threads: &Threads) -> Result<()> {
+        let [n, c, ih, iw] = self.input;
+        let [_, _, oh, ow] = self.output;
+        let (ihw, ohw, planes) = (ih * iw, oh * ow, n * c);
+        let x = ins[0].f32()?;
+        let y = outs[0].f32()?;
+        let per = planes.div_ceil(threads.count().min(planes).max(1));
+        let mut parts: SmallVec<[(usize, &mut [f32]); 8]> = SmallVec::new();
+        for (i, chunk) in y[..planes * ohw].chunks_mut(per * ohw).enumerate() {
+            parts.push((i * per, chunk));
+        }
+        threads.for_each_part(&mut parts, |(p0, ys)| {
+            for (i, yp) in ys.chunks_exact_mut(ohw).enumerate() {
+                let p = *p0 + i;
+                plane(&x[p * ihw..][..ihw], iw, &self.rows, &self.cols, yp);
+            }
+        });
+        Ok(())
+    }
+}
