@@ -3,6 +3,11 @@
 //! The pipeline: [`onnx`] import → [`ir`] graph → [`opt`] passes →
 //! [`plan`] memory plan → [`exec`] executor with per-ISA kernels →
 //! [`session`], plus the packed `.sqz` format in [`pack`].
+//!
+//! `unsafe` is denied everywhere except the ISA kernel modules
+//! (`exec::kernels::{x86_64, aarch64}`) and the memory map of a `.sqz`
+//! file, where each block says why it holds.
+#![deny(unsafe_code)]
 
 #[cfg(feature = "cli")]
 pub mod cli;

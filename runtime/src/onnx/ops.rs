@@ -650,7 +650,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             }
             if let Some(i) = infer_at {
                 let known: usize = out.iter().product();
-                if known == 0 || total % known != 0 {
+                if known == 0 || !total.is_multiple_of(known) {
                     return Err(c.invalid(format!("cannot reshape {shape:?} to {target:?}")));
                 }
                 out[i] = total / known;

@@ -59,7 +59,7 @@ fn check_shape(len: usize, channels: usize) -> Result<(), CodecError> {
     let ok = if channels == 0 {
         len == 0
     } else {
-        len % channels == 0
+        len.is_multiple_of(channels)
     };
     if ok {
         Ok(())

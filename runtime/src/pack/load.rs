@@ -206,7 +206,9 @@ pub fn load_path(
     // SAFETY: the map is read-only (the file is opened read-only) and is
     // kept alive by an Arc for as long as any tensor points into it.
     // Another process truncating the file meanwhile could fault (SIGBUS):
-    // the known limit of mmap, accepted for zero-copy loads.
+    // the known limit of mmap, accepted for zero-copy loads. The one
+    // `unsafe` outside the ISA kernels: mapping a file is the OS boundary.
+    #[allow(unsafe_code)]
     let map = timings
         .time("read", || unsafe { memmap2::Mmap::map(&file) })
         .map_err(io)?;

@@ -63,7 +63,7 @@ impl ConvCase {
             pads: self.pads,
             groups: self.groups,
         };
-        if self.c % self.groups != 0 || self.m % self.groups != 0 {
+        if !self.c.is_multiple_of(self.groups) || !self.m.is_multiple_of(self.groups) {
             return None;
         }
         let op = Op::Conv {
@@ -163,6 +163,31 @@ fn conv_cases() -> Vec<Case> {
                     });
                 }
             }
+        }
+    }
+    // Rows wide enough for the implicit GEMM (B read in place from a padded
+    // copy): whole panels, panel ± 1, strides, dilations, groups, K blocks.
+    for (hw, k, stride, dilation) in [
+        ([5, 16], [3, 3], 1, 1),
+        ([4, 32], [3, 3], 1, 1),
+        ([3, 33], [3, 3], 1, 2),
+        ([6, 28], [5, 5], 1, 1),
+        ([9, 64], [3, 3], 2, 1),
+        ([7, 63], [7, 7], 2, 1),
+        ([3, 30], [1, 3], 3, 1),
+    ] {
+        for (c, m, groups) in [(3, 7, 1), (29, 16, 1), (8, 12, 4)] {
+            v.push(ConvCase {
+                c,
+                m,
+                hw,
+                k,
+                stride,
+                dilation,
+                pads: [1, 2, 1, 0],
+                groups,
+                ..base
+            });
         }
     }
     // Depthwise and grouped, at 3×3 and 5×5, strides 1 and 2.
@@ -318,8 +343,10 @@ fn conv_transpose_cases() -> Vec<Case> {
                     tensor(&[c, m, k[0], k[1]], 2),
                     tensor(&[m], 3),
                 ];
-                let infos: Vec<TypeInfo> =
-                    inputs.iter().map(|t| TypeInfo::f32(t.shape().to_vec())).collect();
+                let infos: Vec<TypeInfo> = inputs
+                    .iter()
+                    .map(|t| TypeInfo::f32(t.shape().to_vec()))
+                    .collect();
                 let refs: Vec<&TypeInfo> = infos.iter().collect();
                 if op.infer("case", &refs).is_ok() {
                     v.push(Case {
@@ -336,14 +363,37 @@ fn conv_transpose_cases() -> Vec<Case> {
 
 fn resize_cases() -> Vec<Case> {
     let mut v = Vec::new();
-    for mode in [ResizeMode::Linear, ResizeMode::Nearest(NearestMode::Floor), ResizeMode::Nearest(NearestMode::RoundPreferFloor)] {
-        for coord in [CoordTransform::HalfPixel, CoordTransform::AlignCorners, CoordTransform::Asymmetric] {
-            for (hw, out) in [([5, 7], [10, 14]), ([8, 8], [3, 5]), ([1, 1], [4, 4]), ([6, 9], [6, 9])] {
+    for mode in [
+        ResizeMode::Linear,
+        ResizeMode::Nearest(NearestMode::Floor),
+        ResizeMode::Nearest(NearestMode::RoundPreferFloor),
+    ] {
+        for coord in [
+            CoordTransform::HalfPixel,
+            CoordTransform::AlignCorners,
+            CoordTransform::Asymmetric,
+        ] {
+            for (hw, out) in [
+                ([5, 7], [10, 14]),
+                ([8, 8], [3, 5]),
+                ([1, 1], [4, 4]),
+                ([6, 9], [6, 9]),
+            ] {
                 let x = [2, 3, hw[0], hw[1]];
                 let out_shape = vec![2, 3, out[0], out[1]];
-                let scales = vec![1.0, 1.0, out[0] as f32 / hw[0] as f32, out[1] as f32 / hw[1] as f32];
+                let scales = vec![
+                    1.0,
+                    1.0,
+                    out[0] as f32 / hw[0] as f32,
+                    out[1] as f32 / hw[1] as f32,
+                ];
                 v.push(Case {
-                    op: Op::Resize { mode, coord, out_shape, scales },
+                    op: Op::Resize {
+                        mode,
+                        coord,
+                        out_shape,
+                        scales,
+                    },
                     inputs: vec![tensor(&x, 1)],
                     constant: vec![false],
                 });
@@ -357,8 +407,12 @@ fn pool_cases() -> Vec<Case> {
     let mut v = Vec::new();
     for kind in [
         PoolKind::Max,
-        PoolKind::Avg { count_include_pad: true },
-        PoolKind::Avg { count_include_pad: false },
+        PoolKind::Avg {
+            count_include_pad: true,
+        },
+        PoolKind::Avg {
+            count_include_pad: false,
+        },
     ] {
         for (kernel, strides, pads, dilations) in [
             ([3, 3], [2, 2], [1, 1, 1, 1], [1, 1]),

@@ -156,6 +156,10 @@ impl<'a> Threads<'a> {
     }
 }
 
+/// One worker's share of a kernel run: its first row (or plane), the part
+/// of the output it writes and its own scratch.
+pub type WorkerPart<'a> = (usize, &'a mut [f32], &'a mut [f32]);
+
 /// A 64-byte-aligned f32 buffer for packed weights: whole cache lines, so
 /// every panel a kernel packs starts where aligned SIMD loads want it.
 #[derive(Clone, Default)]

@@ -3,6 +3,7 @@
 //! place for 1×1 stride-1 convolutions and through im2col otherwise.
 
 use super::contract::{Epilogue, Input, Kernel, Output, Threads};
+use super::depthwise::{pad_plane, DwShape, Window};
 use super::gemm::{self, BSource, MicroKernel, PackedA, RowsB};
 use super::simd::Simd;
 use super::{residual_input, Operand};
@@ -23,9 +24,17 @@ impl Im2col<'_> {
     /// inside the input row.
     fn valid_cols(&self, dx: isize) -> (usize, usize) {
         let sw = self.g.strides[1];
-        let lo = if dx < 0 { ((-dx) as usize).div_ceil(sw) } else { 0 };
+        let lo = if dx < 0 {
+            ((-dx) as usize).div_ceil(sw)
+        } else {
+            0
+        };
         let end = self.iw as isize - dx;
-        let hi = if end <= 0 { 0 } else { (end as usize).div_ceil(sw).min(self.ow) };
+        let hi = if end <= 0 {
+            0
+        } else {
+            (end as usize).div_ceil(sw).min(self.ow)
+        };
         (lo.min(hi), hi)
     }
 }
@@ -93,9 +102,22 @@ pub struct ConvGemm<S: Simd> {
     input: [usize; 4],
     output: [usize; 4],
     groups: Vec<Group>,
-    /// 1×1, stride 1, no padding: B is the input itself.
-    pointwise: bool,
+    /// How B is read: the input itself (1×1, stride 1, no padding), in
+    /// place from a padded copy, or through im2col.
+    source: Source,
     residual: bool,
+}
+
+#[derive(Debug)]
+enum Source {
+    Pointwise,
+    /// Implicit GEMM: each group's input channels padded and phase-split
+    /// once per run, B rows read in place at these offsets.
+    Padded {
+        plane: DwShape,
+        offsets: Vec<usize>,
+    },
+    Im2col,
 }
 
 impl<S: Simd> ConvGemm<S> {
@@ -131,13 +153,47 @@ impl<S: Simd> ConvGemm<S> {
             .collect();
         let pointwise =
             geometry.kernel == [1, 1] && geometry.strides == [1, 1] && geometry.pads == [0; 4];
+        // Reading B in place computes whole NR panels per output row: worth
+        // it (no im2col copies) while that pads a row by at most a quarter.
+        let padded_row = y[3].div_ceil(S::NR) * S::NR;
+        let source = if pointwise {
+            Source::Pointwise
+        } else if padded_row * 4 <= y[3] * 5 {
+            let plane = DwShape {
+                window: Window::WeightedSum,
+                step_cols: S::NR,
+                step_rows: 1,
+                ih: x[2],
+                iw: x[3],
+                oh: y[2],
+                ow: y[3],
+                kh: geometry.kernel[0],
+                kw: geometry.kernel[1],
+                sh: geometry.strides[0],
+                sw: geometry.strides[1],
+                dh: geometry.dilations[0],
+                dw: geometry.dilations[1],
+                pt: geometry.pads[0],
+                pl: geometry.pads[1],
+            };
+            let [kh, kw] = geometry.kernel;
+            let offsets = (0..kdim)
+                .map(|p| {
+                    let (c, t) = (p / (kh * kw), p % (kh * kw));
+                    c * plane.pad_words() + plane.tap_offset(t / kw, t % kw)
+                })
+                .collect();
+            Source::Padded { plane, offsets }
+        } else {
+            Source::Im2col
+        };
         Some(ConvGemm {
             simd,
             geometry: geometry.clone(),
             input: x,
             output: y,
             groups,
-            pointwise,
+            source,
             residual,
         })
     }
@@ -145,6 +201,12 @@ impl<S: Simd> ConvGemm<S> {
 
 pub(super) fn dims4(s: &[usize]) -> Option<[usize; 4]> {
     (s.len() == 4).then(|| [s[0], s[1], s[2], s[3]])
+}
+
+impl<S: Simd> ConvGemm<S> {
+    fn channels_per_group(&self) -> usize {
+        self.input[1] / self.groups.len()
+    }
 }
 
 impl<S: Simd> Kernel for ConvGemm<S> {
@@ -156,7 +218,11 @@ impl<S: Simd> Kernel for ConvGemm<S> {
         }
     }
     fn scratch_bytes(&self, threads: usize) -> usize {
-        threads * gemm::scratch_words::<S>() * 4
+        let words = match &self.source {
+            Source::Padded { plane, .. } => self.channels_per_group() * plane.pad_words(),
+            _ => threads * gemm::scratch_words::<S>(),
+        };
+        words * 4
     }
     fn packed_bytes(&self) -> usize {
         self.groups.iter().map(|g| g.a.data.bytes()).sum()
@@ -183,41 +249,66 @@ impl<S: Simd> Kernel for ConvGemm<S> {
             None
         };
         let y = outs[0].f32()?;
+        // The padded input (implicit GEMM) or the workers' B blocks.
+        let pad_words = match &self.source {
+            Source::Padded { plane, .. } => cg * plane.pad_words(),
+            _ => 0,
+        };
+        let (pads, bpack) = scratch.split_at_mut(pad_words);
+        /// B of one group and image.
+        enum BIn<'a> {
+            Rows(RowsB<'a>),
+            Cols(Im2col<'a>),
+            Gathered(gemm::Gathered<'a>),
+        }
         for b in 0..n {
             for (gi, group) in self.groups.iter().enumerate() {
                 let xg = &x[(b * c + gi * cg) * hw..][..cg * hw];
                 let at = (b * m + gi * mg) * ohw;
                 let yg = &mut y[at..][..mg * ohw];
                 let rg = res.map(|r| &r[at..][..mg * ohw]);
-                let rows;
-                let cols;
-                let src: &dyn BSource = if self.pointwise {
-                    rows = RowsB {
+                let b_in = match &self.source {
+                    Source::Pointwise => BIn::Rows(RowsB {
                         data: xg,
                         ld: hw,
                         n: ohw,
-                    };
-                    &rows
-                } else {
-                    cols = Im2col {
+                    }),
+                    Source::Im2col => BIn::Cols(Im2col {
                         x: xg,
                         g: &self.geometry,
                         ih,
                         iw,
                         ow,
-                    };
-                    &cols
+                    }),
+                    Source::Padded { plane, offsets } => {
+                        let words = plane.pad_words();
+                        for (ci, pad) in pads.chunks_exact_mut(words).enumerate() {
+                            pad_plane(plane, &xg[ci * hw..][..hw], pad, 0.0);
+                        }
+                        BIn::Gathered(gemm::Gathered {
+                            data: pads,
+                            offsets,
+                            row_step: plane.sh * plane.row_words(),
+                            oh,
+                            ow,
+                        })
+                    }
+                };
+                let b = match &b_in {
+                    BIn::Rows(r) => gemm::B::Packed(r),
+                    BIn::Cols(c) => gemm::B::Packed(c),
+                    BIn::Gathered(g) => gemm::B::Gathered(g),
                 };
                 gemm::gemm(
                     self.simd,
                     &group.a,
-                    src,
+                    b,
                     ohw,
                     yg,
                     ohw,
                     &group.epilogue,
                     rg,
-                    scratch,
+                    &mut *bpack,
                     threads,
                 );
             }
@@ -252,7 +343,9 @@ impl<S: Simd> ConvTransposeGemm<S> {
         }
         let w = ins.get(1)?.constant?.as_f32()?;
         let bias = match ins.get(2) {
-            Some(b) => Some(super::contract::AlignedF32::from_slice(b.constant?.as_f32()?)),
+            Some(b) => Some(super::contract::AlignedF32::from_slice(
+                b.constant?.as_f32()?,
+            )),
             None => None,
         };
         let (x, y) = (dims4(&ins[0].info.shape)?, dims4(output)?);
@@ -309,7 +402,10 @@ impl<S: Simd> Kernel for ConvTransposeGemm<S> {
                 ld: hw,
                 n: hw,
             };
-            gemm::gemm(self.simd, &self.a, &src, hw, cols, hw, &none, None, rest, threads);
+            let packed = gemm::B::Packed(&src);
+            gemm::gemm(
+                self.simd, &self.a, packed, hw, cols, hw, &none, None, rest, threads,
+            );
             let yb = &mut y[b * m * ohw..][..m * ohw];
             yb.fill(0.0);
             for (r, col) in cols.chunks_exact(hw).enumerate() {
@@ -317,7 +413,8 @@ impl<S: Simd> Kernel for ConvTransposeGemm<S> {
                 let plane = &mut yb[oc * ohw..][..ohw];
                 let dx = (kx * g.dilations[1]) as isize - g.pads[1] as isize;
                 for iy in 0..ih {
-                    let oy = (iy * g.strides[0] + ky * g.dilations[0]) as isize - g.pads[0] as isize;
+                    let oy =
+                        (iy * g.strides[0] + ky * g.dilations[0]) as isize - g.pads[0] as isize;
                     if oy < 0 || oy as usize >= oh {
                         continue;
                     }

@@ -153,7 +153,7 @@ impl<S: Simd> Kernel for Dense<S> {
         gemm::gemm(
             self.simd,
             &self.a,
-            src,
+            gemm::B::Packed(src),
             rows,
             t,
             rows,

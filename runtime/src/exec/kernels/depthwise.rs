@@ -5,7 +5,7 @@
 
 use smallvec::SmallVec;
 
-use super::contract::{AlignedF32, Epilogue, Input, Kernel, Output, Threads};
+use super::contract::{AlignedF32, Epilogue, Input, Kernel, Output, Threads, WorkerPart};
 use super::conv::dims4;
 use super::simd::Simd;
 use super::{residual_input, Operand};
@@ -24,6 +24,10 @@ pub enum Window {
 #[derive(Clone, Copy, Debug)]
 pub struct DwShape {
     pub window: Window,
+    /// Output columns and rows computed per step: padding is laid out so a
+    /// step never reads outside the buffer.
+    pub step_cols: usize,
+    pub step_rows: usize,
     pub ih: usize,
     pub iw: usize,
     pub oh: usize,
@@ -59,30 +63,34 @@ pub struct PlaneIo<'a> {
 
 impl DwShape {
     /// Padded rows: every row a tap can reach, with the output rows
-    /// rounded up to whole [`ROWS`] blocks.
+    /// rounded up to whole steps.
     fn pad_rows(&self) -> usize {
-        let oh = self.oh.div_ceil(ROWS) * ROWS;
+        let oh = self.oh.div_ceil(self.step_rows) * self.step_rows;
         ((oh - 1) * self.sh + (self.kh - 1) * self.dh + 1).max(self.ih + self.pt)
     }
     /// Width of one phase row: the output columns rounded up to whole
     /// steps, plus the reach of the taps.
-    fn phase_width(&self) -> usize {
-        self.ow.div_ceil(LANES) * LANES + ((self.kw - 1) * self.dw) / self.sw + 1
+    pub fn phase_width(&self) -> usize {
+        self.ow.div_ceil(self.step_cols) * self.step_cols + ((self.kw - 1) * self.dw) / self.sw + 1
+    }
+    /// Words of one padded row (all its phases).
+    pub fn row_words(&self) -> usize {
+        self.sw * self.phase_width()
+    }
+    /// Offset of tap `(ky, kx)` relative to output (0, 0) in a padded plane.
+    pub fn tap_offset(&self, ky: usize, kx: usize) -> usize {
+        let c = kx * self.dw;
+        ky * self.dh * self.row_words() + (c % self.sw) * self.phase_width() + c / self.sw
     }
     /// Where each tap reads in the padded plane, relative to output (0, 0).
     pub fn tap_offsets(&self) -> Vec<usize> {
-        let (pw, row_words) = (self.phase_width(), self.sw * self.phase_width());
         (0..self.kh * self.kw)
-            .map(|t| {
-                let (ky, kx) = (t / self.kw, t % self.kw);
-                let c = kx * self.dw;
-                ky * self.dh * row_words + (c % self.sw) * pw + c / self.sw
-            })
+            .map(|t| self.tap_offset(t / self.kw, t % self.kw))
             .collect()
     }
     /// Scratch words of the padded copy of one plane.
     pub fn pad_words(&self) -> usize {
-        self.pad_rows() * self.sw * self.phase_width()
+        self.pad_rows() * self.row_words()
     }
 }
 
@@ -95,30 +103,10 @@ impl DwShape {
 /// chains hide the latency) and the epilogue runs on the finished rows.
 #[inline(always)]
 pub fn plane(s: &DwShape, ch: usize, io: PlaneIo, e: &Epilogue) {
-    let (rows, pw, phases) = (s.pad_rows(), s.phase_width(), s.sw);
-    let row_words = phases * pw;
-    let pad = &mut io.pad[..rows * row_words];
+    let row_words = s.row_words();
     let max = s.window == Window::Max;
-    pad.fill(if max { f32::NEG_INFINITY } else { 0.0 });
-    for iy in 0..s.ih {
-        let src = &io.x[iy * s.iw..][..s.iw];
-        let dst = &mut pad[(iy + s.pt) * row_words..][..row_words];
-        match phases {
-            1 => dst[s.pl..s.pl + s.iw].copy_from_slice(src),
-            2 => split_pairs(src, dst, pw, s.pl),
-            _ => {
-                // Column ix goes to phase (ix + pl) % sw; walk each phase
-                // with a fixed step instead of dividing per element.
-                for first in 0..phases.min(s.iw) {
-                    let c = first + s.pl;
-                    let row = &mut dst[(c % phases) * pw + c / phases..];
-                    for (d, &v) in row.iter_mut().zip(src[first..].iter().step_by(phases)) {
-                        *d = v;
-                    }
-                }
-            }
-        }
-    }
+    let pad = &mut io.pad[..s.pad_words()];
+    pad_plane(s, io.x, pad, if max { f32::NEG_INFINITY } else { 0.0 });
     let row_step = s.sh * row_words;
     for oy in (0..s.oh).step_by(ROWS) {
         let base = oy * row_step;
@@ -136,6 +124,34 @@ pub fn plane(s: &DwShape, ch: usize, io: PlaneIo, e: &Epilogue) {
         for r in oy..(oy + ROWS).min(s.oh) {
             let res = io.res.map(|x| &x[r * s.ow..][..s.ow]);
             e.apply_row(ch, &mut io.y[r * s.ow..][..s.ow], res);
+        }
+    }
+}
+
+/// Copies plane `x` into `pad` (at least [`DwShape::pad_words`]) with a
+/// border of `fill`, each row split into `sw` phases.
+#[inline(always)]
+pub fn pad_plane(s: &DwShape, x: &[f32], pad: &mut [f32], fill: f32) {
+    let (pw, phases, row_words) = (s.phase_width(), s.sw, s.row_words());
+    let pad = &mut pad[..s.pad_words()];
+    pad.fill(fill);
+    for iy in 0..s.ih {
+        let src = &x[iy * s.iw..][..s.iw];
+        let dst = &mut pad[(iy + s.pt) * row_words..][..row_words];
+        match phases {
+            1 => dst[s.pl..s.pl + s.iw].copy_from_slice(src),
+            2 => split_pairs(src, dst, pw, s.pl),
+            _ => {
+                // Column ix goes to phase (ix + pl) % sw; walk each phase
+                // with a fixed step instead of dividing per element.
+                for first in 0..phases.min(s.iw) {
+                    let c = first + s.pl;
+                    let row = &mut dst[(c % phases) * pw + c / phases..];
+                    for (d, &v) in row.iter_mut().zip(src[first..].iter().step_by(phases)) {
+                        *d = v;
+                    }
+                }
+            }
         }
     }
 }
@@ -198,8 +214,12 @@ fn window_max(
 fn split_pairs(src: &[f32], dst: &mut [f32], pw: usize, pl: usize) {
     let (p0, p1) = dst.split_at_mut(pw);
     // Even source columns land in phase pl % 2, odd ones in the other.
-    let (even, odd) = if pl % 2 == 0 { (p0, p1) } else { (p1, p0) };
-    let (even, odd) = (&mut even[pl / 2..], &mut odd[(pl + 1) / 2..]);
+    let (even, odd) = if pl.is_multiple_of(2) {
+        (p0, p1)
+    } else {
+        (p1, p0)
+    };
+    let (even, odd) = (&mut even[pl / 2..], &mut odd[pl.div_ceil(2)..]);
     let pairs = src.chunks_exact(2);
     if let [last] = pairs.remainder() {
         even[src.len() / 2] = *last;
@@ -245,6 +265,8 @@ impl<S: Simd> Depthwise<S> {
         };
         let shape = DwShape {
             window: Window::WeightedSum,
+            step_cols: LANES,
+            step_rows: ROWS,
             ih: x[2],
             iw: x[3],
             oh: y[2],
@@ -297,6 +319,8 @@ impl<S: Simd> Depthwise<S> {
         };
         let shape = DwShape {
             window,
+            step_cols: LANES,
+            step_rows: ROWS,
             ih: x[2],
             iw: x[3],
             oh: y[2],
@@ -363,7 +387,7 @@ impl<S: Simd> Kernel for Depthwise<S> {
         let workers = threads.count().min(planes).max(1);
         let per = planes.div_ceil(workers);
         let pad_words = self.pad_words();
-        let mut parts: SmallVec<[(usize, &mut [f32], &mut [f32]); 8]> = SmallVec::new();
+        let mut parts: SmallVec<[WorkerPart; 8]> = SmallVec::new();
         for ((i, chunk), pad) in y[..planes * ohw]
             .chunks_mut(per * ohw)
             .enumerate()

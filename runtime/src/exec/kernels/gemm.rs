@@ -12,7 +12,7 @@
 
 use std::fmt;
 
-use super::contract::{AlignedF32, Epilogue, Threads};
+use super::contract::{AlignedF32, Epilogue, Threads, WorkerPart};
 
 /// K rows of B per packed block: an `KC × NR` micro-panel (16 KB at NR=16)
 /// stays in L1 while the A panels stream from L2.
@@ -38,6 +38,20 @@ pub trait MicroKernel: Copy + Send + Sync + fmt::Debug + 'static {
         k: usize,
         a: &[f32],
         b: &[f32],
+        c: &mut [f32],
+        ldc: usize,
+        accumulate: bool,
+        clamp: Option<&TileClamp>,
+    );
+    /// [`MicroKernel::tile`] with B row `p` read in place at
+    /// `b[offsets[p]..][..NR]` (implicit GEMM over a padded input).
+    #[allow(clippy::too_many_arguments)]
+    fn tile_gather(
+        self,
+        k: usize,
+        a: &[f32],
+        b: &[f32],
+        offsets: &[usize],
         c: &mut [f32],
         ldc: usize,
         accumulate: bool,
@@ -149,13 +163,33 @@ pub fn scratch_words<K: MicroKernel>() -> usize {
     KC * NC.div_ceil(K::NR) * K::NR
 }
 
+/// Where the columns of B come from for [`gemm`].
+pub enum B<'a> {
+    /// Packed per block into each worker's scratch.
+    Packed(&'a dyn BSource),
+    /// Read in place: a padded input ([`Gathered`]).
+    Gathered(&'a Gathered<'a>),
+}
+
+/// B read in place from a padded, phase-split input (implicit GEMM): row
+/// `p` of the panel at output `(oy, ox)` is the `NR` values at
+/// `data[oy * row_step + ox + offsets[p]]`. Panels never cross an output
+/// row; the padding makes every read of a step stay inside `data`.
+pub struct Gathered<'a> {
+    pub data: &'a [f32],
+    pub offsets: &'a [usize],
+    pub row_step: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
 /// One GEMM: `c` is `M × n` row-major (row stride `ldc`), `residual` the
-/// same layout. Overwrites `c`.
+/// same layout. Overwrites `c`. Threads split the rows of C.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm<K: MicroKernel>(
     micro: K,
     a: &PackedA,
-    b: &dyn BSource,
+    b: B,
     n: usize,
     c: &mut [f32],
     ldc: usize,
@@ -170,18 +204,32 @@ pub fn gemm<K: MicroKernel>(
         return;
     }
     let panels = m.div_ceil(K::MR);
-    let per_worker = scratch_words::<K>();
+    let per_worker = match b {
+        B::Packed(_) => scratch_words::<K>(),
+        B::Gathered(_) => 0,
+    };
+    let run = |row0: usize, c: &mut [f32], s: &mut [f32]| {
+        let res = residual.map(|r| &r[row0 * ldc..]);
+        let rows = Rows {
+            a,
+            row0,
+            ldc,
+            epilogue,
+            residual: res,
+        };
+        match b {
+            B::Packed(src) => rows.packed(micro, src, n, c, s),
+            B::Gathered(g) => rows.gathered(micro, g, c),
+        }
+    };
     // Split by whole MR panels; each worker gets the rows of its panels.
     let workers = threads.count().min(panels).max(1);
-    let chunk = panels.div_ceil(workers);
-    let rows_per = chunk * K::MR;
     if workers == 1 {
-        gemm_rows(micro, a, 0, b, n, c, ldc, epilogue, residual, scratch);
-        return;
+        return run(0, c, scratch);
     }
+    let rows_per = panels.div_ceil(workers) * K::MR;
     // Pair each worker's rows of C with its scratch; rows are contiguous.
-    let mut parts: smallvec::SmallVec<[(usize, &mut [f32], &mut [f32]); 8]> =
-        smallvec::SmallVec::new();
+    let mut parts: smallvec::SmallVec<[WorkerPart; 8]> = smallvec::SmallVec::new();
     let mut rest_c = &mut c[..];
     let mut rest_s = &mut scratch[..];
     let mut row = 0;
@@ -199,10 +247,7 @@ pub fn gemm<K: MicroKernel>(
         rest_s = ts;
         row += rows;
     }
-    threads.for_each_part(&mut parts, |(row0, cc, ss)| {
-        let res = residual.map(|r| &r[*row0 * ldc..]);
-        gemm_rows(micro, a, *row0, b, n, cc, ldc, epilogue, res, ss)
-    });
+    threads.for_each_part(&mut parts, |(row0, cc, ss)| run(*row0, cc, ss));
 }
 
 /// `y = epilogue(A · x)` for one column: a matrix-vector product reads each
@@ -225,71 +270,127 @@ pub fn gemv<K: MicroKernel>(micro: K, a: &PackedA, x: &[f32], y: &mut [f32], epi
     }
 }
 
-/// Rows `row0..` of C that fit in `c` (whole MR panels except at the end).
-#[allow(clippy::too_many_arguments)]
-fn gemm_rows<K: MicroKernel>(
-    micro: K,
-    a: &PackedA,
+/// The rows `row0..` of C held in one worker's slice `c`.
+struct Rows<'a> {
+    a: &'a PackedA,
     row0: usize,
-    b: &dyn BSource,
-    n: usize,
-    c: &mut [f32],
     ldc: usize,
-    epilogue: &Epilogue,
-    residual: Option<&[f32]>,
-    bpack: &mut [f32],
-) {
-    let (mr, nr) = (K::MR, K::NR);
-    let rows = (a.m - row0).min(c.len().div_ceil(ldc));
-    let k = a.k;
-    let clamp = epilogue.as_clamp();
-    for j0 in (0..n).step_by(NC) {
-        let nc = NC.min(n - j0);
-        let npanels = nc.div_ceil(nr);
+    epilogue: &'a Epilogue,
+    residual: Option<&'a [f32]>,
+}
+
+impl Rows<'_> {
+    /// The fused clamp of the tile at rows `i0..i0+h`, on its last K block.
+    fn clamp(&self, last: bool, i0: usize, h: usize) -> Option<TileClamp> {
+        let (min, max) = self.epilogue.as_clamp().filter(|_| last)?;
+        let mut bias = [0f32; MAX_MR];
+        if let Some(b) = &self.epilogue.bias {
+            bias[..h].copy_from_slice(&b.as_slice()[self.row0 + i0..][..h]);
+        }
+        Some(TileClamp { bias, min, max })
+    }
+
+    /// Runs `tile` for the `h × w` tile at row `i0`, column `col` of `c`:
+    /// in place when whole, else through a stack tile; then the general
+    /// epilogue on the last K block when the tile could not fuse it.
+    #[allow(clippy::too_many_arguments)]
+    fn step<K: MicroKernel>(
+        &self,
+        micro: K,
+        c: &mut [f32],
+        (i0, h): (usize, usize),
+        (col, w): (usize, usize),
+        accumulate: bool,
+        last: bool,
+        tile: impl Fn(&mut [f32], usize, Option<&TileClamp>),
+    ) {
+        let (mr, nr, ldc) = (K::MR, K::NR, self.ldc);
+        let fused = self.clamp(last, i0, h);
+        if h == mr && w == nr && c.len() >= (i0 + mr - 1) * ldc + col + nr {
+            tile(&mut c[i0 * ldc + col..], ldc, fused.as_ref());
+        } else {
+            let mut t = [0f32; MAX_TILE];
+            if accumulate {
+                for i in 0..h {
+                    t[i * nr..i * nr + w].copy_from_slice(&c[(i0 + i) * ldc + col..][..w]);
+                }
+            }
+            tile(&mut t, nr, fused.as_ref());
+            for i in 0..h {
+                c[(i0 + i) * ldc + col..][..w].copy_from_slice(&t[i * nr..][..w]);
+            }
+        }
+        if last && fused.is_none() {
+            for i in 0..h {
+                let r = i0 + i;
+                let res = self.residual.map(|x| &x[r * ldc + col..][..w]);
+                micro.epilogue(
+                    self.epilogue,
+                    self.row0 + r,
+                    &mut c[r * ldc + col..][..w],
+                    res,
+                );
+            }
+        }
+    }
+
+    fn rows(&self, c: &[f32]) -> usize {
+        (self.a.m - self.row0).min(c.len().div_ceil(self.ldc))
+    }
+
+    /// B packed block by block into `bpack`.
+    fn packed<K: MicroKernel>(
+        &self,
+        micro: K,
+        b: &dyn BSource,
+        n: usize,
+        c: &mut [f32],
+        bpack: &mut [f32],
+    ) {
+        let (mr, nr, k) = (K::MR, K::NR, self.a.k);
+        let rows = self.rows(c);
+        for j0 in (0..n).step_by(NC) {
+            let nc = NC.min(n - j0);
+            let npanels = nc.div_ceil(nr);
+            for k0 in (0..k.max(1)).step_by(KC) {
+                let kc = KC.min(k - k0);
+                let last = k0 + kc >= k;
+                b.pack(k0, kc, j0, nc, nr, &mut bpack[..npanels * kc * nr]);
+                for jp in 0..npanels {
+                    let bp = &bpack[jp * kc * nr..][..kc * nr];
+                    let col = j0 + jp * nr;
+                    for i0 in (0..rows).step_by(mr) {
+                        let ap = self.a.panel((self.row0 + i0) / mr, k0, kc);
+                        let tile = |t: &mut [f32], ld: usize, cl: Option<&TileClamp>| {
+                            micro.tile(kc, ap, bp, t, ld, k0 > 0, cl)
+                        };
+                        let (h, w) = (mr.min(rows - i0), nr.min(n - col));
+                        self.step(micro, c, (i0, h), (col, w), k0 > 0, last, tile);
+                    }
+                }
+            }
+        }
+    }
+
+    /// B read in place, one output row of panels at a time.
+    fn gathered<K: MicroKernel>(&self, micro: K, g: &Gathered, c: &mut [f32]) {
+        let (mr, nr, k) = (K::MR, K::NR, self.a.k);
+        let rows = self.rows(c);
         for k0 in (0..k.max(1)).step_by(KC) {
             let kc = KC.min(k - k0);
             let last = k0 + kc >= k;
-            b.pack(k0, kc, j0, nc, nr, &mut bpack[..npanels * kc * nr]);
-            for jp in 0..npanels {
-                let bp = &bpack[jp * kc * nr..][..kc * nr];
-                let col = j0 + jp * nr;
-                let w = nr.min(n - col);
-                for i0 in (0..rows).step_by(mr) {
-                    let h = mr.min(rows - i0);
-                    let ap = a.panel((row0 + i0) / mr, k0, kc);
-                    let full = h == mr && w == nr;
-                    let fused = match (last, clamp) {
-                        (true, Some((min, max))) => {
-                            let mut bias = [0f32; MAX_MR];
-                            if let Some(b) = &epilogue.bias {
-                                bias[..h].copy_from_slice(&b.as_slice()[row0 + i0..][..h]);
-                            }
-                            Some(TileClamp { bias, min, max })
-                        }
-                        _ => None,
-                    };
-                    if full && c.len() >= (i0 + mr - 1) * ldc + col + nr {
-                        let ct = &mut c[i0 * ldc + col..];
-                        micro.tile(kc, ap, bp, ct, ldc, k0 > 0, fused.as_ref());
-                    } else {
-                        let mut t = [0f32; MAX_TILE];
-                        if k0 > 0 {
-                            for i in 0..h {
-                                t[i * nr..i * nr + w]
-                                    .copy_from_slice(&c[(i0 + i) * ldc + col..][..w]);
-                            }
-                        }
-                        micro.tile(kc, ap, bp, &mut t, nr, k0 > 0, fused.as_ref());
-                        for i in 0..h {
-                            c[(i0 + i) * ldc + col..][..w].copy_from_slice(&t[i * nr..][..w]);
-                        }
-                    }
-                    if last && fused.is_none() {
-                        for i in 0..h {
-                            let r = i0 + i;
-                            let res = residual.map(|x| &x[r * ldc + col..][..w]);
-                            micro.epilogue(epilogue, row0 + r, &mut c[r * ldc + col..][..w], res);
-                        }
+            let offsets = &g.offsets[k0..k0 + kc];
+            for oy in 0..g.oh {
+                for ox in (0..g.ow).step_by(nr) {
+                    let base = &g.data[oy * g.row_step + ox..];
+                    let col = oy * g.ow + ox;
+                    for i0 in (0..rows).step_by(mr) {
+                        let ap = self.a.panel((self.row0 + i0) / mr, k0, kc);
+                        let tile = |t: &mut [f32], ld: usize, cl: Option<&TileClamp>| {
+                            micro.tile_gather(kc, ap, base, offsets, t, ld, k0 > 0, cl)
+                        };
+                        let (h, w) = (mr.min(rows - i0), nr.min(g.ow - ox));
+                        self.step(micro, c, (i0, h), (col, w), k0 > 0, last, tile);
                     }
                 }
             }

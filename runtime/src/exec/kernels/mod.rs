@@ -18,8 +18,10 @@ pub mod scalar;
 pub mod simd;
 
 #[cfg(target_arch = "aarch64")]
+#[allow(unsafe_code)]
 pub mod aarch64;
 #[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
 pub mod x86_64;
 
 use crate::error::{Error, Result};
@@ -113,11 +115,14 @@ pub fn residual_input(ins: &[Operand]) -> bool {
     ins.len() == 4
 }
 
+/// Builds a kernel for a node (op, inputs, output types) it accepts.
+pub type Builder = fn(&Op, &[Operand], &[TypeInfo]) -> Option<Box<dyn Kernel>>;
+
 /// A kernel family of one ISA: builds a kernel for a node it accepts.
 pub struct KernelSpec {
     pub isa: Isa,
     pub family: &'static str,
-    pub build: fn(&Op, &[Operand], &[TypeInfo]) -> Option<Box<dyn Kernel>>,
+    pub build: Builder,
 }
 
 fn all_f32(ins: &[Operand], outs: &[TypeInfo]) -> bool {
@@ -180,9 +185,17 @@ fn build_conv_transpose<S: Simd>(
     ins: &[Operand],
     outs: &[TypeInfo],
 ) -> Option<Box<dyn Kernel>> {
-    let Op::ConvTranspose { geometry, activation, .. } = op else { return None };
+    let Op::ConvTranspose {
+        geometry,
+        activation,
+        ..
+    } = op
+    else {
+        return None;
+    };
     all_f32(ins, outs).then_some(())?;
-    let k = conv::ConvTransposeGemm::build(S::detect()?, geometry, *activation, ins, &outs[0].shape)?;
+    let k =
+        conv::ConvTransposeGemm::build(S::detect()?, geometry, *activation, ins, &outs[0].shape)?;
     Some(Box::new(k))
 }
 
@@ -233,7 +246,15 @@ fn build_channel_affine<S: Simd>(
 }
 
 fn build_resize<S: Simd>(op: &Op, ins: &[Operand], outs: &[TypeInfo]) -> Option<Box<dyn Kernel>> {
-    let Op::Resize { mode, coord, scales, .. } = op else { return None };
+    let Op::Resize {
+        mode,
+        coord,
+        scales,
+        ..
+    } = op
+    else {
+        return None;
+    };
     all_f32(&ins[..1], outs).then_some(())?;
     let k = resize::Resize2d::build(S::detect()?, *mode, *coord, scales, ins, &outs[0].shape)?;
     Some(Box::new(k))

@@ -36,7 +36,8 @@ impl<S: Simd> Resize2d<S> {
     ) -> Option<Self> {
         let x = super::conv::dims4(&ins[0].info.shape)?;
         let y = super::conv::dims4(output)?;
-        if x[0] != y[0] || x[1] != y[1] || scales.len() != 4 || scales[0] != 1.0 || scales[1] != 1.0 {
+        if x[0] != y[0] || x[1] != y[1] || scales.len() != 4 || scales[0] != 1.0 || scales[1] != 1.0
+        {
             return None;
         }
         let taps = |axis: usize| -> Taps {
@@ -77,7 +78,13 @@ impl<S: Simd> Kernel for Resize2d<S> {
     fn name(&self) -> &'static str {
         S::names().resize
     }
-    fn run(&self, ins: &[Input], outs: &mut [Output], _: &mut [f32], threads: &Threads) -> Result<()> {
+    fn run(
+        &self,
+        ins: &[Input],
+        outs: &mut [Output],
+        _: &mut [f32],
+        threads: &Threads,
+    ) -> Result<()> {
         let [n, c, ih, iw] = self.input;
         let [_, _, oh, ow] = self.output;
         let (ihw, ohw, planes) = (ih * iw, oh * ow, n * c);

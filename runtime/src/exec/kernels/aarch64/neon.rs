@@ -23,13 +23,14 @@ const MR: usize = 8;
 const NR: usize = 8;
 
 /// # Safety
-/// The CPU has NEON; `a` holds `k*8` values, `b` `k*8`, and `c` is valid
+/// The CPU has NEON; `a` holds `k*8` values, `b_row(p)` points at 8
+/// readable values for every `p < k`, and `c` is valid
 /// for `7*ldc + 8` values.
 #[target_feature(enable = "neon")]
-unsafe fn tile_8x8(
+unsafe fn tile_8x8<R: Fn(usize) -> *const f32>(
     k: usize,
     a: *const f32,
-    b: *const f32,
+    b_row: R,
     c: *mut f32,
     ldc: usize,
     acc: bool,
@@ -38,8 +39,8 @@ unsafe fn tile_8x8(
     let mut lo = [vdupq_n_f32(0.0); MR];
     let mut hi = [vdupq_n_f32(0.0); MR];
     for p in 0..k {
-        let b0 = vld1q_f32(b.add(p * NR));
-        let b1 = vld1q_f32(b.add(p * NR + 4));
+        let b0 = vld1q_f32(b_row(p));
+        let b1 = vld1q_f32(b_row(p).add(4));
         let a0 = vld1q_f32(a.add(p * MR));
         let a1 = vld1q_f32(a.add(p * MR + 4));
         lo[0] = vfmaq_laneq_f32::<0>(lo[0], b0, a0);
@@ -93,15 +94,29 @@ impl MicroKernel for Neon {
         assert!(a.len() >= k * MR && b.len() >= k * NR && c.len() >= (MR - 1) * ldc + NR);
         // SAFETY: `self` proves NEON; the assert bounds every access.
         unsafe {
-            tile_8x8(
-                k,
-                a.as_ptr(),
-                b.as_ptr(),
-                c.as_mut_ptr(),
-                ldc,
-                accumulate,
-                clamp,
-            )
+            let rows = |p: usize| b.as_ptr().wrapping_add(p * NR);
+            tile_8x8(k, a.as_ptr(), rows, c.as_mut_ptr(), ldc, accumulate, clamp)
+        }
+    }
+    #[allow(clippy::too_many_arguments)]
+    fn tile_gather(
+        self,
+        k: usize,
+        a: &[f32],
+        b: &[f32],
+        offsets: &[usize],
+        c: &mut [f32],
+        ldc: usize,
+        accumulate: bool,
+        clamp: Option<&TileClamp>,
+    ) {
+        let reach = offsets[..k].iter().max().map_or(0, |&o| o + NR);
+        assert!(a.len() >= k * MR && b.len() >= reach && c.len() >= (MR - 1) * ldc + NR);
+        // SAFETY: `self` proves the ISA; the assert bounds every access
+        // (each B row lies within `b`).
+        unsafe {
+            let rows = |p: usize| b.as_ptr().wrapping_add(offsets[p]);
+            tile_8x8(k, a.as_ptr(), rows, c.as_mut_ptr(), ldc, accumulate, clamp)
         }
     }
     fn epilogue(self, e: &Epilogue, row: usize, y: &mut [f32], res: Option<&[f32]>) {

@@ -23,13 +23,14 @@ const MR: usize = 6;
 const NR: usize = 16;
 
 /// # Safety
-/// The CPU has AVX2 and FMA; `a` holds `k*6` values, `b` `k*16`, and `c`
+/// The CPU has AVX2 and FMA; `a` holds `k*6` values, `b_row(p)` points at 16
+/// readable values for every `p < k`, and `c`
 /// is valid for `5*ldc + 16` values.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile_6x16(
+unsafe fn tile_6x16<R: Fn(usize) -> *const f32>(
     k: usize,
     a: *const f32,
-    b: *const f32,
+    b_row: R,
     c: *mut f32,
     ldc: usize,
     acc: bool,
@@ -38,8 +39,8 @@ unsafe fn tile_6x16(
     let mut lo = [_mm256_setzero_ps(); MR];
     let mut hi = [_mm256_setzero_ps(); MR];
     for p in 0..k {
-        let b0 = _mm256_loadu_ps(b.add(p * NR));
-        let b1 = _mm256_loadu_ps(b.add(p * NR + 8));
+        let b0 = _mm256_loadu_ps(b_row(p));
+        let b1 = _mm256_loadu_ps(b_row(p).add(8));
         for i in 0..MR {
             let av = _mm256_broadcast_ss(&*a.add(p * MR + i));
             lo[i] = _mm256_fmadd_ps(av, b0, lo[i]);
@@ -80,15 +81,29 @@ impl MicroKernel for Avx2 {
         assert!(a.len() >= k * MR && b.len() >= k * NR && c.len() >= (MR - 1) * ldc + NR);
         // SAFETY: `self` proves AVX2+FMA; the assert bounds every access.
         unsafe {
-            tile_6x16(
-                k,
-                a.as_ptr(),
-                b.as_ptr(),
-                c.as_mut_ptr(),
-                ldc,
-                accumulate,
-                clamp,
-            )
+            let rows = |p: usize| b.as_ptr().wrapping_add(p * NR);
+            tile_6x16(k, a.as_ptr(), rows, c.as_mut_ptr(), ldc, accumulate, clamp)
+        }
+    }
+    #[allow(clippy::too_many_arguments)]
+    fn tile_gather(
+        self,
+        k: usize,
+        a: &[f32],
+        b: &[f32],
+        offsets: &[usize],
+        c: &mut [f32],
+        ldc: usize,
+        accumulate: bool,
+        clamp: Option<&TileClamp>,
+    ) {
+        let reach = offsets[..k].iter().max().map_or(0, |&o| o + NR);
+        assert!(a.len() >= k * MR && b.len() >= reach && c.len() >= (MR - 1) * ldc + NR);
+        // SAFETY: `self` proves the ISA; the assert bounds every access
+        // (each B row lies within `b`).
+        unsafe {
+            let rows = |p: usize| b.as_ptr().wrapping_add(offsets[p]);
+            tile_6x16(k, a.as_ptr(), rows, c.as_mut_ptr(), ldc, accumulate, clamp)
         }
     }
     fn epilogue(self, e: &Epilogue, row: usize, y: &mut [f32], res: Option<&[f32]>) {

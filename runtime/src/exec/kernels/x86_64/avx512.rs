@@ -26,13 +26,14 @@ const MR: usize = 8;
 const NR: usize = 32;
 
 /// # Safety
-/// The CPU has AVX-512F; `a` holds `k*8` values, `b` `k*32`, and `c` is
+/// The CPU has AVX-512F; `a` holds `k*8` values, `b_row(p)` points at 32
+/// readable values for every `p < k`, and `c` is
 /// valid for `7*ldc + 32` values.
 #[target_feature(enable = "avx512f")]
-unsafe fn tile_8x32(
+unsafe fn tile_8x32<R: Fn(usize) -> *const f32>(
     k: usize,
     a: *const f32,
-    b: *const f32,
+    b_row: R,
     c: *mut f32,
     ldc: usize,
     acc: bool,
@@ -41,8 +42,8 @@ unsafe fn tile_8x32(
     let mut lo = [_mm512_setzero_ps(); MR];
     let mut hi = [_mm512_setzero_ps(); MR];
     for p in 0..k {
-        let b0 = _mm512_loadu_ps(b.add(p * NR));
-        let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
+        let b0 = _mm512_loadu_ps(b_row(p));
+        let b1 = _mm512_loadu_ps(b_row(p).add(16));
         for i in 0..MR {
             let av = _mm512_set1_ps(*a.add(p * MR + i));
             lo[i] = _mm512_fmadd_ps(av, b0, lo[i]);
@@ -83,15 +84,29 @@ impl MicroKernel for Avx512 {
         assert!(a.len() >= k * MR && b.len() >= k * NR && c.len() >= (MR - 1) * ldc + NR);
         // SAFETY: `self` proves AVX-512F; the assert bounds every access.
         unsafe {
-            tile_8x32(
-                k,
-                a.as_ptr(),
-                b.as_ptr(),
-                c.as_mut_ptr(),
-                ldc,
-                accumulate,
-                clamp,
-            )
+            let rows = |p: usize| b.as_ptr().wrapping_add(p * NR);
+            tile_8x32(k, a.as_ptr(), rows, c.as_mut_ptr(), ldc, accumulate, clamp)
+        }
+    }
+    #[allow(clippy::too_many_arguments)]
+    fn tile_gather(
+        self,
+        k: usize,
+        a: &[f32],
+        b: &[f32],
+        offsets: &[usize],
+        c: &mut [f32],
+        ldc: usize,
+        accumulate: bool,
+        clamp: Option<&TileClamp>,
+    ) {
+        let reach = offsets[..k].iter().max().map_or(0, |&o| o + NR);
+        assert!(a.len() >= k * MR && b.len() >= reach && c.len() >= (MR - 1) * ldc + NR);
+        // SAFETY: `self` proves the ISA; the assert bounds every access
+        // (each B row lies within `b`).
+        unsafe {
+            let rows = |p: usize| b.as_ptr().wrapping_add(offsets[p]);
+            tile_8x32(k, a.as_ptr(), rows, c.as_mut_ptr(), ldc, accumulate, clamp)
         }
     }
     fn epilogue(self, e: &Epilogue, row: usize, y: &mut [f32], res: Option<&[f32]>) {
