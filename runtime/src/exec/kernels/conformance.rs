@@ -24,6 +24,30 @@ struct Case {
     constant: Vec<bool>,
 }
 
+impl Case {
+    fn infos(&self) -> Vec<TypeInfo> {
+        self.inputs
+            .iter()
+            .map(|t| TypeInfo::f32(t.shape().to_vec()))
+            .collect()
+    }
+    fn output(&self, infos: &[TypeInfo]) -> TypeInfo {
+        let refs: Vec<&TypeInfo> = infos.iter().collect();
+        self.op.infer("case", &refs).expect("case shape")[0].clone()
+    }
+    fn operands<'a>(&'a self, infos: &'a [TypeInfo]) -> Vec<Operand<'a>> {
+        infos
+            .iter()
+            .zip(&self.inputs)
+            .zip(&self.constant)
+            .map(|((info, t), &c)| Operand {
+                info,
+                constant: c.then_some(t),
+            })
+            .collect()
+    }
+}
+
 /// Deterministic values in [-1, 1) that differ by position and seed.
 fn values(n: usize, seed: usize) -> Vec<f32> {
     (0..n)
@@ -473,22 +497,9 @@ fn run(kernel: &dyn Kernel, case: &Case, out: &TypeInfo, threads: &Threads) -> V
 /// Checks every spec of `isa` that accepts `case` against the reference;
 /// returns the families that accepted it.
 fn check(isa_specs: &[KernelSpec], case: &Case, pool: &rayon::ThreadPool) -> Vec<&'static str> {
-    let infos: Vec<TypeInfo> = case
-        .inputs
-        .iter()
-        .map(|t| TypeInfo::f32(t.shape().to_vec()))
-        .collect();
-    let refs: Vec<&TypeInfo> = infos.iter().collect();
-    let out = case.op.infer("case", &refs).expect("case shape")[0].clone();
-    let operands: Vec<Operand> = infos
-        .iter()
-        .zip(&case.inputs)
-        .zip(&case.constant)
-        .map(|((info, t), &c)| Operand {
-            info,
-            constant: c.then_some(t),
-        })
-        .collect();
+    let infos = case.infos();
+    let out = case.output(&infos);
+    let operands = case.operands(&infos);
     let outs = [out.clone()];
     let reference = Reference::new(&case.op, &operands, &outs);
     let want = run(&reference, case, &out, &Threads::single());
@@ -564,22 +575,9 @@ fn dispatch_picks_the_expected_isa() {
     let want = Isa::from_name(&want).expect("SQUEEZE_EXPECT_ISA names an ISA");
     assert_eq!(Isa::best(), want);
     let case = &conv_cases()[0];
-    let infos: Vec<TypeInfo> = case
-        .inputs
-        .iter()
-        .map(|t| TypeInfo::f32(t.shape().to_vec()))
-        .collect();
-    let operands: Vec<Operand> = infos
-        .iter()
-        .zip(&case.inputs)
-        .zip(&case.constant)
-        .map(|((info, t), &c)| Operand {
-            info,
-            constant: c.then_some(t),
-        })
-        .collect();
-    let refs: Vec<&TypeInfo> = infos.iter().collect();
-    let outs = case.op.infer("case", &refs).unwrap();
+    let infos = case.infos();
+    let operands = case.operands(&infos);
+    let outs = [case.output(&infos)];
     let k = super::prepare(want, &case.op, &operands, &outs);
     assert!(
         k.name().ends_with(want.name()),

@@ -13,6 +13,7 @@
 use std::fmt;
 
 use rayon::prelude::*;
+use smallvec::SmallVec;
 
 use crate::error::{Error, Result};
 use crate::ir::{Tensor, TensorData, UnaryOp};
@@ -159,6 +160,33 @@ impl<'a> Threads<'a> {
 /// One worker's share of a kernel run: its first row (or plane), the part
 /// of the output it writes and its own scratch.
 pub type WorkerPart<'a> = (usize, &'a mut [f32], &'a mut [f32]);
+
+/// Splits `y`, whole planes of `plane` values, into one contiguous run of
+/// planes per worker (at most `workers`), each with its own `per_worker`
+/// words of `scratch`. The first field of each part is its first plane.
+pub fn plane_parts<'a>(
+    y: &'a mut [f32],
+    plane: usize,
+    workers: usize,
+    scratch: &'a mut [f32],
+    per_worker: usize,
+) -> SmallVec<[WorkerPart<'a>; 8]> {
+    let planes = if plane == 0 { 0 } else { y.len() / plane };
+    let per = planes.div_ceil(workers.min(planes).max(1)).max(1);
+    let mut scratch = scratch.chunks_mut(per_worker.max(1));
+    y[..planes * plane]
+        .chunks_mut((per * plane).max(1))
+        .enumerate()
+        .map(|(i, chunk)| {
+            let s = if per_worker == 0 {
+                &mut [][..]
+            } else {
+                scratch.next().unwrap_or(&mut [])
+            };
+            (i * per, chunk, s)
+        })
+        .collect()
+}
 
 /// A 64-byte-aligned f32 buffer for packed weights: whole cache lines, so
 /// every panel a kernel packs starts where aligned SIMD loads want it.

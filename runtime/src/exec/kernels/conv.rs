@@ -159,23 +159,14 @@ impl<S: Simd> ConvGemm<S> {
         let source = if pointwise {
             Source::Pointwise
         } else if padded_row * 4 <= y[3] * 5 {
-            let plane = DwShape {
-                window: Window::WeightedSum,
-                step_cols: S::NR,
-                step_rows: 1,
-                ih: x[2],
-                iw: x[3],
-                oh: y[2],
-                ow: y[3],
-                kh: geometry.kernel[0],
-                kw: geometry.kernel[1],
-                sh: geometry.strides[0],
-                sw: geometry.strides[1],
-                dh: geometry.dilations[0],
-                dw: geometry.dilations[1],
-                pt: geometry.pads[0],
-                pl: geometry.pads[1],
-            };
+            let plane = DwShape::new(
+                Window::WeightedSum,
+                [S::NR, 1],
+                x,
+                y,
+                [geometry.kernel, geometry.strides, geometry.dilations],
+                geometry.pads,
+            );
             let [kh, kw] = geometry.kernel;
             let offsets = (0..kdim)
                 .map(|p| {

@@ -3,9 +3,7 @@
 //! lands inside the input, so the inner loops have no bounds logic and
 //! vectorize (stride 1 as plain loads, stride 2 as even-lane loads).
 
-use smallvec::SmallVec;
-
-use super::contract::{AlignedF32, Epilogue, Input, Kernel, Output, Threads, WorkerPart};
+use super::contract::{plane_parts, AlignedF32, Epilogue, Input, Kernel, Output, Threads};
 use super::conv::dims4;
 use super::simd::Simd;
 use super::{residual_input, Operand};
@@ -62,6 +60,36 @@ pub struct PlaneIo<'a> {
 }
 
 impl DwShape {
+    /// The plane of an `x` → `y` NCHW window op with `[kernel, strides,
+    /// dilations]` and `pads` (top, left, bottom, right), computing `steps`
+    /// (`[cols, rows]`) outputs at a time.
+    pub fn new(
+        window: Window,
+        steps: [usize; 2],
+        x: [usize; 4],
+        y: [usize; 4],
+        [kernel, strides, dilations]: [[usize; 2]; 3],
+        pads: [usize; 4],
+    ) -> DwShape {
+        DwShape {
+            window,
+            step_cols: steps[0],
+            step_rows: steps[1],
+            ih: x[2],
+            iw: x[3],
+            oh: y[2],
+            ow: y[3],
+            kh: kernel[0],
+            kw: kernel[1],
+            sh: strides[0],
+            sw: strides[1],
+            dh: dilations[0],
+            dw: dilations[1],
+            pt: pads[0],
+            pl: pads[1],
+        }
+    }
+
     /// Padded rows: every row a tap can reach, with the output rows
     /// rounded up to whole steps.
     fn pad_rows(&self) -> usize {
@@ -263,23 +291,14 @@ impl<S: Simd> Depthwise<S> {
             Some(b) => Some(AlignedF32::from_slice(b.constant?.as_f32()?)),
             None => None,
         };
-        let shape = DwShape {
-            window: Window::WeightedSum,
-            step_cols: LANES,
-            step_rows: ROWS,
-            ih: x[2],
-            iw: x[3],
-            oh: y[2],
-            ow: y[3],
-            kh: g.kernel[0],
-            kw: g.kernel[1],
-            sh: g.strides[0],
-            sw: g.strides[1],
-            dh: g.dilations[0],
-            dw: g.dilations[1],
-            pt: g.pads[0],
-            pl: g.pads[1],
-        };
+        let shape = DwShape::new(
+            Window::WeightedSum,
+            [LANES, ROWS],
+            x,
+            y,
+            [g.kernel, g.strides, g.dilations],
+            g.pads,
+        );
         Some(Depthwise {
             simd,
             offsets: shape.tap_offsets(),
@@ -317,23 +336,14 @@ impl<S: Simd> Depthwise<S> {
                 Window::WeightedSum
             }
         };
-        let shape = DwShape {
+        let shape = DwShape::new(
             window,
-            step_cols: LANES,
-            step_rows: ROWS,
-            ih: x[2],
-            iw: x[3],
-            oh: y[2],
-            ow: y[3],
-            kh: p.kernel[0],
-            kw: p.kernel[1],
-            sh: p.strides[0],
-            sw: p.strides[1],
-            dh: p.dilations[0],
-            dw: p.dilations[1],
-            pt: p.pads[0],
-            pl: p.pads[1],
-        };
+            [LANES, ROWS],
+            x,
+            y,
+            [p.kernel, p.strides, p.dilations],
+            p.pads,
+        );
         Some(Depthwise {
             simd,
             offsets: shape.tap_offsets(),
@@ -383,18 +393,8 @@ impl<S: Simd> Kernel for Depthwise<S> {
             None
         };
         let planes = self.batch * self.channels;
-        let y = outs[0].f32()?;
-        let workers = threads.count().min(planes).max(1);
-        let per = planes.div_ceil(workers);
-        let pad_words = self.pad_words();
-        let mut parts: SmallVec<[WorkerPart; 8]> = SmallVec::new();
-        for ((i, chunk), pad) in y[..planes * ohw]
-            .chunks_mut(per * ohw)
-            .enumerate()
-            .zip(scratch.chunks_mut(pad_words))
-        {
-            parts.push((i * per, chunk, pad));
-        }
+        let y = &mut outs[0].f32()?[..planes * ohw];
+        let mut parts = plane_parts(y, ohw, threads.count(), scratch, self.pad_words());
         let w = self.weights.as_slice();
         threads.for_each_part(&mut parts, |(p0, ys, pad)| {
             for (i, yp) in ys.chunks_mut(ohw).enumerate() {

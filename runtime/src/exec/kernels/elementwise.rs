@@ -1,9 +1,7 @@
 //! Elementwise kernels for every ISA with a [`Simd`] token: the reference
 //! loops, compiled for the ISA (see [`super::simd`]).
 
-use smallvec::SmallVec;
-
-use super::contract::{AlignedF32, Epilogue, Input, Kernel, Output, Threads};
+use super::contract::{plane_parts, AlignedF32, Epilogue, Input, Kernel, Output, Threads};
 use super::gemm::MicroKernel;
 use super::simd::Simd;
 use super::Operand;
@@ -100,13 +98,8 @@ impl<S: Simd> Kernel for ChannelAffine<S> {
         if inner == 0 {
             return Ok(());
         }
-        let planes = y.len() / inner;
-        let per = planes.div_ceil(threads.count().min(planes).max(1));
-        let mut parts: SmallVec<[(usize, &mut [f32]); 8]> = SmallVec::new();
-        for (i, chunk) in y.chunks_mut(per * inner).enumerate() {
-            parts.push((i * per, chunk));
-        }
-        threads.for_each_part(&mut parts, |(p0, ys)| {
+        let mut parts = plane_parts(y, inner, threads.count(), &mut [], 0);
+        threads.for_each_part(&mut parts, |(p0, ys, _)| {
             for (i, yp) in ys.chunks_mut(inner).enumerate() {
                 let p = *p0 + i;
                 yp.copy_from_slice(&x[p * inner..][..inner]);

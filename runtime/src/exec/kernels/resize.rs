@@ -4,9 +4,7 @@
 
 use std::marker::PhantomData;
 
-use smallvec::SmallVec;
-
-use super::contract::{Input, Kernel, Output, Threads};
+use super::contract::{plane_parts, Input, Kernel, Output, Threads};
 use super::scalar::resize::AxisMap;
 use super::simd::Simd;
 use super::Operand;
@@ -90,12 +88,8 @@ impl<S: Simd> Kernel for Resize2d<S> {
         let (ihw, ohw, planes) = (ih * iw, oh * ow, n * c);
         let x = ins[0].f32()?;
         let y = outs[0].f32()?;
-        let per = planes.div_ceil(threads.count().min(planes).max(1));
-        let mut parts: SmallVec<[(usize, &mut [f32]); 8]> = SmallVec::new();
-        for (i, chunk) in y[..planes * ohw].chunks_mut(per * ohw).enumerate() {
-            parts.push((i * per, chunk));
-        }
-        threads.for_each_part(&mut parts, |(p0, ys)| {
+        let mut parts = plane_parts(&mut y[..planes * ohw], ohw, threads.count(), &mut [], 0);
+        threads.for_each_part(&mut parts, |(p0, ys, _)| {
             for (i, yp) in ys.chunks_exact_mut(ohw).enumerate() {
                 let p = *p0 + i;
                 plane(&x[p * ihw..][..ihw], iw, &self.rows, &self.cols, yp);

@@ -43,11 +43,71 @@ pub trait Simd: MicroKernel {
     fn unary(self, op: UnaryOp, x: &[f32], y: &mut [f32]);
 }
 
-/// Implements [`Simd`] and [`MicroKernel::epilogue`]'s wrapper for token
-/// `$isa`: each shared loop is wrapped in a `#[target_feature(enable =
-/// $features)]` function, reachable only through the token.
+/// Implements [`MicroKernel`] and [`Simd`] for token `$isa` around its
+/// `$tile_fn` (an `unsafe fn(k, a, b_row, c, ldc, accumulate, clamp)` with
+/// `$mr × $nr` tiles): the safe wrappers check every bound, and each shared
+/// loop is wrapped in a `#[target_feature(enable = $features)]` function,
+/// reachable only through the token.
 macro_rules! impl_simd {
-    ($isa:ident, $features:literal, $tile:literal, $suffix:literal) => {
+    ($isa:ident, $features:literal, $tile:literal, $suffix:literal, $tile_fn:ident, $mr:ident, $nr:ident) => {
+        impl $crate::exec::kernels::gemm::MicroKernel for $isa {
+            const MR: usize = $mr;
+            const NR: usize = $nr;
+            #[allow(clippy::too_many_arguments)]
+            fn tile(
+                self,
+                k: usize,
+                a: &[f32],
+                b: &[f32],
+                c: &mut [f32],
+                ldc: usize,
+                accumulate: bool,
+                clamp: Option<&$crate::exec::kernels::gemm::TileClamp>,
+            ) {
+                assert!(
+                    a.len() >= k * $mr && b.len() >= k * $nr && c.len() >= ($mr - 1) * ldc + $nr
+                );
+                // SAFETY: the token proves the ISA; the assert bounds every
+                // access (B rows are consecutive panels of `b`).
+                unsafe {
+                    let rows = |p: usize| b.as_ptr().wrapping_add(p * $nr);
+                    $tile_fn(k, a.as_ptr(), rows, c.as_mut_ptr(), ldc, accumulate, clamp)
+                }
+            }
+            #[allow(clippy::too_many_arguments)]
+            fn tile_gather(
+                self,
+                k: usize,
+                a: &[f32],
+                b: &[f32],
+                offsets: &[usize],
+                c: &mut [f32],
+                ldc: usize,
+                accumulate: bool,
+                clamp: Option<&$crate::exec::kernels::gemm::TileClamp>,
+            ) {
+                let reach = offsets[..k].iter().max().map_or(0, |&o| o + $nr);
+                assert!(a.len() >= k * $mr && b.len() >= reach && c.len() >= ($mr - 1) * ldc + $nr);
+                // SAFETY: the token proves the ISA; the assert bounds every
+                // access (each B row lies within `b`).
+                unsafe {
+                    let rows = |p: usize| b.as_ptr().wrapping_add(offsets[p]);
+                    $tile_fn(k, a.as_ptr(), rows, c.as_mut_ptr(), ldc, accumulate, clamp)
+                }
+            }
+            fn epilogue(
+                self,
+                e: &$crate::exec::kernels::contract::Epilogue,
+                row: usize,
+                y: &mut [f32],
+                res: Option<&[f32]>,
+            ) {
+                // SAFETY: the token proves the CPU has these features; the
+                // wrapped loop is safe Rust.
+                unsafe { shared_loops::epilogue(e, row, y, res) }
+            }
+        }
+
         mod shared_loops {
             use $crate::exec::kernels::contract::Epilogue;
             use $crate::exec::kernels::depthwise::{self, DwShape, PlaneIo};
@@ -95,20 +155,6 @@ macro_rules! impl_simd {
                 channel_affine: concat!("f32_channel_affine_", $suffix),
                 resize: concat!("f32_resize2d_", $suffix),
             };
-
-        impl $isa {
-            fn epilogue_row(
-                self,
-                e: &$crate::exec::kernels::contract::Epilogue,
-                row: usize,
-                y: &mut [f32],
-                res: Option<&[f32]>,
-            ) {
-                // SAFETY: the token proves the CPU has these features; the
-                // wrapped loop is safe Rust.
-                unsafe { shared_loops::epilogue(e, row, y, res) }
-            }
-        }
 
         impl $crate::exec::kernels::simd::Simd for $isa {
             const ISA: $crate::exec::kernels::Isa = $crate::exec::kernels::Isa::$isa;

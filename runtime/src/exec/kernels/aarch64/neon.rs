@@ -3,8 +3,7 @@
 
 use std::arch::aarch64::*;
 
-use crate::exec::kernels::contract::Epilogue;
-use crate::exec::kernels::gemm::{MicroKernel, TileClamp};
+use crate::exec::kernels::gemm::TileClamp;
 use crate::exec::kernels::simd::impl_simd;
 
 /// Proof that the CPU has NEON (Advanced SIMD with fused multiply-add).
@@ -17,7 +16,7 @@ impl Neon {
     }
 }
 
-impl_simd!(Neon, "neon", "8x8", "neon");
+impl_simd!(Neon, "neon", "8x8", "neon", tile_8x8, MR, NR);
 
 const MR: usize = 8;
 const NR: usize = 8;
@@ -74,52 +73,5 @@ unsafe fn tile_8x8<R: Fn(usize) -> *const f32>(
         }
         vst1q_f32(row, lo[i]);
         vst1q_f32(row.add(4), hi[i]);
-    }
-}
-
-impl MicroKernel for Neon {
-    const MR: usize = MR;
-    const NR: usize = NR;
-    #[allow(clippy::too_many_arguments)]
-    fn tile(
-        self,
-        k: usize,
-        a: &[f32],
-        b: &[f32],
-        c: &mut [f32],
-        ldc: usize,
-        accumulate: bool,
-        clamp: Option<&TileClamp>,
-    ) {
-        assert!(a.len() >= k * MR && b.len() >= k * NR && c.len() >= (MR - 1) * ldc + NR);
-        // SAFETY: `self` proves NEON; the assert bounds every access.
-        unsafe {
-            let rows = |p: usize| b.as_ptr().wrapping_add(p * NR);
-            tile_8x8(k, a.as_ptr(), rows, c.as_mut_ptr(), ldc, accumulate, clamp)
-        }
-    }
-    #[allow(clippy::too_many_arguments)]
-    fn tile_gather(
-        self,
-        k: usize,
-        a: &[f32],
-        b: &[f32],
-        offsets: &[usize],
-        c: &mut [f32],
-        ldc: usize,
-        accumulate: bool,
-        clamp: Option<&TileClamp>,
-    ) {
-        let reach = offsets[..k].iter().max().map_or(0, |&o| o + NR);
-        assert!(a.len() >= k * MR && b.len() >= reach && c.len() >= (MR - 1) * ldc + NR);
-        // SAFETY: `self` proves the ISA; the assert bounds every access
-        // (each B row lies within `b`).
-        unsafe {
-            let rows = |p: usize| b.as_ptr().wrapping_add(offsets[p]);
-            tile_8x8(k, a.as_ptr(), rows, c.as_mut_ptr(), ldc, accumulate, clamp)
-        }
-    }
-    fn epilogue(self, e: &Epilogue, row: usize, y: &mut [f32], res: Option<&[f32]>) {
-        self.epilogue_row(e, row, y, res)
     }
 }

@@ -3,8 +3,7 @@
 
 use std::arch::x86_64::*;
 
-use crate::exec::kernels::contract::Epilogue;
-use crate::exec::kernels::gemm::{MicroKernel, TileClamp};
+use crate::exec::kernels::gemm::TileClamp;
 use crate::exec::kernels::simd::impl_simd;
 
 /// Proof that the CPU has AVX2 and FMA.
@@ -17,7 +16,7 @@ impl Avx2 {
     }
 }
 
-impl_simd!(Avx2, "avx2,fma", "6x16", "avx2");
+impl_simd!(Avx2, "avx2,fma", "6x16", "avx2", tile_6x16, MR, NR);
 
 const MR: usize = 6;
 const NR: usize = 16;
@@ -61,52 +60,5 @@ unsafe fn tile_6x16<R: Fn(usize) -> *const f32>(
         }
         _mm256_storeu_ps(row, lo[i]);
         _mm256_storeu_ps(row.add(8), hi[i]);
-    }
-}
-
-impl MicroKernel for Avx2 {
-    const MR: usize = MR;
-    const NR: usize = NR;
-    #[allow(clippy::too_many_arguments)]
-    fn tile(
-        self,
-        k: usize,
-        a: &[f32],
-        b: &[f32],
-        c: &mut [f32],
-        ldc: usize,
-        accumulate: bool,
-        clamp: Option<&TileClamp>,
-    ) {
-        assert!(a.len() >= k * MR && b.len() >= k * NR && c.len() >= (MR - 1) * ldc + NR);
-        // SAFETY: `self` proves AVX2+FMA; the assert bounds every access.
-        unsafe {
-            let rows = |p: usize| b.as_ptr().wrapping_add(p * NR);
-            tile_6x16(k, a.as_ptr(), rows, c.as_mut_ptr(), ldc, accumulate, clamp)
-        }
-    }
-    #[allow(clippy::too_many_arguments)]
-    fn tile_gather(
-        self,
-        k: usize,
-        a: &[f32],
-        b: &[f32],
-        offsets: &[usize],
-        c: &mut [f32],
-        ldc: usize,
-        accumulate: bool,
-        clamp: Option<&TileClamp>,
-    ) {
-        let reach = offsets[..k].iter().max().map_or(0, |&o| o + NR);
-        assert!(a.len() >= k * MR && b.len() >= reach && c.len() >= (MR - 1) * ldc + NR);
-        // SAFETY: `self` proves the ISA; the assert bounds every access
-        // (each B row lies within `b`).
-        unsafe {
-            let rows = |p: usize| b.as_ptr().wrapping_add(offsets[p]);
-            tile_6x16(k, a.as_ptr(), rows, c.as_mut_ptr(), ldc, accumulate, clamp)
-        }
-    }
-    fn epilogue(self, e: &Epilogue, row: usize, y: &mut [f32], res: Option<&[f32]>) {
-        self.epilogue_row(e, row, y, res)
     }
 }
