@@ -171,7 +171,7 @@ pub fn plane_parts<'a>(
     scratch: &'a mut [f32],
     per_worker: usize,
 ) -> SmallVec<[WorkerPart<'a>; 8]> {
-    let planes = if plane == 0 { 0 } else { y.len() / plane };
+    let planes = y.len().checked_div(plane).unwrap_or(0);
     let per = planes.div_ceil(workers.min(planes).max(1)).max(1);
     let mut scratch = scratch.chunks_mut(per_worker.max(1));
     y[..planes * plane]
