@@ -242,10 +242,11 @@ pub struct Epilogue {
 
 impl Epilogue {
     /// The epilogue as `clamp(acc + bias[r], min, max)`, which a
-    /// microkernel applies in registers before its store; `None` when it
-    /// needs the general row pass (scale, residual, other activations).
+    /// microkernel applies in registers before its store (a residual is
+    /// then preloaded into the accumulators); `None` when it needs the
+    /// general row pass (a scale, other activations).
     pub fn as_clamp(&self) -> Option<(f32, f32)> {
-        if self.scale.is_some() || self.residual {
+        if self.scale.is_some() {
             return None;
         }
         match self.activation {

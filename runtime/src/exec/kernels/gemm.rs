@@ -292,7 +292,9 @@ impl Rows<'_> {
 
     /// Runs `tile` for the `h × w` tile at row `i0`, column `col` of `c`:
     /// in place when whole, else through a stack tile; then the general
-    /// epilogue on the last K block when the tile could not fuse it.
+    /// epilogue on the last K block when the tile could not fuse it. A
+    /// residual with a fusable epilogue is loaded into the tile before its
+    /// first K block, so the sums accumulate onto it.
     #[allow(clippy::too_many_arguments)]
     fn step<K: MicroKernel>(
         &self,
@@ -302,32 +304,45 @@ impl Rows<'_> {
         (col, w): (usize, usize),
         accumulate: bool,
         last: bool,
-        tile: impl Fn(&mut [f32], usize, Option<&TileClamp>),
+        tile: impl Fn(&mut [f32], usize, bool, Option<&TileClamp>),
     ) {
         let (mr, nr, ldc) = (K::MR, K::NR, self.ldc);
         let fused = self.clamp(last, i0, h);
+        let fusable = self.epilogue.as_clamp().is_some();
+        let preload = self.residual.filter(|_| !accumulate && fusable);
+        let start = |i: usize| (i0 + i) * ldc + col;
         if h == mr && w == nr && c.len() >= (i0 + mr - 1) * ldc + col + nr {
-            tile(&mut c[i0 * ldc + col..], ldc, fused.as_ref());
-        } else {
-            let mut t = [0f32; MAX_TILE];
-            if accumulate {
-                for i in 0..h {
-                    t[i * nr..i * nr + w].copy_from_slice(&c[(i0 + i) * ldc + col..][..w]);
+            if let Some(res) = preload {
+                for i in 0..mr {
+                    c[start(i)..][..nr].copy_from_slice(&res[start(i)..][..nr]);
                 }
             }
-            tile(&mut t, nr, fused.as_ref());
+            tile(
+                &mut c[start(0)..],
+                ldc,
+                accumulate || preload.is_some(),
+                fused.as_ref(),
+            );
+        } else {
+            let mut t = [0f32; MAX_TILE];
+            let from = preload.or(accumulate.then_some(&*c));
+            if let Some(src) = from {
+                for i in 0..h {
+                    t[i * nr..i * nr + w].copy_from_slice(&src[start(i)..][..w]);
+                }
+            }
+            tile(&mut t, nr, from.is_some(), fused.as_ref());
             for i in 0..h {
-                c[(i0 + i) * ldc + col..][..w].copy_from_slice(&t[i * nr..][..w]);
+                c[start(i)..][..w].copy_from_slice(&t[i * nr..][..w]);
             }
         }
         if last && fused.is_none() {
             for i in 0..h {
-                let r = i0 + i;
-                let res = self.residual.map(|x| &x[r * ldc + col..][..w]);
+                let res = self.residual.map(|x| &x[start(i)..][..w]);
                 micro.epilogue(
                     self.epilogue,
-                    self.row0 + r,
-                    &mut c[r * ldc + col..][..w],
+                    self.row0 + i0 + i,
+                    &mut c[start(i)..][..w],
                     res,
                 );
             }
@@ -361,8 +376,8 @@ impl Rows<'_> {
                     let col = j0 + jp * nr;
                     for i0 in (0..rows).step_by(mr) {
                         let ap = self.a.panel((self.row0 + i0) / mr, k0, kc);
-                        let tile = |t: &mut [f32], ld: usize, cl: Option<&TileClamp>| {
-                            micro.tile(kc, ap, bp, t, ld, k0 > 0, cl)
+                        let tile = |t: &mut [f32], ld: usize, acc: bool, cl: Option<&TileClamp>| {
+                            micro.tile(kc, ap, bp, t, ld, acc, cl)
                         };
                         let (h, w) = (mr.min(rows - i0), nr.min(n - col));
                         self.step(micro, c, (i0, h), (col, w), k0 > 0, last, tile);
@@ -386,8 +401,8 @@ impl Rows<'_> {
                     let col = oy * g.ow + ox;
                     for i0 in (0..rows).step_by(mr) {
                         let ap = self.a.panel((self.row0 + i0) / mr, k0, kc);
-                        let tile = |t: &mut [f32], ld: usize, cl: Option<&TileClamp>| {
-                            micro.tile_gather(kc, ap, base, offsets, t, ld, k0 > 0, cl)
+                        let tile = |t: &mut [f32], ld: usize, acc: bool, cl: Option<&TileClamp>| {
+                            micro.tile_gather(kc, ap, base, offsets, t, ld, acc, cl)
                         };
                         let (h, w) = (mr.min(rows - i0), nr.min(g.ow - ox));
                         self.step(micro, c, (i0, h), (col, w), k0 > 0, last, tile);
