@@ -10,11 +10,18 @@ Per model, interleaved (all measurements of one model before the next model star
     with the byte-shuffle filter (default) and without (--no-filter), and for f32 in-place
     (--in-place: raw f32, no filter, no zstd);
   * load-to-ready of the int8, f32 (zstd) and f32 in-place .sqz (`squeeze bench --json`, median
-    of 20 loads), ONNX Runtime session creation (scripts/ort_session_bench.py) and tract
-    load+optimize (examples/tract_bench.rs);
-  * run latency, one thread each: squeeze (f32 and int8 .sqz), ORT and tract;
+    of 20 loads, with the "prepare" phase: kernel choice, weight prepacking, memory plan),
+    ONNX Runtime session creation (scripts/ort_session_bench.py) and tract load+optimize
+    (examples/tract_bench.rs);
+  * run latency at 1 thread: squeeze (f32 and int8 .sqz), ORT and tract; then at 2 threads:
+    squeeze (f32 .sqz, `--threads 2`) and ORT (`intra_op_num_threads=2`). tract_bench runs
+    single-threaded only (this build of tract has no multithreaded matmul), so tract is 1 thread;
   * MobileNetV2 only: f32 and int8 packed at zstd levels 3, 9 and 19 (default), size and load;
   * PP-OCRv4 det only: int8 size with --f16-kernel-max 400 (as tests/accuracy.rs packs it).
+Once per run, before the models: `squeeze bench --fma-peak` (this core's clock and peak FMA
+throughput, measured), and a one-node 1x1 Conv (256->256 channels on 1x256x56x56, no bias;
+generated with `onnx` into $SQUEEZE_CACHE/bench/) run by `squeeze bench` at 1 thread: its
+GFLOP/s against the measured peak (--no-gemm skips this).
 The accuracy figures come from $SQUEEZE_CACHE/accuracy.json, written by
 `cargo test --release --test accuracy` (not run here). Any step that fails is recorded as
 "n/a" with its error in a footnote; the doc is always written. Packed files go to a temporary folder under $SQUEEZE_CACHE/bench/ (removed at the end
@@ -44,6 +51,7 @@ from sqz_models import CACHE, MODELS_DIR, REPO, input_shape  # noqa: E402
 # weights ships in a registry package); PP-OCR det runs at 320x320 (sqz_models.SHAPE_OVERRIDES).
 MODELS = [
     ("MobileNetV2", "mobilenetv2", ""),
+    ("MobileNetV3-small", "mobilenetv3-small", ""),
     ("SqueezeNet1.1", "squeezenet1.1", ""),
     ("ShuffleNetV2 x1.0", "shufflenetv2-x1.0", ""),
     ("ResNet18", "resnet18", ""),
@@ -61,12 +69,13 @@ LOAD_STORAGES = [
 ]
 
 SQZ_LOADS = 20  # timed .sqz loads (median); they take milliseconds
+SQZ_LOADS_2T = 3  # loads of the 2-thread `squeeze bench` (its load is not reported)
 ORT_LOADS = 10  # ORT session creations (median)
-TRACT_LOADS, TRACT_RUNS = 5, 10
-ORT_RUNS = 20  # fixed inside ort_session_bench.py
-MAX_RUNS = 10  # squeeze runs on the f32 .sqz, fewer when a run is slow
-INT8_RUNS = 3  # squeeze runs on the int8 .sqz
-RUN_BUDGET_S = 12.0  # rough time allowed for one `squeeze bench`'s runs
+TRACT_LOADS, TRACT_RUNS = 5, 20
+ORT_RUNS = 30  # `ort_session_bench.py --run-count`
+MIN_RUNS, MAX_RUNS = 10, 50  # squeeze runs on the f32 .sqz, fewer when a run is slow
+INT8_RUNS = 5  # squeeze runs on the int8 .sqz
+RUN_BUDGET_S = 3.0  # rough time allowed for one `squeeze bench`'s runs
 
 # zstd levels compared on one model; the default level's files are the main int8/f32 ones.
 LEVEL_MODEL, LEVEL_MODES, LEVELS, DEFAULT_LEVEL = "mobilenetv2", ["f32", "int8"], [3, 9, 19], 19
@@ -76,6 +85,17 @@ DET_MODEL, DET_F16_KERNEL_MAX = "ppocr-det-v4", 400
 # Targets (MobileNetV2, default pack = with the byte-shuffle filter).
 SIZE_TARGETS = [("int8", 0.26), ("palette4", 0.15), ("f16", 0.50)]
 LOAD_SPEEDUP_TARGET = 10.0  # ORT session creation / squeeze .sqz load
+# Speed targets: 1-thread squeeze f32 latency / ORT latency at most this, on these models ...
+LATENCY_TARGET, LATENCY_MODELS = 1.0, ["mobilenetv2", "mobilenetv3-small", "squeezenet1.1",
+                                        "shufflenetv2-x1.0", "resnet18", "efficientnet-lite0-fp32",
+                                        "ppocr-det-v4"]
+# ... 2 threads at least this much faster than 1 thread, on these ...
+SPEEDUP_TARGET, SPEEDUP_MODELS = 1.6, ["mobilenetv2", "resnet18"]
+# ... and a 1x1 conv (as GEMM) at 1 thread at least this fraction of the measured peak FMA rate.
+GEMM_TARGET = 0.60
+GEMM_C, GEMM_HW = 256, 56  # Conv 1x1, GEMM_C -> GEMM_C channels on 1 x GEMM_C x GEMM_HW x GEMM_HW
+GEMM_FLOPS = 2 * GEMM_C * GEMM_C * GEMM_HW * GEMM_HW
+GEMM_RUNS, GEMM_ORT_RUNS, GEMM_PROFILE_RUNS = 50, 30, 20
 TOP1_TARGET = 0.99  # EfficientNet-Lite0 top-1 agreement of a packed model with the float one
 COSINE_TARGET = 0.999  # worst output cosine of a packed PP-OCR model against the float one
 ACCURACY = CACHE / "accuracy.json"  # written by `cargo test --release --test accuracy`
@@ -143,9 +163,9 @@ def step(res, key, fn):
     return res[key]
 
 
-def one_thread_env():
+def threads_env(n):
     env = dict(os.environ)
-    env.update(RAYON_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    env.update(RAYON_NUM_THREADS=str(n), OMP_NUM_THREADS=str(n))
     return env
 
 
@@ -227,15 +247,6 @@ def shape_str(shape):
     return "x".join(str(d) for d in shape)
 
 
-def squeeze_bench_flags():
-    """Extra flags `squeeze bench` understands that we want (threads)."""
-    try:
-        h = subprocess.run([str(SQUEEZE), "bench", "--help"], capture_output=True, text=True, timeout=30).stdout
-    except Exception:  # noqa: BLE001
-        return []
-    return ["--threads", "1"] if "--threads" in h else []
-
-
 def level_keys(mode, level):
     """(pack, bench) results keys of the LEVEL_MODEL `mode` .sqz packed at zstd `level`; at the
     default level they are the main (filter) ones."""
@@ -244,7 +255,7 @@ def level_keys(mode, level):
     return f"pack_{mode}_level{level}", f"squeeze_{mode}_level{level}"
 
 
-def bench_model(label, stem, tmp, extra_bench_flags, wait_idle_s):
+def bench_model(label, stem, tmp, wait_idle_s):
     res = {"label": label, "stem": stem}
     path = MODELS_DIR / f"{stem}.onnx"
     log(f"{label} ({path.name})")
@@ -277,22 +288,27 @@ def bench_model(label, stem, tmp, extra_bench_flags, wait_idle_s):
             return {"bytes": (tmp / out).stat().st_size, "pack_s": round(time.perf_counter() - t0, 2)}
         return None if "error" in step(res, key, run) else tmp / out
 
-    def bench(key, f, runs):
-        """res[key] = `squeeze bench` JSON of the .sqz f (SQZ_LOADS timed loads, then runs)."""
+    def bench(key, f, runs, threads=1, loads=SQZ_LOADS):
+        """res[key] = `squeeze bench` JSON of the .sqz f (`loads` timed loads, then runs), with
+        `threads` threads."""
         def run():
             if f is None:
                 raise StepError("no .sqz (pack failed)")
-            cmd = [SQUEEZE, "bench", f, "--runs", runs, "--loads", SQZ_LOADS, "--json", *extra_bench_flags]
+            cmd = [SQUEEZE, "bench", f, "--runs", runs, "--loads", loads, "--json", "--threads", threads]
+            env = threads_env(threads)
             try:
-                return last_json(run_cmd(cmd, timeout=900, env=one_thread_env()))
+                r = last_json(run_cmd(cmd, timeout=900, env=env))
             except StepError as e:
                 if not shape_flags:
                     raise
                 # the .sqz may still want the concrete input shapes
                 try:
-                    return last_json(run_cmd(cmd + shape_flags, timeout=900, env=one_thread_env()))
+                    r = last_json(run_cmd(cmd + shape_flags, timeout=900, env=env))
                 except StepError:
                     raise e
+            if r.get("threads") not in (None, threads):
+                raise StepError(f"asked for {threads} threads, `squeeze bench` used {r.get('threads')}")
+            return r
         r = step(res, key, run)
         r.setdefault("runs", runs)
         return r
@@ -307,12 +323,12 @@ def bench_model(label, stem, tmp, extra_bench_flags, wait_idle_s):
     sqz["pack_f32_inplace"] = pack("pack_f32_inplace", f"{stem}.f32.inplace.sqz", IN_PLACE)
 
     # 2. squeeze load + run, 1 thread. The int8 bench is mostly for load time; its run time sizes
-    # the f32 runs. The in-place one is for load time only.
+    # the f32 runs (the same kernels run: int8 weights are dequantized at load). The in-place
+    # one is for load time only.
     r = bench("squeeze_int8", sqz["pack_int8_filter"], INT8_RUNS)
-    # scalar kernels are slow: size the f32 runs from the int8 run time
     p50 = r.get("p50_ms") or r.get("first_run_ms")
-    runs = max(3, min(MAX_RUNS, int(RUN_BUDGET_S * 1e3 / p50))) if isinstance(p50, (int, float)) and p50 > 0 \
-        else MAX_RUNS
+    runs = max(MIN_RUNS, min(MAX_RUNS, int(RUN_BUDGET_S * 1e3 / p50))) \
+        if isinstance(p50, (int, float)) and p50 > 0 else MAX_RUNS
     bench("squeeze_f32", sqz["pack_f32_filter"], runs)
     bench("squeeze_f32_inplace", sqz["pack_f32_inplace"], 1)
 
@@ -328,8 +344,15 @@ def bench_model(label, stem, tmp, extra_bench_flags, wait_idle_s):
              ["--weights", "int8", "--f16-kernel-max", str(DET_F16_KERNEL_MAX)])
 
     # 3. ONNX Runtime (1 intra-op thread)
-    step(res, "ort", lambda: last_json(run_cmd([sys.executable, ORT_BENCH, path, "--runs", ORT_LOADS],
-                                                timeout=900, env=one_thread_env())))
+    def ort_bench(threads, creates):
+        def run():
+            r = last_json(run_cmd([sys.executable, ORT_BENCH, path, "--runs", creates, "--threads", threads,
+                                   "--run-count", ORT_RUNS], timeout=900, env=threads_env(threads)))
+            if r.get("threads") != threads:
+                raise StepError(f"ort_session_bench.py did not run with {threads} threads: {r}")
+            return r
+        return run
+    step(res, "ort", ort_bench(1, ORT_LOADS))
 
     # 4. tract load+optimize and run (one thread)
     def tract():
@@ -338,16 +361,139 @@ def bench_model(label, stem, tmp, extra_bench_flags, wait_idle_s):
         if not TRACT.is_file():
             raise StepError(f"{TRACT.relative_to(REPO)} not built")
         r = last_json(run_cmd([TRACT, path, "--shape", shape_str(inputs[0][1]), "--loads", TRACT_LOADS,
-                               "--runs", TRACT_RUNS], timeout=900))
+                               "--runs", TRACT_RUNS], timeout=900, env=threads_env(1)))
         if "error" in r:
             raise StepError("tract: " + str(r["error"]).replace("\n", " / "))
         return r
     step(res, "tract", tract)
 
+    # 5. 2 threads: squeeze f32 .sqz, then ORT (tract_bench has no threads option)
+    bench("squeeze_f32_2t", sqz["pack_f32_filter"], runs, threads=2, loads=SQZ_LOADS_2T)
+    step(res, "ort_2t", ort_bench(2, 1))
+
     res["other_cpus"] = other.stop()  # CPUs used by other processes, on average, while measuring
     res["wall_s"] = round(time.perf_counter() - t_model, 1)
     log(f"  {label} done in {res['wall_s']} s")
     return res
+
+
+# ---------------------------------------------------------------- 1x1 conv GEMM vs peak FMA
+
+def gemm_model(base):
+    """The one-node Conv 1x1 model (GEMM_C -> GEMM_C on 1 x GEMM_C x GEMM_HW x GEMM_HW, no
+    bias, seeded random weights), written once under `base` ($SQUEEZE_CACHE/bench)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    path = base / f"conv1x1-{GEMM_C}x{GEMM_C}-{GEMM_HW}x{GEMM_HW}.onnx"
+    if path.is_file():
+        return path
+    w = np.random.default_rng(11).standard_normal((GEMM_C, GEMM_C, 1, 1)).astype(np.float32) / 16
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[1, 1])], "conv1x1",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, GEMM_C, GEMM_HW, GEMM_HW])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, GEMM_C, GEMM_HW, GEMM_HW])],
+        initializer=[numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    tmp = path.with_suffix(".tmp")
+    onnx.save(model, str(tmp))
+    tmp.replace(path)
+    return path
+
+
+def cpuinfo_mhz():
+    """The "cpu MHz" lines of /proc/cpuinfo: {"min", "max", "cpus"}, or {"error"}."""
+    try:
+        mhz = [float(l.split(":", 1)[1]) for l in Path("/proc/cpuinfo").read_text().splitlines()
+               if l.startswith("cpu MHz")]
+    except (OSError, ValueError) as e:
+        return {"error": f"/proc/cpuinfo: {e}"}
+    if not mhz:
+        return {"error": "/proc/cpuinfo has no \"cpu MHz\" line"}
+    return {"min": min(mhz), "max": max(mhz), "cpus": len(mhz)}
+
+
+def gemm_bench(base, wait_idle_s):
+    """The FMA probe (before and after), the 1x1 conv at 1 thread (and at 2 for reference) and
+    ORT on the same conv at 1 thread."""
+    res = {"label": "1x1 conv", "flops": GEMM_FLOPS}
+    log(f"1x1 conv GEMM {GEMM_C}->{GEMM_C} on {GEMM_HW}x{GEMM_HW} vs peak FMA")
+    res["background_busy_before"] = wait_quiet(wait_idle_s)
+    other = OtherCpu().start()
+    res["cpuinfo_mhz"] = cpuinfo_mhz()
+
+    def probe():
+        return last_json(run_cmd([SQUEEZE, "bench", "--fma-peak"], timeout=120, env=threads_env(1)))
+    step(res, "fma_peak_before", probe)
+    try:
+        path = gemm_model(base)
+        res["model"] = str(path)
+    except Exception as e:  # noqa: BLE001
+        res["error"] = f"generating the conv model: {type(e).__name__}: {e}"
+        path = None
+
+    def squeeze(threads):
+        def run():
+            if path is None:
+                raise StepError(res["error"])
+            return last_json(run_cmd([SQUEEZE, "bench", path, "--runs", GEMM_RUNS, "--loads", 1, "--json",
+                                      "--threads", threads], timeout=600, env=threads_env(threads)))
+        return run
+    step(res, "squeeze", squeeze(1))
+
+    def kernel():
+        """The kernel `squeeze bench --profile` reports for the conv node, and its own time (mean
+        ms per profiled run, without the input copy and output of a whole run)."""
+        if path is None:
+            raise StepError(res["error"])
+        out = run_cmd([SQUEEZE, "bench", path, "--runs", GEMM_PROFILE_RUNS, "--loads", 1, "--threads", 1,
+                       "--profile"], timeout=300, env=threads_env(1))
+        lines = out.split("slowest nodes", 1)[-1].strip().splitlines()[1:]
+        for line in lines:
+            f = line.split()
+            if len(f) >= 4 and f[2] == "Conv":
+                return {"name": f[3], "node_ms": float(f[0])}
+        raise StepError("no Conv line in `squeeze bench --profile` output")
+    step(res, "kernel", kernel)
+    step(res, "fma_peak_after", probe)
+    step(res, "squeeze_2t", squeeze(2))
+    step(res, "ort", lambda: last_json(run_cmd([sys.executable, ORT_BENCH, path, "--runs", 1, "--threads", 1,
+                                                "--run-count", GEMM_ORT_RUNS], timeout=600,
+                                               env=threads_env(1))) if path else {"error": res["error"]})
+    res["other_cpus"] = other.stop()
+    return res
+
+
+def gemm_summary(g):
+    """Derived figures of gemm_bench's result: achieved GFLOP/s at 1 (and 2) threads, the peak
+    (the higher of the two probes: the stricter ratio), the ratio and pass/fail. Missing parts
+    are None with an error message in "errors"."""
+    out = {"errors": []}
+    peaks = [g.get(k) for k in ("fma_peak_before", "fma_peak_after")]
+    peaks = [p for p in peaks if isinstance(p, dict) and isinstance(p.get("peak_gflops_measured"), (int, float))]
+    if peaks:
+        out["probe"] = max(peaks, key=lambda p: p["peak_gflops_measured"])
+        out["peak_gflops"] = out["probe"]["peak_gflops_measured"]
+        out["peaks"] = [p["peak_gflops_measured"] for p in peaks]
+    else:
+        err = next((g[k]["error"] for k in ("fma_peak_before", "fma_peak_after")
+                    if isinstance(g.get(k), dict) and "error" in g[k]), "FMA probe not run")
+        out["errors"].append(f"`squeeze bench --fma-peak`: {err}")
+    for key, name in (("squeeze", "gflops"), ("squeeze_2t", "gflops_2t"), ("ort", "ort_gflops")):
+        ms, err = get(g, key, "run_ms_median" if key == "ort" else "p50_ms")
+        if ms:
+            out[name] = GEMM_FLOPS / (ms * 1e-3) / 1e9
+            out[name.replace("gflops", "ms")] = ms
+        elif key == "squeeze":
+            out["errors"].append(err)
+    node_ms, _ = get(g, "kernel", "node_ms")
+    if node_ms:
+        out["node_ms"], out["node_gflops"] = node_ms, GEMM_FLOPS / (node_ms * 1e-3) / 1e9
+    if out.get("gflops") and out.get("peak_gflops"):
+        out["ratio"] = out["gflops"] / out["peak_gflops"]
+    return out
 
 
 # ---------------------------------------------------------------- environment info
@@ -540,6 +686,99 @@ def write_accuracy(A, acc, results, notes):
     A("")
 
 
+def load_phase(res, key, phase):
+    """(ms, None) of load phase `phase` of `squeeze bench` result res[key] (median over its loads,
+    else the last load's), or (None, error)."""
+    r = res.get(key)
+    if not isinstance(r, dict) or "error" in r:
+        return None, get(res, key, "load_ms")[1]
+    for field in ("load_phases_median_ms", "load_phases_ms"):
+        v = (r.get(field) or {}).get(phase)
+        if isinstance(v, (int, float)):
+            return v, None
+    return None, f"{key}: no `{phase}` load phase in `squeeze bench --json` output (older binary?)"
+
+
+def write_gemm(A, g, notes):
+    """The 1x1 conv GEMM vs peak FMA section."""
+    A("## 1x1 conv GEMM vs peak FMA")
+    A("")
+    A(f"A one-node ONNX model, Conv 1x1 with {GEMM_C}→{GEMM_C} channels on 1x{GEMM_C}x{GEMM_HW}x{GEMM_HW}, "
+      "no bias (generated with the `onnx` package into `$SQUEEZE_CACHE/bench/`, not the repository), "
+      f"run by `squeeze bench MODEL.onnx --threads 1 --runs {GEMM_RUNS}`: squeeze runs a 1x1 conv as a "
+      f"GEMM. Work per run: 2·{GEMM_C}·{GEMM_C}·{GEMM_HW}·{GEMM_HW} = {GEMM_FLOPS:,} FLOPs; achieved "
+      "GFLOP/s = that / p50 of whole runs (copying the 3.2 MB input in and the output out included, "
+      "so slightly below the kernel's own rate, which `--profile` gives per node). The target is "
+      "judged on the whole-run figure.")
+    A("")
+    A("Peak: `squeeze bench --fma-peak` (`runtime/src/exec/kernels/x86_64/probe.rs`) times on one core "
+      "(a) a chain of dependent vector FMAs, latency-bound: at the documented FMA latency of 4 cycles "
+      "(AMD Zen 2 to Zen 5, Intel since Skylake) it gives the clock the core ran at, and (b) independent "
+      "FMAs over 16 (AVX-512) or 12 (AVX2) accumulators, throughput-bound: the measured peak FLOP/s. "
+      "FMA lanes per cycle = (b) / clock / 2, so peak = lanes per cycle × 2 × clock = (b). The probe "
+      "runs before and after the conv; the higher peak is used (the stricter ratio). `/proc/cpuinfo` "
+      "\"cpu MHz\" is shown beside it: in a VM it is usually the nominal (TSC) clock, not the boost "
+      "clock the core actually runs at.")
+    A("")
+    if "error" in g and len(g) == 1:
+        A(f"Not measured: {notes.na(g['error'])}.")
+        A("")
+        return
+    gs = gemm_summary(g)
+    probe = gs.get("probe")
+    mhz = g.get("cpuinfo_mhz") or {}
+    A("| quantity | value |")
+    A("| --- | --- |")
+    if probe:
+        A(f"| ISA | `{probe.get('isa')}` ({probe.get('vector_lanes')} f32 lanes per vector, "
+          f"{probe.get('accumulators')} accumulators) |")
+        A(f"| clock, from the dependent FMA chain (4-cycle latency) | {probe['clock_ghz_estimate']:.2f} GHz |")
+    else:
+        A(f"| FMA probe | {notes.na(' / '.join(gs['errors']))} |")
+    if "error" in mhz:
+        A(f"| `/proc/cpuinfo` \"cpu MHz\" | {notes.na(mhz['error'])} |")
+    else:
+        rng = f"{mhz['min']:.0f}" if mhz["min"] == mhz["max"] else f"{mhz['min']:.0f} to {mhz['max']:.0f}"
+        A(f"| `/proc/cpuinfo` \"cpu MHz\" | {rng} MHz ({mhz['cpus']} CPUs) |")
+    if probe:
+        fpc = probe["fma_flops_per_cycle_measured"]
+        A(f"| FMA throughput measured | {fpc:.1f} FLOP/cycle = {fpc / 2:.1f} f32 FMA lanes per cycle |")
+        A(f"| peak FMA, one core (measured) | **{gs['peak_gflops']:.1f} GFLOP/s** (probes: "
+          + ", ".join(f"{p:.1f}" for p in gs["peaks"]) + ") |")
+        if "error" not in mhz:
+            A(f"| peak at the `/proc/cpuinfo` clock, for reference | {fpc * mhz['max'] / 1e3:.1f} GFLOP/s |")
+    kern = g.get("kernel", {})
+    if gs.get("gflops"):
+        A(f"| squeeze p50, 1 thread | {fmt_ms(gs['ms'])} ms (kernel `"
+          + (kern.get("name") if "name" in kern else "?") + "`) |")
+        A(f"| achieved, 1 thread (whole run p50) | **{gs['gflops']:.1f} GFLOP/s** |")
+        if gs.get("node_gflops"):
+            A(f"| the conv node alone (`--profile`, mean of {GEMM_PROFILE_RUNS} runs) | "
+              f"{fmt_ms(gs['node_ms'])} ms = {gs['node_gflops']:.1f} GFLOP/s"
+              + (f" ({gs['node_gflops'] / gs['peak_gflops']:.0%} of peak)" if gs.get("peak_gflops") else "")
+              + " |")
+    else:
+        A(f"| squeeze, 1 thread | {notes.na(' / '.join(str(e) for e in gs['errors']))} |")
+    if gs.get("ratio") is not None:
+        A(f"| achieved / peak | **{gs['ratio']:.0%}** (target ≥ {GEMM_TARGET:.0%}: "
+          f"{pass_fail(gs['ratio'] >= GEMM_TARGET)}) |")
+    if gs.get("gflops_2t"):
+        A(f"| squeeze p50, 2 threads (reference) | {fmt_ms(gs['ms_2t'])} ms = {gs['gflops_2t']:.1f} GFLOP/s |")
+    else:
+        A(f"| squeeze p50, 2 threads (reference) | {notes.na(get(g, 'squeeze_2t', 'p50_ms')[1])} |")
+    if gs.get("ort_gflops"):
+        of_peak = f", {gs['ort_gflops'] / gs['peak_gflops']:.0%} of peak" if gs.get("peak_gflops") else ""
+        A(f"| ONNX Runtime, 1 thread (reference) | {fmt_ms(gs['ort_ms'])} ms = {gs['ort_gflops']:.1f} "
+          f"GFLOP/s{of_peak} |")
+    else:
+        A(f"| ONNX Runtime, 1 thread (reference) | {notes.na(get(g, 'ort', 'run_ms_median')[1])} |")
+    o = g.get("other_cpus")
+    if isinstance(o, (int, float)):
+        A(f"| other CPUs busy meanwhile | {o:.2f}"
+          + (f" {BUSY_MARK}: noisy" if o >= QUIET_BUSY * (os.cpu_count() or 1) else "") + " |")
+    A("")
+
+
 def write_doc(results, out_path, meta, notes):
     L = []
     A = L.append
@@ -558,9 +797,17 @@ def write_doc(results, out_path, meta, notes):
       "ResNet18 are torchvision architectures with random weights (fine for size and speed). "
       "EfficientNet-Lite0 stands in for EfficientNet-B0. PP-OCRv4 det runs at **1x3x320x320** "
       "(not 640x640) to keep the run short; PP-OCR cls at 1x3x48x192; the others at 1x3x224x224.")
-    A("- Threads: one each. squeeze with `RAYON_NUM_THREADS=1`"
-      + (" and `--threads 1`" if meta.get("threads_flag") else "")
-      + ", ONNX Runtime with `intra_op_num_threads=1` (sequential), tract single-threaded.")
+    isas = sorted({r[k]["isa"] for r in results for k in ("squeeze_f32", "squeeze_f32_2t")
+                   if isinstance(r.get(k), dict) and r[k].get("isa")})
+    A("- Threads: latency at 1 and at 2 threads. squeeze: `squeeze bench --threads N` (its session "
+      "pool; `RAYON_NUM_THREADS=N` too); ONNX Runtime: `intra_op_num_threads=N`, "
+      "`inter_op_num_threads=1`, sequential execution. **tract: 1 thread only**: "
+      "`examples/tract_bench.rs` has no threads option and this build of tract leaves "
+      "tract-linalg's `multithread-mm` feature off, so tract runs single-threaded; its 1-thread "
+      "figure is repeated beside the 2-thread ones for reference. Loads are timed at 1 thread.")
+    A("- squeeze kernels: " + (", ".join(f"`{i}`" for i in isas) or "unknown")
+      + " (the ISA `squeeze bench --json` reports: the best this CPU has unless `--isa` or "
+      "`SQUEEZE_ISA` forces one).")
     busy = [r["other_cpus"] for r in results if isinstance(r.get("other_cpus"), (int, float))]
     if busy:
         worst = max(busy)
@@ -626,10 +873,49 @@ def write_doc(results, out_path, meta, notes):
         else:
             A(f"{label} | {ok_n}/{tot} measured models (of {len(results)}) pass; lowest ORT/squeeze "
               f"{fmt_x(worst[0])} ({worst[1]}) | {pass_fail(ok_n == tot and tot == len(results))} |")
+    by_stem = {r["stem"]: r for r in results}
+    labels = {stem: label for label, stem, _ in MODELS}
+    for stem in LATENCY_MODELS:
+        r = by_stem.get(stem)
+        label = f"| 1 thread: squeeze ≤ {LATENCY_TARGET:.1f}× ORT latency: {labels[stem]} | f32"
+        if r is None:
+            A(f"{label} | not measured in this run | n/a |")
+            continue
+        s1, es = get(r, "squeeze_f32", "p50_ms")
+        o1, eo = get(r, "ort", "run_ms_median")
+        if s1 is None or not o1:
+            A(f"{label} | {notes.na(es if s1 is None else eo)} | n/a |")
+        else:
+            A(f"{label} | squeeze {fmt_ms(s1)} ms, ORT {fmt_ms(o1)} ms: {s1 / o1:.2f}×"
+              f"{' ' + BUSY_MARK if name(r) != r['label'] else ''} | {pass_fail(s1 / o1 <= LATENCY_TARGET)} |")
+    for stem in SPEEDUP_MODELS:
+        r = by_stem.get(stem)
+        label = f"| 2 threads ≥ {SPEEDUP_TARGET}× faster than 1 thread: {labels[stem]} | f32"
+        if r is None:
+            A(f"{label} | not measured in this run | n/a |")
+            continue
+        s1, e1 = get(r, "squeeze_f32", "p50_ms")
+        s2, e2 = get(r, "squeeze_f32_2t", "p50_ms")
+        if s1 is None or not s2:
+            A(f"{label} | {notes.na(e1 if s1 is None else e2)} | n/a |")
+        else:
+            A(f"{label} | squeeze 1 thread {fmt_ms(s1)} ms, 2 threads {fmt_ms(s2)} ms: {s1 / s2:.2f}×"
+              f"{' ' + BUSY_MARK if name(r) != r['label'] else ''} | {pass_fail(s1 / s2 >= SPEEDUP_TARGET)} |")
+    gs = gemm_summary(meta["gemm"]) if "gemm" in meta else {"errors": ["not measured"]}
+    label = (f"| 1x1 conv GEMM ({GEMM_C}→{GEMM_C} channels, {GEMM_HW}x{GEMM_HW}, 1 thread) ≥ "
+             f"{GEMM_TARGET:.0%} of peak FMA | f32")
+    if gs.get("ratio") is None:
+        A(f"{label} | {notes.na(' / '.join(str(e) for e in gs['errors']) or meta['gemm'].get('error', '?'))} "
+          "| n/a |")
+    else:
+        A(f"{label} | {gs['gflops']:.1f} GFLOP/s of a measured {gs['peak_gflops']:.1f} GFLOP/s peak: "
+          f"{gs['ratio']:.0%} | {pass_fail(gs['ratio'] >= GEMM_TARGET)} |")
     A("")
     A("Size targets use the default pack (byte-shuffle filter on, zstd level 19). The accuracy targets "
       "are measured on real images by `tests/accuracy.rs` (see [Accuracy on real data](#accuracy-on-real-data)). "
-      "The load target is checked per model in the load table below and must hold for every model.")
+      "The load target is checked per model in the load table below and must hold for every model. "
+      "The latency targets compare p50 latencies of one run of this script (see the latency tables); "
+      "the GEMM target is explained in [1x1 conv GEMM vs peak FMA](#1x1-conv-gemm-vs-peak-fma).")
     A("")
 
     # --- sizes
@@ -668,13 +954,19 @@ def write_doc(results, out_path, meta, notes):
       f"{ORT_LOADS} times (`scripts/ort_session_bench.py`). tract: "
       f"`model_for_path → with_input_fact → into_optimized → into_runnable`, {TRACT_LOADS} times. "
       "ORT and tract load the `.onnx`. Ratios > 1 mean squeeze is faster; the ratio and pass/fail "
-      "columns list int8, f32 zstd, f32 in-place in that order.")
+      "columns list int8, f32 zstd, f32 in-place in that order. \"prepare ms\" is the `prepare` load "
+      "phase of the f32 zstd `.sqz` (median over its loads, from `squeeze bench --json` "
+      "`load_phases_median_ms`): choosing each node's kernel, prepacking the weights into the SIMD "
+      "kernels' layouts and planning memory. It is part of the load time beside it.")
     A("")
-    A("| model | squeeze int8 ms | squeeze f32 zstd ms | squeeze f32 in-place ms | ORT create ms "
+    A("| model | squeeze int8 ms | squeeze f32 zstd ms | prepare ms | squeeze f32 in-place ms | ORT create ms "
       "| tract load+opt ms | ORT / squeeze | tract / squeeze | ≥ 10× ORT | other CPUs |")
-    A("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
+    A("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
     for r in results:
         loads = [get(r, key, "load_ms") for _, _, key in LOAD_STORAGES]
+        prep, eprep = load_phase(r, "squeeze_f32", "prepare")
+        load_cells = [notes.na(e) if v is None else fmt_ms(v) for v, e in loads]
+        load_cells.insert(2, notes.na(eprep) if prep is None else fmt_ms(prep))
         o, eo = get(r, "ort", "create_ms_median")
         t, et = get(r, "tract", "load_optimize_ms_median")
 
@@ -682,7 +974,7 @@ def write_doc(results, out_path, meta, notes):
             return ", ".join(fmt_x(a / s) if a is not None and s else "n/a" for s, _ in loads)
         ok = ", ".join(("PASS" if o / s >= LOAD_SPEEDUP_TARGET else "FAIL") if o is not None and s else "n/a"
                        for s, _ in loads)
-        A(f"| {name(r)} | " + " | ".join(notes.na(e) if s is None else fmt_ms(s) for s, e in loads)
+        A(f"| {name(r)} | " + " | ".join(load_cells)
           + f" | {notes.na(eo) if o is None else fmt_ms(o)} | {notes.na(et) if t is None else fmt_ms(t)} "
           f"| {ratios(o)} | {ratios(t)} | {ok} | {other_cpus(r)} |")
     A("")
@@ -714,12 +1006,20 @@ def write_doc(results, out_path, meta, notes):
         A("")
 
     # --- latency
+    def c(v, e):
+        return notes.na(e) if v is None else fmt_ms(v)
+
+    def ratio(a, b):
+        """a / b with two decimals below 10 (targets sit at 1.0 and 1.6)."""
+        if a is None or not b:
+            return "n/a"
+        return f"{a / b:.2f}×" if a / b < 10 else fmt_x(a / b)
     A("## Run latency (1 thread)")
     A("")
-    A("squeeze: `squeeze bench` p50/p90 over the runs shown (after a first run, reported separately), "
-      f"on the f32 `.sqz` (int8 `.sqz` p50 over {INT8_RUNS} runs for reference; the f32 run count is "
-      f"sized so its runs take about {RUN_BUDGET_S:.0f} s, at most {MAX_RUNS}); its kernels are currently **scalar "
-      "reference code**, so it is expected to be much slower than ORT and tract for now. "
+    A("squeeze: `squeeze bench --threads 1` p50/p90 over the runs shown (after a first run, reported "
+      f"separately), on the f32 `.sqz`; the run count is sized so the runs take about {RUN_BUDGET_S:.0f} s "
+      f"({MIN_RUNS} to {MAX_RUNS}). The int8 `.sqz` p50 over {INT8_RUNS} runs is there for reference: its "
+      "weights are dequantized to f32 at load, so the same f32 kernels run. "
       f"ORT: median of {ORT_RUNS} runs after one warm-up. tract: median of {TRACT_RUNS} runs after one "
       "warm-up. Ratios > 1 mean squeeze is slower.")
     A("")
@@ -736,17 +1036,39 @@ def write_doc(results, out_path, meta, notes):
         o, eo = get(r, "ort", "run_ms_median")
         t, et = get(r, "tract", "run_ms_median")
         nruns = r.get("squeeze_f32", {}).get("runs", "") if p50 is not None else ""
-
-        def c(v, e):
-            return notes.na(e) if v is None else fmt_ms(v)
         A(f"| {name(r)} | {shp} | {c(p50, e50)} | {c(p90, e90)} | {c(fr, efr)} | {nruns} "
           f"| {c(i50, ei50)} | {notes.na(erss) if rss is None else f'{rss / 1024:.0f}'} | {c(o, eo)} "
-          f"| {c(t, et)} | {fmt_x(p50 / o) if p50 is not None and o else 'n/a'} "
-          f"| {fmt_x(p50 / t) if p50 is not None and t else 'n/a'} | {other_cpus(r)} |")
+          f"| {c(t, et)} | {ratio(p50, o)} | {ratio(p50, t)} | {other_cpus(r)} |")
+    A("")
+    A("## Run latency (2 threads)")
+    A("")
+    A("squeeze: `squeeze bench --threads 2` on the same f32 `.sqz`, as many runs as at 1 thread. "
+      f"ORT: `intra_op_num_threads=2`, median of {ORT_RUNS} runs after one warm-up. tract runs single-"
+      "threaded (see Threads above): its 1-thread p50 is repeated for the ratio. Speedup = 1-thread "
+      "p50 / 2-thread p50 of the same engine (> 1 means 2 threads are faster). Ratios squeeze / engine "
+      "> 1 mean squeeze is slower.")
+    A("")
+    A("| model | squeeze f32 p50 ms | p90 ms | runs | ORT p50 ms | tract p50 ms (1 thread) "
+      "| sq f32 / ORT | sq f32 / tract (1 thread) | squeeze speedup | ORT speedup | tract speedup | other CPUs |")
+    A("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
+    for r in results:
+        p50, e50 = get(r, "squeeze_f32_2t", "p50_ms")
+        p90, e90 = get(r, "squeeze_f32_2t", "p90_ms")
+        s1, _ = get(r, "squeeze_f32", "p50_ms")
+        o, eo = get(r, "ort_2t", "run_ms_median")
+        o1, _ = get(r, "ort", "run_ms_median")
+        t, et = get(r, "tract", "run_ms_median")
+        nruns = r.get("squeeze_f32_2t", {}).get("runs", "") if p50 is not None else ""
+        A(f"| {name(r)} | {c(p50, e50)} | {c(p90, e90)} | {nruns} | {c(o, eo)} | {c(t, et)} "
+          f"| {ratio(p50, o)} | {ratio(p50, t)} | {ratio(s1, p50)} | {ratio(o1, o)} | 1 thread only "
+          f"| {other_cpus(r)} |")
     A("")
     A("p99 from `squeeze bench` is in the raw results; with at most "
-      f"{MAX_RUNS} runs it equals the slowest run, so it is not shown.")
+      f"{MAX_RUNS} runs it is the slowest run or close to it, so it is not shown.")
     A("")
+
+    write_gemm(A, meta.get("gemm", {"error": "not measured"}), notes)
+
     A(f"Raw results: `{meta['raw']}` (not in the repository).")
     A("")
 
@@ -771,6 +1093,8 @@ def main():
                     help="before each model, wait up to S seconds for other processes to go quiet")
     ap.add_argument("--wait-budget", type=float, default=240, metavar="S",
                     help="total waiting allowed over the whole run")
+    ap.add_argument("--no-gemm", action="store_true",
+                    help="skip the 1x1 conv GEMM vs peak FMA measurement")
     args = ap.parse_args()
 
     models = MODELS
@@ -784,24 +1108,29 @@ def main():
     base = CACHE / "bench"
     base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="run-", dir=base))
-    extra = squeeze_bench_flags()
     meta = {
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "machine": machine(),
         "squeeze": squeeze_version(),
         "ort": ort.__version__,
         "tract": lock_version("tract-onnx"),
-        "threads_flag": bool(extra),
         "wait_idle": args.wait_idle,
         "accuracy": read_accuracy(),
     }
     log(f"output folder {tmp}")
     results = []
     try:
+        if args.no_gemm:
+            meta["gemm"] = {"error": "not measured (--no-gemm)"}
+        else:
+            try:
+                meta["gemm"] = gemm_bench(base, args.wait_idle)
+            except Exception as e:  # noqa: BLE001
+                meta["gemm"] = {"error": f"{type(e).__name__}: {e}"}
         for label, stem, _ in models:
             try:
                 budget = max(0.0, args.wait_budget - sum(r.get("waited_s", 0) for r in results))
-                results.append(bench_model(label, stem, tmp, extra, min(args.wait_idle, budget)))
+                results.append(bench_model(label, stem, tmp, min(args.wait_idle, budget)))
             except Exception as e:  # noqa: BLE001
                 results.append({"label": label, "stem": stem, "error": f"{type(e).__name__}: {e}"})
     finally:

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Benchmark squeeze against ONNX Runtime and tract and write docs/BENCHMARKS.md.
 #   1. fetch/generate the test data and the Python venv (scripts/fetch-test-data.sh; a no-op when up to date)
-#   2. build `squeeze` and the `tract_bench` example in release
-#   3. run scripts/bench.py with the venv python (extra arguments are passed to it, e.g. --models mobilenetv2)
-# Packed files go under $SQUEEZE_CACHE/bench/ (default ~/.cache/squeeze/bench), never in the repository.
+#   2. build `squeeze` and the `tract_bench` example in release (one profile; nothing else)
+#   3. run scripts/bench.py with the venv python (extra arguments are passed to it, e.g. --models mobilenetv2):
+#      squeeze, ONNX Runtime and tract per model, interleaved, at 1 and 2 threads (tract: 1), and
+#      a 1x1 conv GEMM against this core's measured peak FMA (`squeeze bench --fma-peak`)
+# Packed files and the generated conv model go under $SQUEEZE_CACHE/bench/ (default
+# ~/.cache/squeeze/bench), never in the repository.
 # The accuracy section shows $SQUEEZE_CACHE/accuracy.json, written by
 # `cargo test --release --test accuracy` (not run here: about 4 minutes); run that first.
 set -euo pipefail
