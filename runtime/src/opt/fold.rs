@@ -7,7 +7,7 @@ use super::retain_unremoved;
 use crate::error::Result;
 use crate::exec::kernels::scalar::elementwise::batchnorm_to_affine;
 use crate::exec::kernels::scalar::reference as compute;
-use crate::ir::{Graph, Op, Tensor};
+use crate::ir::{BinaryOp, Graph, Op, Tensor};
 
 /// Evaluates nodes whose inputs are all constants.
 #[allow(clippy::needless_range_loop)] // `i` indexes both nodes and flags
@@ -80,6 +80,89 @@ pub fn fold_batchnorm(graph: &mut Graph) -> Result<usize> {
             graph.nodes[i].inputs = vec![x, s, t];
         }
         count += 1;
+    }
+    retain_unremoved(graph, &removed);
+    Ok(count)
+}
+
+/// Per-channel values of constant `c` broadcast against an output of
+/// `shape` (channels on axis 1): a scalar, or a shape that is 1 on every
+/// axis but the channel axis. `None` otherwise.
+fn per_channel(graph: &Graph, c: usize, shape: &[usize]) -> Option<Vec<f32>> {
+    let t = graph.constant(c)?;
+    let v = t.as_f32()?;
+    let (rank, channels) = (shape.len(), *shape.get(1)?);
+    let cs = t.shape();
+    if v.len() == 1 {
+        return Some(vec![v[0]; channels]);
+    }
+    let lead = rank.checked_sub(cs.len())?;
+    let only_channels = cs
+        .iter()
+        .enumerate()
+        .all(|(i, &d)| d == 1 || (i + lead == 1 && d == channels));
+    (only_channels && v.len() == channels).then(|| v.to_vec())
+}
+
+/// Folds a Mul, Div, Add or Sub by a per-channel (or scalar) constant into
+/// the weights and bias of the Conv / ConvTranspose / Gemm before it, when
+/// that op has no activation and no other reader (the affine layers that
+/// exporters leave as primitive ops).
+pub fn fold_affine(graph: &mut Graph) -> Result<usize> {
+    let consumers = graph.consumers();
+    let producers = graph.producers();
+    let mut removed = vec![false; graph.nodes.len()];
+    let mut count = 0;
+    for i in 0..graph.nodes.len() {
+        let Op::Binary(op) = graph.nodes[i].op else {
+            continue;
+        };
+        let ins = graph.nodes[i].inputs.clone();
+        if ins.len() != 2 {
+            continue;
+        }
+        // The data operand is the non-constant one; Div and Sub only fold
+        // with the data first.
+        let (x, c) = match (graph.constant(ins[0]), graph.constant(ins[1])) {
+            (None, Some(_)) => (ins[0], ins[1]),
+            (Some(_), None) if matches!(op, BinaryOp::Mul | BinaryOp::Add) => (ins[1], ins[0]),
+            _ => continue,
+        };
+        let out = graph.nodes[i].outputs[0];
+        let shape = graph.values[out].info.shape.clone();
+        if graph.values[x].info.shape != shape {
+            continue;
+        }
+        let Some(k) = per_channel(graph, c, &shape) else {
+            continue;
+        };
+        let ones = vec![1.0; k.len()];
+        let zeros = vec![0.0; k.len()];
+        let (scale, shift) = match op {
+            BinaryOp::Mul => (k, zeros),
+            BinaryOp::Div if k.iter().all(|&v| v != 0.0) => {
+                (k.iter().map(|v| 1.0 / v).collect(), zeros)
+            }
+            BinaryOp::Add => (ones, k),
+            BinaryOp::Sub => (ones, k.iter().map(|v| -v).collect()),
+            _ => continue,
+        };
+        let target = producers[x].filter(|&j| {
+            !removed[j]
+                && consumers[x].len() == 1
+                && !graph.outputs.contains(&x)
+                && graph.nodes[j].op.activation().is_none()
+                && graph.nodes[j].inputs.len() <= 3
+                && matches!(
+                    graph.nodes[j].op,
+                    Op::Conv { .. } | Op::ConvTranspose { .. } | Op::Gemm { .. }
+                )
+        });
+        if let Some(j) = target.filter(|&j| fold_into(graph, j, &scale, &shift)) {
+            graph.nodes[j].outputs[0] = out;
+            removed[i] = true;
+            count += 1;
+        }
     }
     retain_unremoved(graph, &removed);
     Ok(count)

@@ -2,7 +2,7 @@
 //! conv/gemm epilogue, zero Pad into conv padding.
 
 use crate::error::Result;
-use crate::ir::{BinaryOp, Graph, Op, PadMode, Tensor};
+use crate::ir::{BinaryOp, Graph, Op, PadMode, Tensor, UnaryOp};
 
 use super::{replace_uses, retain_unremoved};
 
@@ -173,6 +173,109 @@ pub fn fuse_residual_add(graph: &mut Graph) -> Result<usize> {
         conv.outputs = vec![y];
         graph.nodes[j] = conv;
         removed[i] = true;
+        count += 1;
+    }
+    retain_unremoved(graph, &removed);
+    Ok(count)
+}
+
+/// Is `v` the constant scalar `want`?
+fn is_scalar(graph: &Graph, v: usize, want: f32) -> bool {
+    graph
+        .constant(v)
+        .and_then(|t| t.as_f32())
+        .is_some_and(|d| d.len() == 1 && (d[0] - want).abs() <= 1e-6 * want.abs().max(1.0))
+}
+
+/// Rewrites `x * clip(x + 3, 0, 6) / 6` (also `* (1/6)`, either operand
+/// order) into one HardSwish, which then fuses into a conv epilogue; and
+/// `clip(x + 3, 0, 6) / 6` into a HardSigmoid. Exporters write both as
+/// primitive ops.
+pub fn fuse_hard_activations(graph: &mut Graph) -> Result<usize> {
+    let consumers = graph.consumers();
+    let producers = graph.producers();
+    let mut removed = vec![false; graph.nodes.len()];
+    let mut count = 0;
+    let single = |v: usize| consumers[v].len() == 1 && !graph.outputs.contains(&v);
+    for d in 0..graph.nodes.len() {
+        let n = &graph.nodes[d];
+        let scaled = match n.op {
+            Op::Binary(BinaryOp::Div)
+                if n.inputs.len() == 2 && is_scalar(graph, n.inputs[1], 6.0) =>
+            {
+                n.inputs[0]
+            }
+            Op::Binary(BinaryOp::Mul)
+                if n.inputs.len() == 2 && is_scalar(graph, n.inputs[1], 1.0 / 6.0) =>
+            {
+                n.inputs[0]
+            }
+            _ => continue,
+        };
+        // The clip(x + 3, 0, 6) node and its x.
+        let clip_of = |v: usize| -> Option<(usize, usize)> {
+            let c = producers[v]?;
+            let Op::Unary(UnaryOp::Clip { min, max }) = graph.nodes[c].op else {
+                return None;
+            };
+            if min != 0.0 || max != 6.0 || !single(v) {
+                return None;
+            }
+            let a = producers[graph.nodes[c].inputs[0]]?;
+            let an = &graph.nodes[a];
+            if an.op != Op::Binary(BinaryOp::Add) || an.inputs.len() != 2 || !single(an.outputs[0])
+            {
+                return None;
+            }
+            let x = match (
+                is_scalar(graph, an.inputs[0], 3.0),
+                is_scalar(graph, an.inputs[1], 3.0),
+            ) {
+                (false, true) => an.inputs[0],
+                (true, false) => an.inputs[1],
+                _ => return None,
+            };
+            graph.values[x].constant.is_none().then_some((c, a))
+        };
+        let mut plan: Option<(Vec<usize>, usize, UnaryOp)> = None;
+        if let Some((c, a)) = clip_of(scaled) {
+            // HardSigmoid: clip(x + 3, 0, 6) / 6.
+            let x = graph.nodes[a]
+                .inputs
+                .iter()
+                .copied()
+                .find(|&v| graph.values[v].constant.is_none());
+            if let Some(x) = x {
+                plan = Some((
+                    vec![c, a],
+                    x,
+                    UnaryOp::HardSigmoid {
+                        alpha: 1.0 / 6.0,
+                        beta: 0.5,
+                    },
+                ));
+            }
+        } else if let Some(m) = producers[scaled].filter(|_| single(scaled)) {
+            let mn = &graph.nodes[m];
+            if mn.op == Op::Binary(BinaryOp::Mul) && mn.inputs.len() == 2 {
+                for side in 0..2 {
+                    let (x, other) = (mn.inputs[side], mn.inputs[1 - side]);
+                    if let Some((c, a)) = clip_of(other) {
+                        if graph.nodes[a].inputs.contains(&x) {
+                            plan = Some((vec![m, c, a], x, UnaryOp::HardSwish));
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let Some((gone, x, u)) = plan else { continue };
+        if gone.iter().any(|&g| removed[g]) {
+            continue;
+        }
+        gone.iter().for_each(|&g| removed[g] = true);
+        graph.nodes[d].op = Op::Unary(u);
+        graph.nodes[d].inputs = vec![x];
         count += 1;
     }
     retain_unremoved(graph, &removed);

@@ -9,8 +9,10 @@ mod tests;
 use crate::error::Result;
 use crate::ir::{Graph, ValueId};
 
-pub use fold::{fold_batchnorm, fold_constants};
-pub use fuse::{eliminate_noops, fuse_activation, fuse_pad_into_conv, fuse_residual_add};
+pub use fold::{fold_affine, fold_batchnorm, fold_constants};
+pub use fuse::{
+    eliminate_noops, fuse_activation, fuse_hard_activations, fuse_pad_into_conv, fuse_residual_add,
+};
 
 /// What one pass did over the whole run.
 #[derive(Clone, Debug)]
@@ -31,6 +33,8 @@ pub const PASSES: &[(&str, Pass)] = &[
     ("eliminate-noops", eliminate_noops),
     ("fold-constants", fold_constants),
     ("fold-batchnorm", fold_batchnorm),
+    ("fold-affine", fold_affine),
+    ("fuse-hard-activations", fuse_hard_activations),
     ("fuse-pad-into-conv", fuse_pad_into_conv),
     ("fuse-residual-add", fuse_residual_add),
     ("fuse-activation", fuse_activation),

@@ -272,3 +272,98 @@ fn fuse_residual_add_then_relu() {
     g.outputs.extend([sum, c]);
     assert_eq!(fuse_residual_add(&mut g).unwrap(), 0);
 }
+
+fn binary_const(
+    graph: &mut Graph,
+    x: usize,
+    op: crate::ir::BinaryOp,
+    c: Tensor,
+    name: &str,
+) -> usize {
+    let k = graph.add_constant(format!("{name}.c"), c);
+    let info = graph.values[x].info.clone();
+    let y = graph.add_value(name, info);
+    graph.nodes.push(Node {
+        name: name.into(),
+        op: Op::Binary(op),
+        inputs: vec![x, k],
+        outputs: vec![y],
+    });
+    y
+}
+
+#[test]
+fn fold_per_channel_affine_into_conv() {
+    use crate::ir::BinaryOp;
+    let (mut g, x) = with_input(2);
+    let c = conv(&mut g, x, 2, 3);
+    let scale = Tensor::from_f32(vec![1, 3, 1, 1], vec![0.5, -2.0, 3.0]).unwrap();
+    let m = binary_const(&mut g, c, BinaryOp::Mul, scale, "mul");
+    let a = binary_const(
+        &mut g,
+        m,
+        BinaryOp::Add,
+        Tensor::from_f32(vec![1], vec![0.25]).unwrap(),
+        "add",
+    );
+    // Varies along W, not channels: must stay.
+    let w = binary_const(
+        &mut g,
+        a,
+        BinaryOp::Add,
+        Tensor::from_f32(vec![6], vec![1.0; 6]).unwrap(),
+        "w",
+    );
+    g.outputs.push(w);
+    let before = run(&g);
+    // One fold per round (the optimizer repeats passes until nothing changes).
+    assert_eq!(fold_affine(&mut g).unwrap(), 1, "the Mul folds");
+    assert_eq!(fold_affine(&mut g).unwrap(), 1, "then the scalar Add");
+    assert_eq!(fold_affine(&mut g).unwrap(), 0, "the W-wise Add does not");
+    assert_eq!(g.nodes.len(), 2);
+    assert_same(&before, &run(&g));
+}
+
+#[test]
+fn fuse_hardswish_and_hardsigmoid_patterns() {
+    use crate::ir::BinaryOp;
+    let scalar = |v: f32| Tensor::from_f32(vec![], vec![v]).unwrap();
+    let (mut g, x) = with_input(2);
+    let c = conv(&mut g, x, 2, 3);
+    // c * clip(c + 3, 0, 6) / 6
+    let a = binary_const(&mut g, c, BinaryOp::Add, scalar(3.0), "add3");
+    let clip = unary(
+        &mut g,
+        a,
+        Op::Unary(UnaryOp::Clip { min: 0.0, max: 6.0 }),
+        "clip",
+    );
+    let info = g.values[c].info.clone();
+    let m = g.add_value("mul", info);
+    g.nodes.push(Node {
+        name: "mul".into(),
+        op: Op::Binary(BinaryOp::Mul),
+        inputs: vec![clip, c],
+        outputs: vec![m],
+    });
+    let hs = binary_const(&mut g, m, BinaryOp::Div, scalar(6.0), "div6");
+    // clip(hs + 3, 0, 6) * (1/6)
+    let a2 = binary_const(&mut g, hs, BinaryOp::Add, scalar(3.0), "add3b");
+    let clip2 = unary(
+        &mut g,
+        a2,
+        Op::Unary(UnaryOp::Clip { min: 0.0, max: 6.0 }),
+        "clip2",
+    );
+    let hsig = binary_const(&mut g, clip2, BinaryOp::Mul, scalar(1.0 / 6.0), "sixth");
+    g.outputs.push(hsig);
+    let before = run(&g);
+    assert_eq!(fuse_hard_activations(&mut g).unwrap(), 2);
+    assert_eq!(g.nodes.len(), 3, "conv, HardSwish, HardSigmoid");
+    assert_eq!(g.nodes[1].op, Op::Unary(UnaryOp::HardSwish));
+    assert!(matches!(
+        g.nodes[2].op,
+        Op::Unary(UnaryOp::HardSigmoid { .. })
+    ));
+    assert_same(&before, &run(&g));
+}
