@@ -68,6 +68,31 @@ pub fn slice<T: Copy>(x: &[T], shape: &[usize], axes: &[AxisSlice], y: &mut [T])
     let strides = row_major_strides(shape);
     let out_shape: super::Dims = axes.iter().map(|a| a.len).collect();
     let mut o = 0;
+    // Trailing axes taken whole, and the step-1 axis before them, copy as
+    // contiguous runs (a channel slice copies whole planes).
+    let mut kept = axes.len();
+    while kept > 0 && {
+        let a = &axes[kept - 1];
+        a.start == 0 && a.step == 1 && a.len == shape[kept - 1]
+    } {
+        kept -= 1;
+    }
+    if kept > 0 && axes[kept - 1].step == 1 {
+        let run: usize = axes[kept - 1].len * shape[kept..].iter().product::<usize>();
+        if run > 1 {
+            let inner = kept - 1;
+            for_each_index(&out_shape[..inner], |idx| {
+                let mut src = axes[inner].start * strides[inner];
+                for ((i, a), st) in idx.iter().zip(axes).zip(&strides) {
+                    src = (src as isize + (a.start as isize + a.step * *i as isize) * *st as isize)
+                        as usize;
+                }
+                y[o..o + run].copy_from_slice(&x[src..src + run]);
+                o += run;
+            });
+            return;
+        }
+    }
     for_each_index(&out_shape, |idx| {
         let mut src = 0isize;
         for ((i, a), s) in idx.iter().zip(axes).zip(&strides) {
