@@ -4,8 +4,10 @@
 
 use std::path::PathBuf;
 
+#[cfg(feature = "onnx")]
 use prost::Message;
 use squeeze::Tensor;
+#[cfg(feature = "onnx")]
 use tract_onnx::pb;
 
 /// The repository root (tests run with the runtime crate as cwd).
@@ -56,8 +58,9 @@ pub fn worst_ratio(got: &Tensor, want: &Tensor, tol: f32) -> (f32, usize, f32, f
     worst
 }
 
-// ---- building small ONNX models in tests ----
+// ---- building small ONNX models in tests (the `onnx` feature) ----
 
+#[cfg(feature = "onnx")]
 pub fn attr_i(name: &str, i: i64) -> pb::AttributeProto {
     pb::AttributeProto {
         name: name.into(),
@@ -66,6 +69,7 @@ pub fn attr_i(name: &str, i: i64) -> pb::AttributeProto {
         ..Default::default()
     }
 }
+#[cfg(feature = "onnx")]
 pub fn attr_f(name: &str, f: f32) -> pb::AttributeProto {
     pb::AttributeProto {
         name: name.into(),
@@ -74,6 +78,7 @@ pub fn attr_f(name: &str, f: f32) -> pb::AttributeProto {
         ..Default::default()
     }
 }
+#[cfg(feature = "onnx")]
 pub fn attr_ints(name: &str, ints: &[i64]) -> pb::AttributeProto {
     pb::AttributeProto {
         name: name.into(),
@@ -82,6 +87,7 @@ pub fn attr_ints(name: &str, ints: &[i64]) -> pb::AttributeProto {
         ..Default::default()
     }
 }
+#[cfg(feature = "onnx")]
 pub fn attr_t(name: &str, t: pb::TensorProto) -> pb::AttributeProto {
     pb::AttributeProto {
         name: name.into(),
@@ -91,6 +97,7 @@ pub fn attr_t(name: &str, t: pb::TensorProto) -> pb::AttributeProto {
     }
 }
 
+#[cfg(feature = "onnx")]
 pub fn node(
     op: &str,
     inputs: &[&str],
@@ -107,6 +114,7 @@ pub fn node(
     }
 }
 
+#[cfg(feature = "onnx")]
 pub fn tensor_f32(name: &str, dims: &[i64], data: Vec<f32>) -> pb::TensorProto {
     pb::TensorProto {
         name: name.into(),
@@ -116,6 +124,7 @@ pub fn tensor_f32(name: &str, dims: &[i64], data: Vec<f32>) -> pb::TensorProto {
         ..Default::default()
     }
 }
+#[cfg(feature = "onnx")]
 pub fn tensor_i64(name: &str, dims: &[i64], data: Vec<i64>) -> pb::TensorProto {
     pb::TensorProto {
         name: name.into(),
@@ -126,6 +135,7 @@ pub fn tensor_i64(name: &str, dims: &[i64], data: Vec<i64>) -> pb::TensorProto {
     }
 }
 
+#[cfg(feature = "onnx")]
 pub fn value_info(name: &str, dims: &[i64]) -> pb::ValueInfoProto {
     use pb::tensor_shape_proto::{dimension::Value, Dimension};
     let shape = pb::TensorShapeProto {
@@ -150,6 +160,7 @@ pub fn value_info(name: &str, dims: &[i64]) -> pb::ValueInfoProto {
     }
 }
 
+#[cfg(feature = "onnx")]
 /// Encodes a one-graph model of the default domain at `opset`.
 pub fn model_bytes(
     nodes: Vec<pb::NodeProto>,
