@@ -69,8 +69,10 @@ pub fn plan(graph: &Graph, input: &PlanInput) -> Plan {
             }
         }
     }
-    for &o in &graph.outputs {
-        touch(o, end, &mut first, &mut last);
+    // Outputs are read after the run; inputs stay intact through it, so a
+    // session can run again on inputs written once (`run_in_place`).
+    for &v in graph.outputs.iter().chain(&graph.inputs) {
+        touch(v, end, &mut first, &mut last);
     }
     let bytes = |len: usize| len.div_ceil(ALIGN) * ALIGN;
     let mut intervals: Vec<(Interval, Slot)> = Vec::new();

@@ -5,7 +5,8 @@
 
 pub mod kernels;
 
-use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use smallvec::SmallVec;
 
@@ -192,23 +193,78 @@ impl State {
     }
 }
 
-/// A request to the session's driver job.
-enum Request {
-    /// Run the graph, timing each node if asked (`per_node` slots).
+/// Runs `graph` on this pool worker while every other worker of the pool
+/// stays awake for the whole run, taking the parallel parts of each node
+/// as they appear. A worker that slept between nodes would be woken per
+/// region, which costs tens of microseconds (far more in a VM, where the
+/// idle vCPU halts), and the driver would mostly run both parts itself.
+/// The helpers are stack jobs of nested joins: nothing is allocated.
+fn with_helpers<T: Send>(graph: impl FnOnce() -> T + Send) -> T {
+    let done = AtomicBool::new(false);
+    let helpers = rayon::current_num_threads().saturating_sub(1);
+    let (result, ()) = rayon::join(
+        || {
+            let r = graph();
+            done.store(true, Ordering::Release);
+            r
+        },
+        || help_until_done(helpers, &done),
+    );
+    result
+}
+
+/// Occupies `n` workers (this one and, through nested joins, `n - 1`
+/// more) with running whatever parallel parts appear until `done`.
+fn help_until_done(n: usize, done: &AtomicBool) {
+    if n == 0 {
+        return;
+    }
+    let work = || {
+        while !done.load(Ordering::Acquire) {
+            if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                std::hint::spin_loop();
+            }
+        }
+    };
+    rayon::join(work, || help_until_done(n - 1, done));
+}
+
+/// The exchange between a session and its driver job: one slot under a
+/// mutex and a condvar each way (futex-based: nothing is allocated, unlike
+/// a channel whose waker lists may grow).
+#[derive(Default)]
+struct Handoff {
+    slot: Mutex<Slot>,
+    to_driver: Condvar,
+    to_caller: Condvar,
+}
+
+#[derive(Default)]
+enum Slot {
+    #[default]
+    Idle,
+    /// Run the graph, timing each node if asked.
     Run {
         profile: bool,
     },
+    /// The result of the last run: per-node times when profiled.
+    Done(Result<Vec<f64>>),
     Exit,
 }
 
+impl Handoff {
+    fn lock(&self) -> MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// The workers of a session with more than one thread: a rayon pool with
-/// one long-lived driver job in it. A run is handed to the driver over a
-/// bounded channel, so the graph runs on a pool worker and every parallel
+/// one long-lived driver job in it. A run is handed to the driver through
+/// a [`Handoff`], so the graph runs on a pool worker and every parallel
 /// region forks onto that worker's own deque: no per-run queueing through
 /// rayon's injector and no allocation per frame.
 struct Workers {
-    requests: mpsc::SyncSender<Request>,
-    done: mpsc::Receiver<Result<Vec<f64>>>,
+    handoff: Arc<Handoff>,
     _pool: rayon::ThreadPool,
 }
 
@@ -219,47 +275,66 @@ impl Workers {
             .thread_name(|i| format!("squeeze-{i}"))
             .build()
             .map_err(|e| Error::Input(format!("thread pool: {e}")))?;
-        let (requests, rx) = mpsc::sync_channel::<Request>(1);
-        let (tx, done) = mpsc::sync_channel(1);
-        let state = Arc::clone(state);
+        let handoff = Arc::new(Handoff::default());
+        let (state, h) = (Arc::clone(state), Arc::clone(&handoff));
         pool.spawn(move || {
             let threads = Threads::in_pool();
             let mut times: Vec<f64> = Vec::new();
-            while let Ok(Request::Run { profile }) = rx.recv() {
-                let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-                let result = if profile {
-                    times.clear();
-                    times.resize(st.prepared.graph.nodes.len(), 0.0);
-                    st.run(&threads, Some(&mut times)).map(|_| times.clone())
-                } else {
-                    st.run(&threads, None).map(|_| Vec::new())
+            loop {
+                let mut slot = h.lock();
+                let profile = loop {
+                    match &*slot {
+                        Slot::Run { profile } => break *profile,
+                        Slot::Exit => return,
+                        _ => slot = h.to_driver.wait(slot).unwrap_or_else(|e| e.into_inner()),
+                    }
                 };
-                drop(st);
-                if tx.send(result).is_err() {
-                    break;
+                drop(slot);
+                let result = with_helpers(|| {
+                    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+                    if profile {
+                        times.clear();
+                        times.resize(st.prepared.graph.nodes.len(), 0.0);
+                        st.run(&threads, Some(&mut times)).map(|_| times.clone())
+                    } else {
+                        st.run(&threads, None).map(|_| Vec::new())
+                    }
+                });
+                let mut slot = h.lock();
+                if !matches!(*slot, Slot::Exit) {
+                    *slot = Slot::Done(result);
                 }
+                h.to_caller.notify_one();
             }
         });
         Ok(Workers {
-            requests,
-            done,
+            handoff,
             _pool: pool,
         })
     }
 
     fn run(&self, profile: bool) -> Result<Vec<f64>> {
-        let gone = || Error::Input("the session's worker thread has stopped".into());
-        self.requests
-            .send(Request::Run { profile })
-            .map_err(|_| gone())?;
-        self.done.recv().map_err(|_| gone())?
+        let h = &self.handoff;
+        let mut slot = h.lock();
+        *slot = Slot::Run { profile };
+        h.to_driver.notify_one();
+        loop {
+            match std::mem::take(&mut *slot) {
+                Slot::Done(result) => return result,
+                other => {
+                    *slot = other;
+                    slot = h.to_caller.wait(slot).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+        }
     }
 }
 
 impl Drop for Workers {
     fn drop(&mut self) {
         // The driver job ends; then the pool shuts down with it.
-        let _ = self.requests.send(Request::Exit);
+        *self.handoff.lock() = Slot::Exit;
+        self.handoff.to_driver.notify_one();
     }
 }
 
@@ -372,8 +447,9 @@ impl Executor {
     }
 
     /// Runs the graph on the inputs already written into the arena
-    /// ([`Executor::input_f32_mut`]); outputs are read in place with
-    /// [`Executor::output`]. Allocates nothing.
+    /// ([`Executor::input_f32_mut`]; they stay as written, so a run may
+    /// repeat on them); outputs are read in place with
+    /// [`Executor::output_f32`]. Allocates nothing.
     pub fn run_in_place(&mut self) -> Result<()> {
         match &self.workers {
             Some(w) => w.run(false).map(|_| ()),
