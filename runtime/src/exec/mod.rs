@@ -8,6 +8,7 @@ pub mod kernels;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+use rayon::prelude::*;
 use smallvec::SmallVec;
 
 use crate::error::{Error, Result};
@@ -63,30 +64,38 @@ impl Prepared {
         } else {
             opts.threads
         };
+        let aliased = |n: &crate::ir::Node| {
+            aliases_input(&n.op) && graph.values[n.inputs[0]].constant.is_none()
+        };
         let mut alias: Vec<Option<ValueId>> = vec![None; graph.values.len()];
-        let mut kernels = Vec::with_capacity(graph.nodes.len());
-        for n in &graph.nodes {
-            let x = n.inputs[0];
-            if aliases_input(&n.op) && graph.values[x].constant.is_none() {
-                alias[n.outputs[0]] = Some(x);
-                kernels.push(None);
-                continue;
-            }
-            let ins: SmallVec<[Operand; 5]> = n
-                .inputs
-                .iter()
-                .map(|&v| Operand {
-                    info: &graph.values[v].info,
-                    constant: graph.values[v].constant.as_deref(),
-                })
-                .collect();
-            let outs: SmallVec<[_; 2]> = n
-                .outputs
-                .iter()
-                .map(|&v| graph.values[v].info.clone())
-                .collect();
-            kernels.push(Some(kernels::prepare(isa, &n.op, &ins, &outs)));
+        for n in graph.nodes.iter().filter(|n| aliased(n)) {
+            alias[n.outputs[0]] = Some(n.inputs[0]);
         }
+        // Kernel choice and weight packing are independent per node: done
+        // in parallel on the loading thread's pool (load time, not frames).
+        let kernels: Vec<Option<Box<dyn Kernel>>> = graph
+            .nodes
+            .par_iter()
+            .map(|n| {
+                if aliased(n) {
+                    return None;
+                }
+                let ins: SmallVec<[Operand; 5]> = n
+                    .inputs
+                    .iter()
+                    .map(|&v| Operand {
+                        info: &graph.values[v].info,
+                        constant: graph.values[v].constant.as_deref(),
+                    })
+                    .collect();
+                let outs: SmallVec<[_; 2]> = n
+                    .outputs
+                    .iter()
+                    .map(|&v| graph.values[v].info.clone())
+                    .collect();
+                Some(kernels::prepare(isa, &n.op, &ins, &outs))
+            })
+            .collect();
         let scratch: Vec<usize> = kernels
             .iter()
             .map(|k| k.as_ref().map_or(0, |k| k.scratch_bytes(threads)))
