@@ -59,22 +59,8 @@ fn check(stem: &str) {
         let model =
             Model::load(&model_path, &opts).unwrap_or_else(|e| panic!("{stem}: load failed: {e}"));
         let mut session = model.session().expect("session");
-        let ins: Vec<&Tensor> = inputs.iter().collect();
-        // Twice: a reused session must give the same answer.
-        for round in 0..2 {
-            let outs = session
-                .run(&ins)
-                .unwrap_or_else(|e| panic!("{stem}: run failed: {e}"));
-            assert_eq!(outs.len(), refs.len());
-            for (j, (got, want)) in outs.iter().zip(&refs).enumerate() {
-                let (r, at, a, b) = common::worst_ratio(got, want, TOL);
-                eprintln!("{stem} opt={optimize} round={round} output {j}: worst |diff|/tol = {r:.3} at {at} ({a} vs {b})");
-                assert!(
-                    r <= 1.0,
-                    "{stem} (optimize={optimize}) output {j}: {a} vs reference {b} at {at}"
-                );
-            }
-        }
+        let label = format!("{stem} (optimize={optimize})");
+        common::assert_runs_match(&label, &mut session, &inputs, &refs, TOL);
     }
 }
 

@@ -91,22 +91,7 @@ fn check(stem: &str) {
         .map(|j| squeeze::npy::read(&dir.join(format!("output_{j}.npy"))).expect("output npy"))
         .collect();
     let mut session = model.session().expect("session");
-    let ins: Vec<&Tensor> = inputs.iter().collect();
-    // Twice: a reused session must give the same answer.
-    for round in 0..2 {
-        let outs = session
-            .run(&ins)
-            .unwrap_or_else(|e| panic!("{stem}: run failed: {e}"));
-        assert_eq!(outs.len(), refs.len());
-        for (j, (got, want)) in outs.iter().zip(&refs).enumerate() {
-            let (r, at, a, b) = common::worst_ratio(got, want, TOL);
-            eprintln!("{stem} sqz round={round} output {j}: worst |diff|/tol = {r:.3} at {at} ({a} vs {b})");
-            assert!(
-                r <= 1.0,
-                "{stem} (.sqz) output {j}: {a} vs reference {b} at {at}"
-            );
-        }
-    }
+    common::assert_runs_match(&format!("{stem} (.sqz)"), &mut session, &inputs, &refs, TOL);
 }
 
 macro_rules! model_tests {

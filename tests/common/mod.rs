@@ -58,6 +58,31 @@ pub fn worst_ratio(got: &Tensor, want: &Tensor, tol: f32) -> (f32, usize, f32, f
     worst
 }
 
+/// Runs `session` twice on `inputs` (a reused session must give the same
+/// answer) and checks every output against `refs` within `tol`.
+pub fn assert_runs_match(
+    label: &str,
+    session: &mut squeeze::Session,
+    inputs: &[Tensor],
+    refs: &[Tensor],
+    tol: f32,
+) {
+    let ins: Vec<&Tensor> = inputs.iter().collect();
+    for round in 0..2 {
+        let outs = session
+            .run(&ins)
+            .unwrap_or_else(|e| panic!("{label}: run failed: {e}"));
+        assert_eq!(outs.len(), refs.len());
+        for (j, (got, want)) in outs.iter().zip(refs).enumerate() {
+            let (r, at, a, b) = worst_ratio(got, want, tol);
+            eprintln!(
+                "{label} round={round} output {j}: worst |diff|/tol = {r:.3} at {at} ({a} vs {b})"
+            );
+            assert!(r <= 1.0, "{label} output {j}: {a} vs reference {b} at {at}");
+        }
+    }
+}
+
 // ---- building small ONNX models in tests (the `onnx` feature) ----
 
 #[cfg(feature = "onnx")]

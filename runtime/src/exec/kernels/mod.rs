@@ -135,30 +135,44 @@ fn is_depthwise(op: &Op, ins: &[Operand]) -> bool {
             && ins[1].info.shape[0] == geometry.groups)
 }
 
+/// A family's kernel behind the checks every family shares: f32 inputs and
+/// outputs, and the ISA on this CPU.
+fn family<S: Simd, K: Kernel + 'static>(
+    ins: &[Operand],
+    outs: &[TypeInfo],
+    build: impl FnOnce(S) -> Option<K>,
+) -> Option<Box<dyn Kernel>> {
+    if !all_f32(ins, outs) {
+        return None;
+    }
+    Some(Box::new(build(S::detect()?)?))
+}
+
 fn build_depthwise<S: Simd>(
     op: &Op,
     ins: &[Operand],
     outs: &[TypeInfo],
 ) -> Option<Box<dyn Kernel>> {
     let Op::Conv {
-        geometry,
-        activation,
+        geometry: g,
+        activation: a,
     } = op
     else {
         return None;
     };
-    if !all_f32(ins, outs) || !is_depthwise(op, ins) {
+    if !is_depthwise(op, ins) {
         return None;
     }
-    let k = depthwise::Depthwise::build(S::detect()?, geometry, *activation, ins, &outs[0].shape)?;
-    Some(Box::new(k))
+    family(ins, outs, |s: S| {
+        depthwise::Depthwise::build(s, g, *a, ins, &outs[0].shape)
+    })
 }
 
 fn build_pool<S: Simd>(op: &Op, ins: &[Operand], outs: &[TypeInfo]) -> Option<Box<dyn Kernel>> {
     let Op::Pool(p) = op else { return None };
-    all_f32(ins, outs).then_some(())?;
-    let k = depthwise::Depthwise::pool(S::detect()?, p, &ins[0].info.shape, &outs[0].shape)?;
-    Some(Box::new(k))
+    family(ins, outs, |s: S| {
+        depthwise::Depthwise::pool(s, p, &ins[0].info.shape, &outs[0].shape)
+    })
 }
 
 fn build_conv_gemm<S: Simd>(
@@ -167,17 +181,18 @@ fn build_conv_gemm<S: Simd>(
     outs: &[TypeInfo],
 ) -> Option<Box<dyn Kernel>> {
     let Op::Conv {
-        geometry,
-        activation,
+        geometry: g,
+        activation: a,
     } = op
     else {
         return None;
     };
-    if !all_f32(ins, outs) || is_depthwise(op, ins) {
+    if is_depthwise(op, ins) {
         return None;
     }
-    let k = conv::ConvGemm::build(S::detect()?, geometry, *activation, ins, &outs[0].shape)?;
-    Some(Box::new(k))
+    family(ins, outs, |s: S| {
+        conv::ConvGemm::build(s, g, *a, ins, &outs[0].shape)
+    })
 }
 
 fn build_conv_transpose<S: Simd>(
@@ -186,47 +201,36 @@ fn build_conv_transpose<S: Simd>(
     outs: &[TypeInfo],
 ) -> Option<Box<dyn Kernel>> {
     let Op::ConvTranspose {
-        geometry,
-        activation,
+        geometry: g,
+        activation: a,
         ..
     } = op
     else {
         return None;
     };
-    all_f32(ins, outs).then_some(())?;
-    let k =
-        conv::ConvTransposeGemm::build(S::detect()?, geometry, *activation, ins, &outs[0].shape)?;
-    Some(Box::new(k))
+    family(ins, outs, |s: S| {
+        conv::ConvTransposeGemm::build(s, g, *a, ins, &outs[0].shape)
+    })
 }
 
 fn build_dense<S: Simd>(op: &Op, ins: &[Operand], outs: &[TypeInfo]) -> Option<Box<dyn Kernel>> {
-    if !matches!(op, Op::Gemm { .. } | Op::MatMul) || !all_f32(ins, outs) {
-        return None;
-    }
-    Some(Box::new(dense::Dense::build(
-        S::detect()?,
-        op,
-        ins,
-        &outs[0].shape,
-    )?))
+    family(ins, outs, |s: S| {
+        dense::Dense::build(s, op, ins, &outs[0].shape)
+    })
 }
 
 fn build_binary<S: Simd>(op: &Op, ins: &[Operand], outs: &[TypeInfo]) -> Option<Box<dyn Kernel>> {
     let Op::Binary(b) = op else { return None };
-    all_f32(ins, outs).then_some(())?;
-    Some(Box::new(elementwise::Binary {
-        simd: S::detect()?,
-        op: *b,
-    }))
+    family(ins, outs, |simd: S| {
+        Some(elementwise::Binary { simd, op: *b })
+    })
 }
 
 fn build_unary<S: Simd>(op: &Op, ins: &[Operand], outs: &[TypeInfo]) -> Option<Box<dyn Kernel>> {
     let Op::Unary(u) = op else { return None };
-    all_f32(ins, outs).then_some(())?;
-    Some(Box::new(elementwise::Unary {
-        simd: S::detect()?,
-        op: *u,
-    }))
+    family(ins, outs, |simd: S| {
+        Some(elementwise::Unary { simd, op: *u })
+    })
 }
 
 fn build_channel_affine<S: Simd>(
@@ -234,15 +238,12 @@ fn build_channel_affine<S: Simd>(
     ins: &[Operand],
     outs: &[TypeInfo],
 ) -> Option<Box<dyn Kernel>> {
-    let Op::ChannelAffine { activation } = op else {
+    let Op::ChannelAffine { activation: a } = op else {
         return None;
     };
-    all_f32(ins, outs).then_some(())?;
-    Some(Box::new(elementwise::ChannelAffine::build(
-        S::detect()?,
-        *activation,
-        ins,
-    )?))
+    family(ins, outs, |s: S| {
+        elementwise::ChannelAffine::build(s, *a, ins)
+    })
 }
 
 fn build_resize<S: Simd>(op: &Op, ins: &[Operand], outs: &[TypeInfo]) -> Option<Box<dyn Kernel>> {
@@ -255,9 +256,9 @@ fn build_resize<S: Simd>(op: &Op, ins: &[Operand], outs: &[TypeInfo]) -> Option<
     else {
         return None;
     };
-    all_f32(&ins[..1], outs).then_some(())?;
-    let k = resize::Resize2d::build(S::detect()?, *mode, *coord, scales, ins, &outs[0].shape)?;
-    Some(Box::new(k))
+    family(ins, outs, |s: S| {
+        resize::Resize2d::build(s, *mode, *coord, scales, ins, &outs[0].shape)
+    })
 }
 
 /// The kernel families every SIMD ISA provides, most specific first.
