@@ -100,12 +100,6 @@ pub trait Kernel: Send + Sync + fmt::Debug {
     ) -> Result<()>;
 }
 
-/// Scratch sizes are counted in f32 words (every kernel's scratch is f32
-/// today; int8 kernels will view the same aligned words as bytes).
-pub fn scratch_words(bytes: usize) -> usize {
-    bytes.div_ceil(4)
-}
-
 /// The worker budget of one run.
 pub struct Threads<'a> {
     mode: Mode<'a>,

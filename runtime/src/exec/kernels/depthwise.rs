@@ -357,12 +357,6 @@ impl<S: Simd> Depthwise<S> {
     }
 }
 
-impl<S: Simd> Depthwise<S> {
-    fn pad_words(&self) -> usize {
-        self.shape.pad_words()
-    }
-}
-
 impl<S: Simd> Kernel for Depthwise<S> {
     fn name(&self) -> &'static str {
         match (self.shape.window, self.pool) {
@@ -375,7 +369,7 @@ impl<S: Simd> Kernel for Depthwise<S> {
         self.weights.bytes()
     }
     fn scratch_bytes(&self, threads: usize) -> usize {
-        threads * self.pad_words() * 4
+        threads * self.shape.pad_words() * 4
     }
     fn run(
         &self,
@@ -394,7 +388,7 @@ impl<S: Simd> Kernel for Depthwise<S> {
         };
         let planes = self.batch * self.channels;
         let y = &mut outs[0].f32()?[..planes * ohw];
-        let mut parts = plane_parts(y, ohw, threads.count(), scratch, self.pad_words());
+        let mut parts = plane_parts(y, ohw, threads.count(), scratch, self.shape.pad_words());
         let w = self.weights.as_slice();
         threads.for_each_part(&mut parts, |(p0, ys, pad)| {
             for (i, yp) in ys.chunks_mut(ohw).enumerate() {
