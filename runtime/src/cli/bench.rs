@@ -93,6 +93,28 @@ fn print_profile(model: &crate::Model, session: &mut crate::Session, runs: usize
             shape
         );
     }
+    let mut by_kernel: Vec<(&str, f64, usize)> = Vec::new();
+    for (i, &t) in per_node.iter().enumerate() {
+        let name = kernels[i].unwrap_or("(alias)");
+        match by_kernel.iter_mut().find(|(k, _, _)| *k == name) {
+            Some(entry) => {
+                entry.1 += t;
+                entry.2 += 1;
+            }
+            None => by_kernel.push((name, t, 1)),
+        }
+    }
+    by_kernel.sort_by(|a, b| b.1.total_cmp(&a.1));
+    println!("\nby kernel (ms per run, share, nodes):");
+    for (name, t, count) in by_kernel {
+        println!(
+            "  {:>8.3} {:>5.1}%  {:<30} {}",
+            t * 1e3 / runs.max(1) as f64,
+            100.0 * t / total.max(1e-12),
+            name,
+            count
+        );
+    }
     Ok(())
 }
 

@@ -233,6 +233,28 @@ fn conv_cases() -> Vec<Case> {
             }
         }
     }
+    // Few output pixels and many channels (the transposed GEMM on wide
+    // vectors): channel tails, K blocks, 1×1 and 3×3, every epilogue.
+    for (hw, k, c, m) in [
+        ([7, 7], [1, 1], 40, 72),
+        ([7, 7], [3, 3], 150, 40),
+        ([14, 14], [1, 1], 24, 33),
+        ([3, 3], [3, 3], 16, 100),
+    ] {
+        for activation in ACTIVATIONS {
+            v.push(ConvCase {
+                c,
+                m,
+                hw,
+                k,
+                pads: [k[0] / 2; 4],
+                activation,
+                residual: activation.is_some(),
+                n: 2,
+                ..base
+            });
+        }
+    }
     // Epilogues: every fused activation, without bias, with a residual, batch 2.
     for activation in ACTIVATIONS {
         for (bias, residual) in [(false, false), (true, false), (true, true)] {

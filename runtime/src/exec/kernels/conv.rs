@@ -106,6 +106,10 @@ pub struct ConvGemm<S: Simd> {
     /// place from a padded copy, or through im2col.
     source: Source,
     residual: bool,
+    /// Run as `Cᵀ = Bᵀ·Aᵀ` ([`gemm::gemm_transposed`]): few output pixels,
+    /// so output channels fill the vector lanes instead. The weights are
+    /// then packed in NR-row panels, and B is never read in place.
+    transposed: bool,
 }
 
 #[derive(Debug)]
@@ -139,9 +143,11 @@ impl<S: Simd> ConvGemm<S> {
         let g = geometry.groups;
         let (cg, mg) = (x[1] / g, y[1] / g);
         let kdim = cg * geometry.kernel[0] * geometry.kernel[1];
+        let transposed = gemm::transposed_pays::<S>(mg, y[2] * y[3]);
+        let mr = if transposed { S::NR } else { S::MR };
         let groups = (0..g)
             .map(|gi| Group {
-                a: PackedA::pack(mg, kdim, S::MR, |i, p| w[(gi * mg + i) * kdim + p]),
+                a: PackedA::pack(mg, kdim, mr, |i, p| w[(gi * mg + i) * kdim + p]),
                 epilogue: Epilogue {
                     scale: None,
                     bias: bias
@@ -158,7 +164,7 @@ impl<S: Simd> ConvGemm<S> {
         let padded_row = y[3].div_ceil(S::NR) * S::NR;
         let source = if pointwise {
             Source::Pointwise
-        } else if padded_row * 4 <= y[3] * 5 {
+        } else if !transposed && padded_row * 4 <= y[3] * 5 {
             let plane = DwShape::new(
                 Window::WeightedSum,
                 [S::NR, 1],
@@ -186,6 +192,7 @@ impl<S: Simd> ConvGemm<S> {
             groups,
             source,
             residual,
+            transposed,
         })
     }
 }
@@ -209,7 +216,11 @@ impl<S: Simd> Kernel for ConvGemm<S> {
         }
     }
     fn scratch_bytes(&self, threads: usize) -> usize {
+        let mg = self.output[1] / self.groups.len();
         let words = match &self.source {
+            _ if self.transposed => {
+                gemm::transposed_scratch_words::<S>(mg, self.output[2] * self.output[3], threads)
+            }
             Source::Padded { plane, .. } => self.channels_per_group() * plane.pad_words(),
             _ => threads * gemm::scratch_words::<S>(),
         };
@@ -285,6 +296,26 @@ impl<S: Simd> Kernel for ConvGemm<S> {
                         })
                     }
                 };
+                // Transposed convs never read B in place (see `build`).
+                let packed: Option<&dyn gemm::BSource> = match &b_in {
+                    BIn::Rows(r) => Some(r),
+                    BIn::Cols(c) => Some(c),
+                    BIn::Gathered(_) => None,
+                };
+                if let (true, Some(b)) = (self.transposed, packed) {
+                    gemm::gemm_transposed(
+                        self.simd,
+                        &group.a,
+                        b,
+                        ohw,
+                        yg,
+                        &group.epilogue,
+                        rg,
+                        &mut *bpack,
+                        threads,
+                    );
+                    continue;
+                }
                 let b = match &b_in {
                     BIn::Rows(r) => gemm::B::Packed(r),
                     BIn::Cols(c) => gemm::B::Packed(c),

@@ -44,8 +44,9 @@ pub struct DwShape {
 /// NEON registers. Rows are padded so every step computes all lanes.
 pub const LANES: usize = 16;
 
-/// Output rows computed together: four independent FMA chains per tap.
-pub const ROWS: usize = 4;
+/// Output rows computed together: eight independent FMA chains per tap,
+/// enough to cover the FMA latency on cores with two FMA pipes.
+pub const ROWS: usize = 8;
 
 /// The buffers of one plane: input `x` (`ih*iw`), taps `w` (`kh*kw`),
 /// output `y` (`oh*ow`), optional residual like `y`, and `pad`, at least
@@ -126,34 +127,76 @@ impl DwShape {
 ///
 /// The plane is first copied into `pad` with its zero border, each row
 /// split into `sw` phases (column `c` goes to phase `c % sw` at `c / sw`),
-/// so every tap of every stride reads contiguous lanes. Then [`ROWS`] rows
-/// of [`LANES`] outputs accumulate all taps in registers (independent FMA
-/// chains hide the latency) and the epilogue runs on the finished rows.
+/// so every tap of every stride reads contiguous lanes. Then the ISA's
+/// [`Simd::dw_window`] accumulates all taps of [`ROWS`] rows of [`LANES`]
+/// outputs in registers (independent FMA chains hide the latency). A bias,
+/// residual and clamp are applied before the store; other epilogues run on
+/// the finished rows.
 #[inline(always)]
-pub fn plane(s: &DwShape, ch: usize, io: PlaneIo, e: &Epilogue) {
+pub fn plane<S: Simd>(simd: S, s: &DwShape, ch: usize, io: PlaneIo, e: &Epilogue) {
     let row_words = s.row_words();
     let max = s.window == Window::Max;
     let pad = &mut io.pad[..s.pad_words()];
     pad_plane(s, io.x, pad, if max { f32::NEG_INFINITY } else { 0.0 });
     let row_step = s.sh * row_words;
+    let fused = e.as_clamp().map(|(lo, hi)| BlockClamp {
+        bias: e.bias.as_ref().map_or(0.0, |b| b.as_slice()[ch]),
+        lo,
+        hi,
+    });
+    // Without a residual the ISA kernel applies the whole fused epilogue;
+    // with one, the residual must come before the clamp, so it is done here.
+    let in_kernel = fused.filter(|_| io.res.is_none());
     for oy in (0..s.oh).step_by(ROWS) {
         let base = oy * row_step;
+        let rows = ROWS.min(s.oh - oy);
         for ox in (0..s.ow).step_by(LANES) {
             let acc = if max {
                 window_max(pad, base, ox, row_step, io.offsets)
             } else {
-                window_sum(pad, base, ox, row_step, io.offsets, io.w)
+                let clamp = in_kernel.unwrap_or(BlockClamp::NONE);
+                simd.dw_window(pad, base + ox, row_step, io.offsets, io.w, &clamp)
             };
             let n = LANES.min(s.ow - ox);
-            for (r, a) in acc.iter().enumerate().take(s.oh - oy) {
-                io.y[(oy + r) * s.ow + ox..][..n].copy_from_slice(&a[..n]);
+            for (r, a) in acc.iter().enumerate().take(rows) {
+                let at = (oy + r) * s.ow + ox;
+                let y = &mut io.y[at..at + n];
+                match (fused, io.res) {
+                    (Some(c), Some(res)) => {
+                        for ((y, &a), &x) in y.iter_mut().zip(a).zip(&res[at..at + n]) {
+                            *y = (a + c.bias + x).max(c.lo).min(c.hi);
+                        }
+                    }
+                    _ if n == LANES => y.copy_from_slice(a),
+                    _ => y.copy_from_slice(&a[..n]),
+                }
             }
         }
-        for r in oy..(oy + ROWS).min(s.oh) {
-            let res = io.res.map(|x| &x[r * s.ow..][..s.ow]);
-            e.apply_row(ch, &mut io.y[r * s.ow..][..s.ow], res);
+        if fused.is_none() {
+            for r in oy..oy + rows {
+                let res = io.res.map(|x| &x[r * s.ow..][..s.ow]);
+                e.apply_row(ch, &mut io.y[r * s.ow..][..s.ow], res);
+            }
         }
     }
+}
+
+/// The epilogue `clamp(acc + bias, lo, hi)` of one channel, applied to a
+/// block of outputs in registers.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockClamp {
+    pub bias: f32,
+    pub lo: f32,
+    pub hi: f32,
+}
+
+impl BlockClamp {
+    /// Leaves the sums as they are.
+    pub const NONE: BlockClamp = BlockClamp {
+        bias: 0.0,
+        lo: f32::NEG_INFINITY,
+        hi: f32::INFINITY,
+    };
 }
 
 /// Copies plane `x` into `pad` (at least [`DwShape::pad_words`]) with a
@@ -184,36 +227,7 @@ pub fn pad_plane(s: &DwShape, x: &[f32], pad: &mut [f32], fill: f32) {
     }
 }
 
-/// The four `ROWS × LANES` windows at `base + ox`, as weighted sums.
-#[inline(always)]
-fn window_sum(
-    pad: &[f32],
-    base: usize,
-    ox: usize,
-    row_step: usize,
-    offsets: &[usize],
-    w: &[f32],
-) -> [[f32; LANES]; ROWS] {
-    let mut acc = [[0f32; LANES]; ROWS];
-    for (&off, &wv) in offsets.iter().zip(w) {
-        let at = base + off + ox;
-        let win = &pad[at..at + (ROWS - 1) * row_step + LANES];
-        let [a0, a1, a2, a3] = &mut acc;
-        let s0: &[f32; LANES] = win[..LANES].try_into().expect("lanes");
-        let s1: &[f32; LANES] = win[row_step..][..LANES].try_into().expect("lanes");
-        let s2: &[f32; LANES] = win[2 * row_step..][..LANES].try_into().expect("lanes");
-        let s3: &[f32; LANES] = win[3 * row_step..][..LANES].try_into().expect("lanes");
-        for l in 0..LANES {
-            a0[l] = wv.mul_add(s0[l], a0[l]);
-            a1[l] = wv.mul_add(s1[l], a1[l]);
-            a2[l] = wv.mul_add(s2[l], a2[l]);
-            a3[l] = wv.mul_add(s3[l], a3[l]);
-        }
-    }
-    acc
-}
-
-/// The four `ROWS × LANES` windows at `base + ox`, as maxima.
+/// The `ROWS × LANES` windows at `base + ox`, as maxima.
 #[inline(always)]
 fn window_max(
     pad: &[f32],

@@ -73,8 +73,10 @@ pub struct TileClamp {
 /// Largest MR of any microkernel.
 pub const MAX_MR: usize = 8;
 
-/// Constant A packed for microkernels with `mr` rows: `[panel][K][mr]`,
-/// rows past M zero.
+/// Constant A packed for microkernels with `mr` rows, in [`KC`] blocks of
+/// K: `[k block][panel][kc][mr]`, rows past M zero. The driver reads one K
+/// block of every panel in turn, so this order streams A sequentially
+/// (what the hardware prefetcher follows best).
 #[derive(Clone, Debug)]
 pub struct PackedA {
     pub m: usize,
@@ -87,22 +89,36 @@ impl PackedA {
     /// Packs `a(i, p)` for `i < m`, `p < k`.
     pub fn pack(m: usize, k: usize, mr: usize, a: impl Fn(usize, usize) -> f32) -> PackedA {
         let panels = m.div_ceil(mr);
-        let mut data = AlignedF32::zeros(panels * k * mr);
-        let out = data.as_mut_slice();
-        for panel in 0..panels {
-            let dst = &mut out[panel * k * mr..][..k * mr];
-            for i in 0..mr.min(m - panel * mr) {
-                let row = panel * mr + i;
-                for p in 0..k {
-                    dst[p * mr + i] = a(row, p);
+        let mut packed = PackedA {
+            m,
+            k,
+            mr,
+            data: AlignedF32::zeros(panels * k * mr),
+        };
+        for k0 in (0..k).step_by(KC) {
+            let kc = KC.min(k - k0);
+            for panel in 0..panels {
+                let at = packed.offset(panel, k0, kc);
+                let dst = &mut packed.data.as_mut_slice()[at..][..kc * mr];
+                for i in 0..mr.min(m - panel * mr) {
+                    let row = panel * mr + i;
+                    for p in 0..kc {
+                        dst[p * mr + i] = a(row, k0 + p);
+                    }
                 }
             }
         }
-        PackedA { m, k, mr, data }
+        packed
     }
 
+    /// Where K block `k0` (of `kc` rows) of `panel` starts.
+    fn offset(&self, panel: usize, k0: usize, kc: usize) -> usize {
+        (k0 * self.m.div_ceil(self.mr) + panel * kc) * self.mr
+    }
+
+    /// K block `k0..k0 + kc` of `panel`; `k0` is a multiple of [`KC`].
     fn panel(&self, panel: usize, k0: usize, kc: usize) -> &[f32] {
-        &self.data.as_slice()[(panel * self.k + k0) * self.mr..][..kc * self.mr]
+        &self.data.as_slice()[self.offset(panel, k0, kc)..][..kc * self.mr]
     }
 }
 
@@ -250,20 +266,116 @@ pub fn gemm<K: MicroKernel>(
     threads.for_each_part(&mut parts, |(row0, cc, ss)| run(*row0, cc, ss));
 }
 
+/// Whether [`gemm_transposed`] computes an `m × n` product with fewer
+/// padded lanes than [`gemm`]: with few columns (a 7×7 or 14×14 feature
+/// map) and wide vectors, most of the last NR panel of each row would be
+/// padding, while channels fill the vectors exactly. At most
+/// [`TRANSPOSED_MAX_N`] columns, which bounds its scratch.
+pub fn transposed_pays<K: MicroKernel>(m: usize, n: usize) -> bool {
+    let padded = |v: usize, t: usize| v.div_ceil(t) * t;
+    let normal = padded(m, K::MR) * padded(n, K::NR);
+    let transposed = padded(n, K::MR) * padded(m, K::NR);
+    n <= TRANSPOSED_MAX_N && transposed * 10 < normal * 9
+}
+
+/// Most columns [`gemm_transposed`] takes.
+pub const TRANSPOSED_MAX_N: usize = 1024;
+
+/// Scratch words of [`gemm_transposed`] for an `m × n` product.
+pub fn transposed_scratch_words<K: MicroKernel>(m: usize, n: usize, threads: usize) -> usize {
+    let (panels, n_pad) = (m.div_ceil(K::NR), n.div_ceil(K::MR) * K::MR);
+    let workers = threads.min(panels).max(1);
+    panels.div_ceil(workers) * workers * n_pad * K::NR + workers * KC * n_pad
+}
+
+/// `C = epilogue(A · B)` computed as `Cᵀ = Bᵀ · Aᵀ`: the microkernel's MR
+/// rows run over the `n` columns of B and its NR lanes over the rows of A,
+/// which `a` holds packed in NR-row panels (`PackedA` with `mr = NR`). Each
+/// worker takes whole NR panels, accumulates `Cᵀ` over all K blocks in its
+/// scratch, then writes its rows of C and runs the epilogue on them.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_transposed<K: MicroKernel>(
+    micro: K,
+    a: &PackedA,
+    b: &dyn BSource,
+    n: usize,
+    c: &mut [f32],
+    epilogue: &Epilogue,
+    residual: Option<&[f32]>,
+    scratch: &mut [f32],
+    threads: &Threads,
+) {
+    debug_assert_eq!(a.mr, K::NR);
+    let (m, k, mr, nr) = (a.m, a.k, K::MR, K::NR);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let (panels, n_pad) = (m.div_ceil(nr), n.div_ceil(mr) * mr);
+    let workers = threads.count().min(panels).max(1);
+    let per_worker = panels.div_ceil(workers);
+    let ct_words = per_worker * n_pad * nr;
+    let run = |first: usize, c: &mut [f32], s: &mut [f32]| {
+        let count = c.len().div_ceil(n * nr).min(panels - first);
+        let (ct, bpack) = s.split_at_mut(ct_words);
+        for k0 in (0..k).step_by(KC) {
+            let kc = KC.min(k - k0);
+            let bpack = &mut bpack[..kc * n_pad];
+            b.pack(k0, kc, 0, n, mr, bpack);
+            for j in 0..count {
+                let ap = a.panel(first + j, k0, kc);
+                for (i, bp) in bpack.chunks_exact(kc * mr).enumerate() {
+                    let tile = &mut ct[(j * n_pad + i * mr) * nr..][..mr * nr];
+                    micro.tile(kc, bp, ap, tile, nr, k0 > 0, None);
+                }
+            }
+        }
+        // Cᵀ panel j holds rows (first + j)·NR.. of C, one column per row.
+        let rows = c.len() / n;
+        for (r, row) in c.chunks_exact_mut(n).enumerate().take(rows) {
+            let (j, l) = (r / nr, r % nr);
+            let src = &ct[j * n_pad * nr..];
+            for (col, v) in row.iter_mut().enumerate() {
+                *v = src[col * nr + l];
+            }
+            let at = (first * nr + r) * n;
+            let res = residual.map(|x| &x[at..at + n]);
+            micro.epilogue(epilogue, first * nr + r, row, res);
+        }
+    };
+    let mut parts: smallvec::SmallVec<[WorkerPart; 8]> = smallvec::SmallVec::new();
+    let (mut rest_c, mut rest_s) = (&mut c[..m * n], &mut scratch[..]);
+    let mut panel = 0;
+    while panel < panels {
+        let rows = (per_worker * nr).min(m - panel * nr);
+        let (cc, tc) = std::mem::take(&mut rest_c).split_at_mut(rows * n);
+        let (ss, ts) = std::mem::take(&mut rest_s).split_at_mut(ct_words + KC * n_pad);
+        parts.push((panel, cc, ss));
+        (rest_c, rest_s) = (tc, ts);
+        panel += per_worker;
+    }
+    threads.for_each_part(&mut parts, |(first, cc, ss)| run(*first, cc, ss));
+}
+
 /// `y = epilogue(A · x)` for one column: a matrix-vector product reads each
 /// packed weight once, where a tile would spend NR-1 of NR lanes on padding.
 pub fn gemv<K: MicroKernel>(micro: K, a: &PackedA, x: &[f32], y: &mut [f32], epilogue: &Epilogue) {
     let (mr, k) = (K::MR, a.k);
-    for (panel, ys) in y[..a.m].chunks_mut(mr).enumerate() {
-        let ap = a.panel(panel, 0, k);
-        let mut acc = [0f32; MAX_TILE];
-        for (col, &xv) in ap.chunks_exact(mr).zip(x) {
-            for (s, &w) in acc[..mr].iter_mut().zip(col) {
-                *s += w * xv;
+    y[..a.m].fill(0.0);
+    // K blocks outer, panels inner: the order A is packed in.
+    for k0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - k0);
+        for (panel, ys) in y[..a.m].chunks_mut(mr).enumerate() {
+            let mut acc = [0f32; MAX_MR];
+            acc[..ys.len()].copy_from_slice(ys);
+            let ap = a.panel(panel, k0, kc);
+            for (col, &xv) in ap.chunks_exact(mr).zip(&x[k0..k0 + kc]) {
+                for (s, &w) in acc[..mr].iter_mut().zip(col) {
+                    *s += w * xv;
+                }
             }
+            let rows = ys.len();
+            ys.copy_from_slice(&acc[..rows]);
         }
-        let rows = ys.len();
-        ys.copy_from_slice(&acc[..rows]);
     }
     for (r, v) in y[..a.m].iter_mut().enumerate() {
         micro.epilogue(epilogue, r, std::slice::from_mut(v), None);
@@ -371,11 +483,13 @@ impl Rows<'_> {
                 let kc = KC.min(k - k0);
                 let last = k0 + kc >= k;
                 b.pack(k0, kc, j0, nc, nr, &mut bpack[..npanels * kc * nr]);
-                for jp in 0..npanels {
-                    let bp = &bpack[jp * kc * nr..][..kc * nr];
-                    let col = j0 + jp * nr;
-                    for i0 in (0..rows).step_by(mr) {
-                        let ap = self.a.panel((self.row0 + i0) / mr, k0, kc);
+                // Each A panel stays in L1 while it meets every B panel of
+                // the block (in L2): A streams from memory once per block.
+                for i0 in (0..rows).step_by(mr) {
+                    let ap = self.a.panel((self.row0 + i0) / mr, k0, kc);
+                    for jp in 0..npanels {
+                        let bp = &bpack[jp * kc * nr..][..kc * nr];
+                        let col = j0 + jp * nr;
                         let tile = |t: &mut [f32], ld: usize, acc: bool, cl: Option<&TileClamp>| {
                             micro.tile(kc, ap, bp, t, ld, acc, cl)
                         };

@@ -4,7 +4,7 @@
 //! and vectorized per ISA by the compiler under `#[target_feature]`.
 
 use super::contract::Epilogue;
-use super::depthwise::{DwShape, PlaneIo};
+use super::depthwise::{BlockClamp, DwShape, PlaneIo, LANES, ROWS};
 use super::gemm::MicroKernel;
 use super::Isa;
 use crate::ir::{BinaryOp, UnaryOp};
@@ -32,6 +32,18 @@ pub trait Simd: MicroKernel {
     fn detect() -> Option<Self>;
     fn names() -> &'static KernelNames;
     fn depthwise_plane(self, s: &DwShape, ch: usize, io: PlaneIo, e: &Epilogue);
+    /// The `ROWS × LANES` depthwise sums `Σ_t w[t] · pad[at + offsets[t] +
+    /// r*row_step + l]` (the taps of a block of outputs) in registers, then
+    /// `clamp`.
+    fn dw_window(
+        self,
+        pad: &[f32],
+        at: usize,
+        row_step: usize,
+        offsets: &[usize],
+        w: &[f32],
+        clamp: &BlockClamp,
+    ) -> [[f32; LANES]; ROWS];
     fn binary(
         self,
         op: BinaryOp,
@@ -45,11 +57,13 @@ pub trait Simd: MicroKernel {
 
 /// Implements [`MicroKernel`] and [`Simd`] for token `$isa` around its
 /// `$tile_fn` (an `unsafe fn(k, a, b_row, c, ldc, accumulate, clamp)` with
-/// `$mr × $nr` tiles): the safe wrappers check every bound, and each shared
+/// `$mr × $nr` tiles) and its `$dw_fn` (an `unsafe fn(pad, row_step,
+/// offsets, w, clamp)` for [`Simd::dw_window`]): the safe wrappers check every
+/// bound, and each shared
 /// loop is wrapped in a `#[target_feature(enable = $features)]` function,
 /// reachable only through the token.
 macro_rules! impl_simd {
-    ($isa:ident, $features:literal, $tile:literal, $suffix:literal, $tile_fn:ident, $mr:ident, $nr:ident) => {
+    ($isa:ident, $features:literal, $tile:literal, $suffix:literal, $tile_fn:ident, $mr:ident, $nr:ident, $dw_fn:ident) => {
         impl $crate::exec::kernels::gemm::MicroKernel for $isa {
             const MR: usize = $mr;
             const NR: usize = $nr;
@@ -120,8 +134,14 @@ macro_rules! impl_simd {
             }
 
             #[target_feature(enable = $features)]
-            pub unsafe fn depthwise_plane(s: &DwShape, ch: usize, io: PlaneIo, e: &Epilogue) {
-                depthwise::plane(s, ch, io, e)
+            pub unsafe fn depthwise_plane(
+                simd: super::$isa,
+                s: &DwShape,
+                ch: usize,
+                io: PlaneIo,
+                e: &Epilogue,
+            ) {
+                depthwise::plane(simd, s, ch, io, e)
             }
 
             #[target_feature(enable = $features)]
@@ -173,7 +193,35 @@ macro_rules! impl_simd {
             ) {
                 // SAFETY: the token proves the CPU has these features; the
                 // wrapped loop is safe Rust.
-                unsafe { shared_loops::depthwise_plane(s, ch, io, e) }
+                unsafe { shared_loops::depthwise_plane(self, s, ch, io, e) }
+            }
+            fn dw_window(
+                self,
+                pad: &[f32],
+                at: usize,
+                row_step: usize,
+                offsets: &[usize],
+                w: &[f32],
+                clamp: &$crate::exec::kernels::depthwise::BlockClamp,
+            ) -> [[f32; $crate::exec::kernels::depthwise::LANES];
+                   $crate::exec::kernels::depthwise::ROWS] {
+                use $crate::exec::kernels::depthwise::{LANES, ROWS};
+                let reach = offsets
+                    .iter()
+                    .max()
+                    .map_or(0, |&o| o + (ROWS - 1) * row_step + LANES);
+                assert!(w.len() >= offsets.len() && at + reach <= pad.len());
+                // SAFETY: the token proves the ISA; the assert bounds every
+                // read (`ROWS` rows of `LANES` at each tap offset).
+                unsafe {
+                    $dw_fn(
+                        pad.as_ptr().wrapping_add(at),
+                        row_step,
+                        offsets,
+                        w.as_ptr(),
+                        clamp,
+                    )
+                }
             }
             fn binary(
                 self,

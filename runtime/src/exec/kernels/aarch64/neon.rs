@@ -3,6 +3,7 @@
 
 use std::arch::aarch64::*;
 
+use crate::exec::kernels::depthwise::{BlockClamp, LANES, ROWS};
 use crate::exec::kernels::gemm::TileClamp;
 use crate::exec::kernels::simd::impl_simd;
 
@@ -16,7 +17,16 @@ impl Neon {
     }
 }
 
-impl_simd!(Neon, "neon", "8x8", "neon", tile_8x8, MR, NR);
+impl_simd!(
+    Neon,
+    "neon",
+    "8x8",
+    "neon",
+    tile_8x8,
+    MR,
+    NR,
+    dw_window_8x16
+);
 
 const MR: usize = 8;
 const NR: usize = 8;
@@ -74,4 +84,46 @@ unsafe fn tile_8x8<R: Fn(usize) -> *const f32>(
         vst1q_f32(row, lo[i]);
         vst1q_f32(row.add(4), hi[i]);
     }
+}
+
+/// Depthwise taps of 8 rows × 16 lanes, as two passes of 4 rows × 4 q
+/// registers: sixteen independent FMA chains; then `clamp`.
+///
+/// # Safety
+/// The CPU has NEON; `w` holds `offsets.len()` values and
+/// `pad.add(offsets[t] + r*row_step)` points at 16 readable values for
+/// every tap `t` and row `r < 8`.
+#[target_feature(enable = "neon")]
+unsafe fn dw_window_8x16(
+    pad: *const f32,
+    row_step: usize,
+    offsets: &[usize],
+    w: *const f32,
+    clamp: &BlockClamp,
+) -> [[f32; LANES]; ROWS] {
+    const { assert!(LANES == 16 && ROWS == 8) };
+    let bias = vdupq_n_f32(clamp.bias);
+    let (lo, hi) = (vdupq_n_f32(clamp.lo), vdupq_n_f32(clamp.hi));
+    let mut out = [[0f32; LANES]; ROWS];
+    for half in 0..2 {
+        let mut acc = [[vdupq_n_f32(0.0); 4]; 4];
+        let first = pad.add(half * 4 * row_step);
+        for (t, &off) in offsets.iter().enumerate() {
+            let wv = vdupq_n_f32(*w.add(t));
+            let src = first.add(off);
+            for (r, a) in acc.iter_mut().enumerate() {
+                let row = src.add(r * row_step);
+                for (q, v) in a.iter_mut().enumerate() {
+                    *v = vfmaq_f32(*v, wv, vld1q_f32(row.add(4 * q)));
+                }
+            }
+        }
+        for (o, a) in out[half * 4..].iter_mut().zip(acc) {
+            for (q, v) in a.into_iter().enumerate() {
+                let v = vminq_f32(vmaxq_f32(vaddq_f32(v, bias), lo), hi);
+                vst1q_f32(o.as_mut_ptr().add(4 * q), v);
+            }
+        }
+    }
+    out
 }

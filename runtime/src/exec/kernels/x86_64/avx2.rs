@@ -3,6 +3,7 @@
 
 use std::arch::x86_64::*;
 
+use crate::exec::kernels::depthwise::{BlockClamp, LANES, ROWS};
 use crate::exec::kernels::gemm::TileClamp;
 use crate::exec::kernels::simd::impl_simd;
 
@@ -16,7 +17,16 @@ impl Avx2 {
     }
 }
 
-impl_simd!(Avx2, "avx2,fma", "6x16", "avx2", tile_6x16, MR, NR);
+impl_simd!(
+    Avx2,
+    "avx2,fma",
+    "6x16",
+    "avx2",
+    tile_6x16,
+    MR,
+    NR,
+    dw_window_8x16
+);
 
 const MR: usize = 6;
 const NR: usize = 16;
@@ -61,4 +71,45 @@ unsafe fn tile_6x16<R: Fn(usize) -> *const f32>(
         _mm256_storeu_ps(row, lo[i]);
         _mm256_storeu_ps(row.add(8), hi[i]);
     }
+}
+
+/// Depthwise taps of 8 rows × 16 lanes, as two passes of 4 rows × 2 ymm:
+/// eight independent FMA chains and no spills in 16 registers; then
+/// `clamp`.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA; `w` holds `offsets.len()` values and
+/// `pad.add(offsets[t] + r*row_step)` points at 16 readable values for
+/// every tap `t` and row `r < 8`.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dw_window_8x16(
+    pad: *const f32,
+    row_step: usize,
+    offsets: &[usize],
+    w: *const f32,
+    clamp: &BlockClamp,
+) -> [[f32; LANES]; ROWS] {
+    const { assert!(LANES == 16 && ROWS == 8) };
+    let bias = _mm256_set1_ps(clamp.bias);
+    let (lo, hi) = (_mm256_set1_ps(clamp.lo), _mm256_set1_ps(clamp.hi));
+    let finish = |v| _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(v, bias), lo), hi);
+    let mut out = [[0f32; LANES]; ROWS];
+    for half in 0..2 {
+        let mut acc = [[_mm256_setzero_ps(); 2]; 4];
+        let first = pad.add(half * 4 * row_step);
+        for (t, &off) in offsets.iter().enumerate() {
+            let wv = _mm256_broadcast_ss(&*w.add(t));
+            let src = first.add(off);
+            for (r, a) in acc.iter_mut().enumerate() {
+                let row = src.add(r * row_step);
+                a[0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(row), a[0]);
+                a[1] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(row.add(8)), a[1]);
+            }
+        }
+        for (o, a) in out[half * 4..].iter_mut().zip(acc) {
+            _mm256_storeu_ps(o.as_mut_ptr(), finish(a[0]));
+            _mm256_storeu_ps(o.as_mut_ptr().add(8), finish(a[1]));
+        }
+    }
+    out
 }

@@ -3,6 +3,7 @@
 
 use std::arch::x86_64::*;
 
+use crate::exec::kernels::depthwise::{BlockClamp, LANES, ROWS};
 use crate::exec::kernels::gemm::TileClamp;
 use crate::exec::kernels::simd::impl_simd;
 
@@ -26,7 +27,8 @@ impl_simd!(
     "avx512",
     tile_8x32,
     MR,
-    NR
+    NR,
+    dw_window_8x16
 );
 
 const MR: usize = 8;
@@ -72,4 +74,38 @@ unsafe fn tile_8x32<R: Fn(usize) -> *const f32>(
         _mm512_storeu_ps(row, lo[i]);
         _mm512_storeu_ps(row.add(16), hi[i]);
     }
+}
+
+/// Depthwise taps of 8 rows × 16 lanes: one zmm accumulator per row, so
+/// eight independent FMA chains; then `clamp`.
+///
+/// # Safety
+/// The CPU has AVX-512F; `w` holds `offsets.len()` values and
+/// `pad.add(offsets[t] + r*row_step)` points at 16 readable values for
+/// every tap `t` and row `r < 8`.
+#[target_feature(enable = "avx512f")]
+unsafe fn dw_window_8x16(
+    pad: *const f32,
+    row_step: usize,
+    offsets: &[usize],
+    w: *const f32,
+    clamp: &BlockClamp,
+) -> [[f32; LANES]; ROWS] {
+    const { assert!(LANES == 16 && ROWS == 8) };
+    let mut acc = [_mm512_setzero_ps(); ROWS];
+    for (t, &off) in offsets.iter().enumerate() {
+        let wv = _mm512_set1_ps(*w.add(t));
+        let src = pad.add(off);
+        for (r, a) in acc.iter_mut().enumerate() {
+            *a = _mm512_fmadd_ps(wv, _mm512_loadu_ps(src.add(r * row_step)), *a);
+        }
+    }
+    let bias = _mm512_set1_ps(clamp.bias);
+    let (lo, hi) = (_mm512_set1_ps(clamp.lo), _mm512_set1_ps(clamp.hi));
+    let mut out = [[0f32; LANES]; ROWS];
+    for (o, a) in out.iter_mut().zip(acc) {
+        let v = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(a, bias), lo), hi);
+        _mm512_storeu_ps(o.as_mut_ptr(), v);
+    }
+    out
 }
