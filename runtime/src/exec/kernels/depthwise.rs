@@ -151,12 +151,8 @@ pub fn plane<S: Simd>(simd: S, s: &DwShape, ch: usize, io: PlaneIo, e: &Epilogue
         let base = oy * row_step;
         let rows = ROWS.min(s.oh - oy);
         for ox in (0..s.ow).step_by(LANES) {
-            let acc = if max {
-                window_max(pad, base, ox, row_step, io.offsets)
-            } else {
-                let clamp = in_kernel.unwrap_or(BlockClamp::NONE);
-                simd.dw_window(pad, base + ox, row_step, io.offsets, io.w, &clamp)
-            };
+            let clamp = in_kernel.unwrap_or(BlockClamp::NONE);
+            let acc = simd.dw_window(s.window, pad, base + ox, row_step, io.offsets, io.w, &clamp);
             let n = LANES.min(s.ow - ox);
             for (r, a) in acc.iter().enumerate().take(rows) {
                 let at = (oy + r) * s.ow + ox;
@@ -225,29 +221,6 @@ pub fn pad_plane(s: &DwShape, x: &[f32], pad: &mut [f32], fill: f32) {
             }
         }
     }
-}
-
-/// The `ROWS × LANES` windows at `base + ox`, as maxima.
-#[inline(always)]
-fn window_max(
-    pad: &[f32],
-    base: usize,
-    ox: usize,
-    row_step: usize,
-    offsets: &[usize],
-) -> [[f32; LANES]; ROWS] {
-    let mut acc = [[f32::NEG_INFINITY; LANES]; ROWS];
-    for &off in offsets {
-        let at = base + off + ox;
-        let win = &pad[at..at + (ROWS - 1) * row_step + LANES];
-        for (r, a) in acc.iter_mut().enumerate() {
-            let src: &[f32; LANES] = win[r * row_step..][..LANES].try_into().expect("lanes");
-            for l in 0..LANES {
-                a[l] = if src[l] > a[l] { src[l] } else { a[l] };
-            }
-        }
-    }
-    acc
 }
 
 /// Stride-2 de-interleave of one input row into the two phases of `dst`

@@ -4,7 +4,7 @@
 //! and vectorized per ISA by the compiler under `#[target_feature]`.
 
 use super::contract::Epilogue;
-use super::depthwise::{BlockClamp, DwShape, PlaneIo, LANES, ROWS};
+use super::depthwise::{BlockClamp, DwShape, PlaneIo, Window, LANES, ROWS};
 use super::gemm::MicroKernel;
 use super::Isa;
 use crate::ir::{BinaryOp, UnaryOp};
@@ -32,11 +32,13 @@ pub trait Simd: MicroKernel {
     fn detect() -> Option<Self>;
     fn names() -> &'static KernelNames;
     fn depthwise_plane(self, s: &DwShape, ch: usize, io: PlaneIo, e: &Epilogue);
-    /// The `ROWS × LANES` depthwise sums `Σ_t w[t] · pad[at + offsets[t] +
-    /// r*row_step + l]` (the taps of a block of outputs) in registers, then
-    /// `clamp`.
+    /// The `ROWS × LANES` windows of a block of outputs over the taps at
+    /// `pad[at + offsets[t] + r*row_step + l]`, in registers: weighted sums
+    /// `Σ_t w[t] · pad[…]`, or maxima (`w` unread); then `clamp`.
+    #[allow(clippy::too_many_arguments)]
     fn dw_window(
         self,
+        window: Window,
         pad: &[f32],
         at: usize,
         row_step: usize,
@@ -58,7 +60,8 @@ pub trait Simd: MicroKernel {
 /// Implements [`MicroKernel`] and [`Simd`] for token `$isa` around its
 /// `$tile_fn` (an `unsafe fn(k, a, b_row, c, ldc, accumulate, clamp)` with
 /// `$mr × $nr` tiles) and its `$dw_fn` (an `unsafe fn(pad, row_step,
-/// offsets, w, clamp)` for [`Simd::dw_window`]): the safe wrappers check every
+/// offsets, w, clamp)`, generic over `const MAX: bool`, for
+/// [`Simd::dw_window`]): the safe wrappers check every
 /// bound, and each shared
 /// loop is wrapped in a `#[target_feature(enable = $features)]` function,
 /// reachable only through the token.
@@ -195,8 +198,10 @@ macro_rules! impl_simd {
                 // wrapped loop is safe Rust.
                 unsafe { shared_loops::depthwise_plane(self, s, ch, io, e) }
             }
+            #[allow(clippy::too_many_arguments)]
             fn dw_window(
                 self,
+                window: $crate::exec::kernels::depthwise::Window,
                 pad: &[f32],
                 at: usize,
                 row_step: usize,
@@ -214,13 +219,15 @@ macro_rules! impl_simd {
                 // SAFETY: the token proves the ISA; the assert bounds every
                 // read (`ROWS` rows of `LANES` at each tap offset).
                 unsafe {
-                    $dw_fn(
-                        pad.as_ptr().wrapping_add(at),
-                        row_step,
-                        offsets,
-                        w.as_ptr(),
-                        clamp,
-                    )
+                    let (pad, w) = (pad.as_ptr().wrapping_add(at), w.as_ptr());
+                    match window {
+                        $crate::exec::kernels::depthwise::Window::WeightedSum => {
+                            $dw_fn::<false>(pad, row_step, offsets, w, clamp)
+                        }
+                        $crate::exec::kernels::depthwise::Window::Max => {
+                            $dw_fn::<true>(pad, row_step, offsets, w, clamp)
+                        }
+                    }
                 }
             }
             fn binary(

@@ -87,14 +87,15 @@ unsafe fn tile_8x8<R: Fn(usize) -> *const f32>(
 }
 
 /// Depthwise taps of 8 rows × 16 lanes, as two passes of 4 rows × 4 q
-/// registers: sixteen independent FMA chains; then `clamp`.
+/// registers: sixteen independent FMA chains (or maxima, with `MAX`); then
+/// `clamp`.
 ///
 /// # Safety
 /// The CPU has NEON; `w` holds `offsets.len()` values and
 /// `pad.add(offsets[t] + r*row_step)` points at 16 readable values for
 /// every tap `t` and row `r < 8`.
 #[target_feature(enable = "neon")]
-unsafe fn dw_window_8x16(
+unsafe fn dw_window_8x16<const MAX: bool>(
     pad: *const f32,
     row_step: usize,
     offsets: &[usize],
@@ -106,15 +107,20 @@ unsafe fn dw_window_8x16(
     let (lo, hi) = (vdupq_n_f32(clamp.lo), vdupq_n_f32(clamp.hi));
     let mut out = [[0f32; LANES]; ROWS];
     for half in 0..2 {
-        let mut acc = [[vdupq_n_f32(0.0); 4]; 4];
+        let mut acc = [[vdupq_n_f32(if MAX { f32::NEG_INFINITY } else { 0.0 }); 4]; 4];
         let first = pad.add(half * 4 * row_step);
         for (t, &off) in offsets.iter().enumerate() {
-            let wv = vdupq_n_f32(*w.add(t));
+            let wv = vdupq_n_f32(if MAX { 0.0 } else { *w.add(t) });
             let src = first.add(off);
             for (r, a) in acc.iter_mut().enumerate() {
                 let row = src.add(r * row_step);
                 for (q, v) in a.iter_mut().enumerate() {
-                    *v = vfmaq_f32(*v, wv, vld1q_f32(row.add(4 * q)));
+                    let x = vld1q_f32(row.add(4 * q));
+                    *v = if MAX {
+                        vmaxq_f32(x, *v)
+                    } else {
+                        vfmaq_f32(*v, wv, x)
+                    };
                 }
             }
         }

@@ -74,15 +74,15 @@ unsafe fn tile_6x16<R: Fn(usize) -> *const f32>(
 }
 
 /// Depthwise taps of 8 rows × 16 lanes, as two passes of 4 rows × 2 ymm:
-/// eight independent FMA chains and no spills in 16 registers; then
-/// `clamp`.
+/// eight independent FMA chains (or maxima, with `MAX`) and no spills in
+/// 16 registers; then `clamp`.
 ///
 /// # Safety
 /// The CPU has AVX2 and FMA; `w` holds `offsets.len()` values and
 /// `pad.add(offsets[t] + r*row_step)` points at 16 readable values for
 /// every tap `t` and row `r < 8`.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn dw_window_8x16(
+unsafe fn dw_window_8x16<const MAX: bool>(
     pad: *const f32,
     row_step: usize,
     offsets: &[usize],
@@ -95,15 +95,21 @@ unsafe fn dw_window_8x16(
     let finish = |v| _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(v, bias), lo), hi);
     let mut out = [[0f32; LANES]; ROWS];
     for half in 0..2 {
-        let mut acc = [[_mm256_setzero_ps(); 2]; 4];
+        let mut acc = [[_mm256_set1_ps(if MAX { f32::NEG_INFINITY } else { 0.0 }); 2]; 4];
         let first = pad.add(half * 4 * row_step);
         for (t, &off) in offsets.iter().enumerate() {
-            let wv = _mm256_broadcast_ss(&*w.add(t));
+            let wv = _mm256_set1_ps(if MAX { 0.0 } else { *w.add(t) });
             let src = first.add(off);
             for (r, a) in acc.iter_mut().enumerate() {
                 let row = src.add(r * row_step);
-                a[0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(row), a[0]);
-                a[1] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(row.add(8)), a[1]);
+                for (h, v) in a.iter_mut().enumerate() {
+                    let x = _mm256_loadu_ps(row.add(8 * h));
+                    *v = if MAX {
+                        _mm256_max_ps(x, *v)
+                    } else {
+                        _mm256_fmadd_ps(wv, x, *v)
+                    };
+                }
             }
         }
         for (o, a) in out[half * 4..].iter_mut().zip(acc) {

@@ -77,14 +77,14 @@ unsafe fn tile_8x32<R: Fn(usize) -> *const f32>(
 }
 
 /// Depthwise taps of 8 rows × 16 lanes: one zmm accumulator per row, so
-/// eight independent FMA chains; then `clamp`.
+/// eight independent FMA chains (or maxima, with `MAX`); then `clamp`.
 ///
 /// # Safety
 /// The CPU has AVX-512F; `w` holds `offsets.len()` values and
 /// `pad.add(offsets[t] + r*row_step)` points at 16 readable values for
 /// every tap `t` and row `r < 8`.
 #[target_feature(enable = "avx512f")]
-unsafe fn dw_window_8x16(
+unsafe fn dw_window_8x16<const MAX: bool>(
     pad: *const f32,
     row_step: usize,
     offsets: &[usize],
@@ -92,12 +92,17 @@ unsafe fn dw_window_8x16(
     clamp: &BlockClamp,
 ) -> [[f32; LANES]; ROWS] {
     const { assert!(LANES == 16 && ROWS == 8) };
-    let mut acc = [_mm512_setzero_ps(); ROWS];
+    let mut acc = [_mm512_set1_ps(if MAX { f32::NEG_INFINITY } else { 0.0 }); ROWS];
     for (t, &off) in offsets.iter().enumerate() {
-        let wv = _mm512_set1_ps(*w.add(t));
+        let wv = _mm512_set1_ps(if MAX { 0.0 } else { *w.add(t) });
         let src = pad.add(off);
         for (r, a) in acc.iter_mut().enumerate() {
-            *a = _mm512_fmadd_ps(wv, _mm512_loadu_ps(src.add(r * row_step)), *a);
+            let v = _mm512_loadu_ps(src.add(r * row_step));
+            *a = if MAX {
+                _mm512_max_ps(v, *a)
+            } else {
+                _mm512_fmadd_ps(wv, v, *a)
+            };
         }
     }
     let bias = _mm512_set1_ps(clamp.bias);
