@@ -330,8 +330,7 @@ pub fn gemm_transposed<K: MicroKernel>(
             }
         }
         // Cᵀ panel j holds rows (first + j)·NR.. of C, one column per row.
-        let rows = c.len() / n;
-        for (r, row) in c.chunks_exact_mut(n).enumerate().take(rows) {
+        for (r, row) in c.chunks_exact_mut(n).enumerate() {
             let (j, l) = (r / nr, r % nr);
             let src = &ct[j * n_pad * nr..];
             for (col, v) in row.iter_mut().enumerate() {
