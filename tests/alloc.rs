@@ -8,7 +8,8 @@ mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use squeeze::{LoadOptions, Model};
 
@@ -21,6 +22,23 @@ thread_local! {
     static ASKING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// Set while frames are measured: a counted allocation then also records
+/// where it came from, so that a failure names its culprit.
+static WATCHING: AtomicBool = AtomicBool::new(false);
+
+/// The thread and stack of the first few allocations while watching.
+static CULPRITS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn record_culprit(thread: &str) {
+    let Ok(mut culprits) = CULPRITS.try_lock() else {
+        return;
+    };
+    if culprits.len() < 3 {
+        let trace = std::backtrace::Backtrace::force_capture();
+        culprits.push(format!("on thread {thread}:\n{trace}"));
+    }
+}
+
 /// Counts an allocation unless it is the test harness's own: libtest's
 /// coordinating `main` thread allocates on its own schedule (timeouts,
 /// reports). The session's workers and the test's thread all count.
@@ -29,8 +47,12 @@ fn count() {
         if asking.replace(true) {
             return;
         }
-        if std::thread::current().name() != Some("main") {
+        let thread = std::thread::current();
+        if thread.name() != Some("main") {
             ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            if WATCHING.load(Ordering::Relaxed) {
+                record_culprit(thread.name().unwrap_or("unnamed"));
+            }
         }
         asking.set(false);
     });
@@ -102,6 +124,7 @@ fn allocations_per_frame(model: &Model, threads_note: usize, runs: usize) -> usi
         .output(0)
         .map_or(0.0, |y| y.first().copied().unwrap_or(0.0));
     let before = ALLOCATIONS.load(Ordering::SeqCst);
+    WATCHING.store(true, Ordering::SeqCst);
     let mut same = true;
     for _ in 0..runs {
         session.run_in_place().expect("run");
@@ -110,6 +133,7 @@ fn allocations_per_frame(model: &Model, threads_note: usize, runs: usize) -> usi
             .map_or(0.0, |y| y.first().copied().unwrap_or(0.0));
         same &= y0.to_bits() == first.to_bits();
     }
+    WATCHING.store(false, Ordering::SeqCst);
     let n = ALLOCATIONS.load(Ordering::SeqCst) - before;
     // Runs on inputs written once must repeat exactly: the inputs are not
     // overwritten and the work split is static.
@@ -151,7 +175,13 @@ fn no_allocation_per_frame_on_every_model() {
             };
             let n = allocations_per_frame(&model, threads, RUNS);
             eprintln!("{stem} threads={threads}: {n} allocations in {RUNS} runs after the first");
-            assert_eq!(n, 0, "{stem} at {threads} threads allocated per frame");
+            if n != 0 {
+                let culprits = CULPRITS.lock().unwrap_or_else(|e| e.into_inner());
+                panic!(
+                    "{stem} at {threads} threads allocated {n} times per {RUNS} frames; first:\n{}",
+                    culprits.join("\n")
+                );
+            }
             checked += 1;
         }
     }

@@ -272,18 +272,36 @@ impl Handoff {
 /// a [`Handoff`], so the graph runs on a pool worker and every parallel
 /// region forks onto that worker's own deque: no per-run queueing through
 /// rayon's injector and no allocation per frame.
+///
+/// The session owns the pool's threads: they have all started (and done
+/// their one-time setup) before the first run, and they have all exited
+/// when the session is dropped, so no thread outlives it or allocates
+/// during a later session's frames.
 struct Workers {
     handoff: Arc<Handoff>,
-    _pool: rayon::ThreadPool,
+    pool: Option<rayon::ThreadPool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Workers {
     fn start(threads: usize, state: &Arc<Mutex<State>>) -> Result<Workers> {
+        let mut handles = Vec::with_capacity(threads);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
-            .thread_name(|i| format!("squeeze-{i}"))
+            .spawn_handler(|worker| {
+                let name = format!("squeeze-{}", worker.index());
+                let handle = std::thread::Builder::new()
+                    .name(name)
+                    .spawn(move || worker.run())?;
+                handles.push(handle);
+                Ok(())
+            })
             .build()
             .map_err(|e| Error::Input(format!("thread pool: {e}")))?;
+        // Every worker takes one job, which waits for it to have started
+        // and registered with the work-stealing deques (a first steal
+        // allocates): after this, a frame finds every worker warm.
+        pool.broadcast(|_| ());
         let handoff = Arc::new(Handoff::default());
         let (state, h) = (Arc::clone(state), Arc::clone(&handoff));
         pool.spawn(move || {
@@ -318,7 +336,8 @@ impl Workers {
         });
         Ok(Workers {
             handoff,
-            _pool: pool,
+            pool: Some(pool),
+            threads: handles,
         })
     }
 
@@ -344,6 +363,18 @@ impl Drop for Workers {
         // The driver job ends; then the pool shuts down with it.
         *self.handoff.lock() = Slot::Exit;
         self.handoff.to_driver.notify_one();
+        let Some(pool) = self.pool.take() else {
+            return;
+        };
+        // A worker of this pool cannot wait for itself to exit.
+        let on_own_worker = pool.current_thread_index().is_some();
+        drop(pool);
+        if !on_own_worker {
+            for thread in self.threads.drain(..) {
+                // A worker that panicked has nothing left to clean up.
+                let _ = thread.join();
+            }
+        }
     }
 }
 
