@@ -279,5 +279,40 @@ pub fn fuse_hard_activations(graph: &mut Graph) -> Result<usize> {
         count += 1;
     }
     retain_unremoved(graph, &removed);
-    Ok(count)
+    Ok(count + fuse_mul_hard_sigmoid(graph))
+}
+
+/// Rewrites `x * HardSigmoid(x)` with HardSigmoid's HardSwish constants
+/// (alpha 1/6, beta 1/2; either operand order) into one HardSwish: how
+/// exporters before ONNX opset 14 write HardSwish.
+fn fuse_mul_hard_sigmoid(graph: &mut Graph) -> usize {
+    let consumers = graph.consumers();
+    let producers = graph.producers();
+    let mut removed = vec![false; graph.nodes.len()];
+    let mut count = 0;
+    for d in 0..graph.nodes.len() {
+        let n = &graph.nodes[d];
+        if n.op != Op::Binary(BinaryOp::Mul) || n.inputs.len() != 2 {
+            continue;
+        }
+        let hard_sigmoid_of = |side: usize| -> Option<(usize, usize)> {
+            let (x, h) = (n.inputs[side], n.inputs[1 - side]);
+            let p = producers[h]?;
+            let Op::Unary(UnaryOp::HardSigmoid { alpha, beta }) = graph.nodes[p].op else {
+                return None;
+            };
+            let swish = (alpha - 1.0 / 6.0).abs() <= 1e-6 && (beta - 0.5).abs() <= 1e-6;
+            let only_here = consumers[h].len() == 1 && !graph.outputs.contains(&h);
+            (swish && only_here && graph.nodes[p].inputs[0] == x && !removed[p]).then_some((p, x))
+        };
+        let Some((p, x)) = hard_sigmoid_of(0).or_else(|| hard_sigmoid_of(1)) else {
+            continue;
+        };
+        removed[p] = true;
+        graph.nodes[d].op = Op::Unary(UnaryOp::HardSwish);
+        graph.nodes[d].inputs = vec![x];
+        count += 1;
+    }
+    retain_unremoved(graph, &removed);
+    count
 }

@@ -367,3 +367,42 @@ fn fuse_hardswish_and_hardsigmoid_patterns() {
     ));
     assert_same(&before, &run(&g));
 }
+
+#[test]
+fn fuse_mul_by_own_hard_sigmoid_into_hardswish() {
+    use crate::ir::BinaryOp;
+    let hard_sigmoid = Op::Unary(UnaryOp::HardSigmoid {
+        alpha: 1.0 / 6.0,
+        beta: 0.5,
+    });
+    let (mut g, x) = with_input(2);
+    let c = conv(&mut g, x, 2, 3);
+    // HardSigmoid(c) * c: a HardSwish.
+    let h = unary(&mut g, c, hard_sigmoid.clone(), "hsig");
+    let info = g.values[c].info.clone();
+    let m = g.add_value("mul", info.clone());
+    g.nodes.push(Node {
+        name: "mul".into(),
+        op: Op::Binary(BinaryOp::Mul),
+        inputs: vec![h, c],
+        outputs: vec![m],
+    });
+    // m * HardSigmoid(c): the gate of another tensor (an SE block), stays.
+    let h2 = unary(&mut g, c, hard_sigmoid, "gate");
+    let se = g.add_value("se", info);
+    g.nodes.push(Node {
+        name: "se".into(),
+        op: Op::Binary(BinaryOp::Mul),
+        inputs: vec![m, h2],
+        outputs: vec![se],
+    });
+    g.outputs.push(se);
+    let before = run(&g);
+    assert_eq!(fuse_hard_activations(&mut g).unwrap(), 1);
+    let ops: Vec<_> = g.nodes.iter().map(|n| n.op.clone()).collect();
+    assert_eq!(ops.len(), 4, "conv, HardSwish, gate, SE Mul: {ops:?}");
+    assert_eq!(ops[1], Op::Unary(UnaryOp::HardSwish));
+    assert_eq!(g.nodes[1].inputs, vec![c]);
+    assert_eq!(ops[3], Op::Binary(BinaryOp::Mul));
+    assert_same(&before, &run(&g));
+}

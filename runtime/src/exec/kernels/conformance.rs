@@ -217,7 +217,7 @@ fn conv_cases() -> Vec<Case> {
     // Depthwise and grouped, at 3×3 and 5×5, strides 1 and 2.
     for k in [[3, 3], [5, 5]] {
         for stride in [1, 2] {
-            for hw in [[1, 1], [5, 6], [14, 14], [15, 9]] {
+            for hw in [[1, 1], [5, 6], [14, 14], [15, 9], [6, 40]] {
                 for (c, groups) in [(1, 1), (8, 8), (17, 17), (8, 2), (12, 3)] {
                     v.push(ConvCase {
                         c,
@@ -231,6 +231,25 @@ fn conv_cases() -> Vec<Case> {
                     });
                 }
             }
+        }
+    }
+    // Depthwise in both layouts (channel-blocked up to 10 columns, planes
+    // past that) with channel-block tails and every epilogue.
+    for (hw, stride) in [([7, 7], 1), ([16, 15], 2), ([5, 30], 1)] {
+        for activation in ACTIVATIONS {
+            v.push(ConvCase {
+                c: 33,
+                m: 33,
+                hw,
+                k: [3, 3],
+                stride,
+                pads: [1; 4],
+                groups: 33,
+                activation,
+                residual: activation.is_some(),
+                n: 2,
+                ..base
+            });
         }
     }
     // Few output pixels and many channels (the transposed GEMM on wide
@@ -467,7 +486,13 @@ fn pool_cases() -> Vec<Case> {
             ([5, 3], [1, 2], [0; 4], [2, 1]),
         ] {
             for ceil_mode in [false, true] {
-                for hw in [[1, 1], [7, 7], [18, 17], [56, 3]] {
+                for (c, hw) in [
+                    (3, [1, 1]),
+                    (19, [7, 7]),
+                    (3, [18, 17]),
+                    (3, [56, 3]),
+                    (19, [4, 40]),
+                ] {
                     let op = Op::Pool(PoolGeometry {
                         kind,
                         kernel,
@@ -476,7 +501,7 @@ fn pool_cases() -> Vec<Case> {
                         pads,
                         ceil_mode,
                     });
-                    let x = TypeInfo::f32(vec![2, 3, hw[0], hw[1]]);
+                    let x = TypeInfo::f32(vec![2, c, hw[0], hw[1]]);
                     if op.infer("case", &[&x]).is_ok() {
                         v.push(Case {
                             op,

@@ -234,19 +234,58 @@ pub struct Epilogue {
     pub activation: Option<UnaryOp>,
 }
 
+/// The activations a microkernel applies in registers before its store:
+/// `clamp(v, min, max)`, then `v · clamp(v/6 + 1/2, 0, 1)` if `hard_swish`.
+/// Applying them on the finished rows instead would cost a call and a
+/// pass per row, as much as the whole tile when K is small.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RegisterActivation {
+    pub min: f32,
+    pub max: f32,
+    pub hard_swish: bool,
+}
+
+impl RegisterActivation {
+    /// Leaves values as they are.
+    pub const IDENTITY: RegisterActivation = RegisterActivation {
+        min: f32::NEG_INFINITY,
+        max: f32::INFINITY,
+        hard_swish: false,
+    };
+
+    /// The same on one value, in the order the ISA kernels use.
+    pub fn apply(self, v: f32) -> f32 {
+        let v = v.max(self.min).min(self.max);
+        if self.hard_swish {
+            v * (v * (1.0 / 6.0) + 0.5).clamp(0.0, 1.0)
+        } else {
+            v
+        }
+    }
+}
+
 impl Epilogue {
-    /// The epilogue as `clamp(acc + bias[r], min, max)`, which a
-    /// microkernel applies in registers before its store (a residual is
-    /// then preloaded into the accumulators); `None` when it needs the
-    /// general row pass (a scale, other activations).
-    pub fn as_clamp(&self) -> Option<(f32, f32)> {
+    /// The epilogue as `act(acc + bias[r])`, which a microkernel applies
+    /// in registers before its store (a residual is then preloaded into
+    /// the accumulators); `None` when it needs the general row pass (a
+    /// scale, other activations).
+    pub fn in_registers(&self) -> Option<RegisterActivation> {
         if self.scale.is_some() {
             return None;
         }
+        let clamp = |min, max| RegisterActivation {
+            min,
+            max,
+            ..RegisterActivation::IDENTITY
+        };
         match self.activation {
-            None => Some((f32::NEG_INFINITY, f32::INFINITY)),
-            Some(UnaryOp::Relu) => Some((0.0, f32::INFINITY)),
-            Some(UnaryOp::Clip { min, max }) => Some((min, max)),
+            None => Some(RegisterActivation::IDENTITY),
+            Some(UnaryOp::Relu) => Some(clamp(0.0, f32::INFINITY)),
+            Some(UnaryOp::Clip { min, max }) => Some(clamp(min, max)),
+            Some(UnaryOp::HardSwish) => Some(RegisterActivation {
+                hard_swish: true,
+                ..RegisterActivation::IDENTITY
+            }),
             Some(_) => None,
         }
     }

@@ -3,7 +3,10 @@
 //! lands inside the input, so the inner loops have no bounds logic and
 //! vectorize (stride 1 as plain loads, stride 2 as even-lane loads).
 
-use super::contract::{plane_parts, AlignedF32, Epilogue, Input, Kernel, Output, Threads};
+use super::contract::{
+    plane_parts, AlignedF32, Epilogue, Input, Kernel, Output, RegisterActivation, Threads,
+    WorkerPart,
+};
 use super::conv::dims4;
 use super::simd::Simd;
 use super::{residual_input, Operand};
@@ -123,6 +126,54 @@ impl DwShape {
     }
 }
 
+/// Planes at most this wide run channel-blocked ([`Depthwise`]): the
+/// lanes of a plane-wise window would be mostly padding. At 14 columns
+/// (one eighth padding) the interleaving copies cost more than they save.
+pub const BLOCKED_MAX_OW: usize = 10;
+
+/// The padded copy of [`LANES`] channels in the channel-blocked layout:
+/// `[row][col][lane]`, every row and column a tap of an output (the
+/// columns rounded up to whole [`ROWS`] steps) can reach.
+#[derive(Clone, Copy, Debug)]
+struct BlockedPad {
+    rows: usize,
+    cols: usize,
+}
+
+impl BlockedPad {
+    fn new(s: &DwShape) -> BlockedPad {
+        let ow = s.ow.div_ceil(ROWS) * ROWS;
+        BlockedPad {
+            rows: ((s.oh - 1) * s.sh + (s.kh - 1) * s.dh + 1).max(s.ih + s.pt),
+            cols: ((ow - 1) * s.sw + (s.kw - 1) * s.dw + 1).max(s.iw + s.pl),
+        }
+    }
+    fn words(self) -> usize {
+        self.rows * self.cols * LANES
+    }
+    /// Where each tap reads, relative to output (0, 0).
+    fn tap_offsets(self, s: &DwShape) -> Vec<usize> {
+        (0..s.kh * s.kw)
+            .map(|t| ((t / s.kw) * s.dh * self.cols + (t % s.kw) * s.dw) * LANES)
+            .collect()
+    }
+    /// Copies the `n <= LANES` planes of `x` (`ih*iw` each) into `pad`
+    /// (at least [`BlockedPad::words`]), interleaved, with a border and
+    /// unused lanes of `fill`.
+    fn fill(self, s: &DwShape, x: &[f32], n: usize, pad: &mut [f32], fill: f32) {
+        let pad = &mut pad[..self.words()];
+        pad.fill(fill);
+        for (c, plane) in x.chunks_exact(s.ih * s.iw).take(n).enumerate() {
+            for (iy, row) in plane.chunks_exact(s.iw).enumerate() {
+                let at = ((iy + s.pt) * self.cols + s.pl) * LANES + c;
+                for (d, &v) in pad[at..].iter_mut().step_by(LANES).zip(row) {
+                    *d = v;
+                }
+            }
+        }
+    }
+}
+
 /// `y = epilogue(depthwise(x, w))` for channel `ch`.
 ///
 /// The plane is first copied into `pad` with its zero border, each row
@@ -139,10 +190,9 @@ pub fn plane<S: Simd>(simd: S, s: &DwShape, ch: usize, io: PlaneIo, e: &Epilogue
     let pad = &mut io.pad[..s.pad_words()];
     pad_plane(s, io.x, pad, if max { f32::NEG_INFINITY } else { 0.0 });
     let row_step = s.sh * row_words;
-    let fused = e.as_clamp().map(|(lo, hi)| BlockClamp {
-        bias: e.bias.as_ref().map_or(0.0, |b| b.as_slice()[ch]),
-        lo,
-        hi,
+    let fused = e.in_registers().map(|act| BlockClamp {
+        bias: [e.bias.as_ref().map_or(0.0, |b| b.as_slice()[ch]); LANES],
+        act,
     });
     // Without a residual the ISA kernel applies the whole fused epilogue;
     // with one, the residual must come before the clamp, so it is done here.
@@ -152,7 +202,16 @@ pub fn plane<S: Simd>(simd: S, s: &DwShape, ch: usize, io: PlaneIo, e: &Epilogue
         let rows = ROWS.min(s.oh - oy);
         for ox in (0..s.ow).step_by(LANES) {
             let clamp = in_kernel.unwrap_or(BlockClamp::NONE);
-            let acc = simd.dw_window(s.window, pad, base + ox, row_step, io.offsets, io.w, &clamp);
+            let acc = simd.dw_window(
+                s.window,
+                false,
+                pad,
+                base + ox,
+                row_step,
+                io.offsets,
+                io.w,
+                &clamp,
+            );
             let n = LANES.min(s.ow - ox);
             for (r, a) in acc.iter().enumerate().take(rows) {
                 let at = (oy + r) * s.ow + ox;
@@ -160,7 +219,7 @@ pub fn plane<S: Simd>(simd: S, s: &DwShape, ch: usize, io: PlaneIo, e: &Epilogue
                 match (fused, io.res) {
                     (Some(c), Some(res)) => {
                         for ((y, &a), &x) in y.iter_mut().zip(a).zip(&res[at..at + n]) {
-                            *y = (a + c.bias + x).max(c.lo).min(c.hi);
+                            *y = c.act.apply(a + c.bias[0] + x);
                         }
                     }
                     _ if n == LANES => y.copy_from_slice(a),
@@ -177,21 +236,20 @@ pub fn plane<S: Simd>(simd: S, s: &DwShape, ch: usize, io: PlaneIo, e: &Epilogue
     }
 }
 
-/// The epilogue `clamp(acc + bias, lo, hi)` of one channel, applied to a
-/// block of outputs in registers.
+/// The epilogue `act(acc + bias[l])` of a block of outputs, applied in
+/// registers: one bias per lane (all equal when the lanes are the columns
+/// of one channel's plane).
 #[derive(Clone, Copy, Debug)]
 pub struct BlockClamp {
-    pub bias: f32,
-    pub lo: f32,
-    pub hi: f32,
+    pub bias: [f32; LANES],
+    pub act: RegisterActivation,
 }
 
 impl BlockClamp {
     /// Leaves the sums as they are.
     pub const NONE: BlockClamp = BlockClamp {
-        bias: 0.0,
-        lo: f32::NEG_INFINITY,
-        hi: f32::INFINITY,
+        bias: [0.0; LANES],
+        act: RegisterActivation::IDENTITY,
     };
 }
 
@@ -246,16 +304,23 @@ fn split_pairs(src: &[f32], dst: &mut [f32], pw: usize, pl: usize) {
 }
 
 /// Depthwise Conv (groups = channels = outputs) for one ISA: channels are
-/// split across workers, each plane run by the ISA's compiled loop.
+/// split across workers, each plane run by the ISA's compiled loop. Narrow
+/// planes (at most [`BLOCKED_MAX_OW`] columns, the 7×7 maps of a mobile
+/// net's last stage) run channel-blocked instead: [`LANES`]
+/// channels interleaved per pixel, so the lanes are channels and none is
+/// padding.
 #[derive(Debug)]
 pub struct Depthwise<S: Simd> {
     simd: S,
     shape: DwShape,
     batch: usize,
     channels: usize,
+    /// `[channel][tap]`, or `[channel block][tap][lane]` when blocked.
     weights: AlignedF32,
     offsets: Vec<usize>,
     epilogue: Epilogue,
+    /// The channel-blocked layout, when chosen.
+    blocked: Option<BlockedPad>,
     /// Built from a pooling op (for the name only).
     pool: bool,
 }
@@ -286,21 +351,55 @@ impl<S: Simd> Depthwise<S> {
             [g.kernel, g.strides, g.dilations],
             g.pads,
         );
-        Some(Depthwise {
+        let epilogue = Epilogue {
+            scale: None,
+            bias,
+            residual: residual_input(ins),
+            activation,
+        };
+        Some(Depthwise::new(simd, shape, x, w, epilogue, false))
+    }
+
+    /// The kernel over `x`'s channels with taps `w` (`[channel][tap]`),
+    /// in the layout its width asks for.
+    fn new(
+        simd: S,
+        shape: DwShape,
+        x: [usize; 4],
+        w: &[f32],
+        epilogue: Epilogue,
+        pool: bool,
+    ) -> Depthwise<S> {
+        let channels = x[1];
+        let taps = shape.kh * shape.kw;
+        let blocked = (shape.ow <= BLOCKED_MAX_OW && epilogue.in_registers().is_some())
+            .then(|| BlockedPad::new(&shape));
+        let (weights, offsets) = match blocked {
+            Some(b) => {
+                let blocks = channels.div_ceil(LANES);
+                let mut packed = AlignedF32::zeros(blocks * taps * LANES);
+                let dst = packed.as_mut_slice();
+                for (c, taps_c) in w.chunks_exact(taps).take(channels).enumerate() {
+                    let block = &mut dst[(c / LANES) * taps * LANES..][..taps * LANES];
+                    for (t, &v) in taps_c.iter().enumerate() {
+                        block[t * LANES + c % LANES] = v;
+                    }
+                }
+                (packed, b.tap_offsets(&shape))
+            }
+            None => (AlignedF32::from_slice(w), shape.tap_offsets()),
+        };
+        Depthwise {
             simd,
-            offsets: shape.tap_offsets(),
             shape,
             batch: x[0],
-            channels: x[1],
-            weights: AlignedF32::from_slice(w),
-            epilogue: Epilogue {
-                scale: None,
-                bias,
-                residual: residual_input(ins),
-                activation,
-            },
-            pool: false,
-        })
+            channels,
+            weights,
+            offsets,
+            epilogue,
+            blocked,
+            pool,
+        }
     }
 
     /// Max pooling (any padding, ceil mode, dilation), and average pooling
@@ -331,32 +430,32 @@ impl<S: Simd> Depthwise<S> {
             [p.kernel, p.strides, p.dilations],
             p.pads,
         );
-        Some(Depthwise {
+        let w = vec![1.0 / taps as f32; taps * x[1]];
+        Some(Depthwise::new(
             simd,
-            offsets: shape.tap_offsets(),
             shape,
-            batch: x[0],
-            channels: x[1],
-            weights: AlignedF32::from_slice(&vec![1.0 / taps as f32; taps * x[1]]),
-            epilogue: Epilogue::default(),
-            pool: true,
-        })
+            x,
+            &w,
+            Epilogue::default(),
+            true,
+        ))
     }
 }
 
 impl<S: Simd> Kernel for Depthwise<S> {
     fn name(&self) -> &'static str {
-        match (self.shape.window, self.pool) {
-            (Window::Max, _) => S::names().max_pool,
-            (Window::WeightedSum, true) => S::names().avg_pool,
-            (Window::WeightedSum, false) => S::names().depthwise,
+        match (self.shape.window, self.pool, self.blocked.is_some()) {
+            (Window::Max, _, _) => S::names().max_pool,
+            (Window::WeightedSum, true, _) => S::names().avg_pool,
+            (Window::WeightedSum, false, false) => S::names().depthwise,
+            (Window::WeightedSum, false, true) => S::names().depthwise_blocked,
         }
     }
     fn packed_bytes(&self) -> usize {
         self.weights.bytes()
     }
     fn scratch_bytes(&self, threads: usize) -> usize {
-        threads * self.shape.pad_words() * 4
+        threads * self.pad_words() * 4
     }
     fn run(
         &self,
@@ -375,6 +474,10 @@ impl<S: Simd> Kernel for Depthwise<S> {
         };
         let planes = self.batch * self.channels;
         let y = &mut outs[0].f32()?[..planes * ohw];
+        if let Some(b) = self.blocked {
+            self.run_blocked(b, x, y, res, scratch, threads);
+            return Ok(());
+        }
         let mut parts = plane_parts(y, ohw, threads.count(), scratch, self.shape.pad_words());
         let w = self.weights.as_slice();
         threads.for_each_part(&mut parts, |(p0, ys, pad)| {
@@ -393,5 +496,110 @@ impl<S: Simd> Kernel for Depthwise<S> {
             }
         });
         Ok(())
+    }
+}
+
+impl<S: Simd> Depthwise<S> {
+    /// Scratch words of one worker.
+    fn pad_words(&self) -> usize {
+        self.blocked
+            .map_or(self.shape.pad_words(), BlockedPad::words)
+    }
+
+    /// The channel-blocked run: workers take whole blocks of [`LANES`]
+    /// channels of each batch item.
+    fn run_blocked(
+        &self,
+        b: BlockedPad,
+        x: &[f32],
+        y: &mut [f32],
+        res: Option<&[f32]>,
+        scratch: &mut [f32],
+        threads: &Threads,
+    ) {
+        let s = &self.shape;
+        let (c, ihw, ohw) = (self.channels, s.ih * s.iw, s.oh * s.ow);
+        let blocks = c.div_ceil(LANES);
+        let workers = threads.count().min(blocks).max(1);
+        let per = blocks.div_ceil(workers);
+        for (n, yn) in y.chunks_exact_mut(c * ohw).enumerate() {
+            let xn = &x[n * c * ihw..][..c * ihw];
+            let rn = res.map(|r| &r[n * c * ohw..][..c * ohw]);
+            let mut parts: smallvec::SmallVec<[WorkerPart; 8]> = yn
+                .chunks_mut(per * LANES * ohw)
+                .zip(scratch.chunks_mut(b.words()))
+                .enumerate()
+                .map(|(i, (ys, pad))| (i * per, ys, pad))
+                .collect();
+            threads.for_each_part(&mut parts, |(first, ys, pad)| {
+                for (i, yb) in ys.chunks_mut(LANES * ohw).enumerate() {
+                    let block = *first + i;
+                    let c0 = block * LANES;
+                    let lanes = yb.len() / ohw;
+                    let xb = &xn[c0 * ihw..][..lanes * ihw];
+                    let rb = rn.map(|r| &r[c0 * ohw..][..lanes * ohw]);
+                    self.channel_block(b, block, xb, yb, rb, pad);
+                }
+            });
+        }
+    }
+
+    /// `y = epilogue(depthwise(x))` for the planes of channel block
+    /// `block` (`x` and `y` hold its `lanes` planes), [`ROWS`] output
+    /// pixels at a time with the channels in the lanes.
+    fn channel_block(
+        &self,
+        b: BlockedPad,
+        block: usize,
+        x: &[f32],
+        y: &mut [f32],
+        res: Option<&[f32]>,
+        pad: &mut [f32],
+    ) {
+        let s = &self.shape;
+        let ohw = s.oh * s.ow;
+        let lanes = y.len() / ohw;
+        let max = s.window == Window::Max;
+        b.fill(s, x, lanes, pad, if max { f32::NEG_INFINITY } else { 0.0 });
+        let act = self
+            .epilogue
+            .in_registers()
+            .unwrap_or(RegisterActivation::IDENTITY);
+        let c0 = block * LANES;
+        let mut clamp = BlockClamp {
+            bias: [0.0; LANES],
+            act,
+        };
+        if let Some(bias) = &self.epilogue.bias {
+            clamp.bias[..lanes].copy_from_slice(&bias.as_slice()[c0..c0 + lanes]);
+        }
+        // A residual comes before the activation, so it is applied here.
+        if res.is_some() {
+            clamp.act = RegisterActivation::IDENTITY;
+        }
+        let taps = self.offsets.len();
+        let w = &self.weights.as_slice()[block * taps * LANES..][..taps * LANES];
+        let step = s.sw * LANES;
+        for oy in 0..s.oh {
+            for ox in (0..s.ow).step_by(ROWS) {
+                let at = (oy * s.sh * b.cols + ox * s.sw) * LANES;
+                let acc =
+                    self.simd
+                        .dw_window(s.window, true, pad, at, step, &self.offsets, w, &clamp);
+                let first = oy * s.ow + ox;
+                for (r, pixel) in acc.iter().enumerate().take(ROWS.min(s.ow - ox)) {
+                    let outs = y[first + r..].iter_mut().step_by(ohw);
+                    match res {
+                        Some(res) => {
+                            let skip = res[first + r..].iter().step_by(ohw);
+                            for ((o, &v), &a) in outs.zip(&pixel[..lanes]).zip(skip) {
+                                *o = act.apply(v + a);
+                            }
+                        }
+                        None => outs.zip(&pixel[..lanes]).for_each(|(o, &v)| *o = v),
+                    }
+                }
+            }
+        }
     }
 }

@@ -12,7 +12,7 @@
 
 use std::fmt;
 
-use super::contract::{AlignedF32, Epilogue, Threads, WorkerPart};
+use super::contract::{AlignedF32, Epilogue, RegisterActivation, Threads, WorkerPart};
 
 /// K rows of B per packed block: an `KC × NR` micro-panel (16 KB at NR=16)
 /// stays in L1 while the A panels stream from L2.
@@ -62,12 +62,11 @@ pub trait MicroKernel: Copy + Send + Sync + fmt::Debug + 'static {
 }
 
 /// The fused epilogue of the last K block of a tile: per-row bias (`MR`
-/// values; zeros past M) and a clamp.
+/// values; zeros past M), then the activation.
 #[derive(Clone, Copy, Debug)]
 pub struct TileClamp {
     pub bias: [f32; MAX_MR],
-    pub min: f32,
-    pub max: f32,
+    pub act: RegisterActivation,
 }
 
 /// Largest MR of any microkernel.
@@ -393,12 +392,12 @@ struct Rows<'a> {
 impl Rows<'_> {
     /// The fused clamp of the tile at rows `i0..i0+h`, on its last K block.
     fn clamp(&self, last: bool, i0: usize, h: usize) -> Option<TileClamp> {
-        let (min, max) = self.epilogue.as_clamp().filter(|_| last)?;
+        let act = self.epilogue.in_registers().filter(|_| last)?;
         let mut bias = [0f32; MAX_MR];
         if let Some(b) = &self.epilogue.bias {
             bias[..h].copy_from_slice(&b.as_slice()[self.row0 + i0..][..h]);
         }
-        Some(TileClamp { bias, min, max })
+        Some(TileClamp { bias, act })
     }
 
     /// Runs `tile` for the `h × w` tile at row `i0`, column `col` of `c`:
@@ -419,7 +418,7 @@ impl Rows<'_> {
     ) {
         let (mr, nr, ldc) = (K::MR, K::NR, self.ldc);
         let fused = self.clamp(last, i0, h);
-        let fusable = self.epilogue.as_clamp().is_some();
+        let fusable = self.epilogue.in_registers().is_some();
         let preload = self.residual.filter(|_| !accumulate && fusable);
         let start = |i: usize| (i0 + i) * ldc + col;
         if h == mr && w == nr && c.len() >= (i0 + mr - 1) * ldc + col + nr {

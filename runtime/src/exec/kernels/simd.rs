@@ -16,6 +16,7 @@ pub struct KernelNames {
     pub conv_grouped: &'static str,
     pub conv_transpose: &'static str,
     pub depthwise: &'static str,
+    pub depthwise_blocked: &'static str,
     pub max_pool: &'static str,
     pub avg_pool: &'static str,
     pub dense: &'static str,
@@ -34,11 +35,13 @@ pub trait Simd: MicroKernel {
     fn depthwise_plane(self, s: &DwShape, ch: usize, io: PlaneIo, e: &Epilogue);
     /// The `ROWS × LANES` windows of a block of outputs over the taps at
     /// `pad[at + offsets[t] + r*row_step + l]`, in registers: weighted sums
-    /// `Σ_t w[t] · pad[…]`, or maxima (`w` unread); then `clamp`.
+    /// `Σ_t w[t] · pad[…]` (`w[t*LANES + l]` with `lane_weights`, where
+    /// lanes are channels), or maxima (`w` unread); then `clamp`.
     #[allow(clippy::too_many_arguments)]
     fn dw_window(
         self,
         window: Window,
+        lane_weights: bool,
         pad: &[f32],
         at: usize,
         row_step: usize,
@@ -60,8 +63,8 @@ pub trait Simd: MicroKernel {
 /// Implements [`MicroKernel`] and [`Simd`] for token `$isa` around its
 /// `$tile_fn` (an `unsafe fn(k, a, b_row, c, ldc, accumulate, clamp)` with
 /// `$mr × $nr` tiles) and its `$dw_fn` (an `unsafe fn(pad, row_step,
-/// offsets, w, clamp)`, generic over `const MAX: bool`, for
-/// [`Simd::dw_window`]): the safe wrappers check every
+/// offsets, w, clamp)`, generic over `const MAX: bool, const LANE_WEIGHTS:
+/// bool`, for [`Simd::dw_window`]): the safe wrappers check every
 /// bound, and each shared
 /// loop is wrapped in a `#[target_feature(enable = $features)]` function,
 /// reachable only through the token.
@@ -170,6 +173,7 @@ macro_rules! impl_simd {
                 conv_grouped: concat!("f32_conv_grouped_gemm_", $tile, "_", $suffix),
                 conv_transpose: concat!("f32_deconv_gemm_", $tile, "_", $suffix),
                 depthwise: concat!("f32_dwconv_", $suffix),
+                depthwise_blocked: concat!("f32_dwconv_c16_", $suffix),
                 max_pool: concat!("f32_maxpool_", $suffix),
                 avg_pool: concat!("f32_avgpool_", $suffix),
                 dense: concat!("f32_dense_gemm_", $tile, "_", $suffix),
@@ -202,6 +206,7 @@ macro_rules! impl_simd {
             fn dw_window(
                 self,
                 window: $crate::exec::kernels::depthwise::Window,
+                lane_weights: bool,
                 pad: &[f32],
                 at: usize,
                 row_step: usize,
@@ -215,17 +220,22 @@ macro_rules! impl_simd {
                     .iter()
                     .max()
                     .map_or(0, |&o| o + (ROWS - 1) * row_step + LANES);
-                assert!(w.len() >= offsets.len() && at + reach <= pad.len());
+                let weights = offsets.len() * if lane_weights { LANES } else { 1 };
+                assert!(w.len() >= weights && at + reach <= pad.len());
                 // SAFETY: the token proves the ISA; the assert bounds every
-                // read (`ROWS` rows of `LANES` at each tap offset).
+                // read (`ROWS` rows of `LANES` at each tap offset, and
+                // every weight).
                 unsafe {
                     let (pad, w) = (pad.as_ptr().wrapping_add(at), w.as_ptr());
-                    match window {
-                        $crate::exec::kernels::depthwise::Window::WeightedSum => {
-                            $dw_fn::<false>(pad, row_step, offsets, w, clamp)
+                    match (window, lane_weights) {
+                        ($crate::exec::kernels::depthwise::Window::WeightedSum, false) => {
+                            $dw_fn::<false, false>(pad, row_step, offsets, w, clamp)
                         }
-                        $crate::exec::kernels::depthwise::Window::Max => {
-                            $dw_fn::<true>(pad, row_step, offsets, w, clamp)
+                        ($crate::exec::kernels::depthwise::Window::WeightedSum, true) => {
+                            $dw_fn::<false, true>(pad, row_step, offsets, w, clamp)
+                        }
+                        ($crate::exec::kernels::depthwise::Window::Max, _) => {
+                            $dw_fn::<true, false>(pad, row_step, offsets, w, clamp)
                         }
                     }
                 }

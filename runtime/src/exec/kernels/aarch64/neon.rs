@@ -3,6 +3,7 @@
 
 use std::arch::aarch64::*;
 
+use crate::exec::kernels::contract::RegisterActivation;
 use crate::exec::kernels::depthwise::{BlockClamp, LANES, ROWS};
 use crate::exec::kernels::gemm::TileClamp;
 use crate::exec::kernels::simd::impl_simd;
@@ -77,9 +78,8 @@ unsafe fn tile_8x8<R: Fn(usize) -> *const f32>(
         }
         if let Some(t) = clamp {
             let bias = vdupq_n_f32(t.bias[i]);
-            let (lo_v, hi_v) = (vdupq_n_f32(t.min), vdupq_n_f32(t.max));
-            lo[i] = vminq_f32(vmaxq_f32(vaddq_f32(lo[i], bias), lo_v), hi_v);
-            hi[i] = vminq_f32(vmaxq_f32(vaddq_f32(hi[i], bias), lo_v), hi_v);
+            lo[i] = activate(vaddq_f32(lo[i], bias), &t.act);
+            hi[i] = activate(vaddq_f32(hi[i], bias), &t.act);
         }
         vst1q_f32(row, lo[i]);
         vst1q_f32(row.add(4), hi[i]);
@@ -88,14 +88,15 @@ unsafe fn tile_8x8<R: Fn(usize) -> *const f32>(
 
 /// Depthwise taps of 8 rows × 16 lanes, as two passes of 4 rows × 4 q
 /// registers: sixteen independent FMA chains (or maxima, with `MAX`); then
-/// `clamp`.
+/// `clamp`. Tap `t` weighs every lane by `w[t]`, or lane `l` by
+/// `w[16t + l]` with `LANE_WEIGHTS` (lanes are channels).
 ///
 /// # Safety
-/// The CPU has NEON; `w` holds `offsets.len()` values and
-/// `pad.add(offsets[t] + r*row_step)` points at 16 readable values for
-/// every tap `t` and row `r < 8`.
+/// The CPU has NEON; `w` holds `offsets.len()` values (16 times that with
+/// `LANE_WEIGHTS`) and `pad.add(offsets[t] + r*row_step)` points at 16
+/// readable values for every tap `t` and row `r < 8`.
 #[target_feature(enable = "neon")]
-unsafe fn dw_window_8x16<const MAX: bool>(
+unsafe fn dw_window_8x16<const MAX: bool, const LANE_WEIGHTS: bool>(
     pad: *const f32,
     row_step: usize,
     offsets: &[usize],
@@ -103,14 +104,17 @@ unsafe fn dw_window_8x16<const MAX: bool>(
     clamp: &BlockClamp,
 ) -> [[f32; LANES]; ROWS] {
     const { assert!(LANES == 16 && ROWS == 8) };
-    let bias = vdupq_n_f32(clamp.bias);
-    let (lo, hi) = (vdupq_n_f32(clamp.lo), vdupq_n_f32(clamp.hi));
+    let bias = [0, 4, 8, 12].map(|l| vld1q_f32(clamp.bias.as_ptr().add(l)));
     let mut out = [[0f32; LANES]; ROWS];
     for half in 0..2 {
         let mut acc = [[vdupq_n_f32(if MAX { f32::NEG_INFINITY } else { 0.0 }); 4]; 4];
         let first = pad.add(half * 4 * row_step);
         for (t, &off) in offsets.iter().enumerate() {
-            let wv = vdupq_n_f32(if MAX { 0.0 } else { *w.add(t) });
+            let wv = match (MAX, LANE_WEIGHTS) {
+                (true, _) => [vdupq_n_f32(0.0); 4],
+                (false, true) => [0, 4, 8, 12].map(|l| vld1q_f32(w.add(t * LANES + l))),
+                (false, false) => [vdupq_n_f32(*w.add(t)); 4],
+            };
             let src = first.add(off);
             for (r, a) in acc.iter_mut().enumerate() {
                 let row = src.add(r * row_step);
@@ -119,17 +123,30 @@ unsafe fn dw_window_8x16<const MAX: bool>(
                     *v = if MAX {
                         vmaxq_f32(x, *v)
                     } else {
-                        vfmaq_f32(*v, wv, x)
+                        vfmaq_f32(*v, wv[q], x)
                     };
                 }
             }
         }
         for (o, a) in out[half * 4..].iter_mut().zip(acc) {
             for (q, v) in a.into_iter().enumerate() {
-                let v = vminq_f32(vmaxq_f32(vaddq_f32(v, bias), lo), hi);
+                let v = activate(vaddq_f32(v, bias[q]), &clamp.act);
                 vst1q_f32(o.as_mut_ptr().add(4 * q), v);
             }
         }
     }
     out
+}
+
+/// [`RegisterActivation::apply`] on 4 lanes.
+#[inline]
+#[target_feature(enable = "neon")]
+fn activate(v: float32x4_t, act: &RegisterActivation) -> float32x4_t {
+    let v = vminq_f32(vmaxq_f32(v, vdupq_n_f32(act.min)), vdupq_n_f32(act.max));
+    if !act.hard_swish {
+        return v;
+    }
+    let gate = vfmaq_f32(vdupq_n_f32(0.5), v, vdupq_n_f32(1.0 / 6.0));
+    let gate = vminq_f32(vmaxq_f32(gate, vdupq_n_f32(0.0)), vdupq_n_f32(1.0));
+    vmulq_f32(v, gate)
 }

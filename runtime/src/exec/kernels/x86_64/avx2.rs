@@ -3,6 +3,7 @@
 
 use std::arch::x86_64::*;
 
+use crate::exec::kernels::contract::RegisterActivation;
 use crate::exec::kernels::depthwise::{BlockClamp, LANES, ROWS};
 use crate::exec::kernels::gemm::TileClamp;
 use crate::exec::kernels::simd::impl_simd;
@@ -64,9 +65,8 @@ unsafe fn tile_6x16<R: Fn(usize) -> *const f32>(
         }
         if let Some(t) = clamp {
             let bias = _mm256_set1_ps(t.bias[i]);
-            let (lo_v, hi_v) = (_mm256_set1_ps(t.min), _mm256_set1_ps(t.max));
-            lo[i] = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(lo[i], bias), lo_v), hi_v);
-            hi[i] = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(hi[i], bias), lo_v), hi_v);
+            lo[i] = activate(_mm256_add_ps(lo[i], bias), &t.act);
+            hi[i] = activate(_mm256_add_ps(hi[i], bias), &t.act);
         }
         _mm256_storeu_ps(row, lo[i]);
         _mm256_storeu_ps(row.add(8), hi[i]);
@@ -75,14 +75,15 @@ unsafe fn tile_6x16<R: Fn(usize) -> *const f32>(
 
 /// Depthwise taps of 8 rows × 16 lanes, as two passes of 4 rows × 2 ymm:
 /// eight independent FMA chains (or maxima, with `MAX`) and no spills in
-/// 16 registers; then `clamp`.
+/// 16 registers; then `clamp`. Tap `t` weighs every lane by `w[t]`, or
+/// lane `l` by `w[16t + l]` with `LANE_WEIGHTS` (lanes are channels).
 ///
 /// # Safety
-/// The CPU has AVX2 and FMA; `w` holds `offsets.len()` values and
-/// `pad.add(offsets[t] + r*row_step)` points at 16 readable values for
-/// every tap `t` and row `r < 8`.
+/// The CPU has AVX2 and FMA; `w` holds `offsets.len()` values (16 times
+/// that with `LANE_WEIGHTS`) and `pad.add(offsets[t] + r*row_step)` points
+/// at 16 readable values for every tap `t` and row `r < 8`.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn dw_window_8x16<const MAX: bool>(
+unsafe fn dw_window_8x16<const MAX: bool, const LANE_WEIGHTS: bool>(
     pad: *const f32,
     row_step: usize,
     offsets: &[usize],
@@ -90,15 +91,21 @@ unsafe fn dw_window_8x16<const MAX: bool>(
     clamp: &BlockClamp,
 ) -> [[f32; LANES]; ROWS] {
     const { assert!(LANES == 16 && ROWS == 8) };
-    let bias = _mm256_set1_ps(clamp.bias);
-    let (lo, hi) = (_mm256_set1_ps(clamp.lo), _mm256_set1_ps(clamp.hi));
-    let finish = |v| _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(v, bias), lo), hi);
+    let bias = [clamp.bias.as_ptr(), clamp.bias.as_ptr().add(8)].map(|b| _mm256_loadu_ps(b));
+    let finish = |v, h: usize| activate(_mm256_add_ps(v, bias[h]), &clamp.act);
     let mut out = [[0f32; LANES]; ROWS];
     for half in 0..2 {
         let mut acc = [[_mm256_set1_ps(if MAX { f32::NEG_INFINITY } else { 0.0 }); 2]; 4];
         let first = pad.add(half * 4 * row_step);
         for (t, &off) in offsets.iter().enumerate() {
-            let wv = _mm256_set1_ps(if MAX { 0.0 } else { *w.add(t) });
+            let wv = match (MAX, LANE_WEIGHTS) {
+                (true, _) => [_mm256_setzero_ps(); 2],
+                (false, true) => {
+                    let lanes = w.add(t * LANES);
+                    [_mm256_loadu_ps(lanes), _mm256_loadu_ps(lanes.add(8))]
+                }
+                (false, false) => [_mm256_set1_ps(*w.add(t)); 2],
+            };
             let src = first.add(off);
             for (r, a) in acc.iter_mut().enumerate() {
                 let row = src.add(r * row_step);
@@ -107,15 +114,34 @@ unsafe fn dw_window_8x16<const MAX: bool>(
                     *v = if MAX {
                         _mm256_max_ps(x, *v)
                     } else {
-                        _mm256_fmadd_ps(wv, x, *v)
+                        _mm256_fmadd_ps(wv[h], x, *v)
                     };
                 }
             }
         }
         for (o, a) in out[half * 4..].iter_mut().zip(acc) {
-            _mm256_storeu_ps(o.as_mut_ptr(), finish(a[0]));
-            _mm256_storeu_ps(o.as_mut_ptr().add(8), finish(a[1]));
+            _mm256_storeu_ps(o.as_mut_ptr(), finish(a[0], 0));
+            _mm256_storeu_ps(o.as_mut_ptr().add(8), finish(a[1], 1));
         }
     }
     out
+}
+
+/// [`RegisterActivation::apply`] on 8 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn activate(v: __m256, act: &RegisterActivation) -> __m256 {
+    let v = _mm256_min_ps(
+        _mm256_max_ps(v, _mm256_set1_ps(act.min)),
+        _mm256_set1_ps(act.max),
+    );
+    if !act.hard_swish {
+        return v;
+    }
+    let gate = _mm256_fmadd_ps(v, _mm256_set1_ps(1.0 / 6.0), _mm256_set1_ps(0.5));
+    let gate = _mm256_min_ps(
+        _mm256_max_ps(gate, _mm256_setzero_ps()),
+        _mm256_set1_ps(1.0),
+    );
+    _mm256_mul_ps(v, gate)
 }

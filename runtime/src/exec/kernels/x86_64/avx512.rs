@@ -3,6 +3,7 @@
 
 use std::arch::x86_64::*;
 
+use crate::exec::kernels::contract::RegisterActivation;
 use crate::exec::kernels::depthwise::{BlockClamp, LANES, ROWS};
 use crate::exec::kernels::gemm::TileClamp;
 use crate::exec::kernels::simd::impl_simd;
@@ -67,9 +68,8 @@ unsafe fn tile_8x32<R: Fn(usize) -> *const f32>(
         }
         if let Some(t) = clamp {
             let bias = _mm512_set1_ps(t.bias[i]);
-            let (lo_v, hi_v) = (_mm512_set1_ps(t.min), _mm512_set1_ps(t.max));
-            lo[i] = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(lo[i], bias), lo_v), hi_v);
-            hi[i] = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(hi[i], bias), lo_v), hi_v);
+            lo[i] = activate(_mm512_add_ps(lo[i], bias), &t.act);
+            hi[i] = activate(_mm512_add_ps(hi[i], bias), &t.act);
         }
         _mm512_storeu_ps(row, lo[i]);
         _mm512_storeu_ps(row.add(16), hi[i]);
@@ -78,13 +78,15 @@ unsafe fn tile_8x32<R: Fn(usize) -> *const f32>(
 
 /// Depthwise taps of 8 rows × 16 lanes: one zmm accumulator per row, so
 /// eight independent FMA chains (or maxima, with `MAX`); then `clamp`.
+/// Tap `t` weighs every lane by `w[t]`, or lane `l` by `w[16t + l]` with
+/// `LANE_WEIGHTS` (lanes are channels).
 ///
 /// # Safety
-/// The CPU has AVX-512F; `w` holds `offsets.len()` values and
-/// `pad.add(offsets[t] + r*row_step)` points at 16 readable values for
-/// every tap `t` and row `r < 8`.
+/// The CPU has AVX-512F; `w` holds `offsets.len()` values (16 times that
+/// with `LANE_WEIGHTS`) and `pad.add(offsets[t] + r*row_step)` points at
+/// 16 readable values for every tap `t` and row `r < 8`.
 #[target_feature(enable = "avx512f")]
-unsafe fn dw_window_8x16<const MAX: bool>(
+unsafe fn dw_window_8x16<const MAX: bool, const LANE_WEIGHTS: bool>(
     pad: *const f32,
     row_step: usize,
     offsets: &[usize],
@@ -94,7 +96,11 @@ unsafe fn dw_window_8x16<const MAX: bool>(
     const { assert!(LANES == 16 && ROWS == 8) };
     let mut acc = [_mm512_set1_ps(if MAX { f32::NEG_INFINITY } else { 0.0 }); ROWS];
     for (t, &off) in offsets.iter().enumerate() {
-        let wv = _mm512_set1_ps(if MAX { 0.0 } else { *w.add(t) });
+        let wv = match (MAX, LANE_WEIGHTS) {
+            (true, _) => _mm512_setzero_ps(),
+            (false, true) => _mm512_loadu_ps(w.add(t * LANES)),
+            (false, false) => _mm512_set1_ps(*w.add(t)),
+        };
         let src = pad.add(off);
         for (r, a) in acc.iter_mut().enumerate() {
             let v = _mm512_loadu_ps(src.add(r * row_step));
@@ -105,12 +111,30 @@ unsafe fn dw_window_8x16<const MAX: bool>(
             };
         }
     }
-    let bias = _mm512_set1_ps(clamp.bias);
-    let (lo, hi) = (_mm512_set1_ps(clamp.lo), _mm512_set1_ps(clamp.hi));
+    let bias = _mm512_loadu_ps(clamp.bias.as_ptr());
     let mut out = [[0f32; LANES]; ROWS];
     for (o, a) in out.iter_mut().zip(acc) {
-        let v = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(a, bias), lo), hi);
+        let v = activate(_mm512_add_ps(a, bias), &clamp.act);
         _mm512_storeu_ps(o.as_mut_ptr(), v);
     }
     out
+}
+
+/// [`RegisterActivation::apply`] on 16 lanes.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn activate(v: __m512, act: &RegisterActivation) -> __m512 {
+    let v = _mm512_min_ps(
+        _mm512_max_ps(v, _mm512_set1_ps(act.min)),
+        _mm512_set1_ps(act.max),
+    );
+    if !act.hard_swish {
+        return v;
+    }
+    let gate = _mm512_fmadd_ps(v, _mm512_set1_ps(1.0 / 6.0), _mm512_set1_ps(0.5));
+    let gate = _mm512_min_ps(
+        _mm512_max_ps(gate, _mm512_setzero_ps()),
+        _mm512_set1_ps(1.0),
+    );
+    _mm512_mul_ps(v, gate)
 }
