@@ -20,7 +20,7 @@ pub const KC: usize = 128;
 /// Columns of B per packed block (a multiple of every NR).
 pub const NC: usize = 256;
 /// Largest `MR × NR` tile of any microkernel (the stack tile for tails).
-pub const MAX_TILE: usize = 512;
+pub const MAX_TILE: usize = 256;
 
 /// A register-tiled `MR × NR` inner kernel of one ISA. Types implementing
 /// it are proofs that the CPU has the ISA: they are only constructed after
@@ -29,9 +29,11 @@ pub trait MicroKernel: Copy + Send + Sync + fmt::Debug + 'static {
     const MR: usize;
     const NR: usize;
     /// `c[i*ldc + j] (+)= Σ_p a[p*MR + i] · b[p*NR + j]` for `i < MR`,
-    /// `j < NR`; overwrites unless `accumulate`. `a` holds `k*MR` values,
-    /// `b` holds `k*NR`, `c` at least `(MR-1)*ldc + NR`. With `clamp`, row
-    /// `i` becomes `clamp(sum + bias[i], min, max)` before the store.
+    /// `j < cols <= NR`; overwrites unless `accumulate`. `a` holds `k*MR`
+    /// values, `b` holds `k*NR`, `c` at least `(MR-1)*ldc + cols`. With
+    /// `clamp`, row `i` becomes `act(sum + bias[i])` before the store.
+    /// Columns past `cols` are computed and dropped, so a tail tile runs in
+    /// place.
     #[allow(clippy::too_many_arguments)]
     fn tile(
         self,
@@ -40,20 +42,22 @@ pub trait MicroKernel: Copy + Send + Sync + fmt::Debug + 'static {
         b: &[f32],
         c: &mut [f32],
         ldc: usize,
+        cols: usize,
         accumulate: bool,
         clamp: Option<&TileClamp>,
     );
     /// [`MicroKernel::tile`] with B row `p` read in place at
-    /// `b[offsets[p]..][..NR]` (implicit GEMM over a padded input).
+    /// `b[rows.offsets()[p]..][..NR]` (implicit GEMM over a padded input).
     #[allow(clippy::too_many_arguments)]
     fn tile_gather(
         self,
         k: usize,
         a: &[f32],
         b: &[f32],
-        offsets: &[usize],
+        rows: &GatherRows,
         c: &mut [f32],
         ldc: usize,
+        cols: usize,
         accumulate: bool,
         clamp: Option<&TileClamp>,
     );
@@ -176,6 +180,28 @@ impl BSource for ColsB<'_> {
 /// Scratch words one worker needs for B blocks of microkernel `K`.
 pub fn scratch_words<K: MicroKernel>() -> usize {
     KC * NC.div_ceil(K::NR) * K::NR
+}
+
+/// The offsets of the B rows of one K block read in place, with the
+/// furthest of them found once, so that every tile over them checks its
+/// reads in constant time.
+pub struct GatherRows<'a> {
+    offsets: &'a [usize],
+    furthest: usize,
+}
+
+impl<'a> GatherRows<'a> {
+    pub fn new(offsets: &'a [usize]) -> GatherRows<'a> {
+        let furthest = offsets.iter().copied().max().unwrap_or(0);
+        GatherRows { offsets, furthest }
+    }
+    pub fn offsets(&self) -> &'a [usize] {
+        self.offsets
+    }
+    /// The largest offset.
+    pub fn furthest(&self) -> usize {
+        self.furthest
+    }
 }
 
 /// Where the columns of B come from for [`gemm`].
@@ -324,7 +350,7 @@ pub fn gemm_transposed<K: MicroKernel>(
                 let ap = a.panel(first + j, k0, kc);
                 for (i, bp) in bpack.chunks_exact(kc * mr).enumerate() {
                     let tile = &mut ct[(j * n_pad + i * mr) * nr..][..mr * nr];
-                    micro.tile(kc, bp, ap, tile, nr, k0 > 0, None);
+                    micro.tile(kc, bp, ap, tile, nr, nr, k0 > 0, None);
                 }
             }
         }
@@ -401,7 +427,8 @@ impl Rows<'_> {
     }
 
     /// Runs `tile` for the `h × w` tile at row `i0`, column `col` of `c`:
-    /// in place when whole, else through a stack tile; then the general
+    /// in place when it has all `MR` rows (a column tail included), else
+    /// through a stack tile; then the general
     /// epilogue on the last K block when the tile could not fuse it. A
     /// residual with a fusable epilogue is loaded into the tile before its
     /// first K block, so the sums accumulate onto it.
@@ -414,22 +441,23 @@ impl Rows<'_> {
         (col, w): (usize, usize),
         accumulate: bool,
         last: bool,
-        tile: impl Fn(&mut [f32], usize, bool, Option<&TileClamp>),
+        tile: impl Fn(&mut [f32], usize, usize, bool, Option<&TileClamp>),
     ) {
         let (mr, nr, ldc) = (K::MR, K::NR, self.ldc);
         let fused = self.clamp(last, i0, h);
         let fusable = self.epilogue.in_registers().is_some();
         let preload = self.residual.filter(|_| !accumulate && fusable);
         let start = |i: usize| (i0 + i) * ldc + col;
-        if h == mr && w == nr && c.len() >= (i0 + mr - 1) * ldc + col + nr {
+        if h == mr && c.len() >= (i0 + mr - 1) * ldc + col + w {
             if let Some(res) = preload {
                 for i in 0..mr {
-                    c[start(i)..][..nr].copy_from_slice(&res[start(i)..][..nr]);
+                    c[start(i)..][..w].copy_from_slice(&res[start(i)..][..w]);
                 }
             }
             tile(
                 &mut c[start(0)..],
                 ldc,
+                w,
                 accumulate || preload.is_some(),
                 fused.as_ref(),
             );
@@ -441,7 +469,7 @@ impl Rows<'_> {
                     t[i * nr..i * nr + w].copy_from_slice(&src[start(i)..][..w]);
                 }
             }
-            tile(&mut t, nr, from.is_some(), fused.as_ref());
+            tile(&mut t, nr, nr, from.is_some(), fused.as_ref());
             for i in 0..h {
                 c[start(i)..][..w].copy_from_slice(&t[i * nr..][..w]);
             }
@@ -488,8 +516,12 @@ impl Rows<'_> {
                     for jp in 0..npanels {
                         let bp = &bpack[jp * kc * nr..][..kc * nr];
                         let col = j0 + jp * nr;
-                        let tile = |t: &mut [f32], ld: usize, acc: bool, cl: Option<&TileClamp>| {
-                            micro.tile(kc, ap, bp, t, ld, acc, cl)
+                        let tile = |t: &mut [f32],
+                                    ld: usize,
+                                    cols: usize,
+                                    acc: bool,
+                                    cl: Option<&TileClamp>| {
+                            micro.tile(kc, ap, bp, t, ld, cols, acc, cl)
                         };
                         let (h, w) = (mr.min(rows - i0), nr.min(n - col));
                         self.step(micro, c, (i0, h), (col, w), k0 > 0, last, tile);
@@ -506,15 +538,19 @@ impl Rows<'_> {
         for k0 in (0..k.max(1)).step_by(KC) {
             let kc = KC.min(k - k0);
             let last = k0 + kc >= k;
-            let offsets = &g.offsets[k0..k0 + kc];
+            let offsets = GatherRows::new(&g.offsets[k0..k0 + kc]);
             for oy in 0..g.oh {
                 for ox in (0..g.ow).step_by(nr) {
                     let base = &g.data[oy * g.row_step + ox..];
                     let col = oy * g.ow + ox;
                     for i0 in (0..rows).step_by(mr) {
                         let ap = self.a.panel((self.row0 + i0) / mr, k0, kc);
-                        let tile = |t: &mut [f32], ld: usize, acc: bool, cl: Option<&TileClamp>| {
-                            micro.tile_gather(kc, ap, base, offsets, t, ld, acc, cl)
+                        let tile = |t: &mut [f32],
+                                    ld: usize,
+                                    cols: usize,
+                                    acc: bool,
+                                    cl: Option<&TileClamp>| {
+                            micro.tile_gather(kc, ap, base, &offsets, t, ld, cols, acc, cl)
                         };
                         let (h, w) = (mr.min(rows - i0), nr.min(g.ow - ox));
                         self.step(micro, c, (i0, h), (col, w), k0 > 0, last, tile);

@@ -81,17 +81,30 @@ macro_rules! impl_simd {
                 b: &[f32],
                 c: &mut [f32],
                 ldc: usize,
+                cols: usize,
                 accumulate: bool,
                 clamp: Option<&$crate::exec::kernels::gemm::TileClamp>,
             ) {
                 assert!(
-                    a.len() >= k * $mr && b.len() >= k * $nr && c.len() >= ($mr - 1) * ldc + $nr
+                    a.len() >= k * $mr
+                        && b.len() >= k * $nr
+                        && cols <= $nr
+                        && c.len() >= ($mr - 1) * ldc + cols
                 );
                 // SAFETY: the token proves the ISA; the assert bounds every
                 // access (B rows are consecutive panels of `b`).
                 unsafe {
                     let rows = |p: usize| b.as_ptr().wrapping_add(p * $nr);
-                    $tile_fn(k, a.as_ptr(), rows, c.as_mut_ptr(), ldc, accumulate, clamp)
+                    $tile_fn(
+                        k,
+                        a.as_ptr(),
+                        rows,
+                        c.as_mut_ptr(),
+                        ldc,
+                        cols,
+                        accumulate,
+                        clamp,
+                    )
                 }
             }
             #[allow(clippy::too_many_arguments)]
@@ -100,19 +113,34 @@ macro_rules! impl_simd {
                 k: usize,
                 a: &[f32],
                 b: &[f32],
-                offsets: &[usize],
+                rows: &$crate::exec::kernels::gemm::GatherRows,
                 c: &mut [f32],
                 ldc: usize,
+                cols: usize,
                 accumulate: bool,
                 clamp: Option<&$crate::exec::kernels::gemm::TileClamp>,
             ) {
-                let reach = offsets[..k].iter().max().map_or(0, |&o| o + $nr);
-                assert!(a.len() >= k * $mr && b.len() >= reach && c.len() >= ($mr - 1) * ldc + $nr);
+                let offsets = &rows.offsets()[..k];
+                assert!(
+                    a.len() >= k * $mr
+                        && b.len() >= rows.furthest() + $nr
+                        && cols <= $nr
+                        && c.len() >= ($mr - 1) * ldc + cols
+                );
                 // SAFETY: the token proves the ISA; the assert bounds every
                 // access (each B row lies within `b`).
                 unsafe {
                     let rows = |p: usize| b.as_ptr().wrapping_add(offsets[p]);
-                    $tile_fn(k, a.as_ptr(), rows, c.as_mut_ptr(), ldc, accumulate, clamp)
+                    $tile_fn(
+                        k,
+                        a.as_ptr(),
+                        rows,
+                        c.as_mut_ptr(),
+                        ldc,
+                        cols,
+                        accumulate,
+                        clamp,
+                    )
                 }
             }
             fn epilogue(

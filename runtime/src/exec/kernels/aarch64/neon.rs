@@ -34,15 +34,17 @@ const NR: usize = 8;
 
 /// # Safety
 /// The CPU has NEON; `a` holds `k*8` values, `b_row(p)` points at 8
-/// readable values for every `p < k`, and `c` is valid
-/// for `7*ldc + 8` values.
+/// readable values for every `p < k`, `cols <= 8`, and `c` is valid for
+/// `7*ldc + cols` values.
 #[target_feature(enable = "neon")]
+#[allow(clippy::too_many_arguments)]
 unsafe fn tile_8x8<R: Fn(usize) -> *const f32>(
     k: usize,
     a: *const f32,
     b_row: R,
     c: *mut f32,
     ldc: usize,
+    cols: usize,
     acc: bool,
     clamp: Option<&TileClamp>,
 ) {
@@ -71,7 +73,13 @@ unsafe fn tile_8x8<R: Fn(usize) -> *const f32>(
         hi[7] = vfmaq_laneq_f32::<3>(hi[7], b1, a1);
     }
     for i in 0..MR {
-        let row = c.add(i * ldc);
+        // A row of fewer than NR columns goes through a stack row.
+        let mut part = [0f32; NR];
+        let (c_row, row) = (c.add(i * ldc), part.as_mut_ptr());
+        let row = if cols < NR { row } else { c_row };
+        if acc && cols < NR {
+            std::ptr::copy_nonoverlapping(c_row, row, cols);
+        }
         if acc {
             lo[i] = vaddq_f32(lo[i], vld1q_f32(row));
             hi[i] = vaddq_f32(hi[i], vld1q_f32(row.add(4)));
@@ -83,6 +91,9 @@ unsafe fn tile_8x8<R: Fn(usize) -> *const f32>(
         }
         vst1q_f32(row, lo[i]);
         vst1q_f32(row.add(4), hi[i]);
+        if cols < NR {
+            std::ptr::copy_nonoverlapping(row, c_row, cols);
+        }
     }
 }
 

@@ -34,15 +34,17 @@ const NR: usize = 16;
 
 /// # Safety
 /// The CPU has AVX2 and FMA; `a` holds `k*6` values, `b_row(p)` points at 16
-/// readable values for every `p < k`, and `c`
-/// is valid for `5*ldc + 16` values.
+/// readable values for every `p < k`, `cols <= 16`, and `c` is valid for
+/// `5*ldc + cols` values.
 #[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
 unsafe fn tile_6x16<R: Fn(usize) -> *const f32>(
     k: usize,
     a: *const f32,
     b_row: R,
     c: *mut f32,
     ldc: usize,
+    cols: usize,
     acc: bool,
     clamp: Option<&TileClamp>,
 ) {
@@ -58,7 +60,14 @@ unsafe fn tile_6x16<R: Fn(usize) -> *const f32>(
         }
     }
     for i in 0..MR {
-        let row = c.add(i * ldc);
+        // A row of fewer than NR columns goes through a stack row
+        // (AVX2's masked stores are slow on some cores).
+        let mut part = [0f32; NR];
+        let (c_row, row) = (c.add(i * ldc), part.as_mut_ptr());
+        let row = if cols < NR { row } else { c_row };
+        if acc && cols < NR {
+            std::ptr::copy_nonoverlapping(c_row, row, cols);
+        }
         if acc {
             lo[i] = _mm256_add_ps(lo[i], _mm256_loadu_ps(row));
             hi[i] = _mm256_add_ps(hi[i], _mm256_loadu_ps(row.add(8)));
@@ -70,6 +79,9 @@ unsafe fn tile_6x16<R: Fn(usize) -> *const f32>(
         }
         _mm256_storeu_ps(row, lo[i]);
         _mm256_storeu_ps(row.add(8), hi[i]);
+        if cols < NR {
+            std::ptr::copy_nonoverlapping(row, c_row, cols);
+        }
     }
 }
 

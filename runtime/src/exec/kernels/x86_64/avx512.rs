@@ -35,20 +35,27 @@ impl_simd!(
 const MR: usize = 8;
 const NR: usize = 32;
 
+/// Only the first `cols` columns of C are read and written (masked loads
+/// and stores).
+///
 /// # Safety
 /// The CPU has AVX-512F; `a` holds `k*8` values, `b_row(p)` points at 32
-/// readable values for every `p < k`, and `c` is
-/// valid for `7*ldc + 32` values.
+/// readable values for every `p < k`, `cols <= 32`, and `c` is valid for
+/// `7*ldc + cols` values.
 #[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
 unsafe fn tile_8x32<R: Fn(usize) -> *const f32>(
     k: usize,
     a: *const f32,
     b_row: R,
     c: *mut f32,
     ldc: usize,
+    cols: usize,
     acc: bool,
     clamp: Option<&TileClamp>,
 ) {
+    let bits = u32::MAX.checked_shr(32 - cols as u32).unwrap_or(0);
+    let (m_lo, m_hi) = (bits as u16, (bits >> 16) as u16);
     let mut lo = [_mm512_setzero_ps(); MR];
     let mut hi = [_mm512_setzero_ps(); MR];
     for p in 0..k {
@@ -63,16 +70,16 @@ unsafe fn tile_8x32<R: Fn(usize) -> *const f32>(
     for i in 0..MR {
         let row = c.add(i * ldc);
         if acc {
-            lo[i] = _mm512_add_ps(lo[i], _mm512_loadu_ps(row));
-            hi[i] = _mm512_add_ps(hi[i], _mm512_loadu_ps(row.add(16)));
+            lo[i] = _mm512_add_ps(lo[i], _mm512_maskz_loadu_ps(m_lo, row));
+            hi[i] = _mm512_add_ps(hi[i], _mm512_maskz_loadu_ps(m_hi, row.add(16)));
         }
         if let Some(t) = clamp {
             let bias = _mm512_set1_ps(t.bias[i]);
             lo[i] = activate(_mm512_add_ps(lo[i], bias), &t.act);
             hi[i] = activate(_mm512_add_ps(hi[i], bias), &t.act);
         }
-        _mm512_storeu_ps(row, lo[i]);
-        _mm512_storeu_ps(row.add(16), hi[i]);
+        _mm512_mask_storeu_ps(row, m_lo, lo[i]);
+        _mm512_mask_storeu_ps(row.add(16), m_hi, hi[i]);
     }
 }
 
