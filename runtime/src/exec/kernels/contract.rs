@@ -234,6 +234,28 @@ pub struct Epilogue {
     pub activation: Option<UnaryOp>,
 }
 
+/// Offsets of the rows (or taps) a kernel reads in place, with the furthest
+/// found once, so that every block over them checks its reads in constant
+/// time.
+pub struct ReadOffsets<'a> {
+    offsets: &'a [usize],
+    furthest: usize,
+}
+
+impl<'a> ReadOffsets<'a> {
+    pub fn new(offsets: &'a [usize]) -> ReadOffsets<'a> {
+        let furthest = offsets.iter().copied().max().unwrap_or(0);
+        ReadOffsets { offsets, furthest }
+    }
+    pub fn offsets(&self) -> &'a [usize] {
+        self.offsets
+    }
+    /// The largest offset.
+    pub fn furthest(&self) -> usize {
+        self.furthest
+    }
+}
+
 /// The activations a microkernel applies in registers before its store:
 /// `clamp(v, min, max)`, then `v · clamp(v/6 + 1/2, 0, 1)` if `hard_swish`.
 /// Applying them on the finished rows instead would cost a call and a

@@ -285,7 +285,7 @@ impl<S: Simd> Kernel for ConvGemm<S> {
                     Source::Padded { plane, offsets } => {
                         let words = plane.pad_words();
                         for (ci, pad) in pads.chunks_exact_mut(words).enumerate() {
-                            pad_plane(plane, &xg[ci * hw..][..hw], pad, 0.0);
+                            pad_plane(plane, &xg[ci * hw..][..hw], pad, Some(0.0));
                         }
                         BIn::Gathered(gemm::Gathered {
                             data: pads,

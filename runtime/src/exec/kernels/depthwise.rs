@@ -4,8 +4,8 @@
 //! vectorize (stride 1 as plain loads, stride 2 as even-lane loads).
 
 use super::contract::{
-    plane_parts, AlignedF32, Epilogue, Input, Kernel, Output, RegisterActivation, Threads,
-    WorkerPart,
+    plane_parts, AlignedF32, Epilogue, Input, Kernel, Output, ReadOffsets, RegisterActivation,
+    Threads, WorkerPart,
 };
 use super::conv::dims4;
 use super::simd::Simd;
@@ -61,6 +61,10 @@ pub struct PlaneIo<'a> {
     pub y: &'a mut [f32],
     pub res: Option<&'a [f32]>,
     pub pad: &'a mut [f32],
+    /// Whether `pad` needs its border written: false when it holds the
+    /// last plane of this shape, whose border stays (only the interior is
+    /// rewritten).
+    pub border: bool,
 }
 
 impl DwShape {
@@ -188,8 +192,10 @@ pub fn plane<S: Simd>(simd: S, s: &DwShape, ch: usize, io: PlaneIo, e: &Epilogue
     let row_words = s.row_words();
     let max = s.window == Window::Max;
     let pad = &mut io.pad[..s.pad_words()];
-    pad_plane(s, io.x, pad, if max { f32::NEG_INFINITY } else { 0.0 });
+    let fill = if max { f32::NEG_INFINITY } else { 0.0 };
+    pad_plane(s, io.x, pad, io.border.then_some(fill));
     let row_step = s.sh * row_words;
+    let taps = ReadOffsets::new(io.offsets);
     let fused = e.in_registers().map(|act| BlockClamp {
         bias: [e.bias.as_ref().map_or(0.0, |b| b.as_slice()[ch]); LANES],
         act,
@@ -197,43 +203,55 @@ pub fn plane<S: Simd>(simd: S, s: &DwShape, ch: usize, io: PlaneIo, e: &Epilogue
     // Without a residual the ISA kernel applies the whole fused epilogue;
     // with one, the residual must come before the clamp, so it is done here.
     let in_kernel = fused.filter(|_| io.res.is_none());
+    let clamp = in_kernel.unwrap_or(BlockClamp::NONE);
     for oy in (0..s.oh).step_by(ROWS) {
         let base = oy * row_step;
         let rows = ROWS.min(s.oh - oy);
         for ox in (0..s.ow).step_by(LANES) {
-            let clamp = in_kernel.unwrap_or(BlockClamp::NONE);
-            let acc = simd.dw_window(
+            let out = DwOut {
+                y: &mut io.y[oy * s.ow + ox..],
+                step: s.ow,
+                cols: LANES.min(s.ow - ox),
+                rows,
+            };
+            simd.dw_window(
                 s.window,
                 false,
                 pad,
                 base + ox,
                 row_step,
-                io.offsets,
+                &taps,
                 io.w,
                 &clamp,
+                out,
             );
-            let n = LANES.min(s.ow - ox);
-            for (r, a) in acc.iter().enumerate().take(rows) {
-                let at = (oy + r) * s.ow + ox;
-                let y = &mut io.y[at..at + n];
-                match (fused, io.res) {
-                    (Some(c), Some(res)) => {
-                        for ((y, &a), &x) in y.iter_mut().zip(a).zip(&res[at..at + n]) {
-                            *y = c.act.apply(a + c.bias[0] + x);
-                        }
-                    }
-                    _ if n == LANES => y.copy_from_slice(a),
-                    _ => y.copy_from_slice(&a[..n]),
+        }
+        let block = &mut io.y[oy * s.ow..(oy + rows) * s.ow];
+        match (fused, io.res) {
+            (Some(_), None) => {}
+            (Some(c), Some(res)) => {
+                let res = &res[oy * s.ow..(oy + rows) * s.ow];
+                for (y, &x) in block.iter_mut().zip(res) {
+                    *y = c.act.apply(*y + c.bias[0] + x);
+                }
+            }
+            (None, res) => {
+                for (r, y) in block.chunks_exact_mut(s.ow).enumerate() {
+                    let res = res.map(|x| &x[(oy + r) * s.ow..][..s.ow]);
+                    e.apply_row(ch, y, res);
                 }
             }
         }
-        if fused.is_none() {
-            for r in oy..oy + rows {
-                let res = io.res.map(|x| &x[r * s.ow..][..s.ow]);
-                e.apply_row(ch, &mut io.y[r * s.ow..][..s.ow], res);
-            }
-        }
     }
+}
+
+/// Where an ISA depthwise block stores its outputs: `rows` rows of `cols`
+/// values, `step` apart in `y`.
+pub struct DwOut<'a> {
+    pub y: &'a mut [f32],
+    pub step: usize,
+    pub cols: usize,
+    pub rows: usize,
 }
 
 /// The epilogue `act(acc + bias[l])` of a block of outputs, applied in
@@ -253,13 +271,16 @@ impl BlockClamp {
     };
 }
 
-/// Copies plane `x` into `pad` (at least [`DwShape::pad_words`]) with a
-/// border of `fill`, each row split into `sw` phases.
+/// Copies plane `x` into `pad` (at least [`DwShape::pad_words`]), each row
+/// split into `sw` phases, after filling all of `pad` with `fill` if given
+/// (the border; otherwise `pad` keeps the border of an earlier plane).
 #[inline(always)]
-pub fn pad_plane(s: &DwShape, x: &[f32], pad: &mut [f32], fill: f32) {
+pub fn pad_plane(s: &DwShape, x: &[f32], pad: &mut [f32], fill: Option<f32>) {
     let (pw, phases, row_words) = (s.phase_width(), s.sw, s.row_words());
     let pad = &mut pad[..s.pad_words()];
-    pad.fill(fill);
+    if let Some(fill) = fill {
+        pad.fill(fill);
+    }
     for iy in 0..s.ih {
         let src = &x[iy * s.iw..][..s.iw];
         let dst = &mut pad[(iy + s.pt) * row_words..][..row_words];
@@ -491,6 +512,7 @@ impl<S: Simd> Kernel for Depthwise<S> {
                     y: yp,
                     res: res.map(|r| &r[p * ohw..][..ohw]),
                     pad,
+                    border: i == 0,
                 };
                 self.simd.depthwise_plane(s, ch, io, &self.epilogue);
             }
@@ -580,14 +602,22 @@ impl<S: Simd> Depthwise<S> {
         let taps = self.offsets.len();
         let w = &self.weights.as_slice()[block * taps * LANES..][..taps * LANES];
         let step = s.sw * LANES;
+        let offsets = ReadOffsets::new(&self.offsets);
+        let mut acc = [0f32; ROWS * LANES];
         for oy in 0..s.oh {
             for ox in (0..s.ow).step_by(ROWS) {
                 let at = (oy * s.sh * b.cols + ox * s.sw) * LANES;
-                let acc =
-                    self.simd
-                        .dw_window(s.window, true, pad, at, step, &self.offsets, w, &clamp);
+                let pixels = ROWS.min(s.ow - ox);
+                let out = DwOut {
+                    y: &mut acc,
+                    step: LANES,
+                    cols: LANES,
+                    rows: pixels,
+                };
+                let simd = self.simd;
+                simd.dw_window(s.window, true, pad, at, step, &offsets, w, &clamp, out);
                 let first = oy * s.ow + ox;
-                for (r, pixel) in acc.iter().enumerate().take(ROWS.min(s.ow - ox)) {
+                for (r, pixel) in acc.chunks_exact(LANES).enumerate().take(pixels) {
                     let outs = y[first + r..].iter_mut().step_by(ohw);
                     match res {
                         Some(res) => {

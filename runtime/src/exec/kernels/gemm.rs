@@ -12,7 +12,7 @@
 
 use std::fmt;
 
-use super::contract::{AlignedF32, Epilogue, RegisterActivation, Threads, WorkerPart};
+use super::contract::{AlignedF32, Epilogue, ReadOffsets, RegisterActivation, Threads, WorkerPart};
 
 /// K rows of B per packed block: an `KC × NR` micro-panel (16 KB at NR=16)
 /// stays in L1 while the A panels stream from L2.
@@ -54,7 +54,7 @@ pub trait MicroKernel: Copy + Send + Sync + fmt::Debug + 'static {
         k: usize,
         a: &[f32],
         b: &[f32],
-        rows: &GatherRows,
+        rows: &ReadOffsets,
         c: &mut [f32],
         ldc: usize,
         cols: usize,
@@ -180,28 +180,6 @@ impl BSource for ColsB<'_> {
 /// Scratch words one worker needs for B blocks of microkernel `K`.
 pub fn scratch_words<K: MicroKernel>() -> usize {
     KC * NC.div_ceil(K::NR) * K::NR
-}
-
-/// The offsets of the B rows of one K block read in place, with the
-/// furthest of them found once, so that every tile over them checks its
-/// reads in constant time.
-pub struct GatherRows<'a> {
-    offsets: &'a [usize],
-    furthest: usize,
-}
-
-impl<'a> GatherRows<'a> {
-    pub fn new(offsets: &'a [usize]) -> GatherRows<'a> {
-        let furthest = offsets.iter().copied().max().unwrap_or(0);
-        GatherRows { offsets, furthest }
-    }
-    pub fn offsets(&self) -> &'a [usize] {
-        self.offsets
-    }
-    /// The largest offset.
-    pub fn furthest(&self) -> usize {
-        self.furthest
-    }
 }
 
 /// Where the columns of B come from for [`gemm`].
@@ -538,7 +516,7 @@ impl Rows<'_> {
         for k0 in (0..k.max(1)).step_by(KC) {
             let kc = KC.min(k - k0);
             let last = k0 + kc >= k;
-            let offsets = GatherRows::new(&g.offsets[k0..k0 + kc]);
+            let offsets = ReadOffsets::new(&g.offsets[k0..k0 + kc]);
             for oy in 0..g.oh {
                 for ox in (0..g.ow).step_by(nr) {
                     let base = &g.data[oy * g.row_step + ox..];

@@ -4,7 +4,8 @@
 //! and vectorized per ISA by the compiler under `#[target_feature]`.
 
 use super::contract::Epilogue;
-use super::depthwise::{BlockClamp, DwShape, PlaneIo, Window, LANES, ROWS};
+use super::contract::ReadOffsets;
+use super::depthwise::{BlockClamp, DwOut, DwShape, PlaneIo, Window};
 use super::gemm::MicroKernel;
 use super::Isa;
 use crate::ir::{BinaryOp, UnaryOp};
@@ -36,7 +37,8 @@ pub trait Simd: MicroKernel {
     /// The `ROWS × LANES` windows of a block of outputs over the taps at
     /// `pad[at + offsets[t] + r*row_step + l]`, in registers: weighted sums
     /// `Σ_t w[t] · pad[…]` (`w[t*LANES + l]` with `lane_weights`, where
-    /// lanes are channels), or maxima (`w` unread); then `clamp`.
+    /// lanes are channels), or maxima (`w` unread); then `clamp`, stored
+    /// to the rows and columns of `out`.
     #[allow(clippy::too_many_arguments)]
     fn dw_window(
         self,
@@ -45,10 +47,11 @@ pub trait Simd: MicroKernel {
         pad: &[f32],
         at: usize,
         row_step: usize,
-        offsets: &[usize],
+        taps: &ReadOffsets,
         w: &[f32],
         clamp: &BlockClamp,
-    ) -> [[f32; LANES]; ROWS];
+        out: DwOut,
+    );
     fn binary(
         self,
         op: BinaryOp,
@@ -113,7 +116,7 @@ macro_rules! impl_simd {
                 k: usize,
                 a: &[f32],
                 b: &[f32],
-                rows: &$crate::exec::kernels::gemm::GatherRows,
+                rows: &$crate::exec::kernels::contract::ReadOffsets,
                 c: &mut [f32],
                 ldc: usize,
                 cols: usize,
@@ -238,33 +241,39 @@ macro_rules! impl_simd {
                 pad: &[f32],
                 at: usize,
                 row_step: usize,
-                offsets: &[usize],
+                taps: &$crate::exec::kernels::contract::ReadOffsets,
                 w: &[f32],
                 clamp: &$crate::exec::kernels::depthwise::BlockClamp,
-            ) -> [[f32; $crate::exec::kernels::depthwise::LANES];
-                   $crate::exec::kernels::depthwise::ROWS] {
-                use $crate::exec::kernels::depthwise::{LANES, ROWS};
-                let reach = offsets
-                    .iter()
-                    .max()
-                    .map_or(0, |&o| o + (ROWS - 1) * row_step + LANES);
+                out: $crate::exec::kernels::depthwise::DwOut,
+            ) {
+                use $crate::exec::kernels::depthwise::{Window, LANES, ROWS};
+                let offsets = taps.offsets();
+                let reach = taps.furthest() + (ROWS - 1) * row_step + LANES;
                 let weights = offsets.len() * if lane_weights { LANES } else { 1 };
-                assert!(w.len() >= weights && at + reach <= pad.len());
+                let (rows, cols) = (out.rows, out.cols);
+                assert!(
+                    w.len() >= weights
+                        && at + reach <= pad.len()
+                        && (1..=ROWS).contains(&rows)
+                        && (1..=LANES).contains(&cols)
+                        && out.y.len() >= (rows - 1) * out.step + cols
+                );
                 // SAFETY: the token proves the ISA; the assert bounds every
                 // read (`ROWS` rows of `LANES` at each tap offset, and
-                // every weight).
+                // every weight) and every write (`rows` rows of `cols`).
                 unsafe {
                     let (pad, w) = (pad.as_ptr().wrapping_add(at), w.as_ptr());
+                    let (y, step) = (out.y.as_mut_ptr(), out.step);
                     match (window, lane_weights) {
-                        ($crate::exec::kernels::depthwise::Window::WeightedSum, false) => {
-                            $dw_fn::<false, false>(pad, row_step, offsets, w, clamp)
-                        }
-                        ($crate::exec::kernels::depthwise::Window::WeightedSum, true) => {
-                            $dw_fn::<false, true>(pad, row_step, offsets, w, clamp)
-                        }
-                        ($crate::exec::kernels::depthwise::Window::Max, _) => {
-                            $dw_fn::<true, false>(pad, row_step, offsets, w, clamp)
-                        }
+                        (Window::WeightedSum, false) => $dw_fn::<false, false>(
+                            pad, row_step, offsets, w, clamp, y, step, cols, rows,
+                        ),
+                        (Window::WeightedSum, true) => $dw_fn::<false, true>(
+                            pad, row_step, offsets, w, clamp, y, step, cols, rows,
+                        ),
+                        (Window::Max, _) => $dw_fn::<true, false>(
+                            pad, row_step, offsets, w, clamp, y, step, cols, rows,
+                        ),
                     }
                 }
             }

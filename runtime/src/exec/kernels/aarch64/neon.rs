@@ -105,18 +105,23 @@ unsafe fn tile_8x8<R: Fn(usize) -> *const f32>(
 /// # Safety
 /// The CPU has NEON; `w` holds `offsets.len()` values (16 times that with
 /// `LANE_WEIGHTS`) and `pad.add(offsets[t] + r*row_step)` points at 16
-/// readable values for every tap `t` and row `r < 8`.
+/// readable values for every tap `t` and row `r < 8`; `out.add(r *
+/// out_step)` is valid for `cols <= 16` writes for every row `r < rows <= 8`.
 #[target_feature(enable = "neon")]
+#[allow(clippy::too_many_arguments)]
 unsafe fn dw_window_8x16<const MAX: bool, const LANE_WEIGHTS: bool>(
     pad: *const f32,
     row_step: usize,
     offsets: &[usize],
     w: *const f32,
     clamp: &BlockClamp,
-) -> [[f32; LANES]; ROWS] {
+    out: *mut f32,
+    out_step: usize,
+    cols: usize,
+    rows: usize,
+) {
     const { assert!(LANES == 16 && ROWS == 8) };
     let bias = [0, 4, 8, 12].map(|l| vld1q_f32(clamp.bias.as_ptr().add(l)));
-    let mut out = [[0f32; LANES]; ROWS];
     for half in 0..2 {
         let mut acc = [[vdupq_n_f32(if MAX { f32::NEG_INFINITY } else { 0.0 }); 4]; 4];
         let first = pad.add(half * 4 * row_step);
@@ -139,14 +144,27 @@ unsafe fn dw_window_8x16<const MAX: bool, const LANE_WEIGHTS: bool>(
                 }
             }
         }
-        for (o, a) in out[half * 4..].iter_mut().zip(acc) {
+        for (r, a) in acc
+            .into_iter()
+            .enumerate()
+            .take(rows.saturating_sub(half * 4))
+        {
+            let dst = out.add((half * 4 + r) * out_step);
+            let mut part = [0f32; LANES];
+            let row = if cols == LANES {
+                dst
+            } else {
+                part.as_mut_ptr()
+            };
             for (q, v) in a.into_iter().enumerate() {
                 let v = activate(vaddq_f32(v, bias[q]), &clamp.act);
-                vst1q_f32(o.as_mut_ptr().add(4 * q), v);
+                vst1q_f32(row.add(4 * q), v);
+            }
+            if cols < LANES {
+                std::ptr::copy_nonoverlapping(part.as_ptr(), dst, cols);
             }
         }
     }
-    out
 }
 
 /// [`RegisterActivation::apply`] on 4 lanes.

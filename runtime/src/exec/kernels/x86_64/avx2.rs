@@ -93,19 +93,24 @@ unsafe fn tile_6x16<R: Fn(usize) -> *const f32>(
 /// # Safety
 /// The CPU has AVX2 and FMA; `w` holds `offsets.len()` values (16 times
 /// that with `LANE_WEIGHTS`) and `pad.add(offsets[t] + r*row_step)` points
-/// at 16 readable values for every tap `t` and row `r < 8`.
+/// at 16 readable values for every tap `t` and row `r < 8`; `out.add(r *
+/// out_step)` is valid for `cols <= 16` writes for every row `r < rows <= 8`.
 #[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
 unsafe fn dw_window_8x16<const MAX: bool, const LANE_WEIGHTS: bool>(
     pad: *const f32,
     row_step: usize,
     offsets: &[usize],
     w: *const f32,
     clamp: &BlockClamp,
-) -> [[f32; LANES]; ROWS] {
+    out: *mut f32,
+    out_step: usize,
+    cols: usize,
+    rows: usize,
+) {
     const { assert!(LANES == 16 && ROWS == 8) };
     let bias = [clamp.bias.as_ptr(), clamp.bias.as_ptr().add(8)].map(|b| _mm256_loadu_ps(b));
     let finish = |v, h: usize| activate(_mm256_add_ps(v, bias[h]), &clamp.act);
-    let mut out = [[0f32; LANES]; ROWS];
     for half in 0..2 {
         let mut acc = [[_mm256_set1_ps(if MAX { f32::NEG_INFINITY } else { 0.0 }); 2]; 4];
         let first = pad.add(half * 4 * row_step);
@@ -131,12 +136,24 @@ unsafe fn dw_window_8x16<const MAX: bool, const LANE_WEIGHTS: bool>(
                 }
             }
         }
-        for (o, a) in out[half * 4..].iter_mut().zip(acc) {
-            _mm256_storeu_ps(o.as_mut_ptr(), finish(a[0], 0));
-            _mm256_storeu_ps(o.as_mut_ptr().add(8), finish(a[1], 1));
+        for (r, a) in acc
+            .into_iter()
+            .enumerate()
+            .take(rows.saturating_sub(half * 4))
+        {
+            let dst = out.add((half * 4 + r) * out_step);
+            let v = [finish(a[0], 0), finish(a[1], 1)];
+            if cols == LANES {
+                _mm256_storeu_ps(dst, v[0]);
+                _mm256_storeu_ps(dst.add(8), v[1]);
+            } else {
+                let mut part = [0f32; LANES];
+                _mm256_storeu_ps(part.as_mut_ptr(), v[0]);
+                _mm256_storeu_ps(part.as_mut_ptr().add(8), v[1]);
+                std::ptr::copy_nonoverlapping(part.as_ptr(), dst, cols);
+            }
         }
     }
-    out
 }
 
 /// [`RegisterActivation::apply`] on 8 lanes.

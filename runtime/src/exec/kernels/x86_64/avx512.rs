@@ -91,15 +91,21 @@ unsafe fn tile_8x32<R: Fn(usize) -> *const f32>(
 /// # Safety
 /// The CPU has AVX-512F; `w` holds `offsets.len()` values (16 times that
 /// with `LANE_WEIGHTS`) and `pad.add(offsets[t] + r*row_step)` points at
-/// 16 readable values for every tap `t` and row `r < 8`.
+/// 16 readable values for every tap `t` and row `r < 8`; `out.add(r *
+/// out_step)` is valid for `cols <= 16` writes for every row `r < rows <= 8`.
 #[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
 unsafe fn dw_window_8x16<const MAX: bool, const LANE_WEIGHTS: bool>(
     pad: *const f32,
     row_step: usize,
     offsets: &[usize],
     w: *const f32,
     clamp: &BlockClamp,
-) -> [[f32; LANES]; ROWS] {
+    out: *mut f32,
+    out_step: usize,
+    cols: usize,
+    rows: usize,
+) {
     const { assert!(LANES == 16 && ROWS == 8) };
     let mut acc = [_mm512_set1_ps(if MAX { f32::NEG_INFINITY } else { 0.0 }); ROWS];
     for (t, &off) in offsets.iter().enumerate() {
@@ -119,12 +125,11 @@ unsafe fn dw_window_8x16<const MAX: bool, const LANE_WEIGHTS: bool>(
         }
     }
     let bias = _mm512_loadu_ps(clamp.bias.as_ptr());
-    let mut out = [[0f32; LANES]; ROWS];
-    for (o, a) in out.iter_mut().zip(acc) {
+    let mask = ((1u32 << cols) - 1) as u16;
+    for (r, a) in acc.into_iter().enumerate().take(rows) {
         let v = activate(_mm512_add_ps(a, bias), &clamp.act);
-        _mm512_storeu_ps(o.as_mut_ptr(), v);
+        _mm512_mask_storeu_ps(out.add(r * out_step), mask, v);
     }
-    out
 }
 
 /// [`RegisterActivation::apply`] on 16 lanes.
