@@ -1,8 +1,8 @@
 //! Memory planning: every activation gets an offset in one arena, chosen by
 //! lifetime so that values alive at the same time never overlap. Values
-//! that alias another (Reshape, Identity) share its bytes and extend its
-//! lifetime; each node's kernel scratch is one more interval, alive only
-//! while that node runs.
+//! that alias another (Reshape, Identity; the inputs of a Concat, inside
+//! its output) share its bytes and extend its lifetime; each node's kernel
+//! scratch is one more interval, alive only while that node runs.
 
 use crate::ir::{Graph, ValueId};
 
@@ -26,8 +26,9 @@ pub struct Plan {
 pub struct PlanInput<'a> {
     /// Scratch bytes per node.
     pub scratch: &'a [usize],
-    /// `alias[v] = Some(u)`: value `v` is stored in `u`'s bytes.
-    pub alias: &'a [Option<ValueId>],
+    /// `alias[v] = Some((u, at))`: value `v` is stored in `u`'s bytes,
+    /// from byte `at`.
+    pub alias: &'a [Option<(ValueId, usize)>],
 }
 
 /// A buffer to place: its bytes and the steps it is alive.
@@ -42,12 +43,15 @@ struct Interval {
 pub fn plan(graph: &Graph, input: &PlanInput) -> Plan {
     let nv = graph.values.len();
     let end = graph.nodes.len() + 1;
-    let root = |mut v: usize| {
-        while let Some(u) = input.alias[v] {
-            v = u;
+    // The value whose bytes hold `v`, and where in them `v` starts.
+    let located = |mut v: usize| {
+        let mut at = 0;
+        while let Some((u, off)) = input.alias[v] {
+            (v, at) = (u, at + off);
         }
-        v
+        (v, at)
     };
+    let root = |v: usize| located(v).0;
     // Lifetime in steps: inputs are written at 0, node i's outputs at i+1.
     let mut first = vec![usize::MAX; nv];
     let mut last = vec![0usize; nv];
@@ -132,7 +136,8 @@ pub fn plan(graph: &Graph, input: &PlanInput) -> Plan {
     }
     for v in 0..nv {
         if input.alias[v].is_some() {
-            offsets[v] = offsets[root(v)];
+            let (r, at) = located(v);
+            offsets[v] = offsets[r].map(|o| o + at);
         }
     }
     Plan {

@@ -89,13 +89,13 @@ fn print_profile(model: &crate::Model, session: &mut crate::Session, runs: usize
             per_node[i] * 1e3 / runs.max(1) as f64,
             100.0 * per_node[i] / total.max(1e-12),
             n.op.name(),
-            kernels[i].unwrap_or("(alias)"),
+            kernels[i].unwrap_or("(in place)"),
             shape
         );
     }
     let mut by_kernel: Vec<(&str, f64, usize)> = Vec::new();
     for (i, &t) in per_node.iter().enumerate() {
-        let name = kernels[i].unwrap_or("(alias)");
+        let name = kernels[i].unwrap_or("(in place)");
         match by_kernel.iter_mut().find(|(k, _, _)| *k == name) {
             Some(entry) => {
                 entry.1 += t;

@@ -126,7 +126,7 @@ pub fn run(args: InspectArgs) -> Result<()> {
             format!("{out:?}"),
             thousands(node_activations(graph, &n.op, &n.outputs)),
             thousands(node_params(graph, &n.inputs)),
-            kernels[i].unwrap_or("(aliases its input)")
+            kernels[i].unwrap_or("(in place: no copy)")
         );
     }
     let t = inspect_totals(graph);

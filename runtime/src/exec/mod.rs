@@ -4,6 +4,8 @@
 //! arena (activations and scratch) and its thread pool.
 
 pub mod kernels;
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -42,8 +44,8 @@ pub struct ExecOptions {
 pub struct Prepared {
     graph: Graph,
     plan: Plan,
-    /// One kernel per node; `None` where the node's output aliases its
-    /// input (Reshape, Identity) and nothing runs.
+    /// One kernel per node; `None` where nothing runs: the node's output
+    /// aliases its input (Reshape, Identity) or holds its inputs (Concat).
     kernels: Vec<Option<Box<dyn Kernel>>>,
     isa: Isa,
     threads: usize,
@@ -52,6 +54,39 @@ pub struct Prepared {
 /// Ops whose output is their input's bytes under another shape.
 fn aliases_input(op: &Op) -> bool {
     matches!(op, Op::Reshape { .. } | Op::Identity)
+}
+
+/// Where each input of Concat node `n` can live inside its output, so the
+/// producers write there and the Concat itself copies nothing: possible
+/// when the axis is outermost (every dim before it is 1) and each input is
+/// computed here, once, and stored nowhere else yet.
+fn concat_in_place(
+    graph: &Graph,
+    n: &crate::ir::Node,
+    alias: &[Option<(ValueId, usize)>],
+) -> Option<Vec<(ValueId, usize)>> {
+    let Op::Concat { axis } = n.op else {
+        return None;
+    };
+    let out = &graph.values[*n.outputs.first()?];
+    if out.constant.is_some() || out.info.shape[..axis].iter().product::<usize>() != 1 {
+        return None;
+    }
+    let mut places = Vec::with_capacity(n.inputs.len());
+    let mut at = 0;
+    for (k, &v) in n.inputs.iter().enumerate() {
+        let value = &graph.values[v];
+        let placeable = value.constant.is_none()
+            && alias[v].is_none()
+            && !graph.inputs.contains(&v)
+            && !n.inputs[..k].contains(&v);
+        if !placeable {
+            return None;
+        }
+        places.push((v, at));
+        at += value.info.shape.iter().product::<usize>() * value.info.dtype.size();
+    }
+    Some(places)
 }
 
 impl Prepared {
@@ -64,20 +99,30 @@ impl Prepared {
         } else {
             opts.threads
         };
-        let aliased = |n: &crate::ir::Node| {
-            aliases_input(&n.op) && graph.values[n.inputs[0]].constant.is_none()
-        };
-        let mut alias: Vec<Option<ValueId>> = vec![None; graph.values.len()];
-        for n in graph.nodes.iter().filter(|n| aliased(n)) {
-            alias[n.outputs[0]] = Some(n.inputs[0]);
+        let mut alias: Vec<Option<(ValueId, usize)>> = vec![None; graph.values.len()];
+        let mut runs = vec![true; graph.nodes.len()];
+        for (i, n) in graph.nodes.iter().enumerate() {
+            if aliases_input(&n.op) && graph.values[n.inputs[0]].constant.is_none() {
+                alias[n.outputs[0]] = Some((n.inputs[0], 0));
+                runs[i] = false;
+            }
+        }
+        for (i, n) in graph.nodes.iter().enumerate() {
+            if let Some(places) = concat_in_place(&graph, n, &alias) {
+                for (v, at) in places {
+                    alias[v] = Some((n.outputs[0], at));
+                }
+                runs[i] = false;
+            }
         }
         // Kernel choice and weight packing are independent per node: done
         // in parallel on the loading thread's pool (load time, not frames).
         let kernels: Vec<Option<Box<dyn Kernel>>> = graph
             .nodes
             .par_iter()
-            .map(|n| {
-                if aliased(n) {
+            .zip(&runs)
+            .map(|(n, &runs)| {
+                if !runs {
                     return None;
                 }
                 let ins: SmallVec<[Operand; 5]> = n
