@@ -4,7 +4,7 @@
 
 use super::contract::{Epilogue, Input, Kernel, Output, Threads};
 use super::depthwise::{pad_plane, DwShape, Window};
-use super::gemm::{self, BSource, MicroKernel, PackedA, RowsB};
+use super::gemm::{self, copy_run, BSource, MicroKernel, PackedA, RowsB};
 use super::simd::Simd;
 use super::{residual_input, Operand};
 use crate::error::Result;
@@ -72,7 +72,7 @@ impl BSource for Im2col<'_> {
                         let start = (ox * sw) as isize + dx;
                         let src = &row[start as usize..];
                         if sw == 1 {
-                            dst.copy_from_slice(&src[..len]);
+                            copy_run(dst, &src[..len]);
                         } else {
                             for (d, &v) in dst.iter_mut().zip(src.iter().step_by(sw)) {
                                 *d = v;

@@ -147,10 +147,27 @@ impl BSource for RowsB<'_> {
             for p in 0..kc {
                 let src = &self.data[(k0 + p) * self.ld + jp..][..w];
                 let dst = &mut panel[p * nr..][..nr];
-                dst[..w].copy_from_slice(src);
+                copy_run(&mut dst[..w], src);
                 dst[w..].fill(0.0);
             }
         }
+    }
+}
+
+/// Copies `src` into `dst` (same length). A whole panel row of a common
+/// width is a fixed-size copy, which compiles to vector moves where a
+/// `memcpy` call would cost more than the copy.
+#[inline(always)]
+pub fn copy_run(dst: &mut [f32], src: &[f32]) {
+    fn fixed<const N: usize>(dst: &mut [f32], src: &[f32]) {
+        let dst: &mut [f32; N] = dst.try_into().expect("N values");
+        *dst = src.try_into().expect("N values");
+    }
+    match dst.len() {
+        32 => fixed::<32>(dst, src),
+        16 => fixed::<16>(dst, src),
+        8 => fixed::<8>(dst, src),
+        _ => dst.copy_from_slice(src),
     }
 }
 
@@ -333,12 +350,10 @@ pub fn gemm_transposed<K: MicroKernel>(
             }
         }
         // Cᵀ panel j holds rows (first + j)·NR.. of C, one column per row.
+        for (j, rows) in c.chunks_mut(nr * n).enumerate() {
+            untranspose(&ct[j * n_pad * nr..][..n * nr], nr, rows, n);
+        }
         for (r, row) in c.chunks_exact_mut(n).enumerate() {
-            let (j, l) = (r / nr, r % nr);
-            let src = &ct[j * n_pad * nr..];
-            for (col, v) in row.iter_mut().enumerate() {
-                *v = src[col * nr + l];
-            }
             let at = (first * nr + r) * n;
             let res = residual.map(|x| &x[at..at + n]);
             micro.epilogue(epilogue, first * nr + r, row, res);
@@ -356,6 +371,41 @@ pub fn gemm_transposed<K: MicroKernel>(
         panel += per_worker;
     }
     threads.for_each_part(&mut parts, |(first, cc, ss)| run(*first, cc, ss));
+}
+
+/// Writes the rows of `c` (`n` columns each, at most `nr` rows) from `ct`,
+/// which holds them transposed (`ct[col * nr + row]`), in 8×8 blocks: a
+/// whole block moves without bounds checks, so the transpose stays cheap
+/// beside the product.
+fn untranspose(ct: &[f32], nr: usize, c: &mut [f32], n: usize) {
+    const B: usize = 8;
+    let h = c.len() / n;
+    for r0 in (0..h).step_by(B) {
+        let rh = B.min(h - r0);
+        for c0 in (0..n).step_by(B) {
+            let cw = B.min(n - c0);
+            let mut t = [[0f32; B]; B];
+            if rh == B && cw == B {
+                for (x, col) in t.iter_mut().enumerate() {
+                    *col = ct[(c0 + x) * nr + r0..][..B].try_into().expect("8 lanes");
+                }
+                for r in 0..B {
+                    let row: &mut [f32; B] = (&mut c[(r0 + r) * n + c0..][..B])
+                        .try_into()
+                        .expect("8 columns");
+                    for (v, col) in row.iter_mut().zip(&t) {
+                        *v = col[r];
+                    }
+                }
+            } else {
+                for r in 0..rh {
+                    for x in 0..cw {
+                        c[(r0 + r) * n + c0 + x] = ct[(c0 + x) * nr + r0 + r];
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// `y = epilogue(A · x)` for one column: a matrix-vector product reads each
