@@ -63,6 +63,8 @@ pub trait MicroKernel: Copy + Send + Sync + fmt::Debug + 'static {
     );
     /// [`Epilogue::apply_row`] compiled for this ISA.
     fn epilogue(self, e: &Epilogue, row: usize, y: &mut [f32], res: Option<&[f32]>);
+    /// [`untranspose`] compiled for this ISA.
+    fn untranspose(self, ct: &[f32], nr: usize, c: &mut [f32], n: usize);
 }
 
 /// The fused epilogue of the last K block of a tile: per-row bias (`MR`
@@ -157,8 +159,11 @@ impl BSource for RowsB<'_> {
 /// Copies `src` into `dst` (same length). A whole panel row of a common
 /// width is a fixed-size copy, which compiles to vector moves where a
 /// `memcpy` call would cost more than the copy.
+/// (Each size is its own function: inlined, the three copies would merge
+/// back into one `memcpy` of variable length.)
 #[inline(always)]
 pub fn copy_run(dst: &mut [f32], src: &[f32]) {
+    #[inline(never)]
     fn fixed<const N: usize>(dst: &mut [f32], src: &[f32]) {
         let dst: &mut [f32; N] = dst.try_into().expect("N values");
         *dst = src.try_into().expect("N values");
@@ -351,7 +356,7 @@ pub fn gemm_transposed<K: MicroKernel>(
         }
         // Cᵀ panel j holds rows (first + j)·NR.. of C, one column per row.
         for (j, rows) in c.chunks_mut(nr * n).enumerate() {
-            untranspose(&ct[j * n_pad * nr..][..n * nr], nr, rows, n);
+            micro.untranspose(&ct[j * n_pad * nr..][..n * nr], nr, rows, n);
         }
         for (r, row) in c.chunks_exact_mut(n).enumerate() {
             let at = (first * nr + r) * n;
@@ -377,7 +382,8 @@ pub fn gemm_transposed<K: MicroKernel>(
 /// which holds them transposed (`ct[col * nr + row]`), in 8×8 blocks: a
 /// whole block moves without bounds checks, so the transpose stays cheap
 /// beside the product.
-fn untranspose(ct: &[f32], nr: usize, c: &mut [f32], n: usize) {
+#[inline(always)]
+pub fn untranspose(ct: &[f32], nr: usize, c: &mut [f32], n: usize) {
     const B: usize = 8;
     let h = c.len() / n;
     for r0 in (0..h).step_by(B) {

@@ -157,6 +157,10 @@ macro_rules! impl_simd {
                 // wrapped loop is safe Rust.
                 unsafe { shared_loops::epilogue(e, row, y, res) }
             }
+            fn untranspose(self, ct: &[f32], nr: usize, c: &mut [f32], n: usize) {
+                // SAFETY: as above.
+                unsafe { shared_loops::untranspose(ct, nr, c, n) }
+            }
         }
 
         mod shared_loops {
@@ -168,6 +172,11 @@ macro_rules! impl_simd {
             #[target_feature(enable = $features)]
             pub unsafe fn epilogue(e: &Epilogue, row: usize, y: &mut [f32], res: Option<&[f32]>) {
                 e.apply_row(row, y, res)
+            }
+
+            #[target_feature(enable = $features)]
+            pub unsafe fn untranspose(ct: &[f32], nr: usize, c: &mut [f32], n: usize) {
+                $crate::exec::kernels::gemm::untranspose(ct, nr, c, n)
             }
 
             #[target_feature(enable = $features)]
