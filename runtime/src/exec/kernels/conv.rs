@@ -4,7 +4,7 @@
 
 use super::contract::{Epilogue, Input, Kernel, Output, Threads};
 use super::depthwise::{pad_plane, DwShape, Window};
-use super::gemm::{self, copy_run, BSource, MicroKernel, PackedA, RowsB};
+use super::gemm::{self, copy_run, ALayout, BSource, MicroKernel, PackedA, RowsB};
 use super::simd::Simd;
 use super::{residual_input, Operand};
 use crate::error::Result;
@@ -147,7 +147,15 @@ impl<S: Simd> ConvGemm<S> {
         let mr = if transposed { S::NR } else { S::MR };
         let groups = (0..g)
             .map(|gi| Group {
-                a: PackedA::pack(mg, kdim, mr, |i, p| w[(gi * mg + i) * kdim + p]),
+                a: PackedA::pack(
+                    mg,
+                    kdim,
+                    mr,
+                    ALayout::RowMajor {
+                        data: &w[gi * mg * kdim..],
+                        ld: kdim,
+                    },
+                ),
                 epilogue: Epilogue {
                     scale: None,
                     bias: bias
@@ -377,7 +385,7 @@ impl<S: Simd> ConvTransposeGemm<S> {
             geometry: geometry.clone(),
             input: x,
             output: y,
-            a: PackedA::pack(rows, x[1], S::MR, |r, c| w[c * rows + r]),
+            a: PackedA::pack(rows, x[1], S::MR, ALayout::ColMajor { data: w, ld: rows }),
             epilogue: Epilogue {
                 scale: None,
                 bias,

@@ -5,7 +5,7 @@
 //! input row the `[N][rows]` product is transposed out of scratch.
 
 use super::contract::{AlignedF32, Epilogue, Input, Kernel, Output, Threads};
-use super::gemm::{self, BSource, ColsB, PackedA, RowsB};
+use super::gemm::{self, ALayout, BSource, ColsB, PackedA, RowsB};
 use super::simd::Simd;
 use super::Operand;
 use crate::error::Result;
@@ -37,14 +37,13 @@ impl<S: Simd> Dense<S> {
             } => {
                 let (rows, k) = if *trans_a { (x[1], x[0]) } else { (x[0], x[1]) };
                 let n = output[1];
-                let a = PackedA::pack(n, k, S::MR, |i, p| {
-                    alpha
-                        * if *trans_b {
-                            wv[i * k + p]
-                        } else {
-                            wv[p * n + i]
-                        }
-                });
+                let layout = if *trans_b {
+                    ALayout::RowMajor { data: wv, ld: k }
+                } else {
+                    ALayout::ColMajor { data: wv, ld: n }
+                };
+                let mut a = PackedA::pack(n, k, S::MR, layout);
+                a.scale(*alpha);
                 let bias = match ins.get(2) {
                     None => None,
                     Some(c) => {
@@ -86,7 +85,7 @@ impl<S: Simd> Dense<S> {
                 };
                 Some(Dense {
                     simd,
-                    a: PackedA::pack(n, k, S::MR, |i, p| wv[p * n + i]),
+                    a: PackedA::pack(n, k, S::MR, ALayout::ColMajor { data: wv, ld: n }),
                     epilogue: Epilogue::default(),
                     rows,
                     input_transposed: false,

@@ -90,9 +90,20 @@ pub struct PackedA {
     pub data: AlignedF32,
 }
 
+/// The layout of a constant matrix A to pack.
+#[derive(Clone, Copy, Debug)]
+pub enum ALayout<'a> {
+    /// `a(i, p) = data[i * ld + p]`: conv weights, a transposed Gemm B.
+    RowMajor { data: &'a [f32], ld: usize },
+    /// `a(i, p) = data[p * ld + i]`: a MatMul or Gemm B as stored.
+    ColMajor { data: &'a [f32], ld: usize },
+}
+
 impl PackedA {
-    /// Packs `a(i, p)` for `i < m`, `p < k`.
-    pub fn pack(m: usize, k: usize, mr: usize, a: impl Fn(usize, usize) -> f32) -> PackedA {
+    /// Packs the `m × k` matrix `a`. Each source row (or column) moves
+    /// as one run, without a bounds check per value: packing is most of
+    /// a model's load.
+    pub fn pack(m: usize, k: usize, mr: usize, a: ALayout) -> PackedA {
         let panels = m.div_ceil(mr);
         let mut packed = PackedA {
             m,
@@ -105,15 +116,36 @@ impl PackedA {
             for panel in 0..panels {
                 let at = packed.offset(panel, k0, kc);
                 let dst = &mut packed.data.as_mut_slice()[at..][..kc * mr];
-                for i in 0..mr.min(m - panel * mr) {
-                    let row = panel * mr + i;
-                    for p in 0..kc {
-                        dst[p * mr + i] = a(row, k0 + p);
+                let rows = mr.min(m - panel * mr);
+                let first = panel * mr;
+                match a {
+                    ALayout::RowMajor { data, ld } => {
+                        // Rows read side by side, the panel written in order.
+                        let src: smallvec::SmallVec<[&[f32]; 32]> = (0..rows)
+                            .map(|i| &data[(first + i) * ld + k0..][..kc])
+                            .collect();
+                        for (p, d) in dst.chunks_exact_mut(mr).enumerate() {
+                            for (d, row) in d.iter_mut().zip(&src) {
+                                *d = row[p];
+                            }
+                        }
+                    }
+                    ALayout::ColMajor { data, ld } => {
+                        for (p, d) in dst.chunks_exact_mut(mr).enumerate() {
+                            d[..rows].copy_from_slice(&data[(k0 + p) * ld + first..][..rows]);
+                        }
                     }
                 }
             }
         }
         packed
+    }
+
+    /// Multiplies every packed value by `s` (padding stays zero).
+    pub fn scale(&mut self, s: f32) {
+        if s != 1.0 {
+            self.data.as_mut_slice().iter_mut().for_each(|v| *v *= s);
+        }
     }
 
     /// Where K block `k0` (of `kc` rows) of `panel` starts.
