@@ -208,9 +208,14 @@ pub fn load_path(
     // Another process truncating the file meanwhile could fault (SIGBUS):
     // the known limit of mmap, accepted for zero-copy loads. The one
     // `unsafe` outside the ISA kernels: mapping a file is the OS boundary.
+    // The whole file is read at load (checksums, then weights), so its
+    // pages are mapped up front (MAP_POPULATE): one call instead of a page
+    // fault per 4 KiB.
     #[allow(unsafe_code)]
     let map = timings
-        .time("read", || unsafe { memmap2::Mmap::map(&file) })
+        .time("read", || unsafe {
+            memmap2::MmapOptions::new().populate().map(&file)
+        })
         .map_err(io)?;
     let shared: SharedBytes = Arc::new(map);
     load_shared((*shared).as_ref(), Some(&shared), limits, timings)
