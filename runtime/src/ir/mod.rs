@@ -5,6 +5,8 @@ mod op;
 mod stats;
 mod tensor;
 #[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
 mod tests;
 
 pub use graph::{Graph, Node, Value, ValueId};

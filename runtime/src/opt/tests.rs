@@ -6,34 +6,7 @@ use crate::exec::{ExecOptions, Executor};
 use crate::ir::{ConvGeometry, Node, Op, PadMode, Tensor, TypeInfo, UnaryOp};
 
 fn conv(graph: &mut Graph, x: usize, cin: usize, cout: usize) -> usize {
-    let w = graph.add_constant(
-        "w",
-        Tensor::from_f32(
-            vec![cout, cin, 3, 3],
-            (0..cout * cin * 9)
-                .map(|i| ((i * 37) % 11) as f32 / 11.0 - 0.5)
-                .collect(),
-        )
-        .unwrap(),
-    );
-    let geometry = ConvGeometry {
-        kernel: [3, 3],
-        strides: [1, 1],
-        dilations: [1, 1],
-        pads: [1; 4],
-        groups: 1,
-    };
-    let y = graph.add_value("conv", TypeInfo::f32(vec![1, cout, 6, 6]));
-    graph.nodes.push(Node {
-        name: "conv".into(),
-        op: Op::Conv {
-            geometry,
-            activation: None,
-        },
-        inputs: vec![x, w],
-        outputs: vec![y],
-    });
-    y
+    crate::ir::testing::conv3x3(graph, x, cin, cout, 0)
 }
 
 fn unary(graph: &mut Graph, x: usize, op: Op, name: &str) -> usize {

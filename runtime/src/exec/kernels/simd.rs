@@ -73,6 +73,38 @@ pub trait Simd: MicroKernel {
 /// reachable only through the token.
 macro_rules! impl_simd {
     ($isa:ident, $features:literal, $tile:literal, $suffix:literal, $tile_fn:ident, $mr:ident, $nr:ident, $dw_fn:ident) => {
+        impl $isa {
+            /// Runs the tile over B rows at `rows(p)`, each of NR readable
+            /// values when the caller found `b_fits`.
+            #[allow(clippy::too_many_arguments)]
+            #[inline(always)]
+            fn run_tile(
+                self,
+                k: usize,
+                a: &[f32],
+                b_fits: bool,
+                rows: impl Fn(usize) -> *const f32,
+                c: &mut [f32],
+                ldc: usize,
+                cols: usize,
+                accumulate: bool,
+                clamp: Option<&$crate::exec::kernels::gemm::TileClamp>,
+            ) {
+                assert!(
+                    b_fits
+                        && a.len() >= k * $mr
+                        && cols <= $nr
+                        && c.len() >= ($mr - 1) * ldc + cols
+                );
+                // SAFETY: the token proves the ISA; the assert bounds every
+                // access (`b_fits` the B rows, the rest here).
+                unsafe {
+                    let (a, c) = (a.as_ptr(), c.as_mut_ptr());
+                    $tile_fn(k, a, rows, c, ldc, cols, accumulate, clamp)
+                }
+            }
+        }
+
         impl $crate::exec::kernels::gemm::MicroKernel for $isa {
             const MR: usize = $mr;
             const NR: usize = $nr;
@@ -88,27 +120,10 @@ macro_rules! impl_simd {
                 accumulate: bool,
                 clamp: Option<&$crate::exec::kernels::gemm::TileClamp>,
             ) {
-                assert!(
-                    a.len() >= k * $mr
-                        && b.len() >= k * $nr
-                        && cols <= $nr
-                        && c.len() >= ($mr - 1) * ldc + cols
-                );
-                // SAFETY: the token proves the ISA; the assert bounds every
-                // access (B rows are consecutive panels of `b`).
-                unsafe {
-                    let rows = |p: usize| b.as_ptr().wrapping_add(p * $nr);
-                    $tile_fn(
-                        k,
-                        a.as_ptr(),
-                        rows,
-                        c.as_mut_ptr(),
-                        ldc,
-                        cols,
-                        accumulate,
-                        clamp,
-                    )
-                }
+                // B rows are consecutive panels of `b`.
+                let b_fits = b.len() >= k * $nr;
+                let rows = |p: usize| b.as_ptr().wrapping_add(p * $nr);
+                self.run_tile(k, a, b_fits, rows, c, ldc, cols, accumulate, clamp)
             }
             #[allow(clippy::too_many_arguments)]
             fn tile_gather(
@@ -123,28 +138,11 @@ macro_rules! impl_simd {
                 accumulate: bool,
                 clamp: Option<&$crate::exec::kernels::gemm::TileClamp>,
             ) {
+                // Each B row lies within `b`.
                 let offsets = &rows.offsets()[..k];
-                assert!(
-                    a.len() >= k * $mr
-                        && b.len() >= rows.furthest() + $nr
-                        && cols <= $nr
-                        && c.len() >= ($mr - 1) * ldc + cols
-                );
-                // SAFETY: the token proves the ISA; the assert bounds every
-                // access (each B row lies within `b`).
-                unsafe {
-                    let rows = |p: usize| b.as_ptr().wrapping_add(offsets[p]);
-                    $tile_fn(
-                        k,
-                        a.as_ptr(),
-                        rows,
-                        c.as_mut_ptr(),
-                        ldc,
-                        cols,
-                        accumulate,
-                        clamp,
-                    )
-                }
+                let b_fits = b.len() >= rows.furthest() + $nr;
+                let rows = |p: usize| b.as_ptr().wrapping_add(offsets[p]);
+                self.run_tile(k, a, b_fits, rows, c, ldc, cols, accumulate, clamp)
             }
             fn epilogue(
                 self,
