@@ -1,6 +1,8 @@
 //! Resize of the two spatial axes of an NCHW tensor (nearest or linear),
 //! with the source taps of every output row and column computed once at
-//! preparation. Planes are split across workers.
+//! preparation. Planes are split across workers. Taps that only repeat
+//! each input pixel a whole number of times (the nearest ×2 upsampling of
+//! FPN and U-Net heads) copy rows instead of blending.
 
 use std::marker::PhantomData;
 
@@ -21,6 +23,19 @@ pub struct Resize2d<S: Simd> {
     output: [usize; 4],
     rows: Taps,
     cols: Taps,
+    /// `[rows, cols]` repeats when every tap is `o / repeat`, unblended.
+    repeat: Option<[usize; 2]>,
+}
+
+/// `Some(r)` when output `o` reads input `o / r` alone, for every `o`.
+fn repeats(taps: &Taps, len_in: usize) -> Option<usize> {
+    let r = taps.len() / len_in.max(1);
+    let exact = r >= 1 && r * len_in == taps.len();
+    let all = taps
+        .iter()
+        .enumerate()
+        .all(|(o, &(i0, i1, w))| i0 == o / r.max(1) && i1 == i0 && w == 0.0);
+    (exact && all).then_some(r)
 }
 
 impl<S: Simd> Resize2d<S> {
@@ -48,13 +63,44 @@ impl<S: Simd> Resize2d<S> {
             };
             (0..y[axis]).map(|o| map.tap(o)).collect()
         };
+        let (rows, cols) = (taps(2), taps(3));
+        let repeat = repeats(&rows, x[2])
+            .zip(repeats(&cols, x[3]))
+            .map(|(r, c)| [r, c]);
         Some(Resize2d {
             isa: PhantomData,
             input: x,
             output: y,
-            rows: taps(2),
-            cols: taps(3),
+            rows,
+            cols,
+            repeat,
         })
+    }
+}
+
+/// One output plane from one input plane of width `iw` whose pixels
+/// repeat `[rows, cols]` times: each output row is built once from its
+/// input row, then copied.
+fn repeat_plane(x: &[f32], iw: usize, [rows, cols]: [usize; 2], y: &mut [f32]) {
+    let ow = iw * cols;
+    for (src, out) in x.chunks_exact(iw).zip(y.chunks_exact_mut(ow * rows)) {
+        let (first, copies) = out.split_at_mut(ow);
+        match cols {
+            1 => first.copy_from_slice(src),
+            2 => {
+                for (pair, &v) in first.chunks_exact_mut(2).zip(src) {
+                    pair.fill(v);
+                }
+            }
+            _ => {
+                for (run, &v) in first.chunks_exact_mut(cols).zip(src) {
+                    run.fill(v);
+                }
+            }
+        }
+        for copy in copies.chunks_exact_mut(ow) {
+            copy.copy_from_slice(first);
+        }
     }
 }
 
@@ -92,7 +138,11 @@ impl<S: Simd> Kernel for Resize2d<S> {
         threads.for_each_part(&mut parts, |(p0, ys, _)| {
             for (i, yp) in ys.chunks_exact_mut(ohw).enumerate() {
                 let p = *p0 + i;
-                plane(&x[p * ihw..][..ihw], iw, &self.rows, &self.cols, yp);
+                let xp = &x[p * ihw..][..ihw];
+                match self.repeat {
+                    Some(r) => repeat_plane(xp, iw, r, yp),
+                    None => plane(xp, iw, &self.rows, &self.cols, yp),
+                }
             }
         });
         Ok(())
