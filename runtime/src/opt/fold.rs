@@ -67,15 +67,8 @@ pub fn fold_batchnorm(graph: &mut Graph) -> Result<usize> {
             graph.nodes[j].outputs[0] = bn_out;
             removed[i] = true;
         } else {
-            let c = scale.len();
-            let s = graph.add_constant(
-                format!("{}.scale", graph.nodes[i].name),
-                Tensor::from_f32(vec![c], scale)?,
-            );
-            let t = graph.add_constant(
-                format!("{}.shift", graph.nodes[i].name),
-                Tensor::from_f32(vec![c], shift)?,
-            );
+            let name = graph.nodes[i].name.clone();
+            let (s, t) = affine_constants(graph, &name, scale, shift)?;
             graph.nodes[i].op = Op::ChannelAffine { activation: None };
             graph.nodes[i].inputs = vec![x, s, t];
         }
@@ -107,7 +100,10 @@ fn per_channel(graph: &Graph, c: usize, shape: &[usize]) -> Option<Vec<f32>> {
 /// Folds a Mul, Div, Add or Sub by a per-channel (or scalar) constant into
 /// the weights and bias of the Conv / ConvTranspose / Gemm before it, when
 /// that op has no activation and no other reader (the affine layers that
-/// exporters leave as primitive ops).
+/// exporters leave as primitive ops). Where there is no such op, it joins
+/// the channel affine before it, or becomes one: a scale after an
+/// activation then an offset (PP-LCNet's learnable affine blocks) is one
+/// pass over the tensor, not two.
 pub fn fold_affine(graph: &mut Graph) -> Result<usize> {
     let consumers = graph.consumers();
     let producers = graph.producers();
@@ -162,10 +158,82 @@ pub fn fold_affine(graph: &mut Graph) -> Result<usize> {
             graph.nodes[j].outputs[0] = out;
             removed[i] = true;
             count += 1;
+            continue;
         }
+        if producers[x].is_some_and(|j| removed[j]) {
+            // Its producer just folded away: the next round sees the new one.
+            continue;
+        }
+        let affine = producers[x].filter(|&j| {
+            !removed[j]
+                && consumers[x].len() == 1
+                && !graph.outputs.contains(&x)
+                && graph.nodes[j].op == Op::ChannelAffine { activation: None }
+        });
+        let name = graph.nodes[i].name.clone();
+        if let Some(j) = affine {
+            let ins_j = graph.nodes[j].inputs.clone();
+            let (Some(s1), Some(t1)) = (f32_const(graph, ins_j[1]), f32_const(graph, ins_j[2]))
+            else {
+                continue;
+            };
+            if s1.len() != scale.len() || t1.len() != scale.len() {
+                continue;
+            }
+            // (x·s1 + t1)·s + t = x·(s1·s) + (t1·s + t)
+            let s: Vec<f32> = s1.iter().zip(&scale).map(|(a, b)| a * b).collect();
+            let t: Vec<f32> = t1
+                .iter()
+                .zip(&scale)
+                .zip(&shift)
+                .map(|((a, b), c)| a * b + c)
+                .collect();
+            let (s, t) = affine_constants(graph, &name, s, t)?;
+            graph.nodes[j].inputs = vec![ins_j[0], s, t];
+            graph.nodes[j].outputs[0] = out;
+            removed[i] = true;
+        } else if feeds_constant_binary(graph, &consumers[out], out) {
+            // Only where the next op joins it: a lone constant op may be
+            // part of a pattern another pass rewrites (HardSwish's `+ 3`).
+            let (s, t) = affine_constants(graph, &name, scale, shift)?;
+            graph.nodes[i].op = Op::ChannelAffine { activation: None };
+            graph.nodes[i].inputs = vec![x, s, t];
+        } else {
+            continue;
+        }
+        count += 1;
     }
     retain_unremoved(graph, &removed);
     Ok(count)
+}
+
+/// Whether `v`, a graph value read only by `readers`, feeds exactly one
+/// Mul, Div, Add or Sub whose other operand is a constant.
+fn feeds_constant_binary(graph: &Graph, readers: &[usize], v: usize) -> bool {
+    let [r] = readers else { return false };
+    let n = &graph.nodes[*r];
+    let affine_op = matches!(
+        n.op,
+        Op::Binary(BinaryOp::Mul | BinaryOp::Div | BinaryOp::Add | BinaryOp::Sub)
+    );
+    let other = n.inputs.iter().find(|&&u| u != v);
+    affine_op
+        && n.inputs.len() == 2
+        && !graph.outputs.contains(&v)
+        && other.is_some_and(|&u| graph.constant(u).is_some())
+}
+
+/// Per-channel scale and shift constants for a ChannelAffine node.
+fn affine_constants(
+    graph: &mut Graph,
+    name: &str,
+    scale: Vec<f32>,
+    shift: Vec<f32>,
+) -> Result<(usize, usize)> {
+    let c = scale.len();
+    let s = graph.add_constant(format!("{name}.scale"), Tensor::from_f32(vec![c], scale)?);
+    let t = graph.add_constant(format!("{name}.shift"), Tensor::from_f32(vec![c], shift)?);
+    Ok((s, t))
 }
 
 /// Rewrites node `j`'s weights and bias so its output is `y*scale + shift`

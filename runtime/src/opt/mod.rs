@@ -33,8 +33,10 @@ pub const PASSES: &[(&str, Pass)] = &[
     ("eliminate-noops", eliminate_noops),
     ("fold-constants", fold_constants),
     ("fold-batchnorm", fold_batchnorm),
-    ("fold-affine", fold_affine),
+    // Before fold-affine, which would take the constant ops of the
+    // patterns it matches.
     ("fuse-hard-activations", fuse_hard_activations),
+    ("fold-affine", fold_affine),
     ("fuse-pad-into-conv", fuse_pad_into_conv),
     ("fuse-residual-add", fuse_residual_add),
     ("fuse-activation", fuse_activation),

@@ -379,3 +379,24 @@ fn fuse_mul_by_own_hard_sigmoid_into_hardswish() {
     assert_eq!(ops[3], Op::Binary(BinaryOp::Mul));
     assert_same(&before, &run(&g));
 }
+
+#[test]
+fn scale_and_offset_after_an_activation_become_one_channel_affine() {
+    use crate::ir::BinaryOp;
+    let scalar = |v: f32| Tensor::from_f32(vec![1], vec![v]).unwrap();
+    let (mut g, x) = with_input(2);
+    let c = conv(&mut g, x, 2, 3);
+    let r = unary(&mut g, c, Op::Unary(UnaryOp::Relu), "relu");
+    let m = binary_const(&mut g, r, BinaryOp::Mul, scalar(1.5), "scale");
+    let a = binary_const(&mut g, m, BinaryOp::Add, scalar(-0.25), "offset");
+    g.outputs.push(a);
+    let before = run(&g);
+    // The Mul becomes an affine, then the Add joins it.
+    assert_eq!(fold_affine(&mut g).unwrap(), 2);
+    assert_eq!(fold_affine(&mut g).unwrap(), 0);
+    let ops: Vec<_> = g.nodes.iter().map(|n| n.op.clone()).collect();
+    assert_eq!(ops.len(), 3, "conv, relu, one affine: {ops:?}");
+    assert_eq!(ops[2], Op::ChannelAffine { activation: None });
+    assert_eq!(g.nodes[2].outputs, vec![a]);
+    assert_same(&before, &run(&g));
+}
