@@ -227,7 +227,7 @@ impl<S: Simd> Kernel for ConvGemm<S> {
         let mg = self.output[1] / self.groups.len();
         let words = match &self.source {
             _ if self.transposed => {
-                gemm::transposed_scratch_words::<S>(mg, self.output[2] * self.output[3], threads)
+                gemm::transposed_scratch_words::<S>(mg, self.output[2] * self.output[3])
             }
             Source::Padded { plane, .. } => self.channels_per_group() * plane.pad_words(),
             _ => threads * gemm::scratch_words::<S>(),

@@ -64,7 +64,7 @@ pub trait MicroKernel: Copy + Send + Sync + fmt::Debug + 'static {
     /// [`Epilogue::apply_row`] compiled for this ISA.
     fn epilogue(self, e: &Epilogue, row: usize, y: &mut [f32], res: Option<&[f32]>);
     /// [`untranspose`] compiled for this ISA.
-    fn untranspose(self, ct: &[f32], nr: usize, c: &mut [f32], n: usize);
+    fn untranspose(self, ct: &[f32], nr: usize, c: &mut [f32], n: usize, col0: usize);
 }
 
 /// The fused epilogue of the last K block of a tile: per-row bias (`MR`
@@ -338,18 +338,22 @@ pub fn transposed_pays<K: MicroKernel>(m: usize, n: usize) -> bool {
 /// Most columns [`gemm_transposed`] takes.
 pub const TRANSPOSED_MAX_N: usize = 1024;
 
-/// Scratch words of [`gemm_transposed`] for an `m × n` product.
-pub fn transposed_scratch_words<K: MicroKernel>(m: usize, n: usize, threads: usize) -> usize {
+/// Scratch words of [`gemm_transposed`] for an `m × n` product: all of
+/// `Cᵀ`, and the workers' B blocks (together one block of every column).
+pub fn transposed_scratch_words<K: MicroKernel>(m: usize, n: usize) -> usize {
     let (panels, n_pad) = (m.div_ceil(K::NR), n.div_ceil(K::MR) * K::MR);
-    let workers = threads.min(panels).max(1);
-    panels.div_ceil(workers) * workers * n_pad * K::NR + workers * KC * n_pad
+    (panels * K::NR + KC) * n_pad
 }
 
 /// `C = epilogue(A · B)` computed as `Cᵀ = Bᵀ · Aᵀ`: the microkernel's MR
 /// rows run over the `n` columns of B and its NR lanes over the rows of A,
-/// which `a` holds packed in NR-row panels (`PackedA` with `mr = NR`). Each
-/// worker takes whole NR panels, accumulates `Cᵀ` over all K blocks in its
-/// scratch, then writes its rows of C and runs the epilogue on them.
+/// which `a` holds packed in NR-row panels (`PackedA` with `mr = NR`).
+///
+/// Two parallel steps. First each worker takes whole MR-column panels of
+/// B, packs only those (im2col work is not repeated across workers) and
+/// accumulates its columns of `Cᵀ` for every row of A over all K blocks.
+/// Then workers take whole NR-row panels of C, gather their rows from
+/// every worker's part of `Cᵀ` and run the epilogue.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_transposed<K: MicroKernel>(
     micro: K,
@@ -368,67 +372,89 @@ pub fn gemm_transposed<K: MicroKernel>(
         return;
     }
     let (panels, n_pad) = (m.div_ceil(nr), n.div_ceil(mr) * mr);
-    let workers = threads.count().min(panels).max(1);
-    let per_worker = panels.div_ceil(workers);
-    let ct_words = per_worker * n_pad * nr;
-    let run = |first: usize, c: &mut [f32], s: &mut [f32]| {
-        let count = c.len().div_ceil(n * nr).min(panels - first);
-        let (ct, bpack) = s.split_at_mut(ct_words);
+    let (ct_all, bpacks) = scratch.split_at_mut(panels * nr * n_pad);
+    // Step 1: columns of Cᵀ. Part w holds `[A panel][its columns][NR]`.
+    let col_panels = n_pad / mr;
+    let workers = threads.count().min(col_panels).max(1);
+    let per = col_panels.div_ceil(workers);
+    let spans: smallvec::SmallVec<[(usize, usize); 8]> = (0..col_panels)
+        .step_by(per)
+        .map(|p| (p * mr, ((p + per) * mr).min(n) - p * mr))
+        .collect();
+    let mut parts: smallvec::SmallVec<[WorkerPart; 8]> = smallvec::SmallVec::new();
+    let (mut rest_ct, mut rest_b) = (&mut ct_all[..], &mut bpacks[..]);
+    for &(col0, cols) in &spans {
+        let own_pad = cols.div_ceil(mr) * mr;
+        let (ct, tc) = std::mem::take(&mut rest_ct).split_at_mut(panels * nr * own_pad);
+        let (bp, tb) = std::mem::take(&mut rest_b).split_at_mut(KC * own_pad);
+        parts.push((col0, ct, bp));
+        (rest_ct, rest_b) = (tc, tb);
+    }
+    threads.for_each_part(&mut parts, |(col0, ct, bpack)| {
+        let cols = spans.iter().find(|s| s.0 == *col0).map_or(0, |s| s.1);
+        let own_pad = cols.div_ceil(mr) * mr;
         for k0 in (0..k).step_by(KC) {
             let kc = KC.min(k - k0);
-            let bpack = &mut bpack[..kc * n_pad];
-            b.pack(k0, kc, 0, n, mr, bpack);
-            for j in 0..count {
-                let ap = a.panel(first + j, k0, kc);
+            let bpack = &mut bpack[..kc * own_pad];
+            b.pack(k0, kc, *col0, cols, mr, bpack);
+            for j in 0..panels {
+                let ap = a.panel(j, k0, kc);
                 for (i, bp) in bpack.chunks_exact(kc * mr).enumerate() {
-                    let tile = &mut ct[(j * n_pad + i * mr) * nr..][..mr * nr];
+                    let tile = &mut ct[(j * own_pad + i * mr) * nr..][..mr * nr];
                     micro.tile(kc, bp, ap, tile, nr, nr, k0 > 0, None);
                 }
             }
         }
-        // Cᵀ panel j holds rows (first + j)·NR.. of C, one column per row.
-        for (j, rows) in c.chunks_mut(nr * n).enumerate() {
-            micro.untranspose(&ct[j * n_pad * nr..][..n * nr], nr, rows, n);
+    });
+    // Step 2: rows of C, from every part of Cᵀ.
+    let cts: smallvec::SmallVec<[(usize, usize, &[f32]); 8]> = spans
+        .iter()
+        .zip(&parts)
+        .map(|(&(col0, cols), (_, ct, _))| (col0, cols, &**ct))
+        .collect();
+    let workers = threads.count().min(panels).max(1);
+    let per = panels.div_ceil(workers);
+    let mut rows: smallvec::SmallVec<[WorkerPart; 8]> = c[..m * n]
+        .chunks_mut(per * nr * n)
+        .enumerate()
+        .map(|(w, rows)| (w * per, rows, &mut [][..]))
+        .collect();
+    threads.for_each_part(&mut rows, |(first, c, _)| {
+        for (jj, panel_rows) in c.chunks_mut(nr * n).enumerate() {
+            let j = *first + jj;
+            for &(col0, cols, ct) in &cts {
+                let own_pad = cols.div_ceil(mr) * mr;
+                let src = &ct[j * own_pad * nr..][..cols * nr];
+                micro.untranspose(src, nr, panel_rows, n, col0);
+            }
         }
         for (r, row) in c.chunks_exact_mut(n).enumerate() {
-            let at = (first * nr + r) * n;
+            let at = (*first * nr + r) * n;
             let res = residual.map(|x| &x[at..at + n]);
-            micro.epilogue(epilogue, first * nr + r, row, res);
+            micro.epilogue(epilogue, *first * nr + r, row, res);
         }
-    };
-    let mut parts: smallvec::SmallVec<[WorkerPart; 8]> = smallvec::SmallVec::new();
-    let (mut rest_c, mut rest_s) = (&mut c[..m * n], &mut scratch[..]);
-    let mut panel = 0;
-    while panel < panels {
-        let rows = (per_worker * nr).min(m - panel * nr);
-        let (cc, tc) = std::mem::take(&mut rest_c).split_at_mut(rows * n);
-        let (ss, ts) = std::mem::take(&mut rest_s).split_at_mut(ct_words + KC * n_pad);
-        parts.push((panel, cc, ss));
-        (rest_c, rest_s) = (tc, ts);
-        panel += per_worker;
-    }
-    threads.for_each_part(&mut parts, |(first, cc, ss)| run(*first, cc, ss));
+    });
 }
 
-/// Writes the rows of `c` (`n` columns each, at most `nr` rows) from `ct`,
-/// which holds them transposed (`ct[col * nr + row]`), in 8×8 blocks: a
-/// whole block moves without bounds checks, so the transpose stays cheap
-/// beside the product.
+/// Writes columns `col0..` of the rows of `c` (row stride `n`, at most
+/// `nr` rows) from `ct`, which holds them transposed (`ct[col * nr +
+/// row]`, `ct.len() / nr` columns), in 8×8 blocks: a whole block moves
+/// without bounds checks, so the transpose stays cheap beside the product.
 #[inline(always)]
-pub fn untranspose(ct: &[f32], nr: usize, c: &mut [f32], n: usize) {
+pub fn untranspose(ct: &[f32], nr: usize, c: &mut [f32], n: usize, col0: usize) {
     const B: usize = 8;
-    let h = c.len() / n;
+    let (h, cols) = (c.len() / n, ct.len() / nr);
     for r0 in (0..h).step_by(B) {
         let rh = B.min(h - r0);
-        for c0 in (0..n).step_by(B) {
-            let cw = B.min(n - c0);
+        for c0 in (0..cols).step_by(B) {
+            let cw = B.min(cols - c0);
             let mut t = [[0f32; B]; B];
             if rh == B && cw == B {
                 for (x, col) in t.iter_mut().enumerate() {
                     *col = ct[(c0 + x) * nr + r0..][..B].try_into().expect("8 lanes");
                 }
                 for r in 0..B {
-                    let row: &mut [f32; B] = (&mut c[(r0 + r) * n + c0..][..B])
+                    let row: &mut [f32; B] = (&mut c[(r0 + r) * n + col0 + c0..][..B])
                         .try_into()
                         .expect("8 columns");
                     for (v, col) in row.iter_mut().zip(&t) {
@@ -438,7 +464,7 @@ pub fn untranspose(ct: &[f32], nr: usize, c: &mut [f32], n: usize) {
             } else {
                 for r in 0..rh {
                     for x in 0..cw {
-                        c[(r0 + r) * n + c0 + x] = ct[(c0 + x) * nr + r0 + r];
+                        c[(r0 + r) * n + col0 + c0 + x] = ct[(c0 + x) * nr + r0 + r];
                     }
                 }
             }

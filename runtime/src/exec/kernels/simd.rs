@@ -155,9 +155,9 @@ macro_rules! impl_simd {
                 // wrapped loop is safe Rust.
                 unsafe { shared_loops::epilogue(e, row, y, res) }
             }
-            fn untranspose(self, ct: &[f32], nr: usize, c: &mut [f32], n: usize) {
+            fn untranspose(self, ct: &[f32], nr: usize, c: &mut [f32], n: usize, col0: usize) {
                 // SAFETY: as above.
-                unsafe { shared_loops::untranspose(ct, nr, c, n) }
+                unsafe { shared_loops::untranspose(ct, nr, c, n, col0) }
             }
         }
 
@@ -173,8 +173,8 @@ macro_rules! impl_simd {
             }
 
             #[target_feature(enable = $features)]
-            pub unsafe fn untranspose(ct: &[f32], nr: usize, c: &mut [f32], n: usize) {
-                $crate::exec::kernels::gemm::untranspose(ct, nr, c, n)
+            pub unsafe fn untranspose(ct: &[f32], nr: usize, c: &mut [f32], n: usize, col0: usize) {
+                $crate::exec::kernels::gemm::untranspose(ct, nr, c, n, col0)
             }
 
             #[target_feature(enable = $features)]
