@@ -236,6 +236,36 @@ pub fn scratch_words<K: MicroKernel>() -> usize {
     KC * NC.div_ceil(K::NR) * K::NR
 }
 
+/// Columns of each worker's stripe when [`gemm`] splits an `n`-column
+/// product among `workers`: whole NR panels.
+fn stripe_cols<K: MicroKernel>(n: usize, workers: usize) -> usize {
+    n.div_ceil(workers.max(1)).div_ceil(K::NR) * K::NR
+}
+
+/// Scratch words of [`gemm`] with B packed, for an `m × n` product on
+/// `threads`: each worker's B blocks and, with more than one worker, the
+/// stripe of C it computes (see [`gemm`]).
+pub fn packed_scratch_words<K: MicroKernel>(m: usize, n: usize, threads: usize) -> usize {
+    let stripe = if threads > 1 {
+        m * stripe_cols::<K>(n, threads)
+    } else {
+        0
+    };
+    threads * (scratch_words::<K>() + stripe)
+}
+
+/// A column range of another B source, so a worker packs only its stripe.
+struct Stripe<'a> {
+    src: &'a dyn BSource,
+    first: usize,
+}
+
+impl BSource for Stripe<'_> {
+    fn pack(&self, k0: usize, kc: usize, j0: usize, nc: usize, nr: usize, out: &mut [f32]) {
+        self.src.pack(k0, kc, self.first + j0, nc, nr, out)
+    }
+}
+
 /// Where the columns of B come from for [`gemm`].
 pub enum B<'a> {
     /// Packed per block into each worker's scratch.
@@ -257,7 +287,9 @@ pub struct Gathered<'a> {
 }
 
 /// One GEMM: `c` is `M × n` row-major (row stride `ldc`), `residual` the
-/// same layout. Overwrites `c`. Threads split the rows of C.
+/// same layout. Overwrites `c`. Threads split the rows of C; with B
+/// packed, deep (K well above M) and scratch for it
+/// ([`packed_scratch_words`]), the columns instead ([`gemm_by_stripes`]).
 #[allow(clippy::too_many_arguments)]
 pub fn gemm<K: MicroKernel>(
     micro: K,
@@ -295,6 +327,25 @@ pub fn gemm<K: MicroKernel>(
             B::Gathered(g) => rows.gathered(micro, g, c),
         }
     };
+    if let B::Packed(src) = b {
+        let workers = threads.count().min(n.div_ceil(K::NR));
+        let stripe = stripe_cols::<K>(n, workers);
+        let per = per_worker + m * stripe;
+        // Rows split: every other worker packs all of B again (K × n
+        // values). Stripes: C is copied once more (M × n). Whichever moves
+        // less (a copy is cheaper per value than packing).
+        let repacking = (workers.saturating_sub(1)) * a.k;
+        if workers > 1 && repacking > 2 * m && scratch.len() >= workers * per {
+            let g = Stripes {
+                a,
+                src,
+                n,
+                stripe,
+                per,
+            };
+            return gemm_by_stripes(micro, &g, c, ldc, epilogue, residual, scratch, threads);
+        }
+    }
     // Split by whole MR panels; each worker gets the rows of its panels.
     let workers = threads.count().min(panels).max(1);
     if workers == 1 {
@@ -321,6 +372,84 @@ pub fn gemm<K: MicroKernel>(
         row += rows;
     }
     threads.for_each_part(&mut parts, |(row0, cc, ss)| run(*row0, cc, ss));
+}
+
+/// The shape of a [`gemm_by_stripes`] run: `n` columns of B from `src` in
+/// stripes of `stripe` columns, each worker's scratch `per` words.
+struct Stripes<'a> {
+    a: &'a PackedA,
+    src: &'a dyn BSource,
+    n: usize,
+    stripe: usize,
+    per: usize,
+}
+
+/// [`gemm`] with the columns split among workers, in two parallel steps.
+/// Each worker packs only its stripe of B (the im2col copies are not
+/// repeated per worker, as they are when rows are split) and computes its
+/// stripe of `A · B` into scratch; then workers take rows of C, copy them
+/// from every stripe and run the epilogue while the rows are in cache.
+#[allow(clippy::too_many_arguments)]
+fn gemm_by_stripes<K: MicroKernel>(
+    micro: K,
+    g: &Stripes,
+    c: &mut [f32],
+    ldc: usize,
+    epilogue: &Epilogue,
+    residual: Option<&[f32]>,
+    scratch: &mut [f32],
+    threads: &Threads,
+) {
+    let (m, n, stripe) = (g.a.m, g.n, g.stripe);
+    let raw = Epilogue::default();
+    let mut parts: smallvec::SmallVec<[WorkerPart; 8]> = scratch
+        .chunks_exact_mut(g.per)
+        .take(n.div_ceil(stripe))
+        .enumerate()
+        .map(|(w, s)| {
+            let (bpack, sums) = s.split_at_mut(scratch_words::<K>());
+            (w * stripe, sums, bpack)
+        })
+        .collect();
+    threads.for_each_part(&mut parts, |(col0, sums, bpack)| {
+        let cols = stripe.min(n - *col0);
+        let rows = Rows {
+            a: g.a,
+            row0: 0,
+            ldc: cols,
+            epilogue: &raw,
+            residual: None,
+        };
+        let src = Stripe {
+            src: g.src,
+            first: *col0,
+        };
+        rows.packed(micro, &src, cols, &mut sums[..m * cols], bpack);
+    });
+    let sums: smallvec::SmallVec<[(usize, &[f32]); 8]> = parts
+        .iter()
+        .map(|(col0, sums, _)| (*col0, &**sums))
+        .collect();
+    let workers = threads.count().min(m).max(1);
+    let per_rows = m.div_ceil(workers);
+    let mut rows: smallvec::SmallVec<[WorkerPart; 8]> = c[..(m - 1) * ldc + n]
+        .chunks_mut(per_rows * ldc)
+        .enumerate()
+        .map(|(w, c)| (w * per_rows, c, &mut [][..]))
+        .collect();
+    threads.for_each_part(&mut rows, |(row0, c, _)| {
+        let count = per_rows.min(m - *row0);
+        for r in 0..count {
+            let row = &mut c[r * ldc..][..n];
+            for &(col0, part) in &sums {
+                let cols = stripe.min(n - col0);
+                row[col0..col0 + cols].copy_from_slice(&part[(*row0 + r) * cols..][..cols]);
+            }
+            let at = (*row0 + r) * ldc;
+            let res = residual.map(|x| &x[at..at + n]);
+            micro.epilogue(epilogue, *row0 + r, row, res);
+        }
+    });
 }
 
 /// Whether [`gemm_transposed`] computes an `m × n` product with fewer
