@@ -518,9 +518,35 @@ fn pool_cases() -> Vec<Case> {
     v
 }
 
+/// Global pooling: planes shorter and longer than a vector, rank 3 and 4.
+fn global_pool_cases() -> Vec<Case> {
+    let mut v = Vec::new();
+    for kind in [
+        PoolKind::Max,
+        PoolKind::Avg {
+            count_include_pad: false,
+        },
+    ] {
+        for shape in [
+            [2, 3, 7, 7].as_slice(),
+            &[1, 33, 1, 1],
+            &[1, 5, 17, 3],
+            &[2, 4, 9],
+        ] {
+            v.push(Case {
+                op: Op::GlobalPool(kind),
+                inputs: vec![tensor(shape, 1)],
+                constant: vec![false],
+            });
+        }
+    }
+    v
+}
+
 fn all_cases() -> Vec<Case> {
     let mut v = conv_cases();
     v.extend(pool_cases());
+    v.extend(global_pool_cases());
     v.extend(conv_transpose_cases());
     v.extend(resize_cases());
     v.extend(dense_cases());

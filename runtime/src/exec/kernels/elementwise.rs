@@ -6,7 +6,7 @@ use super::gemm::MicroKernel;
 use super::simd::Simd;
 use super::Operand;
 use crate::error::Result;
-use crate::ir::{BinaryOp, UnaryOp};
+use crate::ir::{BinaryOp, PoolKind, UnaryOp};
 
 /// Broadcasting binary op on f32.
 #[derive(Debug)]
@@ -45,6 +45,37 @@ impl<S: Simd> Kernel for Unary<S> {
     }
     fn run(&self, ins: &[Input], outs: &mut [Output], _: &mut [f32], _: &Threads) -> Result<()> {
         self.simd.unary(self.op, ins[0].f32()?, outs[0].f32()?);
+        Ok(())
+    }
+}
+
+/// Global max or average pooling; planes split across workers.
+#[derive(Debug)]
+pub struct GlobalPool<S: Simd> {
+    pub simd: S,
+    pub kind: PoolKind,
+}
+
+impl<S: Simd> Kernel for GlobalPool<S> {
+    fn name(&self) -> &'static str {
+        S::names().global_pool
+    }
+    fn run(
+        &self,
+        ins: &[Input],
+        outs: &mut [Output],
+        _: &mut [f32],
+        threads: &Threads,
+    ) -> Result<()> {
+        let planes = ins[0].shape[0] * ins[0].shape[1];
+        let x = ins[0].f32()?;
+        let inner = x.len().checked_div(planes).unwrap_or(0);
+        let y = &mut outs[0].f32()?[..planes];
+        let mut parts = plane_parts(y, 1, threads.count(), &mut [], 0);
+        threads.for_each_part(&mut parts, |(p0, ys, _)| {
+            let xs = &x[*p0 * inner..][..ys.len() * inner];
+            self.simd.global_pool(self.kind, ys.len(), xs, ys);
+        });
         Ok(())
     }
 }

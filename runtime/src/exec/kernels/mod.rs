@@ -261,6 +261,19 @@ fn build_resize<S: Simd>(op: &Op, ins: &[Operand], outs: &[TypeInfo]) -> Option<
     })
 }
 
+fn build_global_pool<S: Simd>(
+    op: &Op,
+    ins: &[Operand],
+    outs: &[TypeInfo],
+) -> Option<Box<dyn Kernel>> {
+    let Op::GlobalPool(kind) = op else {
+        return None;
+    };
+    family(ins, outs, |simd: S| {
+        Some(elementwise::GlobalPool { simd, kind: *kind })
+    })
+}
+
 /// The kernel families every SIMD ISA provides, most specific first.
 fn simd_specs<S: Simd>() -> Vec<KernelSpec> {
     let spec = |family, build| KernelSpec {
@@ -278,6 +291,7 @@ fn simd_specs<S: Simd>() -> Vec<KernelSpec> {
         spec("unary", build_unary::<S>),
         spec("channel_affine", build_channel_affine::<S>),
         spec("resize", build_resize::<S>),
+        spec("global_pool", build_global_pool::<S>),
     ]
 }
 

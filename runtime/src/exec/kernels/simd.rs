@@ -8,7 +8,7 @@ use super::contract::ReadOffsets;
 use super::depthwise::{BlockClamp, DwOut, DwShape, PlaneIo, Window};
 use super::gemm::MicroKernel;
 use super::Isa;
-use crate::ir::{BinaryOp, UnaryOp};
+use crate::ir::{BinaryOp, PoolKind, UnaryOp};
 
 /// Kernel names of one ISA, `dtype_op_tile_isa` as in XNNPACK.
 #[derive(Debug)]
@@ -25,6 +25,7 @@ pub struct KernelNames {
     pub unary: &'static str,
     pub channel_affine: &'static str,
     pub resize: &'static str,
+    pub global_pool: &'static str,
 }
 
 /// An ISA token: a [`MicroKernel`] plus the shared loops compiled for it.
@@ -61,6 +62,8 @@ pub trait Simd: MicroKernel {
         y: &mut [f32],
     );
     fn unary(self, op: UnaryOp, x: &[f32], y: &mut [f32]);
+    /// Global max or average pooling of `planes` planes of `x` into `y`.
+    fn global_pool(self, kind: PoolKind, planes: usize, x: &[f32], y: &mut [f32]);
 }
 
 /// Implements [`MicroKernel`] and [`Simd`] for token `$isa` around its
@@ -203,6 +206,16 @@ macro_rules! impl_simd {
             pub unsafe fn unary(op: UnaryOp, x: &[f32], y: &mut [f32]) {
                 elementwise::unary(op, x, y)
             }
+
+            #[target_feature(enable = $features)]
+            pub unsafe fn global_pool(
+                kind: $crate::ir::PoolKind,
+                planes: usize,
+                x: &[f32],
+                y: &mut [f32],
+            ) {
+                $crate::exec::kernels::scalar::pool::global_pool_lanes(kind, planes, x, y)
+            }
         }
 
         static NAMES: $crate::exec::kernels::simd::KernelNames =
@@ -219,6 +232,7 @@ macro_rules! impl_simd {
                 unary: concat!("f32_unary_", $suffix),
                 channel_affine: concat!("f32_channel_affine_", $suffix),
                 resize: concat!("f32_resize2d_", $suffix),
+                global_pool: concat!("f32_global_pool_", $suffix),
             };
 
         impl $crate::exec::kernels::simd::Simd for $isa {
@@ -298,6 +312,16 @@ macro_rules! impl_simd {
             fn unary(self, op: $crate::ir::UnaryOp, x: &[f32], y: &mut [f32]) {
                 // SAFETY: as above.
                 unsafe { shared_loops::unary(op, x, y) }
+            }
+            fn global_pool(
+                self,
+                kind: $crate::ir::PoolKind,
+                planes: usize,
+                x: &[f32],
+                y: &mut [f32],
+            ) {
+                // SAFETY: as above.
+                unsafe { shared_loops::global_pool(kind, planes, x, y) }
             }
         }
     };

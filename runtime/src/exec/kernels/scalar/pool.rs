@@ -72,3 +72,39 @@ pub fn global_pool(kind: PoolKind, planes: usize, x: &[f32], y: &mut [f32]) {
         };
     }
 }
+
+/// [`global_pool`] over 16 lanes per plane: independent partial sums (or
+/// maxima) that the compiler keeps in vector registers, where a serial
+/// sum waits on each addition. The order of additions differs from the
+/// reference's, within f32 rounding.
+#[inline(always)]
+pub fn global_pool_lanes(kind: PoolKind, planes: usize, x: &[f32], y: &mut [f32]) {
+    const LANES: usize = 16;
+    if planes == 0 {
+        return;
+    }
+    let inner = x.len() / planes;
+    for (o, xs) in y.iter_mut().zip(x.chunks(inner.max(1))) {
+        let chunks = xs.chunks_exact(LANES);
+        let rest = chunks.remainder();
+        *o = match kind {
+            PoolKind::Max => {
+                let mut acc = [f32::NEG_INFINITY; LANES];
+                for c in chunks {
+                    acc.iter_mut().zip(c).for_each(|(a, &v)| *a = a.max(v));
+                }
+                acc.iter()
+                    .chain(rest)
+                    .copied()
+                    .fold(f32::NEG_INFINITY, f32::max)
+            }
+            PoolKind::Avg { .. } => {
+                let mut acc = [0f32; LANES];
+                for c in chunks {
+                    acc.iter_mut().zip(c).for_each(|(a, &v)| *a += v);
+                }
+                (acc.iter().sum::<f32>() + rest.iter().sum::<f32>()) / inner.max(1) as f32
+            }
+        };
+    }
+}
