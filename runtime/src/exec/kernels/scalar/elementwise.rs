@@ -26,6 +26,32 @@ fn broadcast_strides(shape: &[usize], out: &[usize]) -> super::Dims {
     strides
 }
 
+/// Merges adjacent axes along which both operands step alike (each one
+/// contiguous across the pair, or broadcast along both), so the innermost
+/// rows are as long as they can be: `[C, H, W] × [C, 1, 1]` runs as `C`
+/// rows of `H·W`, not `C·H` rows of `W`.
+fn coalesce(
+    shape: &[usize],
+    sa: super::Dims,
+    sb: super::Dims,
+) -> (super::Dims, super::Dims, super::Dims) {
+    let mut dims: super::Dims = smallvec::smallvec![*shape.last().unwrap_or(&1)];
+    let mut ta: super::Dims = smallvec::smallvec![*sa.last().unwrap_or(&0)];
+    let mut tb: super::Dims = smallvec::smallvec![*sb.last().unwrap_or(&0)];
+    for axis in (0..shape.len().saturating_sub(1)).rev() {
+        let (d, a, b) = (dims[0], ta[0], tb[0]);
+        let joins = |outer: usize, inner: usize| outer == inner * d;
+        if joins(sa[axis], a) && joins(sb[axis], b) {
+            dims[0] *= shape[axis];
+        } else {
+            dims.insert(0, shape[axis]);
+            ta.insert(0, sa[axis]);
+            tb.insert(0, sb[axis]);
+        }
+    }
+    (dims, ta, tb)
+}
+
 /// `y = f(a, b)` with numpy broadcasting of `a` and `b` to `y_shape`.
 #[inline(always)]
 pub fn broadcast_binary<T: Copy, U>(
@@ -44,11 +70,12 @@ pub fn broadcast_binary<T: Copy, U>(
     if y.is_empty() {
         return;
     }
-    let rank = y_shape.len();
-    let (sa, sb) = (
+    let (y_shape, sa, sb) = coalesce(
+        y_shape,
         broadcast_strides(a_shape, y_shape),
         broadcast_strides(b_shape, y_shape),
     );
+    let rank = y_shape.len();
     let inner = y_shape[rank - 1];
     let (ia, ib) = (sa[rank - 1], sb[rank - 1]);
     let mut idx: super::Dims = smallvec::smallvec![0usize; rank - 1];
