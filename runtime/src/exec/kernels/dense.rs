@@ -145,7 +145,7 @@ impl<S: Simd> Kernel for Dense<S> {
         };
         let y = outs[0].f32()?;
         if rows == 1 {
-            gemm::gemv(self.simd, &self.a, x, y, &self.epilogue);
+            gemm::gemv(self.simd, &self.a, x, y, &self.epilogue, threads);
             return Ok(());
         }
         let (t, rest) = scratch.split_at_mut(self.transposed_words());

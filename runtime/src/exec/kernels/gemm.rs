@@ -63,6 +63,8 @@ pub trait MicroKernel: Copy + Send + Sync + fmt::Debug + 'static {
     );
     /// [`Epilogue::apply_row`] compiled for this ISA.
     fn epilogue(self, e: &Epilogue, row: usize, y: &mut [f32], res: Option<&[f32]>);
+    /// [`gemv_rows`] compiled for this ISA.
+    fn gemv_rows(self, a: &PackedA, row0: usize, x: &[f32], y: &mut [f32], e: &Epilogue);
     /// [`untranspose`] compiled for this ISA.
     fn untranspose(self, ct: &[f32], nr: usize, c: &mut [f32], n: usize, col0: usize);
 }
@@ -603,16 +605,41 @@ pub fn untranspose(ct: &[f32], nr: usize, c: &mut [f32], n: usize, col0: usize) 
 
 /// `y = epilogue(A · x)` for one column: a matrix-vector product reads each
 /// packed weight once, where a tile would spend NR-1 of NR lanes on padding.
-pub fn gemv<K: MicroKernel>(micro: K, a: &PackedA, x: &[f32], y: &mut [f32], epilogue: &Epilogue) {
+/// Workers split the rows of `y` by whole MR panels; each streams its part
+/// of the weights (the classifier of a mobile net is most of its bytes).
+pub fn gemv<K: MicroKernel>(
+    micro: K,
+    a: &PackedA,
+    x: &[f32],
+    y: &mut [f32],
+    epilogue: &Epilogue,
+    threads: &Threads,
+) {
+    let (m, mr) = (a.m, K::MR);
+    let workers = threads.count().min(m.div_ceil(mr)).max(1);
+    let per = m.div_ceil(mr).div_ceil(workers) * mr;
+    let mut parts: smallvec::SmallVec<[WorkerPart; 8]> = y[..m]
+        .chunks_mut(per.max(1))
+        .enumerate()
+        .map(|(w, ys)| (w * per, ys, &mut [][..]))
+        .collect();
+    threads.for_each_part(&mut parts, |(row0, ys, _)| {
+        micro.gemv_rows(a, *row0, x, ys, epilogue)
+    });
+}
+
+/// Rows `row0..row0 + y.len()` of [`gemv`] (`row0` a multiple of MR).
+#[inline(always)]
+pub fn gemv_rows<K: MicroKernel>(a: &PackedA, row0: usize, x: &[f32], y: &mut [f32], e: &Epilogue) {
     let (mr, k) = (K::MR, a.k);
-    y[..a.m].fill(0.0);
+    y.fill(0.0);
     // K blocks outer, panels inner: the order A is packed in.
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
-        for (panel, ys) in y[..a.m].chunks_mut(mr).enumerate() {
+        for (i, ys) in y.chunks_mut(mr).enumerate() {
             let mut acc = [0f32; MAX_MR];
             acc[..ys.len()].copy_from_slice(ys);
-            let ap = a.panel(panel, k0, kc);
+            let ap = a.panel(row0 / mr + i, k0, kc);
             for (col, &xv) in ap.chunks_exact(mr).zip(&x[k0..k0 + kc]) {
                 for (s, &w) in acc[..mr].iter_mut().zip(col) {
                     *s += w * xv;
@@ -622,8 +649,8 @@ pub fn gemv<K: MicroKernel>(micro: K, a: &PackedA, x: &[f32], y: &mut [f32], epi
             ys.copy_from_slice(&acc[..rows]);
         }
     }
-    for (r, v) in y[..a.m].iter_mut().enumerate() {
-        micro.epilogue(epilogue, r, std::slice::from_mut(v), None);
+    for (r, v) in y.iter_mut().enumerate() {
+        e.apply_row(row0 + r, std::slice::from_mut(v), None);
     }
 }
 

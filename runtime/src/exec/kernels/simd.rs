@@ -158,6 +158,17 @@ macro_rules! impl_simd {
                 // wrapped loop is safe Rust.
                 unsafe { shared_loops::epilogue(e, row, y, res) }
             }
+            fn gemv_rows(
+                self,
+                a: &$crate::exec::kernels::gemm::PackedA,
+                row0: usize,
+                x: &[f32],
+                y: &mut [f32],
+                e: &$crate::exec::kernels::contract::Epilogue,
+            ) {
+                // SAFETY: as above.
+                unsafe { shared_loops::gemv_rows(a, row0, x, y, e) }
+            }
             fn untranspose(self, ct: &[f32], nr: usize, c: &mut [f32], n: usize, col0: usize) {
                 // SAFETY: as above.
                 unsafe { shared_loops::untranspose(ct, nr, c, n, col0) }
@@ -173,6 +184,17 @@ macro_rules! impl_simd {
             #[target_feature(enable = $features)]
             pub unsafe fn epilogue(e: &Epilogue, row: usize, y: &mut [f32], res: Option<&[f32]>) {
                 e.apply_row(row, y, res)
+            }
+
+            #[target_feature(enable = $features)]
+            pub unsafe fn gemv_rows(
+                a: &$crate::exec::kernels::gemm::PackedA,
+                row0: usize,
+                x: &[f32],
+                y: &mut [f32],
+                e: &Epilogue,
+            ) {
+                $crate::exec::kernels::gemm::gemv_rows::<super::$isa>(a, row0, x, y, e)
             }
 
             #[target_feature(enable = $features)]
