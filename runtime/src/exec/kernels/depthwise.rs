@@ -1,7 +1,9 @@
-//! Depthwise convolution of one channel plane, written once for every ISA.
-//! Output rows accumulate one tap at a time over the columns where the tap
-//! lands inside the input, so the inner loops have no bounds logic and
-//! vectorize (stride 1 as plain loads, stride 2 as even-lane loads).
+//! Depthwise convolution and pooling, written once for every ISA. Each
+//! plane is copied with its border into a padded, phase-split buffer, so
+//! every tap of every stride reads contiguous lanes; the ISA's block kernel
+//! then accumulates all taps of 8 rows × 16 lanes in registers. Planes at
+//! most [`BLOCKED_MAX_OW`] wide are interleaved 16 channels per pixel
+//! instead, so the lanes are channels.
 
 use super::contract::{
     plane_parts, AlignedF32, Epilogue, Input, Kernel, Output, ReadOffsets, RegisterActivation,

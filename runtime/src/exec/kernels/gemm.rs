@@ -6,9 +6,12 @@
 //! scratch. Each ISA supplies only the register-tiled [`MicroKernel`] and
 //! its epilogue; blocking, packing, tails and threads live here once.
 //!
-//! Threads split the rows of C (contiguous, so each worker owns its slice);
-//! every worker packs the B blocks it reads, which bounds scratch to one
-//! `KC × NC` block per worker whatever the layer size.
+//! Threads split the rows of C (contiguous, so each worker owns its slice),
+//! every worker packing the B blocks it reads: scratch is one `KC × NC`
+//! block per worker whatever the layer size. Where B is deep, that repeats
+//! the im2col work per worker, so workers split the columns instead and
+//! copy their stripes of C back ([`gemm`]); the transposed product for
+//! small maps always splits columns first ([`gemm_transposed`]).
 
 use std::fmt;
 
@@ -19,7 +22,7 @@ use super::contract::{AlignedF32, Epilogue, ReadOffsets, RegisterActivation, Thr
 pub const KC: usize = 128;
 /// Columns of B per packed block (a multiple of every NR).
 pub const NC: usize = 256;
-/// Largest `MR × NR` tile of any microkernel (the stack tile for tails).
+/// Largest `MR × NR` tile of any microkernel (the stack tile for a row tail).
 pub const MAX_TILE: usize = 256;
 
 /// A register-tiled `MR × NR` inner kernel of one ISA. Types implementing
