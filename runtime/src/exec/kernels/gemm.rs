@@ -294,7 +294,7 @@ pub struct Gathered<'a> {
 /// One GEMM: `c` is `M × n` row-major (row stride `ldc`), `residual` the
 /// same layout. Overwrites `c`. Threads split the rows of C; with B
 /// packed, deep (K well above M) and scratch for it
-/// ([`packed_scratch_words`]), the columns instead ([`gemm_by_stripes`]).
+/// ([`packed_scratch_words`]), the columns instead (`gemm_by_stripes`).
 #[allow(clippy::too_many_arguments)]
 pub fn gemm<K: MicroKernel>(
     micro: K,
