@@ -45,7 +45,8 @@ pub struct Prepared {
     graph: Graph,
     plan: Plan,
     /// One kernel per node; `None` where nothing runs: the node's output
-    /// aliases its input (Reshape, Identity) or holds its inputs (Concat).
+    /// aliases its input (Reshape, Identity, a contiguous Slice) or holds
+    /// its inputs (Concat).
     kernels: Vec<Option<Box<dyn Kernel>>>,
     isa: Isa,
     threads: usize,
@@ -54,6 +55,32 @@ pub struct Prepared {
 /// Ops whose output is their input's bytes under another shape.
 fn aliases_input(op: &Op) -> bool {
     matches!(op, Op::Reshape { .. } | Op::Identity)
+}
+
+/// Where in its input's bytes the output of Slice node `n` already lies,
+/// when it is one contiguous run: every axis whole but one, sliced with
+/// step 1, and every axis before that one of size 1 (ShuffleNet's channel
+/// split). The output is then a view and nothing copies.
+fn slice_view(graph: &Graph, n: &crate::ir::Node) -> Option<usize> {
+    let Op::Slice { axes } = &n.op else {
+        return None;
+    };
+    let x = &graph.values[*n.inputs.first()?];
+    if x.constant.is_some() {
+        return None;
+    }
+    let shape = &x.info.shape;
+    // An empty slice may start anywhere: it needs no bytes, so no view.
+    if axes.is_empty() || axes.len() != shape.len() || axes.iter().any(|a| a.len == 0) {
+        return None;
+    }
+    let whole = |d: usize| axes[d].start == 0 && axes[d].len == shape[d] && axes[d].step == 1;
+    let cut = (0..axes.len()).find(|&d| !whole(d)).unwrap_or(0);
+    let contiguous = axes[cut].step == 1
+        && (cut + 1..axes.len()).all(whole)
+        && shape[..cut].iter().all(|&d| d == 1);
+    let inner: usize = shape[cut + 1..].iter().product();
+    contiguous.then(|| axes[cut].start * inner * x.info.dtype.size())
 }
 
 /// Where each input of Concat node `n` can live inside its output, so the
@@ -104,6 +131,12 @@ impl Prepared {
         for (i, n) in graph.nodes.iter().enumerate() {
             if aliases_input(&n.op) && graph.values[n.inputs[0]].constant.is_none() {
                 alias[n.outputs[0]] = Some((n.inputs[0], 0));
+                runs[i] = false;
+            }
+        }
+        for (i, n) in graph.nodes.iter().enumerate() {
+            if let Some(at) = slice_view(&graph, n) {
+                alias[n.outputs[0]] = Some((n.inputs[0], at));
                 runs[i] = false;
             }
         }

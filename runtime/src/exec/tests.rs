@@ -76,3 +76,64 @@ fn concat_copies_when_inputs_cannot_live_in_its_output() {
         assert_eq!(outs[0], expected, "axis {axis}");
     }
 }
+
+/// `x → conv → Slice(axes)`, the slice the graph's output.
+fn slice_graph(axes: Vec<crate::ir::AxisSlice>, out: Vec<usize>) -> Graph {
+    let mut g = Graph::default();
+    let x = g.add_value("x", TypeInfo::f32(vec![1, 2, 6, 6]));
+    g.inputs.push(x);
+    let a = conv(&mut g, x, 2, 4, 1);
+    let y = g.add_value("part", TypeInfo::f32(out));
+    g.nodes.push(Node {
+        name: "slice".into(),
+        op: Op::Slice { axes },
+        inputs: vec![a],
+        outputs: vec![y],
+    });
+    g.outputs.extend([y, a]);
+    g
+}
+
+#[test]
+fn a_contiguous_slice_is_a_view_and_others_copy() {
+    use crate::ir::AxisSlice;
+    let whole = |len| AxisSlice {
+        start: 0,
+        step: 1,
+        len,
+    };
+    let part = |start, len| AxisSlice {
+        start,
+        step: 1,
+        len,
+    };
+    // Channels 1..3 of [1, 4, 6, 6]: one run of the conv's output.
+    let view = slice_graph(
+        vec![whole(1), part(1, 2), whole(6), whole(6)],
+        vec![1, 2, 6, 6],
+    );
+    // Rows 2..5 of every channel: not one run.
+    let rows = slice_graph(
+        vec![whole(1), whole(4), part(2, 3), whole(6)],
+        vec![1, 4, 3, 6],
+    );
+    for (g, is_view) in [(view, true), (rows, false)] {
+        let p = Prepared::new(g.clone(), &ExecOptions::default()).unwrap();
+        assert_eq!(p.kernel_names()[1].is_none(), is_view);
+        if is_view {
+            let (part, conv) = (g.outputs[0], g.outputs[1]);
+            let offset = |v: usize| p.plan().offsets[v].unwrap();
+            assert_eq!(offset(part), offset(conv) + 36 * 4);
+        }
+        let outs = run(&g);
+        let (part, a) = (&outs[0], &outs[1]);
+        let expected: Vec<f32> = if is_view {
+            a[36..36 * 3].to_vec()
+        } else {
+            a.chunks(36)
+                .flat_map(|plane| plane[12..30].to_vec())
+                .collect()
+        };
+        assert_eq!(part, &expected);
+    }
+}
