@@ -1,7 +1,7 @@
 //! Memory planning: every activation gets an offset in one arena, chosen by
 //! lifetime so that values alive at the same time never overlap. Values
-//! that alias another (Reshape, Identity; the inputs of a Concat, inside
-//! its output) share its bytes and extend its lifetime; each node's kernel
+//! that alias another (Reshape, Identity, a contiguous Slice; the inputs of
+//! a Concat, inside its output) share its bytes and extend its lifetime; each node's kernel
 //! scratch is one more interval, alive only while that node runs.
 
 use crate::ir::{Graph, ValueId};

@@ -52,23 +52,21 @@ pub struct Prepared {
     threads: usize,
 }
 
-/// Ops whose output is their input's bytes under another shape.
-fn aliases_input(op: &Op) -> bool {
-    matches!(op, Op::Reshape { .. } | Op::Identity)
-}
-
-/// Where in its input's bytes the output of Slice node `n` already lies,
-/// when it is one contiguous run: every axis whole but one, sliced with
-/// step 1, and every axis before that one of size 1 (ShuffleNet's channel
-/// split). The output is then a view and nothing copies.
-fn slice_view(graph: &Graph, n: &crate::ir::Node) -> Option<usize> {
-    let Op::Slice { axes } = &n.op else {
-        return None;
-    };
+/// Where in its input's bytes the output of node `n` already lies, when
+/// the output is a view of the input and nothing needs to run: Reshape and
+/// Identity (the same bytes under another shape), and a Slice that is one
+/// contiguous run (every axis whole but one, sliced with step 1, and every
+/// axis before that one of size 1: ShuffleNet's channel split).
+fn view_offset(graph: &Graph, n: &crate::ir::Node) -> Option<usize> {
     let x = &graph.values[*n.inputs.first()?];
     if x.constant.is_some() {
         return None;
     }
+    let axes = match &n.op {
+        Op::Reshape { .. } | Op::Identity => return Some(0),
+        Op::Slice { axes } => axes,
+        _ => return None,
+    };
     let shape = &x.info.shape;
     // An empty slice may start anywhere: it needs no bytes, so no view.
     if axes.is_empty() || axes.len() != shape.len() || axes.iter().any(|a| a.len == 0) {
@@ -129,13 +127,7 @@ impl Prepared {
         let mut alias: Vec<Option<(ValueId, usize)>> = vec![None; graph.values.len()];
         let mut runs = vec![true; graph.nodes.len()];
         for (i, n) in graph.nodes.iter().enumerate() {
-            if aliases_input(&n.op) && graph.values[n.inputs[0]].constant.is_none() {
-                alias[n.outputs[0]] = Some((n.inputs[0], 0));
-                runs[i] = false;
-            }
-        }
-        for (i, n) in graph.nodes.iter().enumerate() {
-            if let Some(at) = slice_view(&graph, n) {
+            if let Some(at) = view_offset(&graph, n) {
                 alias[n.outputs[0]] = Some((n.inputs[0], at));
                 runs[i] = false;
             }

@@ -230,7 +230,10 @@ impl<S: Simd> Kernel for ConvGemm<S> {
                 gemm::transposed_scratch_words::<S>(mg, self.output[2] * self.output[3])
             }
             Source::Padded { plane, .. } => self.channels_per_group() * plane.pad_words(),
-            _ => gemm::packed_scratch_words::<S>(mg, self.output[2] * self.output[3], threads),
+            _ => {
+                let k = self.groups[0].a.k;
+                gemm::packed_scratch_words::<S>(mg, k, self.output[2] * self.output[3], threads)
+            }
         };
         words * 4
     }

@@ -182,13 +182,14 @@ impl BlockedPad {
 
 /// `y = epilogue(depthwise(x, w))` for channel `ch`.
 ///
-/// The plane is first copied into `pad` with its zero border, each row
-/// split into `sw` phases (column `c` goes to phase `c % sw` at `c / sw`),
-/// so every tap of every stride reads contiguous lanes. Then the ISA's
-/// [`Simd::dw_window`] accumulates all taps of [`ROWS`] rows of [`LANES`]
-/// outputs in registers (independent FMA chains hide the latency). A bias,
-/// residual and clamp are applied before the store; other epilogues run on
-/// the finished rows.
+/// The plane is first copied into `pad` (its border written only when
+/// `io.border`), each row split into `sw` phases (column `c` goes to phase
+/// `c % sw` at `c / sw`), so every tap of every stride reads contiguous
+/// lanes. Then the ISA's [`Simd::dw_window`] accumulates all taps of
+/// [`ROWS`] rows of [`LANES`] outputs in registers (independent FMA chains
+/// hide the latency) and stores them into `io.y`, with the bias and
+/// activation applied unless a residual must come first; other epilogues
+/// run on the finished rows.
 #[inline(always)]
 pub fn plane<S: Simd>(simd: S, s: &DwShape, ch: usize, io: PlaneIo, e: &Epilogue) {
     let row_words = s.row_words();
@@ -616,8 +617,8 @@ impl<S: Simd> Depthwise<S> {
                     cols: LANES,
                     rows: pixels,
                 };
-                let simd = self.simd;
-                simd.dw_window(s.window, true, pad, at, step, &offsets, w, &clamp, out);
+                self.simd
+                    .dw_window(s.window, true, pad, at, step, &offsets, w, &clamp, out);
                 let first = oy * s.ow + ox;
                 for (r, pixel) in acc.chunks_exact(LANES).enumerate().take(pixels) {
                     let outs = y[first + r..].iter_mut().step_by(ohw);

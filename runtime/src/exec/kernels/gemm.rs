@@ -247,12 +247,27 @@ fn stripe_cols<K: MicroKernel>(n: usize, workers: usize) -> usize {
     n.div_ceil(workers.max(1)).div_ceil(K::NR) * K::NR
 }
 
-/// Scratch words of [`gemm`] with B packed, for an `m × n` product on
-/// `threads`: each worker's B blocks and, with more than one worker, the
-/// stripe of C it computes (see [`gemm`]).
-pub fn packed_scratch_words<K: MicroKernel>(m: usize, n: usize, threads: usize) -> usize {
-    let stripe = if threads > 1 {
-        m * stripe_cols::<K>(n, threads)
+/// Workers [`gemm`] splits the columns of an `m × k · k × n` product with
+/// packed B among, on `threads`; 1 when it splits rows. Rows split: every
+/// other worker packs all of B again (`k × n` values). Columns: C is
+/// copied once more (`m × n`). Whichever moves less, a copy being cheaper
+/// per value than packing.
+fn column_workers<K: MicroKernel>(m: usize, k: usize, n: usize, threads: usize) -> usize {
+    let workers = threads.min(n.div_ceil(K::NR)).max(1);
+    if (workers - 1) * k > 2 * m {
+        workers
+    } else {
+        1
+    }
+}
+
+/// Scratch words of [`gemm`] with B packed, for an `m × k · k × n` product
+/// on `threads`: each worker's B blocks and, when it splits columns, the
+/// stripe of C it computes.
+pub fn packed_scratch_words<K: MicroKernel>(m: usize, k: usize, n: usize, threads: usize) -> usize {
+    let workers = column_workers::<K>(m, k, n, threads);
+    let stripe = if workers > 1 {
+        m * stripe_cols::<K>(n, workers)
     } else {
         0
     };
@@ -294,7 +309,8 @@ pub struct Gathered<'a> {
 /// One GEMM: `c` is `M × n` row-major (row stride `ldc`), `residual` the
 /// same layout. Overwrites `c`. Threads split the rows of C; with B
 /// packed, deep (K well above M) and scratch for it
-/// ([`packed_scratch_words`]), the columns instead (`gemm_by_stripes`).
+/// ([`packed_scratch_words`]), the columns instead (`gemm_by_stripes`):
+/// one decision, `column_workers`, sizes the scratch and picks the split.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm<K: MicroKernel>(
     micro: K,
@@ -333,14 +349,10 @@ pub fn gemm<K: MicroKernel>(
         }
     };
     if let B::Packed(src) = b {
-        let workers = threads.count().min(n.div_ceil(K::NR));
+        let workers = column_workers::<K>(m, a.k, n, threads.count());
         let stripe = stripe_cols::<K>(n, workers);
         let per = per_worker + m * stripe;
-        // Rows split: every other worker packs all of B again (K × n
-        // values). Stripes: C is copied once more (M × n). Whichever moves
-        // less (a copy is cheaper per value than packing).
-        let repacking = (workers.saturating_sub(1)) * a.k;
-        if workers > 1 && repacking > 2 * m && scratch.len() >= workers * per {
+        if workers > 1 && scratch.len() >= workers * per {
             let g = Stripes {
                 a,
                 src,
@@ -510,10 +522,10 @@ pub fn gemm_transposed<K: MicroKernel>(
     // Step 1: columns of Cᵀ. Part w holds `[A panel][its columns][NR]`.
     let col_panels = n_pad / mr;
     let workers = threads.count().min(col_panels).max(1);
-    let per = col_panels.div_ceil(workers);
-    let spans: smallvec::SmallVec<[(usize, usize); 8]> = (0..col_panels)
-        .step_by(per)
-        .map(|p| (p * mr, ((p + per) * mr).min(n) - p * mr))
+    let span = col_panels.div_ceil(workers) * mr;
+    let spans: smallvec::SmallVec<[(usize, usize); 8]> = (0..n)
+        .step_by(span)
+        .map(|col0| (col0, span.min(n - col0)))
         .collect();
     let mut parts: smallvec::SmallVec<[WorkerPart; 8]> = smallvec::SmallVec::new();
     let (mut rest_ct, mut rest_b) = (&mut ct_all[..], &mut bpacks[..]);
@@ -525,7 +537,7 @@ pub fn gemm_transposed<K: MicroKernel>(
         (rest_ct, rest_b) = (tc, tb);
     }
     threads.for_each_part(&mut parts, |(col0, ct, bpack)| {
-        let cols = spans.iter().find(|s| s.0 == *col0).map_or(0, |s| s.1);
+        let cols = span.min(n - *col0);
         let own_pad = cols.div_ceil(mr) * mr;
         for k0 in (0..k).step_by(KC) {
             let kc = KC.min(k - k0);

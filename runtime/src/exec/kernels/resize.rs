@@ -29,13 +29,15 @@ pub struct Resize2d<S: Simd> {
 
 /// `Some(r)` when output `o` reads input `o / r` alone, for every `o`.
 fn repeats(taps: &Taps, len_in: usize) -> Option<usize> {
-    let r = taps.len() / len_in.max(1);
-    let exact = r >= 1 && r * len_in == taps.len();
+    let r = taps.len().checked_div(len_in)?;
+    if r == 0 || r * len_in != taps.len() {
+        return None;
+    }
     let all = taps
         .iter()
         .enumerate()
-        .all(|(o, &(i0, i1, w))| i0 == o / r.max(1) && i1 == i0 && w == 0.0);
-    (exact && all).then_some(r)
+        .all(|(o, &(i0, i1, w))| i0 == o / r && i1 == i0 && w == 0.0);
+    all.then_some(r)
 }
 
 impl<S: Simd> Resize2d<S> {
@@ -85,18 +87,8 @@ fn repeat_plane(x: &[f32], iw: usize, [rows, cols]: [usize; 2], y: &mut [f32]) {
     let ow = iw * cols;
     for (src, out) in x.chunks_exact(iw).zip(y.chunks_exact_mut(ow * rows)) {
         let (first, copies) = out.split_at_mut(ow);
-        match cols {
-            1 => first.copy_from_slice(src),
-            2 => {
-                for (pair, &v) in first.chunks_exact_mut(2).zip(src) {
-                    pair.fill(v);
-                }
-            }
-            _ => {
-                for (run, &v) in first.chunks_exact_mut(cols).zip(src) {
-                    run.fill(v);
-                }
-            }
+        for (run, &v) in first.chunks_exact_mut(cols).zip(src) {
+            run.fill(v);
         }
         for copy in copies.chunks_exact_mut(ow) {
             copy.copy_from_slice(first);

@@ -3,8 +3,7 @@
 //! module stamps these with [`impl_simd!`], so the loops are written once
 //! and vectorized per ISA by the compiler under `#[target_feature]`.
 
-use super::contract::Epilogue;
-use super::contract::ReadOffsets;
+use super::contract::{Epilogue, ReadOffsets};
 use super::depthwise::{BlockClamp, DwOut, DwShape, PlaneIo, Window};
 use super::gemm::MicroKernel;
 use super::Isa;
@@ -67,10 +66,11 @@ pub trait Simd: MicroKernel {
 }
 
 /// Implements [`MicroKernel`] and [`Simd`] for token `$isa` around its
-/// `$tile_fn` (an `unsafe fn(k, a, b_row, c, ldc, accumulate, clamp)` with
-/// `$mr × $nr` tiles) and its `$dw_fn` (an `unsafe fn(pad, row_step,
-/// offsets, w, clamp)`, generic over `const MAX: bool, const LANE_WEIGHTS:
-/// bool`, for [`Simd::dw_window`]): the safe wrappers check every
+/// `$tile_fn` (an `unsafe fn(k, a, b_row, c, ldc, cols, accumulate, clamp)`
+/// with `$mr × $nr` tiles) and its `$dw_fn` (an `unsafe fn(pad, row_step,
+/// offsets, w, clamp, out, out_step, cols, rows)`, generic over `const MAX:
+/// bool, const LANE_WEIGHTS: bool`, for [`Simd::dw_window`]): the safe
+/// wrappers check every
 /// bound, and each shared
 /// loop is wrapped in a `#[target_feature(enable = $features)]` function,
 /// reachable only through the token.

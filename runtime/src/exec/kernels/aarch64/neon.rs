@@ -149,6 +149,7 @@ unsafe fn dw_window_8x16<const MAX: bool, const LANE_WEIGHTS: bool>(
             .enumerate()
             .take(rows.saturating_sub(half * 4))
         {
+            // A row of fewer than LANES columns goes through a stack row.
             let dst = out.add((half * 4 + r) * out_step);
             let mut part = [0f32; LANES];
             let row = if cols == LANES {

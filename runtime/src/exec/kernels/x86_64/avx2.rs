@@ -141,15 +141,17 @@ unsafe fn dw_window_8x16<const MAX: bool, const LANE_WEIGHTS: bool>(
             .enumerate()
             .take(rows.saturating_sub(half * 4))
         {
+            // A row of fewer than LANES columns goes through a stack row.
             let dst = out.add((half * 4 + r) * out_step);
-            let v = [finish(a[0], 0), finish(a[1], 1)];
-            if cols == LANES {
-                _mm256_storeu_ps(dst, v[0]);
-                _mm256_storeu_ps(dst.add(8), v[1]);
+            let mut part = [0f32; LANES];
+            let row = if cols == LANES {
+                dst
             } else {
-                let mut part = [0f32; LANES];
-                _mm256_storeu_ps(part.as_mut_ptr(), v[0]);
-                _mm256_storeu_ps(part.as_mut_ptr().add(8), v[1]);
+                part.as_mut_ptr()
+            };
+            _mm256_storeu_ps(row, finish(a[0], 0));
+            _mm256_storeu_ps(row.add(8), finish(a[1], 1));
+            if cols < LANES {
                 std::ptr::copy_nonoverlapping(part.as_ptr(), dst, cols);
             }
         }
