@@ -19,7 +19,8 @@ import time
 import numpy as np
 import onnxruntime as ort
 
-from sqz_models import CACHE, MODELS_DIR, ONNX_DATA, TEST_MODELS, make_inputs, model_stem, session
+from sqz_models import (CACHE, MODELS_DIR, ONNX_DATA, QUANTIZED_MODELS, TEST_MODELS, make_inputs, model_stem,
+                        output_step, session)
 
 REFS = CACHE / "refs"
 REL_TOL = 1e-5
@@ -54,6 +55,7 @@ def make_reference(path):
         save(tmp / f"output_{j}.npy", y)
     meta = {
         "model": str(path.resolve()),
+        "output_step": output_step(path) if stem in QUANTIZED_MODELS else None,
         "inputs": [{"name": n, "shape": list(x.shape)} for n, x in feeds.items()],
         "outputs": [{"name": o.name, "shape": list(y.shape)} for o, y in zip(sess.get_outputs(), outs)],
     }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Packs the reference models of tests/sqz_models.rs (the stems in its
-# model_tests! list) to f32 .sqz with the host's release `squeeze` binary,
+# Packs the reference models of tests/sqz_models.rs and tests/quantized.rs
+# (the stems in their model_tests! lists) to f32 .sqz with the host's release `squeeze` binary,
 # into $SQUEEZE_SQZ_DIR (default $SQUEEZE_CACHE/sqz-f32), at the input shapes
 # of their ONNX Runtime references ($SQUEEZE_CACHE/refs/<stem>/meta.json).
 # Needs scripts/fetch-test-data.sh first. Builds the binary if needed (cargo
@@ -18,7 +18,7 @@ mkdir -p "$OUT"
 PY=$SQUEEZE_CACHE/venv/bin/python
 [[ -x $PY ]] || PY=python3
 
-mapfile -t stems < <(sed -n 's/^ *[a-z0-9_]* => "\([^"]*\)",$/\1/p' tests/sqz_models.rs)
+mapfile -t stems < <(sed -n 's/^ *[a-z0-9_]* => "\([^"]*\)",$/\1/p' tests/sqz_models.rs tests/quantized.rs)
 ((${#stems[@]} > 0)) || { echo "no model list found in tests/sqz_models.rs" >&2; exit 1; }
 packed=0
 missing=0

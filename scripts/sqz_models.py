@@ -16,12 +16,16 @@ MODELS_DIR = Path(os.environ.get("SQUEEZE_TEST_MODELS") or REPO.parent / "shared
 CACHE = Path(os.environ.get("SQUEEZE_CACHE") or Path.home() / ".cache" / "squeeze").resolve()
 ONNX_DATA = CACHE / "onnx-1.17.0"  # node/ and light/ unpacked from the onnx 1.17.0 wheel
 
-# fp32 models from $SQUEEZE_TEST_MODELS that get reference outputs (int8 ones are skipped).
+# Models from $SQUEEZE_TEST_MODELS that get reference outputs: the fp32 ones, then the
+# statically quantized ones (QUANTIZED_MODELS; tests/quantized.rs compares them in steps of
+# their output quantization, recorded in meta.json as "output_step").
 TEST_MODELS = [
     "mobilenetv2", "mobilenetv3-small", "squeezenet1.1", "shufflenetv2-x1.0", "resnet18",
     "efficientnet-lite0-fp32", "ppocr-det-v4", "ppocr-cls-mobile-v2", "ppocr-rec-v4",
     "blazeface-short", "selfie-segmentation",
+    "efficientnet-lite0-int8-qdq", "efficientnet-lite0-int8-qop",
 ]
+QUANTIZED_MODELS = ["efficientnet-lite0-int8-qdq", "efficientnet-lite0-int8-qop"]
 
 # Concrete shapes for models with dynamic H/W (keyed by file stem; applies to every input).
 SHAPE_OVERRIDES = {
@@ -46,7 +50,25 @@ INPUT_IMAGES = {
     "selfie-segmentation": ("data/images/grace_hopper.jpg", "RGB", 1 / 255, 0.0),
     "blazeface-short": ("data/images/grace_hopper.jpg", "RGB", 1 / 127.5, -1.0),
     "ppocr-det-v4": ("data/text/page_scan.png", "BGR", 1 / 127.5, -1.0),
+    # Quantized classifiers: calibrated on photos, so a photo exercises their real ranges.
+    "efficientnet-lite0-int8-qdq": ("data/images/grace_hopper.jpg", "RGB", 1 / 127.5, -1.0),
+    "efficientnet-lite0-int8-qop": ("data/images/grace_hopper.jpg", "RGB", 1 / 127.5, -1.0),
 }
+
+
+def output_step(path):
+    """The scale of the DequantizeLinear that produces the model's first output (its
+    quantization step), or None for a float output."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(str(path))
+    init = {t.name: t for t in m.graph.initializer}
+    out = m.graph.output[0].name
+    for n in m.graph.node:
+        if out in n.output and n.op_type == "DequantizeLinear" and n.input[1] in init:
+            return float(numpy_helper.to_array(init[n.input[1]]).reshape(-1)[0])
+    return None
 
 
 def model_stem(path):

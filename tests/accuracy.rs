@@ -212,6 +212,42 @@ fn efficientnet_lite0_top1_agreement_on_real_photos() {
         report[*name] = serde_json::json!({"top1_same": same, "rate": rate});
         assert!(rate >= 0.99, "{name}: top-1 agreement {rate:.4} < 0.99");
     }
+    // ONNX Runtime's static int8 quantizations of the same model (QDQ and
+    // QOperator), run as integer kernels: their top-1 agreement with float
+    // measures that quantization (ORT's own: 177/196, 90 %); the floor
+    // catches an integer kernel gone wrong, which drops it far lower.
+    let int8_models: Vec<(&str, Model)> = ["qdq", "qop"]
+        .iter()
+        .filter_map(|form| {
+            let path = dir.join(format!("efficientnet-lite0-int8-{form}.onnx"));
+            let model = Model::load(&path, &LoadOptions::default()).ok()?;
+            Some((*form, model))
+        })
+        .collect();
+    assert_eq!(
+        int8_models.len(),
+        2,
+        "the int8 EfficientNet-Lite0 models load"
+    );
+    let int8_outs = run_all(&int8_models, &inputs);
+    for ((form, _), int8) in int8_models.iter().zip(&int8_outs) {
+        let same = int8
+            .iter()
+            .zip(&outs[0])
+            .filter(|(a, b)| argmax(a) == argmax(b))
+            .count();
+        let rate = same as f64 / photos.len() as f64;
+        eprintln!(
+            "ORT int8 {form}, integer kernels: top-1 agreement with float {same}/{} = {:.2} %",
+            photos.len(),
+            100.0 * rate
+        );
+        report[format!("ort_int8_{form}")] = serde_json::json!({"top1_same": same, "rate": rate});
+        assert!(
+            rate >= 0.85,
+            "int8 {form}: top-1 agreement {rate:.4} < 0.85"
+        );
+    }
     // A sanity floor, not a target: our float model must mostly agree with
     // ORT (preprocessing differs slightly: PIL's resize against ours).
     assert!(

@@ -168,7 +168,7 @@ fn no_allocation_per_frame_on_every_model() {
             let model = match Model::load(&path, &opts) {
                 Ok(m) => m,
                 Err(e) => {
-                    // Quantized models need the int8 issue's ops.
+                    // Dynamic quantization (ConvInteger) is not supported yet.
                     eprintln!("{stem}: not loadable here, not checked: {e}");
                     break;
                 }

@@ -196,7 +196,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 crate::DType::F32 => {
                     TensorData::F32((0..n).map(|k| ((k * 7919) % 255) as f32 / 255.0).collect())
                 }
-                crate::DType::I64 => TensorData::I64(vec![0; n]),
+                _ => return Tensor::zeros(i.dtype, i.shape.clone()),
             };
             Tensor::new(i.shape.clone(), data)
         })

@@ -145,7 +145,7 @@ fn sample_inputs(args: &PackArgs, infos: &[IoInfo], pre: &Preprocess) -> Result<
                         crate::DType::F32 => {
                             TensorData::F32((0..n).map(|_| next() * 2.0 - 1.0).collect())
                         }
-                        crate::DType::I64 => TensorData::I64(vec![0; n]),
+                        _ => return Tensor::zeros(i.dtype, i.shape.clone()),
                     };
                     Tensor::new(i.shape.clone(), data)
                 })

@@ -233,6 +233,9 @@ fn typed<'a>(bytes: &'a [u8], dtype: DType) -> Result<View<'a>> {
     Ok(match dtype {
         DType::F32 => View::F32(bytemuck::try_cast_slice(bytes).map_err(err)?),
         DType::I64 => View::I64(bytemuck::try_cast_slice(bytes).map_err(err)?),
+        DType::U8 => View::U8(bytes),
+        DType::I8 => View::I8(bytemuck::cast_slice(bytes)),
+        DType::I32 => View::I32(bytemuck::try_cast_slice(bytes).map_err(err)?),
     })
 }
 
@@ -241,6 +244,9 @@ fn typed_mut<'a>(bytes: &'a mut [u8], dtype: DType) -> Result<ViewMut<'a>> {
     Ok(match dtype {
         DType::F32 => ViewMut::F32(bytemuck::try_cast_slice_mut(bytes).map_err(err)?),
         DType::I64 => ViewMut::I64(bytemuck::try_cast_slice_mut(bytes).map_err(err)?),
+        DType::U8 => ViewMut::U8(bytes),
+        DType::I8 => ViewMut::I8(bytemuck::cast_slice_mut(bytes)),
+        DType::I32 => ViewMut::I32(bytemuck::try_cast_slice_mut(bytes).map_err(err)?),
     })
 }
 
@@ -543,11 +549,7 @@ impl Executor {
                     continue;
                 };
                 let dst = &mut st.arena_bytes()[off..off + len];
-                match (t.as_f32(), t.as_i64()) {
-                    (Some(d), _) => dst.copy_from_slice(bytemuck::cast_slice(d)),
-                    (_, Some(d)) => dst.copy_from_slice(bytemuck::cast_slice(d)),
-                    _ => {}
-                }
+                dst.copy_from_slice(t.as_bytes());
             }
         }
         self.run_in_place()?;
@@ -629,11 +631,10 @@ fn output_tensor(st: &State, i: usize) -> Result<Tensor> {
         .range(g.outputs[i])
         .ok_or_else(|| Error::Input("unplanned output".into()))?;
     let bytes = &bytemuck::cast_slice::<u64, u8>(&st.arena)[off..off + len];
-    let data = match typed(bytes, value.info.dtype)? {
-        View::F32(d) => TensorData::F32(d.to_vec()),
-        View::I64(d) => TensorData::I64(d.to_vec()),
-    };
-    Tensor::new(value.info.shape.clone(), data)
+    if let View::F32(d) = typed(bytes, value.info.dtype)? {
+        return Tensor::new(value.info.shape.clone(), TensorData::F32(d.to_vec()));
+    }
+    Tensor::from_le_bytes(value.info.dtype, value.info.shape.clone(), bytes)
 }
 
 /// Runs node `i`: carves its outputs and scratch out of the arena (the

@@ -2,6 +2,7 @@
 
 mod graph;
 mod op;
+mod quant;
 mod stats;
 mod tensor;
 #[cfg(test)]
@@ -14,5 +15,6 @@ pub use op::{
     broadcast_shapes, window_out_len, AxisSlice, BinaryOp, ConvGeometry, CoordTransform,
     NearestMode, Op, PadMode, PoolGeometry, PoolKind, ResizeMode, TypeInfo, UnaryOp,
 };
+pub use quant::Quant;
 pub use stats::{inspect_totals, node_activations, node_params, Totals};
 pub use tensor::{checked_numel, numel, DType, SharedF32, Tensor, TensorData, MAX_TENSOR_ELEMENTS};

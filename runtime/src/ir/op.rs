@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::quant::Quant;
 use super::tensor::DType;
 use crate::error::{Error, Result};
 
@@ -263,6 +264,33 @@ pub enum Op {
         to: DType,
     },
     Identity,
+    /// Input: x f32. Output `q.dtype`: `saturate(round(x / scale) + zero_point)`.
+    Quantize(Quant),
+    /// Input: x of `q.dtype`. Output f32: `scale · (x − zero_point)`.
+    Dequantize(Quant),
+    /// Integer convolution (QLinearConv). Inputs: x of `x.dtype` \[N,C,H,W\],
+    /// weights i8 \[M,C/g,kh,kw\] (zero point 0), weight scales f32 \[M\],
+    /// optional bias i32 \[M\] in units of `x.scale · w_scale[m]`. Output
+    /// `y.dtype`, requantized: `y = q_y(x.scale · w_scale[m] · (Σ w·(x − x.zp) + bias))`,
+    /// clamped to `activation`'s range if one is fused.
+    QConv {
+        geometry: ConvGeometry,
+        x: Quant,
+        y: Quant,
+        activation: Option<UnaryOp>,
+    },
+    /// QLinearAdd and QLinearMul: `y = q_y(a_real op b_real)`, broadcasting.
+    QBinary {
+        op: BinaryOp,
+        a: Quant,
+        b: Quant,
+        y: Quant,
+    },
+    /// QLinearGlobalAveragePool over the spatial axes of NCHW.
+    QGlobalAvgPool {
+        x: Quant,
+        y: Quant,
+    },
 }
 
 /// What a value is: element type and static shape.
@@ -406,6 +434,14 @@ impl Op {
             Op::Lrn { .. } => "LRN",
             Op::Cast { .. } => "Cast",
             Op::Identity => "Identity",
+            Op::Quantize(_) => "QuantizeLinear",
+            Op::Dequantize(_) => "DequantizeLinear",
+            Op::QConv { .. } => "QLinearConv",
+            Op::QBinary {
+                op: BinaryOp::Mul, ..
+            } => "QLinearMul",
+            Op::QBinary { .. } => "QLinearAdd",
+            Op::QGlobalAvgPool { .. } => "QLinearGlobalAveragePool",
         }
     }
 
@@ -415,7 +451,8 @@ impl Op {
             Op::Conv { activation, .. }
             | Op::ConvTranspose { activation, .. }
             | Op::ChannelAffine { activation }
-            | Op::Gemm { activation, .. } => *activation,
+            | Op::Gemm { activation, .. }
+            | Op::QConv { activation, .. } => *activation,
             _ => None,
         }
     }
@@ -438,6 +475,18 @@ impl Op {
         let want_f32 = |i: usize| {
             if ins[i].dtype != DType::F32 {
                 Err(bad(format!("input {i} of {} must be f32", self.name())))
+            } else {
+                Ok(())
+            }
+        };
+        let want_dtype = |i: usize, dtype: DType| {
+            if ins[i].dtype != dtype {
+                Err(bad(format!(
+                    "input {i} of {} must be {}, is {}",
+                    self.name(),
+                    dtype.name(),
+                    ins[i].dtype.name()
+                )))
             } else {
                 Ok(())
             }
@@ -472,59 +521,15 @@ impl Op {
                 arity(2, if residual { 4 } else { 3 })?;
                 want_f32(0)?;
                 want_f32(1)?;
-                rank(0, 4)?;
-                rank(1, 4)?;
-                let (x, w) = (&ins[0].shape, &ins[1].shape);
-                if !window_in_bounds(&g.kernel, &g.strides, &g.dilations, &g.pads)
-                    || g.groups == 0
-                    || g.groups > MAX_WINDOW
-                {
-                    return Err(bad(format!("convolution geometry out of bounds: {g:?}")));
-                }
-                if w[2] != g.kernel[0] || w[3] != g.kernel[1] {
-                    return Err(bad(format!("kernel {:?} vs weights {w:?}", g.kernel)));
-                }
-                let transposed = matches!(self, Op::ConvTranspose { .. });
-                let (cin, cout) = if transposed {
-                    (w[0], w[1] * g.groups)
-                } else {
-                    (w[1] * g.groups, w[0])
-                }; // no overflow: dims <= 2^28 elements, groups <= 2^20
-                if x[1] != cin || cout % g.groups != 0 || (transposed && w[0] % g.groups != 0) {
-                    return Err(bad(format!(
-                        "{} channels: input {x:?}, weights {w:?}, groups {}",
-                        self.name(),
-                        g.groups
-                    )));
-                }
+                let output_padding = match self {
+                    Op::ConvTranspose { output_padding, .. } => Some(output_padding),
+                    _ => None,
+                };
+                let out =
+                    conv_output(self.name(), g, ins[0], ins[1], output_padding).map_err(bad)?;
                 if ins.len() >= 3 {
                     want_f32(2)?;
-                    per_channel(2, cout)?;
-                }
-                let mut out = vec![x[0], cout, 0, 0];
-                for a in 0..2 {
-                    let pads = (g.pads[a], g.pads[a + 2]);
-                    out[a + 2] = if let Op::ConvTranspose { output_padding, .. } = self {
-                        // (in-1)*s + d*(k-1) + 1 + op - pads
-                        let full = x[a + 2]
-                            .checked_sub(1)
-                            .and_then(|v| v.checked_mul(g.strides[a]))
-                            .and_then(|v| v.checked_add(g.dilations[a] * (g.kernel[a] - 1) + 1))
-                            .and_then(|v| v.checked_add(output_padding[a]));
-                        full.and_then(|v| v.checked_sub(pads.0 + pads.1))
-                            .filter(|&v| v > 0)
-                            .ok_or_else(|| bad("empty ConvTranspose output".into()))?
-                    } else {
-                        window_out_len(
-                            x[a + 2],
-                            g.kernel[a],
-                            g.strides[a],
-                            g.dilations[a],
-                            pads,
-                            false,
-                        )
-                        .ok_or_else(|| bad(format!("kernel larger than padded input {x:?}")))?
-                    };
+                    per_channel(2, out[1])?;
                 }
                 if residual && (ins[3].dtype != DType::F32 || ins[3].shape != out) {
                     return Err(bad(format!(
@@ -846,6 +851,147 @@ impl Op {
                 arity(1, 1)?;
                 one(ins[0].dtype, ins[0].shape.clone())
             }
+            Op::Quantize(q) => {
+                arity(1, 1)?;
+                want_f32(0)?;
+                quant_ok(q).map_err(bad)?;
+                one(q.dtype, ins[0].shape.clone())
+            }
+            Op::Dequantize(q) => {
+                arity(1, 1)?;
+                quant_ok(q).map_err(bad)?;
+                want_dtype(0, q.dtype)?;
+                one(DType::F32, ins[0].shape.clone())
+            }
+            Op::QConv {
+                geometry: g,
+                x,
+                y,
+                activation,
+            } => {
+                arity(3, 4)?;
+                quant_ok(x).and(quant_ok(y)).map_err(bad)?;
+                want_dtype(0, x.dtype)?;
+                want_dtype(1, DType::I8)?;
+                want_dtype(2, DType::F32)?;
+                if !matches!(
+                    activation,
+                    None | Some(UnaryOp::Relu | UnaryOp::Clip { .. })
+                ) {
+                    return Err(bad(format!(
+                        "{activation:?} does not fuse into a QLinearConv"
+                    )));
+                }
+                let out = conv_output(self.name(), g, ins[0], ins[1], None).map_err(bad)?;
+                per_channel(2, out[1])?;
+                if ins.len() == 4 {
+                    want_dtype(3, DType::I32)?;
+                    per_channel(3, out[1])?;
+                }
+                one(y.dtype, out)
+            }
+            Op::QBinary { op, a, b, y } => {
+                arity(2, 2)?;
+                quant_ok(a).and(quant_ok(b)).and(quant_ok(y)).map_err(bad)?;
+                want_dtype(0, a.dtype)?;
+                want_dtype(1, b.dtype)?;
+                if !matches!(op, BinaryOp::Add | BinaryOp::Mul) {
+                    return Err(bad(format!("quantized {op:?} is not supported")));
+                }
+                let s = broadcast_shapes(&ins[0].shape, &ins[1].shape).ok_or_else(|| {
+                    bad(format!(
+                        "cannot broadcast {:?} with {:?}",
+                        ins[0].shape, ins[1].shape
+                    ))
+                })?;
+                one(y.dtype, s)
+            }
+            Op::QGlobalAvgPool { x, y } => {
+                arity(1, 1)?;
+                quant_ok(x).and(quant_ok(y)).map_err(bad)?;
+                want_dtype(0, x.dtype)?;
+                rank(0, 4)?;
+                if ins[0].shape[2..].contains(&0) {
+                    return Err(bad("global pooling over an empty area".into()));
+                }
+                let mut s = ins[0].shape.clone();
+                s[2..].iter_mut().for_each(|d| *d = 1);
+                one(y.dtype, s)
+            }
         }
     }
+}
+
+/// Quantization parameters a kernel can use (positive finite scale, zero
+/// point in range, u8/i8).
+fn quant_ok(q: &Quant) -> std::result::Result<(), String> {
+    if q.is_valid() {
+        Ok(())
+    } else {
+        Err(format!("bad quantization parameters {q:?}"))
+    }
+}
+
+/// Output shape of a 2-D convolution (`output_padding` given for
+/// ConvTranspose) of `x` \[N,C,H,W\] by weights `w`, or why they do not fit.
+fn conv_output(
+    op: &str,
+    g: &ConvGeometry,
+    x: &TypeInfo,
+    w: &TypeInfo,
+    output_padding: Option<&[usize; 2]>,
+) -> std::result::Result<Vec<usize>, String> {
+    let (x, w) = (&x.shape, &w.shape);
+    if x.len() != 4 || w.len() != 4 {
+        return Err(format!(
+            "{op} needs rank-4 input and weights, got {x:?} and {w:?}"
+        ));
+    }
+    if !window_in_bounds(&g.kernel, &g.strides, &g.dilations, &g.pads)
+        || g.groups == 0
+        || g.groups > MAX_WINDOW
+    {
+        return Err(format!("convolution geometry out of bounds: {g:?}"));
+    }
+    if w[2] != g.kernel[0] || w[3] != g.kernel[1] {
+        return Err(format!("kernel {:?} vs weights {w:?}", g.kernel));
+    }
+    let transposed = output_padding.is_some();
+    let (cin, cout) = if transposed {
+        (w[0], w[1] * g.groups)
+    } else {
+        (w[1] * g.groups, w[0])
+    }; // no overflow: dims <= 2^28 elements, groups <= 2^20
+    if x[1] != cin || cout % g.groups != 0 || (transposed && w[0] % g.groups != 0) {
+        return Err(format!(
+            "{op} channels: input {x:?}, weights {w:?}, groups {}",
+            g.groups
+        ));
+    }
+    let mut out = vec![x[0], cout, 0, 0];
+    for a in 0..2 {
+        let pads = (g.pads[a], g.pads[a + 2]);
+        out[a + 2] = if let Some(output_padding) = output_padding {
+            // (in-1)*s + d*(k-1) + 1 + op - pads
+            let full = x[a + 2]
+                .checked_sub(1)
+                .and_then(|v| v.checked_mul(g.strides[a]))
+                .and_then(|v| v.checked_add(g.dilations[a] * (g.kernel[a] - 1) + 1))
+                .and_then(|v| v.checked_add(output_padding[a]));
+            full.and_then(|v| v.checked_sub(pads.0 + pads.1))
+                .filter(|&v| v > 0)
+                .ok_or_else(|| "empty ConvTranspose output".to_string())?
+        } else {
+            window_out_len(
+                x[a + 2],
+                g.kernel[a],
+                g.strides[a],
+                g.dilations[a],
+                pads,
+                false,
+            )
+            .ok_or_else(|| format!("kernel larger than padded input {x:?}"))?
+        };
+    }
+    Ok(out)
 }

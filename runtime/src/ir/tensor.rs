@@ -6,25 +6,34 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// Element types the runtime computes with. Other ONNX integer types are
-/// widened to `I64` at import (they only carry shapes and indices in CNNs).
+/// Element types the runtime computes with. `U8`, `I8` and `I32` are the
+/// quantized activations, weights and biases of int8 models; other ONNX
+/// integer tensors are widened to `I64` at import (in float CNNs they only
+/// carry shapes and indices).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum DType {
     F32,
     I64,
+    U8,
+    I8,
+    I32,
 }
 
 impl DType {
     pub fn size(self) -> usize {
         match self {
-            DType::F32 => 4,
+            DType::F32 | DType::I32 => 4,
             DType::I64 => 8,
+            DType::U8 | DType::I8 => 1,
         }
     }
     pub fn name(self) -> &'static str {
         match self {
             DType::F32 => "f32",
             DType::I64 => "i64",
+            DType::U8 => "u8",
+            DType::I8 => "i8",
+            DType::I32 => "i32",
         }
     }
 }
@@ -60,6 +69,9 @@ pub fn numel(shape: &[usize]) -> usize {
 pub enum TensorData {
     F32(Vec<f32>),
     I64(Vec<i64>),
+    U8(Vec<u8>),
+    I8(Vec<i8>),
+    I32(Vec<i32>),
     /// f32 read in place from a loaded file (never serialized: weights
     /// travel in their own sections).
     #[serde(skip)]
@@ -128,6 +140,9 @@ impl Tensor {
         let len = match &data {
             TensorData::F32(v) => v.len(),
             TensorData::I64(v) => v.len(),
+            TensorData::U8(v) => v.len(),
+            TensorData::I8(v) => v.len(),
+            TensorData::I32(v) => v.len(),
             TensorData::SharedF32(v) => v.len,
         };
         if n != len {
@@ -148,6 +163,9 @@ impl Tensor {
         let data = match dtype {
             DType::F32 => TensorData::F32(vec![0.0; n]),
             DType::I64 => TensorData::I64(vec![0; n]),
+            DType::U8 => TensorData::U8(vec![0; n]),
+            DType::I8 => TensorData::I8(vec![0; n]),
+            DType::I32 => TensorData::I32(vec![0; n]),
         };
         Ok(Tensor { shape, data })
     }
@@ -158,6 +176,9 @@ impl Tensor {
         match self.data {
             TensorData::F32(_) | TensorData::SharedF32(_) => DType::F32,
             TensorData::I64(_) => DType::I64,
+            TensorData::U8(_) => DType::U8,
+            TensorData::I8(_) => DType::I8,
+            TensorData::I32(_) => DType::I32,
         }
     }
     pub fn len(&self) -> usize {
@@ -192,6 +213,9 @@ impl Tensor {
             TensorData::F32(v) => v.iter().map(|&x| x as i64).collect(),
             TensorData::SharedF32(v) => v.as_slice().iter().map(|&x| x as i64).collect(),
             TensorData::I64(v) => v.clone(),
+            TensorData::U8(v) => v.iter().map(|&x| x as i64).collect(),
+            TensorData::I8(v) => v.iter().map(|&x| x as i64).collect(),
+            TensorData::I32(v) => v.iter().map(|&x| x as i64).collect(),
         }
     }
     /// Values as f32 (integers converted).
@@ -199,7 +223,56 @@ impl Tensor {
         match &self.data {
             TensorData::F32(v) => v.clone(),
             TensorData::SharedF32(v) => v.as_slice().to_vec(),
-            TensorData::I64(v) => v.iter().map(|&x| x as f32).collect(),
+            _ => self.to_i64_vec().into_iter().map(|x| x as f32).collect(),
         }
+    }
+    /// The elements' bytes in memory (native order).
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.data {
+            TensorData::F32(v) => bytemuck::cast_slice(v),
+            TensorData::SharedF32(v) => bytemuck::cast_slice(v.as_slice()),
+            TensorData::I64(v) => bytemuck::cast_slice(v),
+            TensorData::U8(v) => v,
+            TensorData::I8(v) => bytemuck::cast_slice(v),
+            TensorData::I32(v) => bytemuck::cast_slice(v),
+        }
+    }
+    /// The elements as little-endian bytes (what `.sqz` stores for integer
+    /// tensors).
+    pub fn to_le_bytes(&self) -> Vec<u8> {
+        match &self.data {
+            TensorData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            TensorData::SharedF32(v) => v.as_slice().iter().flat_map(|x| x.to_le_bytes()).collect(),
+            TensorData::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            TensorData::U8(v) => v.clone(),
+            TensorData::I8(v) => v.iter().map(|&x| x as u8).collect(),
+            TensorData::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        }
+    }
+    /// A tensor of `dtype` from little-endian bytes (the inverse of
+    /// [`Tensor::to_le_bytes`]); the byte count must match the shape.
+    pub fn from_le_bytes(dtype: DType, shape: Vec<usize>, bytes: &[u8]) -> Result<Tensor> {
+        let n = checked_numel(&shape, "tensor")?;
+        if n.checked_mul(dtype.size()) != Some(bytes.len()) {
+            return Err(Error::Shape(format!(
+                "{} bytes for {n} elements of {}",
+                bytes.len(),
+                dtype.name()
+            )));
+        }
+        let words4 = || bytes.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]);
+        let data = match dtype {
+            DType::F32 => TensorData::F32(words4().map(f32::from_le_bytes).collect()),
+            DType::I32 => TensorData::I32(words4().map(i32::from_le_bytes).collect()),
+            DType::I64 => TensorData::I64(
+                bytes
+                    .chunks_exact(8)
+                    .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                    .collect(),
+            ),
+            DType::U8 => TensorData::U8(bytes.to_vec()),
+            DType::I8 => TensorData::I8(bytes.iter().map(|&b| b as i8).collect()),
+        };
+        Tensor::new(shape, data)
     }
 }

@@ -3,6 +3,8 @@
 //! importing, so the graph that leaves here is static and validated.
 
 mod ops;
+mod qdq;
+mod qops;
 mod tensor;
 
 use std::collections::HashMap;
@@ -78,6 +80,7 @@ pub fn import_model(
     let mut ctx = Importer {
         graph: Graph::default(),
         names: HashMap::new(),
+        narrow: HashMap::new(),
         opset,
         dir,
         const_elements: 0,
@@ -92,6 +95,9 @@ pub fn import_model(
         let t = to_tensor(init, dir)?;
         let id = ctx.graph.add_constant(&init.name, t);
         ctx.names.insert(init.name.clone(), id);
+        if let Some(dtype) = tensor::narrow_dtype(init.data_type) {
+            ctx.narrow.insert(id, dtype);
+        }
     }
     for input in &g.input {
         if ctx.names.contains_key(&input.name) {
@@ -102,8 +108,10 @@ pub fn import_model(
         ctx.graph.inputs.push(id);
         ctx.names.insert(input.name.clone(), id);
     }
-    for node in sorted_nodes(&g.node)? {
-        if !(node.domain.is_empty() || node.domain == "ai.onnx") {
+    let nodes = qdq::fuse(&g.node, &g.initializer, &g.output);
+    for node in sorted_nodes(&nodes)? {
+        let default_domain = node.domain.is_empty() || node.domain == "ai.onnx";
+        if !default_domain && !qops::is_quantized_op(&node.domain, &node.op_type) {
             return Err(Error::UnsupportedOp {
                 op_type: format!("{}:{}", node.domain, node.op_type),
                 node: node.name.clone(),
@@ -239,6 +247,9 @@ fn sorted_nodes(nodes: &[pb::NodeProto]) -> Result<Vec<&pb::NodeProto>> {
 pub(crate) struct Importer<'a> {
     graph: Graph,
     names: HashMap<String, ValueId>,
+    /// The 8- or 32-bit integer type of constants read as i64 (zero points
+    /// and quantized weights say a tensor's dtype).
+    narrow: HashMap<ValueId, crate::ir::DType>,
     opset: i64,
     dir: Option<&'a Path>,
     /// Constant elements made so far (initializers and folded values).
@@ -276,6 +287,17 @@ impl Importer<'_> {
             });
         }
         Ok(())
+    }
+
+    /// The integer type constant `v` had in the file, if narrower than i64.
+    fn narrow_dtype(&self, v: ValueId) -> Option<crate::ir::DType> {
+        self.narrow.get(&v).copied()
+    }
+
+    /// A new constant under a generated name (derived from `name`).
+    fn add_constant(&mut self, name: &str, t: Tensor) -> ValueId {
+        let name = format!("{name}::{}", self.graph.values.len());
+        self.graph.add_constant(&name, t)
     }
 
     fn bind_constant(&mut self, name: &str, t: Tensor) {

@@ -11,16 +11,16 @@ use crate::ir::{
 };
 
 /// Attribute lookup with ONNX defaults.
-struct Attrs<'a>(&'a [AttributeProto]);
+pub(super) struct Attrs<'a>(&'a [AttributeProto]);
 
 impl Attrs<'_> {
     fn get(&self, name: &str) -> Option<&AttributeProto> {
         self.0.iter().find(|a| a.name == name)
     }
-    fn int(&self, name: &str, default: i64) -> i64 {
+    pub(super) fn int(&self, name: &str, default: i64) -> i64 {
         self.get(name).map_or(default, |a| a.i)
     }
-    fn float(&self, name: &str, default: f32) -> f32 {
+    pub(super) fn float(&self, name: &str, default: f32) -> f32 {
         self.get(name).map_or(default, |a| a.f)
     }
     fn ints(&self, name: &str) -> Option<Vec<i64>> {
@@ -33,15 +33,15 @@ impl Attrs<'_> {
     }
 }
 
-struct Ctx<'n> {
-    node: &'n NodeProto,
-    name: String,
-    attrs: Attrs<'n>,
+pub(super) struct Ctx<'n> {
+    pub(super) node: &'n NodeProto,
+    pub(super) name: String,
+    pub(super) attrs: Attrs<'n>,
     opset: i64,
 }
 
 impl Ctx<'_> {
-    fn unsupported(&self, reason: impl Into<String>) -> Error {
+    pub(super) fn unsupported(&self, reason: impl Into<String>) -> Error {
         Error::UnsupportedOp {
             op_type: self.node.op_type.clone(),
             node: self.name.clone(),
@@ -49,7 +49,7 @@ impl Ctx<'_> {
             reason: reason.into(),
         }
     }
-    fn invalid(&self, reason: impl Into<String>) -> Error {
+    pub(super) fn invalid(&self, reason: impl Into<String>) -> Error {
         Error::invalid(&self.name, reason)
     }
 }
@@ -142,6 +142,20 @@ impl Window {
     }
 }
 
+/// The geometry of a forward 2-D convolution of input `xs` by weights `ws`
+/// (both NCHW-shaped), auto padding resolved.
+pub(super) fn conv_geometry(c: &Ctx, xs: &[usize], ws: &[usize]) -> Result<ConvGeometry> {
+    let mut win = Window::parse(c, Some(ws[2..].iter().map(|&d| d as i64).collect()))?;
+    win.apply_auto_pad(xs);
+    Ok(ConvGeometry {
+        kernel: win.kernel,
+        strides: win.strides,
+        dilations: win.dilations,
+        pads: win.pads,
+        groups: usize::try_from(c.attrs.int("group", 1)).map_err(|_| c.invalid("bad group"))?,
+    })
+}
+
 /// Ops whose kernels also handle i64 data (movement, shape arithmetic).
 fn generic_over_dtype(op: &Op) -> bool {
     matches!(
@@ -223,6 +237,9 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
     let unary =
         |imp: &mut Importer, u: UnaryOp| -> Result<()> { simple(imp, Op::Unary(u), vec![req(0)?]) };
 
+    if let Some(done) = super::qops::convert(imp, &c, &inputs, &outs) {
+        return done;
+    }
     match node.op_type.as_str() {
         "Relu" => unary(imp, UnaryOp::Relu),
         "Sigmoid" => unary(imp, UnaryOp::Sigmoid),
@@ -371,15 +388,17 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 } else if win.auto_pad == "VALID" {
                     win.pads = [0; 4];
                 }
-            } else {
-                win.apply_auto_pad(&xs);
             }
-            let geometry = ConvGeometry {
-                kernel: win.kernel,
-                strides: win.strides,
-                dilations: win.dilations,
-                pads: win.pads,
-                groups,
+            let geometry = if transposed {
+                ConvGeometry {
+                    kernel: win.kernel,
+                    strides: win.strides,
+                    dilations: win.dilations,
+                    pads: win.pads,
+                    groups,
+                }
+            } else {
+                conv_geometry(&c, &xs, &ws)?
             };
             let mut ins = vec![x, w];
             if let Some(b) = inputs.get(2).copied().flatten() {
@@ -758,7 +777,14 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 "value_ints" => Tensor::from_i64(vec![a.ints.len()], a.ints.clone())?,
                 other => return Err(c.unsupported(format!("Constant {other}"))),
             };
+            let narrow =
+                a.t.as_ref()
+                    .and_then(|t| super::tensor::narrow_dtype(t.data_type));
             imp.bind_constant(&first_out()?, t);
+            if let Some(dtype) = narrow {
+                let v = imp.value(&first_out()?, &c.name)?;
+                imp.narrow.insert(v, dtype);
+            }
             Ok(())
         }
         "ConstantOfShape" => {
@@ -775,7 +801,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                     shape,
                     vec![value.to_f32_vec().first().copied().unwrap_or(0.0); n],
                 )?,
-                DType::I64 => Tensor::from_i64(
+                _ => Tensor::from_i64(
                     shape,
                     vec![value.to_i64_vec().first().copied().unwrap_or(0); n],
                 )?,

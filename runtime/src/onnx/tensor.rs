@@ -34,6 +34,17 @@ pub fn dtype_of(elem_type: i32) -> Option<DType> {
     }
 }
 
+/// The narrow integer dtype of quantized tensors an element type stands
+/// for (its values are still read as i64; see `Importer::narrow`).
+pub fn narrow_dtype(elem_type: i32) -> Option<DType> {
+    match elem_type {
+        elem::UINT8 => Some(DType::U8),
+        elem::INT8 => Some(DType::I8),
+        elem::INT32 => Some(DType::I32),
+        _ => None,
+    }
+}
+
 fn byte_size(elem_type: i32) -> Option<usize> {
     use elem::*;
     Some(match elem_type {

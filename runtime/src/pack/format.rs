@@ -24,6 +24,9 @@ pub enum Storage {
     },
     /// i64 little-endian, for index and shape constants.
     I64,
+    /// The value's own integer dtype, little-endian (u8, i8 and i32
+    /// tensors of quantized models: weights already int8, biases i32).
+    Raw,
 }
 
 impl Storage {
@@ -33,7 +36,7 @@ impl Storage {
             Storage::F16 => WeightStorage::F16,
             Storage::Int8 => WeightStorage::Int8,
             Storage::Palette { bits } => WeightStorage::Palette { bits },
-            Storage::I64 => return None,
+            Storage::I64 | Storage::Raw => return None,
         })
     }
     pub fn name(self) -> String {
@@ -43,6 +46,7 @@ impl Storage {
             Storage::Int8 => "int8".into(),
             Storage::Palette { bits } => format!("palette{bits}"),
             Storage::I64 => "i64".into(),
+            Storage::Raw => "raw".into(),
         }
     }
     /// Parses `f32`, `f16`, `int8`, `palette2`..`palette8`.

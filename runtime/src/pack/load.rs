@@ -105,7 +105,10 @@ fn load_shared(
         }
         let expected = match w.storage.codec() {
             Some(c) if value.info.dtype == DType::F32 => codec::encoded_len(n, w.channels, c),
-            None if value.info.dtype == DType::I64 => n.checked_mul(8),
+            None if w.storage == Storage::I64 && value.info.dtype == DType::I64 => n.checked_mul(8),
+            None if w.storage == Storage::Raw && value.info.dtype != DType::F32 => {
+                n.checked_mul(value.info.dtype.size())
+            }
             _ => None,
         };
         if expected != Some(entry.raw_len as usize) {
@@ -155,15 +158,7 @@ fn load_shared(
                         info.shape.clone(),
                         codec::decode(bytes, n, w.channels, c, w.filter())?,
                     ),
-                    (None, None) => Tensor::from_i64(
-                        info.shape.clone(),
-                        bytes
-                            .chunks_exact(8)
-                            .map(|b| {
-                                i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
-                            })
-                            .collect(),
-                    ),
+                    (None, None) => Tensor::from_le_bytes(info.dtype, info.shape.clone(), bytes),
                 }
             })
             .collect::<Result<_>>()

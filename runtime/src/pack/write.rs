@@ -212,13 +212,12 @@ pub fn pack(
             let channels = t.shape().first().copied().unwrap_or(1).max(1);
             let (storage, shuffled, codec, bytes) = match t.as_f32() {
                 None => {
-                    let d = t.as_i64().unwrap_or(&[]);
-                    (
-                        Storage::I64,
-                        false,
-                        Codec::Zstd,
-                        d.iter().flat_map(|x| x.to_le_bytes()).collect(),
-                    )
+                    let storage = if t.dtype() == crate::ir::DType::I64 {
+                        Storage::I64
+                    } else {
+                        Storage::Raw
+                    };
+                    (storage, false, Codec::Zstd, t.to_le_bytes())
                 }
                 Some(d) => {
                     let storage = storage_for(graph, v, is_weight[v], opts);

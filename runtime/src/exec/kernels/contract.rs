@@ -23,6 +23,9 @@ use crate::ir::{Tensor, TensorData, UnaryOp};
 pub enum View<'a> {
     F32(&'a [f32]),
     I64(&'a [i64]),
+    U8(&'a [u8]),
+    I8(&'a [i8]),
+    I32(&'a [i32]),
 }
 
 /// Borrowed output data.
@@ -30,6 +33,9 @@ pub enum View<'a> {
 pub enum ViewMut<'a> {
     F32(&'a mut [f32]),
     I64(&'a mut [i64]),
+    U8(&'a mut [u8]),
+    I8(&'a mut [i8]),
+    I32(&'a mut [i32]),
 }
 
 /// One input of a node: its shape and data.
@@ -51,30 +57,41 @@ impl<'a> Input<'a> {
             TensorData::F32(v) => View::F32(v),
             TensorData::SharedF32(v) => View::F32(v.as_slice()),
             TensorData::I64(v) => View::I64(v),
+            TensorData::U8(v) => View::U8(v),
+            TensorData::I8(v) => View::I8(v),
+            TensorData::I32(v) => View::I32(v),
         };
         Input {
             shape: t.shape(),
             data,
         }
     }
-    /// f32 data; validation guarantees the dtype, so a mismatch is a bug
-    /// reported as an error rather than a panic.
-    pub fn f32(&self) -> Result<&'a [f32]> {
-        match self.data {
-            View::F32(v) => Ok(v),
-            View::I64(_) => Err(Error::Input("expected f32 data, found i64".into())),
-        }
-    }
 }
 
-impl Output<'_> {
-    pub fn f32(&mut self) -> Result<&mut [f32]> {
-        match &mut self.data {
-            ViewMut::F32(v) => Ok(v),
-            ViewMut::I64(_) => Err(Error::Input("expected f32 output, found i64".into())),
+/// Typed accessors: validation guarantees each dtype, so a mismatch is a
+/// bug reported as an error rather than a panic.
+macro_rules! typed_access {
+    ($($name:ident: $variant:ident($t:ty)),*) => {
+        impl<'a> Input<'a> {
+            $(pub fn $name(&self) -> Result<&'a [$t]> {
+                match self.data {
+                    View::$variant(v) => Ok(v),
+                    _ => Err(Error::Input(concat!("expected ", stringify!($name), " input data").into())),
+                }
+            })*
         }
-    }
+        impl Output<'_> {
+            $(pub fn $name(&mut self) -> Result<&mut [$t]> {
+                match &mut self.data {
+                    ViewMut::$variant(v) => Ok(v),
+                    _ => Err(Error::Input(concat!("expected an ", stringify!($name), " output").into())),
+                }
+            })*
+        }
+    };
 }
+
+typed_access!(f32: F32(f32), u8: U8(u8), i8: I8(i8), i32: I32(i32));
 
 /// A prepared node: chosen once for its op, dtypes, shapes and ISA.
 pub trait Kernel: Send + Sync + fmt::Debug {
@@ -340,5 +357,62 @@ impl Epilogue {
                 .for_each(|v| *v = if *v >= 0.0 { *v } else { alpha * *v }),
             Some(a) => y.iter_mut().for_each(|v| *v = a.apply(*v)),
         }
+    }
+}
+
+/// The requantizing output stage of an integer kernel: an i32 accumulator
+/// to an 8-bit value, `clamp(round(acc · real) + zero_point, min, max)`,
+/// with `real` held as a 31-bit fixed-point multiplier and a right shift,
+/// so no float is used per element. `min..=max` is the output type's range
+/// narrowed by a fused Relu or Clip. Rounding is half up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Requantize {
+    pub multiplier: i32,
+    /// Total right shift of `acc · multiplier`, in 1..=62.
+    pub shift: u32,
+    pub zero_point: i32,
+    pub min: i32,
+    pub max: i32,
+}
+
+impl Requantize {
+    /// `None` when `real` is not positive and finite, or too large (≥ 2^30)
+    /// to keep the product in an i64.
+    pub fn new(real: f64, zero_point: i32, min: i32, max: i32) -> Option<Requantize> {
+        if !(real.is_finite() && real > 0.0) || real >= (1u64 << 30) as f64 || min > max {
+            return None;
+        }
+        // real = m · 2^e with m in [0.5, 1): multiplier = m · 2^31.
+        let mut e = real.log2().floor() as i32 + 1;
+        let mut m = (real / 2f64.powi(e) * (1u64 << 31) as f64).round() as i64;
+        if m >= 1 << 31 {
+            m /= 2;
+            e += 1;
+        }
+        let shift = 31 - e;
+        if shift > 62 {
+            // Below 2^-31 every i32 accumulator rounds to the zero point.
+            return Some(Requantize {
+                multiplier: 0,
+                shift: 62,
+                zero_point,
+                min,
+                max,
+            });
+        }
+        Some(Requantize {
+            multiplier: m as i32,
+            shift: u32::try_from(shift).ok().filter(|&s| s >= 1)?,
+            zero_point,
+            min,
+            max,
+        })
+    }
+
+    #[inline(always)]
+    pub fn apply(self, acc: i32) -> i32 {
+        let product = acc as i64 * self.multiplier as i64;
+        let rounded = (product + (1i64 << (self.shift - 1))) >> self.shift;
+        (rounded + self.zero_point as i64).clamp(self.min as i64, self.max as i64) as i32
     }
 }

@@ -13,6 +13,11 @@ pub mod dense;
 pub mod depthwise;
 pub mod elementwise;
 pub mod gemm;
+#[cfg(test)]
+mod qconformance;
+pub mod qdepthwise;
+pub mod qelementwise;
+pub mod qgemm;
 pub mod resize;
 pub mod scalar;
 pub mod simd;
@@ -295,8 +300,76 @@ fn simd_specs<S: Simd>() -> Vec<KernelSpec> {
     ]
 }
 
-/// The kernel list of one ISA (empty for scalar: the reference kernel is
-/// the fallback of every list).
+fn build_qconv_gemm<T: qgemm::QTile>(
+    op: &Op,
+    ins: &[Operand],
+    outs: &[TypeInfo],
+) -> Option<Box<dyn Kernel>> {
+    Some(Box::new(qgemm::QConvGemm::build(
+        T::detect()?,
+        op,
+        ins,
+        outs,
+    )?))
+}
+
+fn build_qelementwise<T: qgemm::QTile>(
+    op: &Op,
+    ins: &[Operand],
+    outs: &[TypeInfo],
+) -> Option<Box<dyn Kernel>> {
+    Some(Box::new(qelementwise::QElementwise::build(
+        T::detect()?,
+        op,
+        ins,
+        outs,
+    )?))
+}
+
+fn build_qdepthwise<T: qgemm::QTile>(
+    op: &Op,
+    ins: &[Operand],
+    outs: &[TypeInfo],
+) -> Option<Box<dyn Kernel>> {
+    Some(Box::new(qdepthwise::QDepthwise::build(
+        T::detect()?,
+        op,
+        ins,
+        outs,
+    )?))
+}
+
+/// The integer kernel families of an ISA: its int8 GEMM tile first (when
+/// the CPU has it), then the portable ones. Their own conformance suite
+/// (`qconformance`) runs every one against the integer reference.
+pub fn int8_specs(isa: Isa) -> Vec<KernelSpec> {
+    let spec = |family, build| KernelSpec { isa, family, build };
+    let mut list = Vec::new();
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => list.extend([
+            spec("qconv_gemm", build_qconv_gemm::<x86_64::Avx512Vnni>),
+            spec("qdepthwise", build_qdepthwise::<x86_64::Avx512Vnni>),
+            spec("qelementwise", build_qelementwise::<x86_64::Avx512Vnni>),
+        ]),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => list.extend([
+            spec("qconv_gemm", build_qconv_gemm::<aarch64::Neon>),
+            spec("qdepthwise", build_qdepthwise::<aarch64::Neon>),
+            spec("qelementwise", build_qelementwise::<aarch64::Neon>),
+        ]),
+        _ => {}
+    }
+    list.extend([
+        spec("qconv_gemm", build_qconv_gemm::<qgemm::ScalarQTile>),
+        spec("qdepthwise", build_qdepthwise::<qgemm::ScalarQTile>),
+        spec("qelementwise", build_qelementwise::<qgemm::ScalarQTile>),
+    ]);
+    list
+}
+
+/// The f32 kernel list of one ISA (empty for scalar: the reference kernel
+/// is the fallback of every list).
 pub fn specs(isa: Isa) -> Vec<KernelSpec> {
     match isa {
         Isa::Scalar => Vec::new(),
@@ -316,6 +389,7 @@ pub fn specs(isa: Isa) -> Vec<KernelSpec> {
 pub fn prepare(isa: Isa, op: &Op, ins: &[Operand], outs: &[TypeInfo]) -> Box<dyn Kernel> {
     specs(isa)
         .iter()
+        .chain(&int8_specs(isa))
         .find_map(|s| (s.build)(op, ins, outs))
         .unwrap_or_else(|| Box::new(scalar::reference::Reference::new(op, ins, outs)))
 }

@@ -3,5 +3,6 @@
 //! still made by detection so the dispatch tests can see it.
 
 mod neon;
+mod qneon;
 
 pub use neon::Neon;

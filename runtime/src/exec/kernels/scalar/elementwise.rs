@@ -15,7 +15,7 @@ pub fn unary(op: UnaryOp, x: &[f32], y: &mut [f32]) {
 }
 
 /// Strides of `shape` seen through a broadcast to `out` (0 on broadcast axes).
-fn broadcast_strides(shape: &[usize], out: &[usize]) -> super::Dims {
+pub(crate) fn broadcast_strides(shape: &[usize], out: &[usize]) -> super::Dims {
     let lead = out.len() - shape.len();
     let mut strides: super::Dims = smallvec::smallvec![0; out.len()];
     let mut s = 1;

@@ -6,6 +6,7 @@ pub mod elementwise;
 pub mod gemm;
 pub mod movement;
 pub mod pool;
+pub mod quant;
 pub mod reduce;
 pub mod reference;
 pub mod resize;

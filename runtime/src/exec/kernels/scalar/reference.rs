@@ -5,7 +5,7 @@ use smallvec::SmallVec;
 
 use super::conv::ConvShape;
 use super::gemm::{GemmBias, MatRef};
-use super::{conv, elementwise, gemm, movement, pool, reduce, resize};
+use super::{conv, elementwise, gemm, movement, pool, quant, reduce, resize};
 use crate::error::{Error, Result};
 use crate::exec::kernels::contract::{Input, Kernel, Output, Threads, View, ViewMut};
 use crate::exec::kernels::Operand;
@@ -69,6 +69,9 @@ macro_rules! by_dtype {
         match ($input, $out) {
             (View::F32($x), ViewMut::F32($y)) => $body,
             (View::I64($x), ViewMut::I64($y)) => $body,
+            (View::U8($x), ViewMut::U8($y)) => $body,
+            (View::I8($x), ViewMut::I8($y)) => $body,
+            (View::I32($x), ViewMut::I32($y)) => $body,
             _ => return Err(Error::Input("input and output dtypes differ".into())),
         }
     };
@@ -238,47 +241,48 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
             );
         }
         Op::Softmax { axis } => reduce::softmax(ins[0].f32()?, ins[0].shape, *axis, outs[0].f32()?),
-        Op::Concat { axis } => match &mut outs[0].data {
-            ViewMut::F32(y) => {
-                let parts: SmallVec<[(&[f32], &[usize]); 8]> = ins
-                    .iter()
-                    .map(|i| Ok((i.f32()?, i.shape)))
-                    .collect::<Result<_>>()?;
-                movement::concat(&parts, *axis, y)
+        Op::Concat { axis } => {
+            macro_rules! concat_as {
+                ($variant:ident, $y:expr) => {{
+                    let parts: SmallVec<[(&[_], &[usize]); 8]> = ins
+                        .iter()
+                        .map(|i| match i.data {
+                            View::$variant(v) => Ok((v, i.shape)),
+                            _ => Err(Error::Input("concat of mixed dtypes".into())),
+                        })
+                        .collect::<Result<_>>()?;
+                    movement::concat(&parts, *axis, $y)
+                }};
             }
-            ViewMut::I64(y) => {
-                let parts: SmallVec<[(&[i64], &[usize]); 8]> = ins
-                    .iter()
-                    .map(|i| match i.data {
-                        View::I64(v) => Ok((v, i.shape)),
-                        View::F32(_) => Err(Error::Input("concat of mixed dtypes".into())),
-                    })
-                    .collect::<Result<_>>()?;
-                movement::concat(&parts, *axis, y)
+            match &mut outs[0].data {
+                ViewMut::F32(y) => concat_as!(F32, y),
+                ViewMut::I64(y) => concat_as!(I64, y),
+                ViewMut::U8(y) => concat_as!(U8, y),
+                ViewMut::I8(y) => concat_as!(I8, y),
+                ViewMut::I32(y) => concat_as!(I32, y),
             }
-        },
-        Op::Split { axis, .. } => match ins[0].data {
-            View::F32(x) => {
-                let mut ys: SmallVec<[&mut [f32]; 4]> = SmallVec::new();
-                for o in outs.iter_mut() {
-                    match &mut o.data {
-                        ViewMut::F32(y) => ys.push(y),
-                        ViewMut::I64(_) => return Err(Error::Input("split dtype".into())),
+        }
+        Op::Split { axis, .. } => {
+            macro_rules! split_as {
+                ($variant:ident, $x:expr) => {{
+                    let mut ys: SmallVec<[&mut [_]; 4]> = SmallVec::new();
+                    for o in outs.iter_mut() {
+                        match &mut o.data {
+                            ViewMut::$variant(y) => ys.push(y),
+                            _ => return Err(Error::Input("split dtype".into())),
+                        }
                     }
-                }
-                movement::split(x, ins[0].shape, *axis, &mut ys)
+                    movement::split($x, ins[0].shape, *axis, &mut ys)
+                }};
             }
-            View::I64(x) => {
-                let mut ys: SmallVec<[&mut [i64]; 4]> = SmallVec::new();
-                for o in outs.iter_mut() {
-                    match &mut o.data {
-                        ViewMut::I64(y) => ys.push(y),
-                        ViewMut::F32(_) => return Err(Error::Input("split dtype".into())),
-                    }
-                }
-                movement::split(x, ins[0].shape, *axis, &mut ys)
+            match ins[0].data {
+                View::F32(x) => split_as!(F32, x),
+                View::I64(x) => split_as!(I64, x),
+                View::U8(x) => split_as!(U8, x),
+                View::I8(x) => split_as!(I8, x),
+                View::I32(x) => split_as!(I32, x),
             }
-        },
+        }
         Op::Slice { axes } => by_dtype!(ins[0].data, &mut outs[0].data, |x, y| movement::slice(
             x,
             ins[0].shape,
@@ -403,16 +407,51 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
             *bias,
             outs[0].f32()?,
         ),
-        Op::Cast { .. } => match (ins[0].data, &mut outs[0].data) {
-            (View::F32(x), ViewMut::F32(y)) => y.copy_from_slice(x),
-            (View::I64(x), ViewMut::I64(y)) => y.copy_from_slice(x),
-            (View::F32(x), ViewMut::I64(y)) => {
-                y.iter_mut().zip(x).for_each(|(o, &v)| *o = v as i64)
-            }
-            (View::I64(x), ViewMut::F32(y)) => {
-                y.iter_mut().zip(x).for_each(|(o, &v)| *o = v as f32)
-            }
-        },
+        Op::Cast { .. } => cast(ins[0].data, &mut outs[0].data),
+        Op::Quantize(q) => quant::quantize(*q, ins[0].f32()?, &mut outs[0].data)?,
+        Op::Dequantize(q) => quant::dequantize(*q, ins[0].data, outs[0].f32()?),
+        Op::QConv {
+            geometry,
+            x,
+            y,
+            activation,
+        } => {
+            let shape = ConvShape {
+                geometry,
+                input: dims4(ins[0].shape),
+                output: dims4(out_shape),
+            };
+            let requant = quant::conv_requantizers(*x, *y, ins[2].f32()?, *activation)?;
+            let bias = ins.get(3).map(|b| b.i32()).transpose()?;
+            quant::qconv2d(
+                &shape,
+                ins[0].data,
+                x.zero_point,
+                ins[1].i8()?,
+                bias,
+                &requant,
+                &mut outs[0].data,
+            )?;
+        }
+        Op::QBinary { op, a, b, y } => quant::qbinary(
+            *op,
+            (ins[0].data, *a, ins[0].shape),
+            (ins[1].data, *b, ins[1].shape),
+            *y,
+            out_shape,
+            &mut outs[0].data,
+        )?,
+        Op::QGlobalAvgPool { x, y } => {
+            let s = ins[0].shape;
+            quant::qglobal_avg_pool(
+                ins[0].data,
+                *x,
+                *y,
+                s[0] * s[1],
+                s[2] * s[3],
+                &mut outs[0].data,
+            )?
+        }
     }
     Ok(())
 }
@@ -437,6 +476,9 @@ pub fn eval(op: &Op, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
             let data = match data {
                 TensorData::F32(v) => ViewMut::F32(v),
                 TensorData::I64(v) => ViewMut::I64(v),
+                TensorData::U8(v) => ViewMut::U8(v),
+                TensorData::I8(v) => ViewMut::I8(v),
+                TensorData::I32(v) => ViewMut::I32(v),
                 // `Tensor::zeros` never makes shared data.
                 TensorData::SharedF32(_) => ViewMut::F32(&mut []),
             };
@@ -448,4 +490,36 @@ pub fn eval(op: &Op, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
     compute(op, &ins, &mut views, &mut scratch)?;
     drop(views);
     Ok(outs)
+}
+
+/// Cast between any two dtypes: floats to integers truncate toward zero
+/// and saturate, integers to narrower integers wrap (as ONNX leaves it).
+fn cast(x: View, y: &mut ViewMut) {
+    fn fill<T, U: Copy>(x: &[U], y: &mut [T], f: impl Fn(U) -> T) {
+        y.iter_mut().zip(x).for_each(|(o, &v)| *o = f(v));
+    }
+    macro_rules! from_int {
+        ($x:expr) => {
+            match y {
+                ViewMut::F32(y) => fill($x, y, |v| v as f32),
+                ViewMut::I64(y) => fill($x, y, |v| v as i64),
+                ViewMut::U8(y) => fill($x, y, |v| v as u8),
+                ViewMut::I8(y) => fill($x, y, |v| v as i8),
+                ViewMut::I32(y) => fill($x, y, |v| v as i32),
+            }
+        };
+    }
+    match x {
+        View::F32(x) => match y {
+            ViewMut::F32(y) => y.copy_from_slice(x),
+            ViewMut::I64(y) => fill(x, y, |v| v as i64),
+            ViewMut::U8(y) => fill(x, y, |v| v as u8),
+            ViewMut::I8(y) => fill(x, y, |v| v as i8),
+            ViewMut::I32(y) => fill(x, y, |v| v as i32),
+        },
+        View::I64(x) => from_int!(x),
+        View::U8(x) => from_int!(x),
+        View::I8(x) => from_int!(x),
+        View::I32(x) => from_int!(x),
+    }
 }

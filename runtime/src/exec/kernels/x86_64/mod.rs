@@ -7,6 +7,7 @@
 mod avx2;
 mod avx512;
 mod probe;
+mod vnni;
 
 pub use avx2::Avx2;
 pub use avx512::Avx512;
@@ -14,3 +15,4 @@ pub use probe::{
     fma_peak, fma_peak_avx2, fma_peak_avx512, FmaPeak, AVX2_ACCUMULATORS, AVX512_ACCUMULATORS,
     FMA_LATENCY_CYCLES,
 };
+pub use vnni::Avx512Vnni;
