@@ -58,6 +58,8 @@ MODELS = [
     ("EfficientNet-Lite0", "efficientnet-lite0-fp32", "stand-in for EfficientNet-B0"),
     ("PP-OCRv4 det", "ppocr-det-v4", "320x320 instead of 640x640, to keep the run short"),
     ("PP-OCR cls", "ppocr-cls-mobile-v2", ""),
+    ("EfficientNet-Lite0 int8", "efficientnet-lite0-int8-qop",
+     "ORT's static int8 (QOperator), run as integer kernels; every storage mode keeps its int8 weights"),
 ]
 MODES = ["f32", "f16", "int8", "palette4"]
 IN_PLACE = ["--weights", "f32", "--in-place"]  # raw f32: a mapped file is used with no copy

@@ -354,6 +354,7 @@ pub fn int8_specs(isa: Isa) -> Vec<KernelSpec> {
         ]),
         #[cfg(target_arch = "aarch64")]
         Isa::Neon => list.extend([
+            spec("qconv_gemm", build_qconv_gemm::<aarch64::NeonDot>),
             spec("qconv_gemm", build_qconv_gemm::<aarch64::Neon>),
             spec("qdepthwise", build_qdepthwise::<aarch64::Neon>),
             spec("qelementwise", build_qelementwise::<aarch64::Neon>),

@@ -37,16 +37,21 @@ fn tile_matches<T: QTile>(tile: T, make: fn(usize, &[i8], &[u8], &mut [i32])) {
 
 #[test]
 fn every_int8_tile_matches_the_scalar_loop() {
-    tile_matches(ScalarQTile, scalar_tile::<4, 16, 4>);
+    tile_matches(ScalarQTile, scalar_tile::<4, 16, 4, false>);
     #[cfg(target_arch = "x86_64")]
     match super::x86_64::Avx512Vnni::detect() {
-        Some(t) => tile_matches(t, scalar_tile::<8, 32, 4>),
+        Some(t) => tile_matches(t, scalar_tile::<8, 32, 4, false>),
         None => eprintln!("NOT RUN: no AVX-512 VNNI on this CPU"),
     }
     #[cfg(target_arch = "aarch64")]
     match <super::aarch64::Neon as QTile>::detect() {
-        Some(t) => tile_matches(t, scalar_tile::<8, 8, 1>),
+        Some(t) => tile_matches(t, scalar_tile::<8, 8, 1, false>),
         None => eprintln!("NOT RUN: no NEON"),
+    }
+    #[cfg(target_arch = "aarch64")]
+    match super::aarch64::NeonDot::detect() {
+        Some(t) => tile_matches(t, scalar_tile::<8, 8, 4, true>),
+        None => eprintln!("NOT RUN: no NEON dotprod on this CPU"),
     }
 }
 

@@ -24,6 +24,10 @@ pub trait QTile: Copy + Send + Sync + std::fmt::Debug + 'static {
     const MR: usize;
     const NR: usize;
     const KG: usize;
+    /// Whether the tile reads activations as i8, `x − 128` (`x ^ 0x80`),
+    /// for signed-only dot products (NEON `sdot`); the kernel flips the
+    /// gathered panel and adds `128 · Σ w` back through the bias.
+    const SIGNED_ACTIVATIONS: bool = false;
     /// `u8_qconv_gemm_{MR}x{NR}_{isa}`.
     const NAME: &'static str;
     /// `u8_qdepthwise_{isa}`: the depthwise kernel run under this token.
@@ -68,13 +72,13 @@ impl QTile for ScalarQTile {
         Some(ScalarQTile)
     }
     fn tile(self, groups: usize, a: &[i8], b: &[u8], acc: &mut [i32]) {
-        scalar_tile::<4, 16, 4>(groups, a, b, acc);
+        scalar_tile::<4, 16, 4, false>(groups, a, b, acc);
     }
 }
 
 /// The reference loop of a tile, for any shape (ISA tests call it with
-/// their own `MR`, `NR`, `KG`).
-pub fn scalar_tile<const MR: usize, const NR: usize, const KG: usize>(
+/// their own `MR`, `NR`, `KG`); `SIGNED` reads `b` as i8.
+pub fn scalar_tile<const MR: usize, const NR: usize, const KG: usize, const SIGNED: bool>(
     groups: usize,
     a: &[i8],
     b: &[u8],
@@ -92,7 +96,12 @@ pub fn scalar_tile<const MR: usize, const NR: usize, const KG: usize>(
             for (c, o) in row.iter_mut().enumerate() {
                 let mut s = 0i32;
                 for t in 0..KG {
-                    s += ag[r * KG + t] as i32 * bg[c * KG + t] as i32;
+                    let b = if SIGNED {
+                        bg[c * KG + t] as i8 as i32
+                    } else {
+                        bg[c * KG + t] as i32
+                    };
+                    s += ag[r * KG + t] as i32 * b;
                 }
                 *o += s;
             }
@@ -115,7 +124,8 @@ pub struct QConvGemm<T: QTile> {
     pointwise: bool,
     /// Per group, per panel of MR rows: `k_groups · MR · KG` weights.
     packed: Vec<i8>,
-    /// Bias minus `x_zero · Σ_k w`, per output channel (rows padded).
+    /// Bias plus `(offset − x_zero) · Σ_k w` (offset 128 for signed
+    /// activations, else 0), per output channel (rows padded).
     bias: Vec<i32>,
     requant: Vec<Requantize>,
 }
@@ -170,8 +180,10 @@ impl<T: QTile> QConvGemm<T> {
                 }
                 let sum: i32 = row.iter().map(|&v| v as i32).sum();
                 let b0 = b.and_then(|b| b.get(oc).copied()).unwrap_or(0);
+                // Σ w·(x − zx) = Σ w·(x − offset) + (offset − zx)·Σ w.
+                let offset = if T::SIGNED_ACTIVATIONS { 128 } else { 0 };
                 bias_eff[(grp * panels + panel) * T::MR + lane] =
-                    b0.wrapping_sub(x.zero_point.wrapping_mul(sum));
+                    b0.wrapping_add((offset - x.zero_point).wrapping_mul(sum));
             }
         }
         Some(QConvGemm {
@@ -288,6 +300,9 @@ impl<T: QTile> QConvGemm<T> {
             for (grp, pi, oc0, rows) in self.units().skip(units.0).take(units.1 - units.0) {
                 if gathered != Some(grp) {
                     self.gather(x, grp, p0, panel);
+                    if T::SIGNED_ACTIVATIONS {
+                        panel.iter_mut().for_each(|v| *v ^= 0x80);
+                    }
                     gathered = Some(grp);
                 }
                 let at = (grp * panels + pi) * a_panel;

@@ -3,6 +3,8 @@
 //! still made by detection so the dispatch tests can see it.
 
 mod neon;
+mod qdot;
 mod qneon;
 
 pub use neon::Neon;
+pub use qdot::NeonDot;
