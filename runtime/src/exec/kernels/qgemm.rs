@@ -122,6 +122,10 @@ pub struct QConvGemm<T: QTile> {
     k_groups: usize,
     /// 1×1, stride 1, no padding: im2col is an interleave of input rows.
     pointwise: bool,
+    /// For one output pixel per image (a classifier head: Gemm or MatMul
+    /// of one row), the weight rows as they are, \[M, K\]: a tile of NR
+    /// pixels would compute NR − 1 columns for nothing, a row dot does not.
+    rows: Option<Vec<i8>>,
     /// Per group, per panel of MR rows: `k_groups · MR · KG` weights.
     packed: Vec<i8>,
     /// Bias plus `(offset − x_zero) · Σ_k w` (offset 128 for signed
@@ -193,6 +197,8 @@ impl<T: QTile> QConvGemm<T> {
             output: [os[1], os[2], os[3]],
             x_zero: x.zero_point as u8,
             pointwise: g.kernel == [1, 1] && g.strides == [1, 1] && g.pads == [0; 4],
+            rows: (groups == 1 && g.kernel == [1, 1] && os[2] * os[3] == 1 && xs[2] * xs[3] == 1)
+                .then(|| wv.clone()),
             k_groups,
             packed,
             bias: bias_eff,
@@ -237,29 +243,36 @@ impl<T: QTile> QConvGemm<T> {
         let [_, oh, ow] = self.output;
         let cg = c / g.groups;
         let [kh, kw] = g.kernel;
-        let pixels = oh * ow;
+        let cols = T::NR.min(oh * ow - p0);
         panel.fill(self.x_zero);
-        for col in 0..T::NR {
-            let p = p0 + col;
-            if p >= pixels {
-                break;
+        // Each column's window origin, stepped along the output rows.
+        let mut origin = [(0isize, 0isize); MAX_NR];
+        let (mut oy, mut ox) = (p0 / ow, p0 % ow);
+        for o in origin.iter_mut().take(cols) {
+            *o = (
+                (oy * g.strides[0]) as isize - g.pads[0] as isize,
+                (ox * g.strides[1]) as isize - g.pads[1] as isize,
+            );
+            ox += 1;
+            if ox == ow {
+                (oy, ox) = (oy + 1, 0);
             }
-            let (oy, ox) = (p / ow, p % ow);
-            let y0 = (oy * g.strides[0]) as isize - g.pads[0] as isize;
-            let x0 = (ox * g.strides[1]) as isize - g.pads[1] as isize;
-            let mut kk = 0;
-            for icg in 0..cg {
-                let plane = &x[(grp * cg + icg) * ih * iw..][..ih * iw];
-                for ky in 0..kh {
-                    let iy = y0 + (ky * g.dilations[0]) as isize;
-                    for kx in 0..kw {
-                        let ix = x0 + (kx * g.dilations[1]) as isize;
+        }
+        let mut kk = 0;
+        for icg in 0..cg {
+            let plane = &x[(grp * cg + icg) * ih * iw..][..ih * iw];
+            for ky in 0..kh {
+                let dy = (ky * g.dilations[0]) as isize;
+                for kx in 0..kw {
+                    let dx = (kx * g.dilations[1]) as isize;
+                    let dst = &mut panel[(kk / T::KG) * T::NR * T::KG + kk % T::KG..];
+                    for (col, &(y0, x0)) in origin[..cols].iter().enumerate() {
+                        let (iy, ix) = (y0 + dy, x0 + dx);
                         if iy >= 0 && (iy as usize) < ih && ix >= 0 && (ix as usize) < iw {
-                            panel[(kk / T::KG) * T::NR * T::KG + col * T::KG + kk % T::KG] =
-                                plane[iy as usize * iw + ix as usize];
+                            dst[col * T::KG] = plane[iy as usize * iw + ix as usize];
                         }
-                        kk += 1;
                     }
+                    kk += 1;
                 }
             }
         }
@@ -344,8 +357,43 @@ impl<T: QTile> IsaWork for GemmUnits<'_, T> {
     }
 }
 
+/// A one-pixel 1×1 conv over the batch: one dot product per image and
+/// output channel, straight from the weight rows.
+struct RowDots<'a, T: QTile> {
+    kernel: &'a QConvGemm<T>,
+    rows: &'a [i8],
+    x: &'a [u8],
+    y: &'a mut [u8],
+}
+
+impl<T: QTile> IsaWork for RowDots<'_, T> {
+    type Output = Result<()>;
+    #[inline(always)]
+    fn run(self) -> Result<()> {
+        let (k, m) = (self.kernel.input[0], self.kernel.output[0]);
+        for (xb, yb) in self.x.chunks_exact(k).zip(self.y.chunks_exact_mut(m)) {
+            for (oc, (o, w)) in yb.iter_mut().zip(self.rows.chunks_exact(k)).enumerate() {
+                let dot: i32 = w.iter().zip(xb).map(|(&w, &v)| w as i32 * v as i32).sum();
+                // Groups are 1: the padded bias rows are the channels.
+                let bias = self.kernel.bias[oc];
+                // The packed bias assumes the tile's activation offset.
+                let offset = if T::SIGNED_ACTIVATIONS {
+                    128 * w.iter().map(|&w| w as i32).sum::<i32>()
+                } else {
+                    0
+                };
+                *o = self.kernel.requant[oc].apply(dot.wrapping_add(bias).wrapping_sub(offset))
+                    as u8;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Largest `MR · NR` of any tile (the accumulators live on the stack).
 const MAX_TILE: usize = 512;
+/// Largest `NR` of any tile (column origins of a gather, on the stack).
+const MAX_NR: usize = 64;
 
 impl<T: QTile> Kernel for QConvGemm<T> {
     fn name(&self) -> &'static str {
@@ -374,11 +422,20 @@ impl<T: QTile> Kernel for QConvGemm<T> {
         let units = self.units().count();
         let workers = threads.count().min(units).max(1);
         if T::MR * T::NR > MAX_TILE
+            || T::NR > MAX_NR
             || scratch.len() < workers * per_worker
             || x.len() < image_in
             || y.len() < image_out
         {
             return Err(Error::Input("QLinearConv buffers too small".into()));
+        }
+        if let Some(rows) = &self.rows {
+            return self.tile.vectorized(RowDots {
+                kernel: self,
+                rows,
+                x,
+                y,
+            });
         }
         let per = units.div_ceil(workers);
         for (xb, yb) in x.chunks_exact(image_in).zip(y.chunks_exact_mut(image_out)) {
