@@ -9,11 +9,10 @@
 use smallvec::SmallVec;
 
 use super::contract::{Input, Kernel, Output, Requantize, Threads};
-use super::qgemm::{IsaWork, QTile};
-use super::scalar::quant::conv_requantizers;
+use super::qgemm::{qconv_parts, IsaWork, QConvParts, QTile};
 use super::Operand;
 use crate::error::{Error, Result};
-use crate::ir::{ConvGeometry, DType, Op, TensorData, TypeInfo};
+use crate::ir::{ConvGeometry, Op, TypeInfo};
 
 #[derive(Debug)]
 pub struct QDepthwise<T: QTile> {
@@ -33,32 +32,20 @@ pub struct QDepthwise<T: QTile> {
 
 impl<T: QTile> QDepthwise<T> {
     pub fn build(tile: T, op: &Op, ins: &[Operand], outs: &[TypeInfo]) -> Option<Self> {
-        let Op::QConv {
+        let QConvParts {
             geometry: g,
             x,
-            y,
-            activation,
-        } = op
-        else {
-            return None;
-        };
+            weights: wv,
+            bias,
+            requant,
+        } = qconv_parts(op, ins)?;
         let xs = &ins[0].info.shape;
-        let w = ins[1].constant?;
-        let depthwise = g.groups == xs[1] && w.shape()[0] == g.groups && w.shape()[1] == 1;
-        if !depthwise || x.dtype != DType::U8 || y.dtype != DType::U8 {
+        let w = &ins[1].info.shape;
+        if !(g.groups == xs[1] && w[0] == g.groups && w[1] == 1) {
             return None;
         }
-        let TensorData::I8(wv) = w.data() else {
-            return None;
-        };
         let taps = g.kernel[0] * g.kernel[1];
-        let bias = match ins.get(3) {
-            Some(b) => match b.constant?.data() {
-                TensorData::I32(v) => v.clone(),
-                _ => return None,
-            },
-            None => vec![0; g.groups],
-        };
+        let bias = bias.map_or_else(|| vec![0; g.groups], <[i32]>::to_vec);
         let bias = wv
             .chunks_exact(taps)
             .zip(&bias)
@@ -74,7 +61,7 @@ impl<T: QTile> QDepthwise<T> {
             x_zero: x.zero_point as u8,
             weights: wv.iter().map(|&v| v as i32).collect(),
             bias,
-            requant: conv_requantizers(*x, *y, ins[2].constant?.as_f32()?, *activation).ok()?,
+            requant,
         })
     }
 

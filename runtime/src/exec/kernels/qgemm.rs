@@ -16,7 +16,7 @@ use super::contract::{Input, Kernel, Output, Requantize, Threads};
 use super::scalar::quant::conv_requantizers;
 use super::Operand;
 use crate::error::{Error, Result};
-use crate::ir::{ConvGeometry, Op, TypeInfo};
+use crate::ir::{ConvGeometry, DType, Op, Quant, TensorData, TypeInfo};
 
 /// An int8 GEMM tile of one ISA: `acc[r][c] = Σ_g Σ_t a[g][r][t] · b[g][c][t]`
 /// over `groups` k-groups of `KG`, for `MR` weight rows and `NR` pixels.
@@ -109,6 +109,52 @@ pub fn scalar_tile<const MR: usize, const NR: usize, const KG: usize, const SIGN
     }
 }
 
+/// What the integer convolution kernels take of a QConv node.
+pub struct QConvParts<'a> {
+    pub geometry: &'a ConvGeometry,
+    pub x: Quant,
+    /// i8 \[M, C/g, kh, kw\], zero point 0.
+    pub weights: &'a [i8],
+    pub bias: Option<&'a [i32]>,
+    /// One per output channel.
+    pub requant: Vec<Requantize>,
+}
+
+/// The parts of a QConv with u8 input and output and constant weights,
+/// scales and bias; `None` for anything else.
+pub fn qconv_parts<'a>(op: &'a Op, ins: &[Operand<'a>]) -> Option<QConvParts<'a>> {
+    let Op::QConv {
+        geometry,
+        x,
+        y,
+        activation,
+    } = op
+    else {
+        return None;
+    };
+    if x.dtype != DType::U8 || y.dtype != DType::U8 {
+        return None;
+    }
+    let TensorData::I8(weights) = ins[1].constant?.data() else {
+        return None;
+    };
+    let bias = match ins.get(3) {
+        Some(b) => match b.constant?.data() {
+            TensorData::I32(v) => Some(v.as_slice()),
+            _ => return None,
+        },
+        None => None,
+    };
+    let scales = ins[2].constant?.as_f32()?;
+    Some(QConvParts {
+        geometry,
+        x: *x,
+        weights,
+        bias,
+        requant: conv_requantizers(*x, *y, scales, *activation).ok()?,
+    })
+}
+
 /// A prepared QLinearConv run as GEMM with tile `T`.
 #[derive(Debug)]
 pub struct QConvGemm<T: QTile> {
@@ -138,29 +184,18 @@ impl<T: QTile> QConvGemm<T> {
     /// Accepts a QConv with u8 input and output and constant i8 weights,
     /// scales and bias; `None` for anything else (depthwise included).
     pub fn build(tile: T, op: &Op, ins: &[Operand], outs: &[TypeInfo]) -> Option<Self> {
-        let Op::QConv {
+        let QConvParts {
             geometry: g,
             x,
-            y,
-            activation,
-        } = op
-        else {
-            return None;
-        };
+            weights: wv,
+            bias: b,
+            requant,
+        } = qconv_parts(op, ins)?;
         let xs = &ins[0].info.shape;
-        let (w, w_scale) = (ins[1].constant?, ins[2].constant?.as_f32()?);
-        let bias = match ins.get(3) {
-            Some(b) => Some(b.constant?),
-            None => None,
-        };
-        let depthwise = g.groups > 1 && g.groups == xs[1] && w.shape()[1] == 1;
-        let u8_io = x.dtype == crate::ir::DType::U8 && y.dtype == crate::ir::DType::U8;
-        if depthwise || !u8_io || outs[0].shape[0] != xs[0] {
+        let depthwise = g.groups > 1 && g.groups == xs[1] && ins[1].info.shape[1] == 1;
+        if depthwise || outs[0].shape[0] != xs[0] {
             return None;
         }
-        let crate::ir::TensorData::I8(wv) = w.data() else {
-            return None;
-        };
         let os = &outs[0].shape;
         let (m, groups) = (os[1], g.groups);
         let mg = m / groups;
@@ -169,10 +204,6 @@ impl<T: QTile> QConvGemm<T> {
         let panels = mg.div_ceil(T::MR);
         let mut packed = vec![0i8; groups * panels * k_groups * T::MR * T::KG];
         let mut bias_eff = vec![0i32; groups * panels * T::MR];
-        let b = bias.map(|b| match b.data() {
-            crate::ir::TensorData::I32(v) => v.as_slice(),
-            _ => &[],
-        });
         for grp in 0..groups {
             for r in 0..mg {
                 let oc = grp * mg + r;
@@ -198,11 +229,11 @@ impl<T: QTile> QConvGemm<T> {
             x_zero: x.zero_point as u8,
             pointwise: g.kernel == [1, 1] && g.strides == [1, 1] && g.pads == [0; 4],
             rows: (groups == 1 && g.kernel == [1, 1] && os[2] * os[3] == 1 && xs[2] * xs[3] == 1)
-                .then(|| wv.clone()),
+                .then(|| wv.to_vec()),
             k_groups,
             packed,
             bias: bias_eff,
-            requant: conv_requantizers(*x, *y, w_scale, *activation).ok()?,
+            requant,
         })
     }
 
