@@ -92,10 +92,10 @@ impl IsaWork for Elementwise<'_, '_, '_> {
         match self.kind {
             Kind::Quantize(q) => {
                 let (lo, hi) = (q.range().0 as f32, q.range().1 as f32);
-                let (inv, zero) = (q.scale, q.zero_point as f32);
+                let (scale, zero) = (q.scale, q.zero_point as f32);
                 for (o, &v) in out.u8()?.iter_mut().zip(self.ins[0].f32()?) {
                     // As `Quant::quantize`: NaN becomes the zero point.
-                    let r = (v / inv).round_ties_even() + zero;
+                    let r = (v / scale).round_ties_even() + zero;
                     *o = if r.is_nan() { zero } else { r.clamp(lo, hi) } as u8;
                 }
             }

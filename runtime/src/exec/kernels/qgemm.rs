@@ -171,7 +171,9 @@ pub struct QConvGemm<T: QTile> {
     /// For one output pixel per image (a classifier head: Gemm or MatMul
     /// of one row), the weight rows as they are, \[M, K\]: a tile of NR
     /// pixels would compute NR − 1 columns for nothing, a row dot does not.
-    rows: Option<Vec<i8>>,
+    /// With them, each channel's bias for a dot of unshifted u8 inputs:
+    /// `bias − x_zero · Σ w`.
+    rows: Option<(Vec<i8>, Vec<i32>)>,
     /// Per group, per panel of MR rows: `k_groups · MR · KG` weights.
     packed: Vec<i8>,
     /// Bias plus `(offset − x_zero) · Σ_k w` (offset 128 for signed
@@ -229,7 +231,18 @@ impl<T: QTile> QConvGemm<T> {
             x_zero: x.zero_point as u8,
             pointwise: g.kernel == [1, 1] && g.strides == [1, 1] && g.pads == [0; 4],
             rows: (groups == 1 && g.kernel == [1, 1] && os[2] * os[3] == 1 && xs[2] * xs[3] == 1)
-                .then(|| wv.to_vec()),
+                .then(|| {
+                    let biases = wv
+                        .chunks_exact(k.max(1))
+                        .enumerate()
+                        .map(|(oc, w)| {
+                            let sum: i32 = w.iter().map(|&v| v as i32).sum();
+                            let b0 = b.and_then(|b| b.get(oc).copied()).unwrap_or(0);
+                            b0.wrapping_sub(x.zero_point.wrapping_mul(sum))
+                        })
+                        .collect();
+                    (wv.to_vec(), biases)
+                }),
             k_groups,
             packed,
             bias: bias_eff,
@@ -392,6 +405,7 @@ impl<T: QTile> IsaWork for GemmUnits<'_, T> {
 /// output channel, straight from the weight rows.
 struct RowDots<'a, T: QTile> {
     kernel: &'a QConvGemm<T>,
+    biases: &'a [i32],
     rows: &'a [i8],
     x: &'a [u8],
     y: &'a mut [u8],
@@ -405,16 +419,7 @@ impl<T: QTile> IsaWork for RowDots<'_, T> {
         for (xb, yb) in self.x.chunks_exact(k).zip(self.y.chunks_exact_mut(m)) {
             for (oc, (o, w)) in yb.iter_mut().zip(self.rows.chunks_exact(k)).enumerate() {
                 let dot: i32 = w.iter().zip(xb).map(|(&w, &v)| w as i32 * v as i32).sum();
-                // Groups are 1: the padded bias rows are the channels.
-                let bias = self.kernel.bias[oc];
-                // The packed bias assumes the tile's activation offset.
-                let offset = if T::SIGNED_ACTIVATIONS {
-                    128 * w.iter().map(|&w| w as i32).sum::<i32>()
-                } else {
-                    0
-                };
-                *o = self.kernel.requant[oc].apply(dot.wrapping_add(bias).wrapping_sub(offset))
-                    as u8;
+                *o = self.kernel.requant[oc].apply(dot.wrapping_add(self.biases[oc])) as u8;
             }
         }
         Ok(())
@@ -460,9 +465,10 @@ impl<T: QTile> Kernel for QConvGemm<T> {
         {
             return Err(Error::Input("QLinearConv buffers too small".into()));
         }
-        if let Some(rows) = &self.rows {
+        if let Some((rows, biases)) = &self.rows {
             return self.tile.vectorized(RowDots {
                 kernel: self,
+                biases,
                 rows,
                 x,
                 y,

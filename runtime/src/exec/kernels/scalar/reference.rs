@@ -443,14 +443,7 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
         )?,
         Op::QGlobalAvgPool { x, y } => {
             let s = ins[0].shape;
-            quant::qglobal_avg_pool(
-                ins[0].data,
-                *x,
-                *y,
-                s[0] * s[1],
-                s[2] * s[3],
-                &mut outs[0].data,
-            )?
+            quant::qglobal_avg_pool(ins[0].data, *x, *y, s[2] * s[3], &mut outs[0].data)?
         }
     }
     Ok(())
