@@ -9,6 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use image::imageops::FilterType;
+use squeeze::pack::ptq::QuantizeOptions;
 use squeeze::pack::{self, Metadata, PackOptions, Storage};
 use squeeze::{LoadOptions, Model, Tensor};
 
@@ -105,6 +106,21 @@ fn variants(
     out
 }
 
+/// `float` statically quantized to int8 on `calibration`, packed and loaded.
+fn static_int8(float: &Model, calibration: Vec<Vec<Tensor>>) -> Model {
+    let popts = PackOptions {
+        weights: Storage::Int8,
+        calibration,
+        quantize: Some(QuantizeOptions::default()),
+        ..PackOptions::default()
+    };
+    let (bytes, report) =
+        pack::pack(float.graph(), &Metadata::default(), &popts, &|| ()).expect("pack");
+    let int8 = report.layers.iter().filter(|l| l.int8).count();
+    eprintln!("static int8: {int8} of {} layers int8", report.layers.len());
+    Model::from_sqz_bytes(&bytes, &LoadOptions::default()).expect("load sqz")
+}
+
 /// Runs every variant on every input, two threads, returning outputs[variant][input].
 fn run_all(models: &[(&str, Model)], inputs: &[Tensor]) -> Vec<Vec<Vec<f32>>> {
     models
@@ -174,6 +190,7 @@ fn efficientnet_lite0_top1_agreement_on_real_photos() {
         calibration.clone(),
         PackOptions::default().f16_kernel_max,
     );
+    let static_int8 = static_int8(&models[0].1, calibration.clone());
     let outs = run_all(&models, &inputs);
     // Our float top-1 on the scene photos against ONNX Runtime's, from the
     // shared expectations (which list only data/images).
@@ -213,8 +230,9 @@ fn efficientnet_lite0_top1_agreement_on_real_photos() {
         assert!(rate >= 0.99, "{name}: top-1 agreement {rate:.4} < 0.99");
     }
     // ONNX Runtime's static int8 quantizations of the same model (QDQ and
-    // QOperator), run as integer kernels: their top-1 agreement with float
-    // measures that quantization (ORT's own: 177/196, 90 %); the floor
+    // QOperator) and squeeze's own (`pack --quantize int8`, calibrated on
+    // the scene photos), run as integer kernels: their top-1 agreement with
+    // float measures the quantization (ORT's own: 177/196, 90 %); the floor
     // catches an integer kernel gone wrong, which drops it far lower.
     let int8_models: Vec<(&str, Model)> = ["qdq", "qop"]
         .iter()
@@ -229,6 +247,7 @@ fn efficientnet_lite0_top1_agreement_on_real_photos() {
         2,
         "the int8 EfficientNet-Lite0 models load"
     );
+    let int8_models = [int8_models, vec![("static", static_int8)]].concat();
     let int8_outs = run_all(&int8_models, &inputs);
     for ((form, _), int8) in int8_models.iter().zip(&int8_outs) {
         let same = int8
@@ -238,7 +257,7 @@ fn efficientnet_lite0_top1_agreement_on_real_photos() {
             .count();
         let rate = same as f64 / photos.len() as f64;
         eprintln!(
-            "ORT int8 {form}, integer kernels: top-1 agreement with float {same}/{} = {:.2} %",
+            "int8 {form}, integer kernels: top-1 agreement with float {same}/{} = {:.2} %",
             photos.len(),
             100.0 * rate
         );

@@ -9,7 +9,8 @@ use super::input::{self, Preprocess, PreprocessArgs};
 use super::{thousands, ModelArgs};
 use crate::error::{Error, Result};
 use crate::ir::{Tensor, TensorData};
-use crate::pack::{self, Metadata, PackOptions, Preprocessing, Storage, TensorDesc};
+use crate::pack::ptq::{QuantizeOptions, RangeMethod};
+use crate::pack::{self, Metadata, PackOptions, PackReport, Preprocessing, Storage, TensorDesc};
 use crate::session::{IoInfo, LoadOptions, Model};
 
 #[derive(Args)]
@@ -19,9 +20,25 @@ pub struct PackArgs {
     /// Output file.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Weight storage: f32, f16, int8, palette2..palette8.
-    #[arg(long, default_value = "f32")]
-    pub weights: String,
+    /// Weight storage: f32, f16, int8, palette2..palette8 (default f32, or
+    /// int8 for the layers `--quantize` leaves float).
+    #[arg(long)]
+    pub weights: Option<String>,
+    /// Static quantization: `int8` runs convolutions, residual adds and
+    /// global pooling on integers, calibrated on --calibration.
+    #[arg(long)]
+    pub quantize: Option<String>,
+    /// How activation ranges are calibrated: auto (the least error of the
+    /// others, per tensor), minmax, mse, or percentileP (e.g. percentile99.99).
+    #[arg(long, default_value = "auto")]
+    pub calibration_method: String,
+    /// With --quantize, a layer whose int8 output is under this SNR (dB)
+    /// against float, measured on its own, stays float.
+    #[arg(long, default_value_t = QuantizeOptions::default().min_snr_db)]
+    pub min_snr: f64,
+    /// With --quantize, skip correcting biases for rounded weights.
+    #[arg(long)]
+    pub no_bias_correction: bool,
     /// In int8/palette modes, keep weights with at most this many values per
     /// output channel in f16 (depthwise and stem convs by default; raise it
     /// to trade size for accuracy on sensitive models).
@@ -154,11 +171,41 @@ fn sample_inputs(args: &PackArgs, infos: &[IoInfo], pre: &Preprocess) -> Result<
         .collect()
 }
 
-pub fn run(args: PackArgs) -> Result<()> {
-    let storage = Storage::parse(&args.weights).ok_or_else(|| {
+/// The static quantization `--quantize` asks for, if any.
+fn quantize_options(args: &PackArgs) -> Result<Option<QuantizeOptions>> {
+    let Some(kind) = &args.quantize else {
+        return Ok(None);
+    };
+    if kind != "int8" {
+        return Err(Error::Input(format!("--quantize {kind:?}: only int8")));
+    }
+    if args.calibration.is_none() {
+        return Err(Error::Input(
+            "--quantize int8 needs --calibration DIR (images or .npy inputs)".into(),
+        ));
+    }
+    let method = RangeMethod::parse(&args.calibration_method).ok_or_else(|| {
         Error::Input(format!(
-            "--weights {:?}: use f32, f16, int8 or palette2..palette8",
-            args.weights
+            "--calibration-method {:?}: use auto, minmax, mse or percentileP (50 < P <= 100)",
+            args.calibration_method
+        ))
+    })?;
+    Ok(Some(QuantizeOptions {
+        method,
+        min_snr_db: args.min_snr,
+        bias_correction: !args.no_bias_correction,
+    }))
+}
+
+pub fn run(args: PackArgs) -> Result<()> {
+    let quantize = quantize_options(&args)?;
+    let weights = args
+        .weights
+        .clone()
+        .unwrap_or_else(|| if quantize.is_some() { "int8" } else { "f32" }.into());
+    let storage = Storage::parse(&weights).ok_or_else(|| {
+        Error::Input(format!(
+            "--weights {weights:?}: use f32, f16, int8 or palette2..palette8"
         ))
     })?;
     let model = args.model.load()?;
@@ -209,6 +256,7 @@ pub fn run(args: PackArgs) -> Result<()> {
         calibration,
         f16_kernel_max: args.f16_kernel_max,
         in_place: args.in_place,
+        quantize,
         ..PackOptions::default()
     };
     let n_consts = model
@@ -259,7 +307,39 @@ pub fn run(args: PackArgs) -> Result<()> {
         100.0 * report.file_bytes as f64 / onnx_bytes.max(1) as f64
     );
     println!("sha256: {}", pack::container::sha256_hex(&bytes));
+    print_layers(&report, args.min_snr);
     report_error(&args, &model, &bytes, &samples)
+}
+
+/// The static quantization summary: per layer, its storage, error and why.
+fn print_layers(report: &PackReport, min_snr: f64) {
+    if report.layers.is_empty() {
+        return;
+    }
+    println!(
+        "\n{:<44} {:<18} {:<8} {:>9}  why",
+        "layer", "op", "runs as", "SNR dB"
+    );
+    for l in &report.layers {
+        let name: String = l.name.chars().take(44).collect();
+        let why = if l.int8 {
+            format!("SNR >= {min_snr}; output range {}", l.range)
+        } else {
+            format!("SNR < {min_snr}")
+        };
+        println!(
+            "{name:<44} {:<18} {:<8} {:>9.1}  {why}",
+            l.op,
+            if l.int8 { "int8" } else { "f32" },
+            l.snr_db
+        );
+    }
+    let int8 = report.layers.iter().filter(|l| l.int8).count();
+    println!(
+        "int8 layers: {int8} of {}; {} stay float",
+        report.layers.len(),
+        report.layers.len() - int8
+    );
 }
 
 /// Runs the float model and the packed one on the same inputs and prints

@@ -7,6 +7,7 @@ pub mod codec;
 pub mod container;
 pub mod format;
 mod load;
+pub mod ptq;
 mod write;
 
 pub use codec::{CodecError, Filter, WeightStorage};

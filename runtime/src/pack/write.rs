@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::calibrate;
+use super::ptq::{self, LayerReport, QuantizeOptions};
 use crate::ir::{Graph, Op, Tensor, ValueId};
 
 /// Packing choices.
@@ -35,6 +36,9 @@ pub struct PackOptions {
     /// Real model inputs; with them, int8/palette biases are corrected for
     /// the mean shift rounding causes.
     pub calibration: Vec<Vec<Tensor>>,
+    /// Static int8 quantization of weights and activations (on
+    /// `calibration`), before the weights are stored.
+    pub quantize: Option<QuantizeOptions>,
 }
 
 impl Default for PackOptions {
@@ -48,6 +52,7 @@ impl Default for PackOptions {
             min_quantized_elements: 256,
             f16_kernel_max: 128,
             calibration: Vec::new(),
+            quantize: None,
         }
     }
 }
@@ -67,6 +72,8 @@ pub struct TensorReport {
 #[derive(Clone, Debug)]
 pub struct PackReport {
     pub tensors: Vec<TensorReport>,
+    /// With static quantization, what became of each quantizable layer.
+    pub layers: Vec<LayerReport>,
     pub file_bytes: usize,
 }
 
@@ -184,6 +191,14 @@ pub fn pack(
     progress: &(dyn Fn() + Sync),
 ) -> Result<(Vec<u8>, PackReport)> {
     graph.validate()?;
+    let (quantized, layers) = match &opts.quantize {
+        Some(q) => {
+            let (g, layers) = ptq::quantize_static(graph, &opts.calibration, q)?;
+            (Some(g), layers)
+        }
+        None => (None, Vec::new()),
+    };
+    let graph = quantized.as_ref().unwrap_or(graph);
     let with_biases;
     let graph = if opts.calibration.is_empty() {
         graph
@@ -319,6 +334,7 @@ pub fn pack(
         file,
         PackReport {
             tensors: reports,
+            layers,
             file_bytes,
         },
     ))

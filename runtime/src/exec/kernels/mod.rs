@@ -351,6 +351,16 @@ pub fn int8_specs(isa: Isa) -> Vec<KernelSpec> {
             spec("qconv_gemm", build_qconv_gemm::<x86_64::Avx512Vnni>),
             spec("qdepthwise", build_qdepthwise::<x86_64::Avx512Vnni>),
             spec("qelementwise", build_qelementwise::<x86_64::Avx512Vnni>),
+            // AVX-512 without VNNI: the AVX2 tile.
+            spec("qconv_gemm", build_qconv_gemm::<x86_64::Avx2>),
+            spec("qdepthwise", build_qdepthwise::<x86_64::Avx2>),
+            spec("qelementwise", build_qelementwise::<x86_64::Avx2>),
+        ]),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => list.extend([
+            spec("qconv_gemm", build_qconv_gemm::<x86_64::Avx2>),
+            spec("qdepthwise", build_qdepthwise::<x86_64::Avx2>),
+            spec("qelementwise", build_qelementwise::<x86_64::Avx2>),
         ]),
         #[cfg(target_arch = "aarch64")]
         Isa::Neon => list.extend([

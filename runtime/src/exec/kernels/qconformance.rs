@@ -9,7 +9,7 @@
 use proptest::prelude::*;
 
 use super::contract::{Input, Kernel, Output, Requantize, Threads, ViewMut};
-use super::qgemm::{scalar_tile, QTile, ScalarQTile};
+use super::qgemm::{requantize_u8, scalar_tile, QTile, ScalarQTile};
 use super::scalar::reference::Reference;
 use super::{int8_specs, Isa, Operand};
 use crate::ir::{ConvGeometry, DType, Op, Quant, Tensor, TensorData, TypeInfo, UnaryOp};
@@ -33,11 +33,52 @@ fn tile_matches<T: QTile>(tile: T, make: fn(usize, &[i8], &[u8], &mut [i32])) {
         make(groups, &a, &b, &mut want);
         assert_eq!(got, want, "{} over {groups} k-groups", T::NAME);
     }
+    requantize_matches(tile);
+}
+
+/// The tile's requantization against the portable loop: extreme and
+/// ordinary accumulators, biases that wrap, scales above and below 1,
+/// zero points and clamps, every length up to past two vectors.
+fn requantize_matches<T: QTile>(tile: T) {
+    let mut acc: Vec<i32> = bytes(64, 3)
+        .chunks_exact(4)
+        .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    acc.extend([
+        i32::MIN,
+        i32::MAX,
+        -1,
+        0,
+        1,
+        1 << 20,
+        -(1 << 20),
+        12345,
+        -12345,
+    ]);
+    acc.extend((0..24).map(|i| (i - 12) * 997));
+    for &real in &[0.75, 0.0123, 3.5e-5, 1e-9, 0.999_999, 1.0, 17.25] {
+        for (zero, lo, hi) in [(0, 0, 255), (128, 0, 255), (3, 3, 200), (255, 0, 255)] {
+            let rq = Requantize::new(real, zero, lo, hi).expect("requantizer");
+            for bias in [0, -77_777, i32::MAX] {
+                for n in [0, 1, 7, 8, 9, 16, 33, acc.len()] {
+                    let (mut got, mut want) = (vec![9u8; n], vec![0u8; n]);
+                    tile.requantize(&acc[..n], bias, rq, &mut got);
+                    requantize_u8(&acc[..n], bias, rq, &mut want);
+                    assert_eq!(got, want, "{} requantize {rq:?} bias {bias}", T::NAME);
+                }
+            }
+        }
+    }
 }
 
 #[test]
 fn every_int8_tile_matches_the_scalar_loop() {
     tile_matches(ScalarQTile, scalar_tile::<4, 16, 4, false>);
+    #[cfg(target_arch = "x86_64")]
+    match <super::x86_64::Avx2 as QTile>::detect() {
+        Some(t) => tile_matches(t, scalar_tile::<4, 16, 2, false>),
+        None => eprintln!("NOT RUN: no AVX2 on this CPU"),
+    }
     #[cfg(target_arch = "x86_64")]
     match super::x86_64::Avx512Vnni::detect() {
         Some(t) => tile_matches(t, scalar_tile::<8, 32, 4, false>),

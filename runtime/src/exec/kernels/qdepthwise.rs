@@ -176,9 +176,7 @@ impl<T: QTile> QDepthwise<T> {
         }
         let rq = self.requant[ch];
         let bytes: &mut [u8] = &mut bytemuck::cast_slice_mut(bytes)[..len];
-        for (o, &a) in bytes.iter_mut().zip(acc.iter()) {
-            *o = rq.apply(a) as u8;
-        }
+        self.tile.requantize(acc, 0, rq, bytes);
         for (out, row) in y.chunks_exact_mut(ow).zip(bytes.chunks(cols)) {
             out.copy_from_slice(&row[..ow]);
         }

@@ -38,6 +38,13 @@ pub trait QTile: Copy + Send + Sync + std::fmt::Debug + 'static {
     /// `a` holds `groups · MR · KG` weights, `b` `groups · NR · KG`
     /// activations; `acc` (`MR · NR`, row-major) is overwritten.
     fn tile(self, groups: usize, a: &[i8], b: &[u8], acc: &mut [i32]);
+    /// `out[i] = rq(acc[i] + bias)` as u8 (`rq` clamps to 0..=255), over
+    /// the shorter of the two; a tile may override it with intrinsics the
+    /// compiler cannot find alone (AVX2 has no 64-bit arithmetic shift).
+    #[inline(always)]
+    fn requantize(self, acc: &[i32], bias: i32, rq: Requantize, out: &mut [u8]) {
+        requantize_u8(acc, bias, rq, out);
+    }
     /// Runs `work` compiled for this ISA (its features enabled), so the
     /// portable loops around the tile (im2col gathers, requantization,
     /// depthwise rows) vectorize for it.
@@ -73,6 +80,14 @@ impl QTile for ScalarQTile {
     }
     fn tile(self, groups: usize, a: &[i8], b: &[u8], acc: &mut [i32]) {
         scalar_tile::<4, 16, 4, false>(groups, a, b, acc);
+    }
+}
+
+/// The portable [`QTile::requantize`], and the twin of every override.
+#[inline(always)]
+pub fn requantize_u8(acc: &[i32], bias: i32, rq: Requantize, out: &mut [u8]) {
+    for (o, &a) in out.iter_mut().zip(acc) {
+        *o = rq.apply(a.wrapping_add(bias)) as u8;
     }
 }
 
@@ -265,19 +280,20 @@ impl<T: QTile> QConvGemm<T> {
             // interleaved pixel by pixel.
             let pixels = self.input[1] * self.input[2];
             let cg = self.input[0] / g.groups;
+            let pad = [self.x_zero; MAX_NR];
             for (kg, dst) in panel.chunks_exact_mut(T::NR * T::KG).enumerate() {
-                for t in 0..T::KG {
+                // The KG input rows of this k-group (the zero point past
+                // the channels), interleaved pixel by pixel in one pass.
+                let mut rows = [&pad[..T::NR]; MAX_KG];
+                for (t, row) in rows.iter_mut().enumerate().take(T::KG) {
                     let k = kg * T::KG + t;
-                    if k >= cg {
-                        dst.iter_mut()
-                            .skip(t)
-                            .step_by(T::KG)
-                            .for_each(|d| *d = self.x_zero);
-                        continue;
+                    if k < cg {
+                        *row = &x[(grp * cg + k) * pixels + p0..][..T::NR];
                     }
-                    let row = &x[(grp * cg + k) * pixels + p0..][..T::NR];
-                    for (d, &v) in dst.iter_mut().skip(t).step_by(T::KG).zip(row) {
-                        *d = v;
+                }
+                for (c, d) in dst.chunks_exact_mut(T::KG).enumerate() {
+                    for (v, row) in d.iter_mut().zip(&rows) {
+                        *v = row[c];
                     }
                 }
             }
@@ -369,9 +385,8 @@ impl<T: QTile> QConvGemm<T> {
                     let oc = oc0 + r;
                     let (bias, rq) = (self.bias[(grp * panels + pi) * T::MR + r], self.requant[oc]);
                     let out = &mut y[(oc - c0) * pixels + p0..][..cols];
-                    for (o, &a) in out.iter_mut().zip(&acc[r * T::NR..][..cols]) {
-                        *o = rq.apply(a.wrapping_add(bias)) as u8;
-                    }
+                    self.tile
+                        .requantize(&acc[r * T::NR..][..cols], bias, rq, out);
                 }
             }
         }
@@ -430,6 +445,8 @@ impl<T: QTile> IsaWork for RowDots<'_, T> {
 const MAX_TILE: usize = 512;
 /// Largest `NR` of any tile (column origins of a gather, on the stack).
 const MAX_NR: usize = 64;
+/// Largest `KG` of any tile.
+const MAX_KG: usize = 4;
 
 impl<T: QTile> Kernel for QConvGemm<T> {
     fn name(&self) -> &'static str {
@@ -458,6 +475,7 @@ impl<T: QTile> Kernel for QConvGemm<T> {
         let units = self.units().count();
         let workers = threads.count().min(units).max(1);
         if T::MR * T::NR > MAX_TILE
+            || T::KG > MAX_KG
             || T::NR > MAX_NR
             || scratch.len() < workers * per_worker
             || x.len() < image_in

@@ -1,4 +1,5 @@
-//! x86_64 kernels: AVX2+FMA and AVX-512F microkernels, plus the ISA-neutral
+//! x86_64 kernels: AVX2+FMA and AVX-512F microkernels, int8 tiles (AVX2
+//! `vpmaddwd`, AVX-512 VNNI `vpdpbusd`), plus the ISA-neutral
 //! loops (depthwise, elementwise) compiled for each with `#[target_feature]`.
 //! Each ISA is a zero-sized token type that only [`detect`](Avx2::detect)
 //! makes, so holding one proves the CPU runs its instructions. [`fma_peak`]
@@ -7,6 +8,7 @@
 mod avx2;
 mod avx512;
 mod probe;
+mod qavx2;
 mod vnni;
 
 pub use avx2::Avx2;
