@@ -26,6 +26,10 @@ TEST_MODELS = [
     "efficientnet-lite0-int8-qdq", "efficientnet-lite0-int8-qop",
 ]
 QUANTIZED_MODELS = ["efficientnet-lite0-int8-qdq", "efficientnet-lite0-int8-qop"]
+# QOperator models and their QDQ form (the same quantized graph; tests/quantized.rs checks
+# that squeeze imports both to identical integer graphs). Where ORT's u8 x s8 kernels
+# saturate (x86 without VNNI), the QOperator reference is ORT's run of the QDQ form.
+QDQ_FORMS = {"efficientnet-lite0-int8-qop": "efficientnet-lite0-int8-qdq"}
 
 # Concrete shapes for models with dynamic H/W (keyed by file stem; applies to every input).
 SHAPE_OVERRIDES = {

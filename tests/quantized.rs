@@ -13,6 +13,10 @@
 //! on average, and the same top-1 class. 1 and 2 threads and the scalar
 //! kernels agree exactly (the same integer arithmetic), and both forms
 //! give identical outputs (they import to the same integer graph).
+//!
+//! ORT's own u8 x s8 kernels saturate on x86 without VNNI, so there
+//! scripts/make_references.py takes the QOperator model's reference from
+//! ORT's run of its QDQ form (recorded as the reference's `note`).
 
 mod common;
 
@@ -52,6 +56,9 @@ fn reference(stem: &str) -> Option<(PathBuf, Tensor, Tensor, f32)> {
         .to_owned();
     let model = model_path(stem, file.into());
     let step = meta["output_step"].as_f64()? as f32;
+    if let Some(note) = meta["note"].as_str() {
+        eprintln!("{stem}: {note}");
+    }
     let input = squeeze::npy::read(&dir.join("input_0.npy")).ok()?;
     let output = squeeze::npy::read(&dir.join("output_0.npy")).ok()?;
     model.exists().then_some((model, input, output, step))

@@ -9,7 +9,7 @@
 use proptest::prelude::*;
 
 use super::contract::{Input, Kernel, Output, Requantize, Threads, ViewMut};
-use super::qgemm::{requantize_u8, scalar_tile, QTile, ScalarQTile};
+use super::qgemm::{requantize_u8, scalar_tile, tile_weights, QTile, ScalarQTile};
 use super::scalar::reference::Reference;
 use super::{int8_specs, Isa, Operand};
 use crate::ir::{ConvGeometry, DType, Op, Quant, Tensor, TensorData, TypeInfo, UnaryOp};
@@ -29,7 +29,7 @@ fn tile_matches<T: QTile>(tile: T, make: fn(usize, &[i8], &[u8], &mut [i32])) {
             .collect();
         let b = bytes(groups * T::NR * T::KG, 2);
         let (mut got, mut want) = (vec![7; T::MR * T::NR], vec![0; T::MR * T::NR]);
-        tile.tile(groups, &a, &b, &mut got);
+        tile.tile(groups, &tile_weights::<T>(a.clone()), &b, &mut got);
         make(groups, &a, &b, &mut want);
         assert_eq!(got, want, "{} over {groups} k-groups", T::NAME);
     }

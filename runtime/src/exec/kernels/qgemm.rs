@@ -28,6 +28,10 @@ pub trait QTile: Copy + Send + Sync + std::fmt::Debug + 'static {
     /// for signed-only dot products (NEON `sdot`); the kernel flips the
     /// gathered panel and adds `128 · Σ w` back through the bias.
     const SIGNED_ACTIVATIONS: bool = false;
+    /// Bytes per packed weight: 1 (i8), or 2 for tiles that multiply in
+    /// 16 bits and read each weight pre-widened (i16, little-endian), so a
+    /// row's k-group is one broadcast load ([`tile_weights`]).
+    const WEIGHT_BYTES: usize = 1;
     /// `u8_qconv_gemm_{MR}x{NR}_{isa}`.
     const NAME: &'static str;
     /// `u8_qdepthwise_{isa}`: the depthwise kernel run under this token.
@@ -35,8 +39,9 @@ pub trait QTile: Copy + Send + Sync + std::fmt::Debug + 'static {
     /// `u8_qelementwise_{isa}`: the elementwise kernels under this token.
     const ELEMENTWISE_NAME: &'static str;
     fn detect() -> Option<Self>;
-    /// `a` holds `groups · MR · KG` weights, `b` `groups · NR · KG`
-    /// activations; `acc` (`MR · NR`, row-major) is overwritten.
+    /// `a` holds `groups · MR · KG` weights (in `WEIGHT_BYTES` each), `b`
+    /// `groups · NR · KG` activations; `acc` (`MR · NR`, row-major) is
+    /// overwritten.
     fn tile(self, groups: usize, a: &[i8], b: &[u8], acc: &mut [i32]);
     /// `out[i] = rq(acc[i] + bias)` as u8 (`rq` clamps to 0..=255), over
     /// the shorter of the two; a tile may override it with intrinsics the
@@ -81,6 +86,18 @@ impl QTile for ScalarQTile {
     fn tile(self, groups: usize, a: &[i8], b: &[u8], acc: &mut [i32]) {
         scalar_tile::<4, 16, 4, false>(groups, a, b, acc);
     }
+}
+
+/// Packed i8 weights in the form tile `T` reads: as they are, or each
+/// widened to an i16 (two bytes, little-endian) for `WEIGHT_BYTES == 2`.
+pub fn tile_weights<T: QTile>(packed: Vec<i8>) -> Vec<i8> {
+    if T::WEIGHT_BYTES == 1 {
+        return packed;
+    }
+    packed
+        .iter()
+        .flat_map(|&w| (w as i16).to_le_bytes().map(|b| b as i8))
+        .collect()
 }
 
 /// The portable [`QTile::requantize`], and the twin of every override.
@@ -259,7 +276,7 @@ impl<T: QTile> QConvGemm<T> {
                     (wv.to_vec(), biases)
                 }),
             k_groups,
-            packed,
+            packed: tile_weights::<T>(packed),
             bias: bias_eff,
             requant,
         })
@@ -364,7 +381,7 @@ impl<T: QTile> QConvGemm<T> {
         let [_, oh, ow] = self.output;
         let pixels = oh * ow;
         let panels = (self.output[0] / self.geometry.groups).div_ceil(T::MR);
-        let a_panel = self.k_groups * T::MR * T::KG;
+        let a_panel = self.k_groups * T::MR * T::KG * T::WEIGHT_BYTES;
         let mut acc = [0i32; MAX_TILE];
         let acc = &mut acc[..T::MR * T::NR];
         for p0 in (0..pixels).step_by(T::NR) {

@@ -18,6 +18,7 @@ impl QTile for Avx2 {
     const MR: usize = MR;
     const NR: usize = NR;
     const KG: usize = KG;
+    const WEIGHT_BYTES: usize = 2;
     const NAME: &'static str = "u8_qconv_gemm_4x16_avx2";
     const DEPTHWISE_NAME: &'static str = "u8_qdepthwise_avx2";
     const ELEMENTWISE_NAME: &'static str = "u8_qelementwise_avx2";
@@ -25,7 +26,9 @@ impl QTile for Avx2 {
         Avx2::detect()
     }
     fn tile(self, groups: usize, a: &[i8], b: &[u8], acc: &mut [i32]) {
-        assert!(a.len() >= groups * MR * KG && b.len() >= groups * NR * KG && acc.len() >= MR * NR);
+        assert!(
+            a.len() >= groups * MR * KG * 2 && b.len() >= groups * NR * KG && acc.len() >= MR * NR
+        );
         // SAFETY: the token proves the CPU has AVX2; the assert bounds every
         // read of `a` and `b` and every write of `acc`.
         unsafe { tile_4x16(groups, a.as_ptr(), b.as_ptr(), acc.as_mut_ptr()) }
@@ -100,33 +103,29 @@ unsafe fn with_avx2<W: IsaWork>(work: W) -> W::Output {
 }
 
 /// Per k-pair `g`: 16 pixels' two activations (32 bytes) widen to two
-/// vectors of i16 pairs; the 4 rows' weight pairs (8 bytes) widen into one
-/// 128-bit lane, copied to both halves, and `vpshufd` broadcasts row `r`'s
-/// pair to every i32 lane.
+/// vectors of i16 pairs, and each row's pair of weights, stored widened to
+/// i16 at packing, is one broadcast load.
 #[target_feature(enable = "avx2")]
 unsafe fn tile_4x16(groups: usize, a: *const i8, b: *const u8, acc: *mut i32) {
     let mut lo = [_mm256_setzero_si256(); MR];
     let mut hi = [_mm256_setzero_si256(); MR];
     for g in 0..groups {
-        // SAFETY: group `g` < `groups`: NR·KG activations and MR·KG weights
-        // inside the lengths the caller checked.
+        // SAFETY: group `g` < `groups`: NR·KG activations and MR·KG i16
+        // weights inside the lengths the caller checked.
         let (x0, x1, w) = unsafe {
             let bg = b.add(g * NR * KG);
             (
                 _mm256_cvtepu8_epi16(_mm_loadu_si128(bg as *const __m128i)),
                 _mm256_cvtepu8_epi16(_mm_loadu_si128(bg.add(16) as *const __m128i)),
-                _mm_cvtepi8_epi16(_mm_loadl_epi64(a.add(g * MR * KG) as *const __m128i)),
+                a.add(g * MR * KG * 2) as *const i32,
             )
         };
-        let w = _mm256_broadcastsi128_si256(w);
-        macro_rules! row {
-            ($($r:literal),*) => {$(
-                let wr = _mm256_shuffle_epi32::<{ $r * 0x55 }>(w);
-                lo[$r] = _mm256_add_epi32(lo[$r], _mm256_madd_epi16(x0, wr));
-                hi[$r] = _mm256_add_epi32(hi[$r], _mm256_madd_epi16(x1, wr));
-            )*};
+        for r in 0..MR {
+            // SAFETY: row `r` < MR of group `g`'s MR weight pairs.
+            let wr = _mm256_set1_epi32(unsafe { w.add(r).read_unaligned() });
+            lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(x0, wr));
+            hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(x1, wr));
         }
-        row!(0, 1, 2, 3);
     }
     for r in 0..MR {
         // SAFETY: `acc` holds MR·NR values (checked by the caller).
