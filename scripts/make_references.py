@@ -100,6 +100,76 @@ def make_reference(path, saturates):
     return stem, meta
 
 
+# The camera-frame test (tests/frames.rs): the NV21 frame of ../shared, rotated a
+# quarter turn clockwise, converted by the numpy reference below, into MobileNetV2.
+FRAME_CASE = {
+    "stem": "frame-mobilenetv2",
+    "model": "mobilenetv2",
+    "frame": "data/camera_coffee_1920x1080.nv21",
+    "width": 1920,
+    "height": 1080,
+    "rotate": 90,
+    "mean": [0.485, 0.456, 0.406],
+    "std": [0.229, 0.224, 0.225],
+}
+
+
+def resample_matrix(n_from, n_to):
+    """(n_to, n_from) weights: bilinear with half-pixel centres, area averaging when
+    shrinking by more than 2x (the semantics of squeeze's frame module)."""
+    r = n_from / n_to
+    m = np.zeros((n_to, n_from))
+    for o in range(n_to):
+        if r > 2:
+            lo, hi = o * r, (o + 1) * r
+            for i in range(int(np.floor(lo)), min(int(np.ceil(hi)), n_from)):
+                m[o, i] = (min(hi, i + 1) - max(lo, i)) / r
+        else:
+            s = min(max((o + 0.5) * r - 0.5, 0.0), n_from - 1.0)
+            i = int(np.floor(s))
+            m[o, i] += 1 - (s - i)
+            m[o, min(i + 1, n_from - 1)] += s - i
+    return m
+
+
+def nv21_to_input(nv21, w, h, rotate, out_h, out_w, mean, std):
+    """NCHW float32: chroma replicated per 2x2 block, rotated clockwise, resized per
+    Y/U/V plane, BT.601 full range to RGB clamped to 0..255, then normalized."""
+    y = nv21[: w * h].reshape(h, w).astype(np.float64)
+    vu = nv21[w * h :].reshape((h + 1) // 2, (w + 1) // 2, 2).astype(np.float64)
+    up = lambda c: c.repeat(2, 0).repeat(2, 1)[:h, :w]
+    planes = np.stack([y, up(vu[..., 1]), up(vu[..., 0])])
+    planes = np.rot90(planes, k=-(rotate // 90), axes=(1, 2))
+    rows = resample_matrix(planes.shape[1], out_h)
+    cols = resample_matrix(planes.shape[2], out_w)
+    small = np.einsum("oh,chw,pw->cop", rows, planes, cols, optimize=True)
+    yy, u, v = small[0], small[1] - 128, small[2] - 128
+    rgb = np.stack([yy + 1.402 * v, yy - 0.344136 * u - 0.714136 * v, yy + 1.772 * u]).clip(0, 255)
+    x = (rgb / 255 - np.array(mean)[:, None, None]) / np.array(std)[:, None, None]
+    return x[None].astype(np.float32)
+
+
+def make_frame_reference():
+    case = FRAME_CASE
+    path = MODELS_DIR / f"{case['model']}.onnx"
+    sess = session(path, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+    inp = sess.get_inputs()[0]
+    nv21 = np.fromfile(MODELS_DIR / case["frame"], dtype=np.uint8)
+    x = nv21_to_input(nv21, case["width"], case["height"], case["rotate"], inp.shape[2], inp.shape[3],
+                      case["mean"], case["std"])
+    out = sess.run(None, {inp.name: x})[0]
+    tmp = REFS / f".tmp-{case['stem']}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save(tmp / "input_0.npy", x)
+    save(tmp / "output_0.npy", out)
+    meta = dict(case, model=str(path.resolve()), frame=str((MODELS_DIR / case["frame"]).resolve()))
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    shutil.rmtree(REFS / case["stem"], ignore_errors=True)
+    tmp.rename(REFS / case["stem"])
+    print(f"{case['stem']:26} {case['width']}x{case['height']} NV21 rotated {case['rotate']} -> {list(x.shape)}")
+
+
 def main():
     models = [MODELS_DIR / f"{m}.onnx" for m in TEST_MODELS]
     models += sorted((ONNX_DATA / "light").glob("light_*.onnx"))
@@ -121,6 +191,11 @@ def main():
         shapes = lambda key: " ".join("x".join(map(str, t["shape"])) for t in meta[key])
         print(f"{stem:26} in {shapes('inputs'):16} out {shapes('outputs'):24} {time.perf_counter() - t0:6.2f}s")
         written.append(stem)
+    try:
+        make_frame_reference()
+    except Exception as e:
+        print(f"ERROR {FRAME_CASE['stem']}: {type(e).__name__}: {e}")
+        failed.append(FRAME_CASE["stem"])
     (REFS / "index.json").write_text(json.dumps({"models": written}, indent=1) + "\n")
     if failed or not (ONNX_DATA / "light").is_dir():
         print(f"FAILED: {', '.join(failed) or 'no light models'}")

@@ -187,3 +187,53 @@ fn no_allocation_per_frame_on_every_model() {
     }
     assert!(checked > 0, "no model checked");
 }
+
+/// Camera frames: after the first, converting a frame into the input
+/// (rotated, cropped, every pixel format) and running allocates nothing.
+#[test]
+fn no_allocation_per_camera_frame() {
+    use squeeze::frame::{Frame, FrameOptions, PixelFormat, Rect, Rotation};
+    let path = common::models_dir().join("mobilenetv2.onnx");
+    if !path.exists() {
+        return common::skip("camera-frame allocation test", "mobilenetv2.onnx missing");
+    }
+    let model = Model::load(&path, &LoadOptions::default()).expect("model");
+    let mut session = model.session().expect("session");
+    let mut converter = model.frame_converter(0, None).expect("converter");
+    let (w, h) = (640, 480);
+    let bytes: Vec<u8> = (0..w * h * 4).map(|i| (i * 7 % 251) as u8).collect();
+    let opts = FrameOptions {
+        crop: Some(Rect {
+            x: 3,
+            y: 5,
+            width: 600,
+            height: 400,
+        }),
+        rotation: Rotation::R90,
+        ..Default::default()
+    };
+    for format in [PixelFormat::Nv21, PixelFormat::I420, PixelFormat::Bgra] {
+        let frame = Frame::packed(format, &bytes, w, h).expect("frame");
+        session
+            .write_frame(0, &mut converter, &frame, &opts)
+            .expect("first frame");
+        session.run_in_place().expect("first run");
+        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        WATCHING.store(true, Ordering::SeqCst);
+        for _ in 0..RUNS {
+            session
+                .write_frame(0, &mut converter, &frame, &opts)
+                .expect("frame");
+            session.run_in_place().expect("run");
+        }
+        WATCHING.store(false, Ordering::SeqCst);
+        let n = ALLOCATIONS.load(Ordering::SeqCst) - before;
+        if n != 0 {
+            let culprits = CULPRITS.lock().unwrap_or_else(|e| e.into_inner());
+            panic!(
+                "{format:?}: {n} allocations in {RUNS} frames; first:\n{}",
+                culprits.join("\n")
+            );
+        }
+    }
+}

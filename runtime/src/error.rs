@@ -45,6 +45,8 @@ pub enum Error {
     Codec(#[from] crate::pack::CodecError),
     #[error("packed model: {0}")]
     Pack(String),
+    #[error("camera frame: {0}")]
+    Frame(String),
 }
 
 impl Error {

@@ -2,7 +2,8 @@
 //!
 //! The pipeline: [`onnx`] import → [`ir`] graph → [`opt`] passes →
 //! [`plan`] memory plan → [`exec`] executor with per-ISA kernels →
-//! [`session`], plus the packed `.sqz` format in [`pack`].
+//! [`session`], plus the packed `.sqz` format in [`pack`] and camera
+//! frames to input tensors in [`frame`].
 //!
 //! `unsafe` is denied everywhere except the ISA kernel modules
 //! (`exec::kernels::{x86_64, aarch64}`) and the memory map of a `.sqz`
@@ -13,6 +14,7 @@
 pub mod cli;
 pub mod error;
 pub mod exec;
+pub mod frame;
 pub mod ir;
 pub mod npy;
 #[cfg(feature = "onnx")]

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::exec::kernels::Isa;
 use crate::exec::{ArenaF32, ExecOptions, Executor, Prepared};
+use crate::frame::{Frame, FrameConverter, FrameOptions, Layout, Preprocess, TensorSpec};
 use crate::ir::{DType, Graph, Tensor};
 use crate::opt::{self, PassReport};
 use crate::pack::{self, Limits, PackageInfo};
@@ -243,6 +244,54 @@ impl Model {
         self.io(&self.graph().outputs)
     }
 
+    /// The preprocessing recorded at pack time, typed; `None` for an ONNX
+    /// model or a `.sqz` packed without it.
+    pub fn preprocess(&self) -> Result<Option<Preprocess>> {
+        self.package
+            .as_ref()
+            .and_then(|p| p.metadata.preprocessing.as_ref())
+            .map(Preprocess::try_from)
+            .transpose()
+    }
+
+    /// A converter of camera frames into input `i`: size and layout from
+    /// the input's shape (`[1, 3, H, W]` or `[1, H, W, 3]`), channel order
+    /// and normalization from `pre`, else from the recorded preprocessing,
+    /// else RGB scaled to 0..=1.
+    pub fn frame_converter(&self, i: usize, pre: Option<&Preprocess>) -> Result<FrameConverter> {
+        let info = self
+            .inputs()
+            .into_iter()
+            .nth(i)
+            .ok_or_else(|| Error::Input(format!("no input {i}")))?;
+        let pre = match pre {
+            Some(p) => *p,
+            None => self.preprocess()?.unwrap_or_default(),
+        };
+        // The recorded layout decides a shape that reads both ways.
+        let (layout, height, width) = match (&info.shape[..], pre.layout) {
+            (&[1, h, w, 3], Layout::Nhwc) => (Layout::Nhwc, h, w),
+            (&[1, 3, h, w], _) => (Layout::Nchw, h, w),
+            (&[1, h, w, 3], _) => (Layout::Nhwc, h, w),
+            _ => {
+                return Err(Error::Input(format!(
+                    "input {:?} of shape {:?} takes no image ([1, 3, H, W] or [1, H, W, 3])",
+                    info.name, info.shape
+                )))
+            }
+        };
+        if info.dtype != DType::F32 {
+            return Err(Error::Input(format!("input {:?} is not f32", info.name)));
+        }
+        FrameConverter::new(TensorSpec {
+            width,
+            height,
+            layout,
+            order: pre.order,
+            normalize: pre.normalize,
+        })
+    }
+
     /// A session: its own arena and threads over the shared kernels.
     pub fn session(&self) -> Result<Session> {
         Ok(Session {
@@ -286,6 +335,19 @@ impl Session {
     /// [`Session::run_in_place`] (no copy, no allocation).
     pub fn input_mut(&mut self, i: usize) -> Result<ArenaF32<'_>> {
         self.exec.input_f32_mut(i)
+    }
+
+    /// Converts a camera frame straight into input `i` (see
+    /// [`Model::frame_converter`]); then [`Session::run_in_place`]. Nothing
+    /// is copied, and frames of a steady geometry allocate nothing.
+    pub fn write_frame(
+        &mut self,
+        i: usize,
+        converter: &mut FrameConverter,
+        frame: &Frame,
+        opts: &FrameOptions,
+    ) -> Result<()> {
+        converter.convert_f32(frame, opts, &mut self.input_mut(i)?)
     }
 
     /// Runs on the inputs written with [`Session::input_mut`]. After the

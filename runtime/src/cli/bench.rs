@@ -7,8 +7,10 @@ use std::time::Instant;
 
 use clap::Args;
 
+use super::input::FrameArgs;
 use super::LoadArgs;
 use crate::error::{Error, Result};
+use crate::frame::{Frame, PixelFormat};
 use crate::ir::{Tensor, TensorData};
 
 #[derive(Args)]
@@ -30,6 +32,11 @@ pub struct BenchArgs {
     /// Also print the slowest nodes (time per run, kernel chosen).
     #[arg(long)]
     pub profile: bool,
+    /// `--frame WxH` also times camera frame to output: a synthetic frame
+    /// of that size (NV21 unless --frame-format), converted into the first
+    /// input with --rotate/--mirror/--crop, then the model run.
+    #[command(flatten)]
+    pub frame: FrameArgs,
     /// Measure this core's clock and peak f32 FMA throughput for the ISA
     /// (--isa, else SQUEEZE_ISA, else the best available; x86_64 only),
     /// print one JSON line and exit. Takes no model; runs on one thread.
@@ -116,6 +123,71 @@ fn print_profile(model: &crate::Model, session: &mut crate::Session, runs: usize
         );
     }
     Ok(())
+}
+
+/// A synthetic frame's bytes: smooth gradients with some texture, so the
+/// conversion does real work (no constant planes).
+fn synthetic_frame(format: PixelFormat, w: usize, h: usize) -> Vec<u8> {
+    let luma_like = match format {
+        PixelFormat::Rgba | PixelFormat::Bgra => w * h * 4,
+        PixelFormat::Rgb => w * h * 3,
+        _ => w * h + 2 * w.div_ceil(2) * h.div_ceil(2),
+    };
+    (0..luma_like)
+        .map(|i| {
+            let (x, y) = (i % w, i / w);
+            ((x * 3 + y * 5) ^ ((x * y) >> 6)) as u8
+        })
+        .collect()
+}
+
+/// Median milliseconds of a frame's conversion and of frame to output
+/// (alternating, as in an app), and of conversions back to back.
+struct FrameTimes {
+    convert: f64,
+    to_output: f64,
+    convert_only: f64,
+}
+
+fn frame_timings(
+    args: &BenchArgs,
+    model: &crate::Model,
+    session: &mut crate::Session,
+) -> Result<Option<FrameTimes>> {
+    let Some((w, h)) = args.frame.size()? else {
+        return Ok(None);
+    };
+    let format = match &args.frame.frame_format {
+        Some(f) => PixelFormat::from_name(f)
+            .ok_or_else(|| Error::Input(format!("--frame-format {f:?}: unknown")))?,
+        None => PixelFormat::Nv21,
+    };
+    let bytes = synthetic_frame(format, w, h);
+    let frame = Frame::packed(format, &bytes, w, h)?;
+    let opts = args.frame.options()?;
+    let mut converter = model.frame_converter(0, None)?;
+    let (mut convert, mut total) = (Vec::new(), Vec::new());
+    for i in 0..=args.runs {
+        let t = Instant::now();
+        session.write_frame(0, &mut converter, &frame, &opts)?;
+        let converted = t.elapsed().as_secs_f64() * 1e3;
+        session.run_in_place()?;
+        if i > 0 {
+            convert.push(converted);
+            total.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let mut alone = Vec::new();
+    for _ in 0..args.runs.max(1) * 4 {
+        let t = Instant::now();
+        session.write_frame(0, &mut converter, &frame, &opts)?;
+        alone.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(Some(FrameTimes {
+        convert: median_ms(&mut convert),
+        to_output: median_ms(&mut total),
+        convert_only: median_ms(&mut alone),
+    }))
 }
 
 fn median_ms(v: &mut [f64]) -> f64 {
@@ -217,16 +289,21 @@ pub fn run(args: BenchArgs) -> Result<()> {
         percentile(&mut lat, 0.9),
         percentile(&mut lat, 0.99),
     );
+    let frames = frame_timings(&args, &model, &mut session)?;
     let rss = peak_rss_kb();
     let (isa, threads) = (model.prepared().isa().name(), model.prepared().threads());
     if args.json {
         println!(
-            "{{\"load_ms\": {load:.4}, \"first_run_ms\": {first:.4}, \"p50_ms\": {p50:.4}, \"p90_ms\": {p90:.4}, \"p99_ms\": {p99:.4}, \"peak_rss_kb\": {}, \"runs\": {}, \"loads\": {}, \"threads\": {threads}, \"isa\": \"{isa}\", \"load_phases_ms\": {}, \"load_phases_median_ms\": {}}}",
+            "{{\"load_ms\": {load:.4}, \"first_run_ms\": {first:.4}, \"p50_ms\": {p50:.4}, \"p90_ms\": {p90:.4}, \"p99_ms\": {p99:.4}, \"peak_rss_kb\": {}, \"runs\": {}, \"loads\": {}, \"threads\": {threads}, \"isa\": \"{isa}\", \"load_phases_ms\": {}, \"load_phases_median_ms\": {}{}}}",
             rss.map_or("null".to_string(), |r| r.to_string()),
             lat.len(),
             loads.len(),
             phases_json(&last_phases),
             phases_json(&median_phases),
+            frames.as_ref().map_or(String::new(), |f| format!(
+                ", \"frame_convert_p50_ms\": {:.4}, \"frame_to_output_p50_ms\": {:.4}, \"frame_convert_only_p50_ms\": {:.4}",
+                f.convert, f.to_output, f.convert_only
+            )),
         );
     } else {
         println!("model: {}", path.display());
@@ -241,6 +318,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
             "latency over {} runs: p50 {p50:.3} ms, p90 {p90:.3} ms, p99 {p99:.3} ms",
             lat.len()
         );
+        if let Some(f) = &frames {
+            println!(
+                "camera frame to output (p50): {:.3} ms, of which frame conversion {:.3} ms; conversions back to back: {:.3} ms",
+                f.to_output, f.convert, f.convert_only
+            );
+        }
         if let Some(r) = rss {
             println!("peak RSS: {:.1} MiB", r as f64 / 1024.0);
         }

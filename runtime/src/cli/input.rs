@@ -1,11 +1,17 @@
-//! Turning the files given to `squeeze run` into input tensors: images
-//! (resized, scaled, normalized, RGB or BGR, NCHW) and `.npy` tensors.
+//! Turning the files given to `squeeze run`, `pack` and `bench` into input
+//! tensors: `.npy` tensors, images and raw camera frames. Images and frames
+//! both go through the library's frame path ([`crate::frame`]), so the
+//! CLI converts pixels exactly as an app does.
 
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::frame::{
+    ChannelOrder, Frame, FrameOptions, Normalize, PixelFormat, Preprocess, Rect, Rotation,
+    YuvColor, YuvMatrix, YuvRange,
+};
 use crate::ir::Tensor;
-use crate::session::IoInfo;
+use crate::Model;
 
 /// The preprocessing flags of `run` and `pack`.
 #[derive(clap::Args, Clone, Debug)]
@@ -38,57 +44,178 @@ impl PreprocessArgs {
     pub fn given(&self) -> bool {
         self.scale.is_some() || self.mean.is_some() || self.std.is_some() || self.bgr
     }
+
     pub fn preprocess(&self) -> Preprocess {
         Preprocess {
-            scale: self.scale.unwrap_or(1.0 / 255.0),
-            mean: triple(&self.mean, 0.0),
-            std: triple(&self.std, 1.0),
-            bgr: self.bgr,
+            order: if self.bgr {
+                ChannelOrder::Bgr
+            } else {
+                ChannelOrder::Rgb
+            },
+            normalize: Normalize {
+                scale: self.scale.unwrap_or(1.0 / 255.0),
+                mean: triple(&self.mean, 0.0),
+                std: triple(&self.std, 1.0),
+            },
+            ..Preprocess::default()
         }
+    }
+
+    /// The flags if given, else what the model recorded at pack time, else
+    /// the defaults.
+    pub fn resolve(&self, model: &Model) -> Result<Preprocess> {
+        if self.given() {
+            return Ok(self.preprocess());
+        }
+        Ok(model.preprocess()?.unwrap_or_else(|| self.preprocess()))
     }
 }
 
-/// Pixel preprocessing: `(pixel * scale - mean[c]) / std[c]`.
-#[derive(Clone, Debug)]
-pub struct Preprocess {
-    pub scale: f32,
-    pub mean: [f32; 3],
-    pub std: [f32; 3],
-    pub bgr: bool,
+/// Raw camera frames and the geometry applied to frames and images.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct FrameArgs {
+    /// Size of a raw frame input, WxH (e.g. 1920x1080).
+    #[arg(long, alias = "frame", value_name = "WxH")]
+    pub frame_size: Option<String>,
+    /// Pixel format of a raw frame when its extension does not say:
+    /// nv21, nv12, i420, rgba, bgra or rgb (planes tightly packed).
+    #[arg(long)]
+    pub frame_format: Option<String>,
+    /// Clockwise rotation turning the frame upright: 0, 90, 180 or 270.
+    #[arg(long, default_value_t = 0)]
+    pub rotate: u32,
+    /// Mirror horizontally after rotating.
+    #[arg(long)]
+    pub mirror: bool,
+    /// The part of the frame to use: x,y,w,h in frame pixels.
+    #[arg(long, value_delimiter = ',', num_args = 4, value_name = "X,Y,W,H")]
+    pub crop: Option<Vec<usize>>,
+    /// YUV matrix: bt601 (cameras; the default) or bt709.
+    #[arg(long)]
+    pub yuv_matrix: Option<String>,
+    /// YUV in video range (16..235) instead of full range.
+    #[arg(long)]
+    pub video_range: bool,
 }
 
-/// Decodes an image and lays it out as the NCHW f32 tensor `info` wants.
-pub fn image_tensor(path: &Path, info: &IoInfo, p: &Preprocess) -> Result<Tensor> {
-    let [n, c, h, w] = info.shape[..] else {
-        return Err(Error::Input(format!(
-            "input {:?} is not NCHW: {:?}",
-            info.name, info.shape
-        )));
-    };
-    if n != 1 || c != 3 {
-        return Err(Error::Input(format!(
-            "an image feeds a 1x3xHxW input; {:?} is {:?}",
-            info.name, info.shape
-        )));
+impl FrameArgs {
+    /// The geometry and colour flags as frame options.
+    pub fn options(&self) -> Result<FrameOptions> {
+        let name = self.yuv_matrix.as_deref().unwrap_or("bt601");
+        let matrix = match name.to_ascii_lowercase().as_str() {
+            "bt601" => YuvMatrix::Bt601,
+            "bt709" => YuvMatrix::Bt709,
+            other => {
+                return Err(Error::Input(format!(
+                    "--yuv-matrix {other:?}: bt601 or bt709"
+                )))
+            }
+        };
+        let crop = self.crop.as_deref().map(|c| Rect {
+            x: c[0],
+            y: c[1],
+            width: c[2],
+            height: c[3],
+        });
+        Ok(FrameOptions {
+            crop,
+            rotation: Rotation::from_degrees(self.rotate)?,
+            mirror: self.mirror,
+            color: YuvColor {
+                matrix,
+                range: if self.video_range {
+                    YuvRange::Video
+                } else {
+                    YuvRange::Full
+                },
+            },
+        })
+    }
+
+    /// `--frame-size` as (width, height).
+    pub fn size(&self) -> Result<Option<(usize, usize)>> {
+        let Some(s) = &self.frame_size else {
+            return Ok(None);
+        };
+        let bad = || Error::Input(format!("--frame-size {s:?}: use WxH, e.g. 1920x1080"));
+        let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+        Ok(Some((
+            w.trim().parse().map_err(|_| bad())?,
+            h.trim().parse().map_err(|_| bad())?,
+        )))
+    }
+
+    /// The raw format of `path`, from `--frame-format` or its extension;
+    /// `None` for other files.
+    fn format(&self, path: &Path) -> Result<Option<PixelFormat>> {
+        if let Some(f) = &self.frame_format {
+            return PixelFormat::from_name(f)
+                .map(Some)
+                .ok_or_else(|| Error::Input(format!("--frame-format {f:?}: unknown")));
+        }
+        Ok(path
+            .extension()
+            .and_then(|e| e.to_str())
+            .and_then(PixelFormat::from_name))
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })
+}
+
+/// Converts `frame` into model input `slot` as a tensor.
+pub fn frame_tensor(
+    model: &Model,
+    slot: usize,
+    frame: &Frame,
+    opts: &FrameOptions,
+    pre: &Preprocess,
+) -> Result<Tensor> {
+    let mut converter = model.frame_converter(slot, Some(pre))?;
+    let mut data = vec![0f32; converter.spec().len()];
+    converter.convert_f32(frame, opts, &mut data)?;
+    Tensor::from_f32(model.inputs()[slot].shape.clone(), data)
+}
+
+/// Loads input `slot` from `.npy`, a raw frame (by extension or
+/// `--frame-format`) or an image.
+pub fn load(
+    path: &Path,
+    model: &Model,
+    slot: usize,
+    pre: &Preprocess,
+    frame: &FrameArgs,
+) -> Result<Tensor> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if ext == "npy" {
+        return crate::npy::read(path);
+    }
+    let opts = frame.options()?;
+    if let Some(format) = frame.format(path)? {
+        let (w, h) = frame.size()?.ok_or_else(|| {
+            Error::Input(format!(
+                "{}: a raw frame needs --frame-size WxH",
+                path.display()
+            ))
+        })?;
+        let bytes = read(path)?;
+        let f = Frame::packed(format, &bytes, w, h)?;
+        return frame_tensor(model, slot, &f, &opts, pre);
     }
     let img = image::open(path)
         .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?
         .to_rgb8();
-    let img = image::imageops::resize(
-        &img,
-        w as u32,
-        h as u32,
-        image::imageops::FilterType::Triangle,
-    );
-    let mut data = vec![0f32; 3 * h * w];
-    for (x, y, px) in img.enumerate_pixels() {
-        for ch in 0..3 {
-            let src = if p.bgr { 2 - ch } else { ch };
-            data[(ch * h + y as usize) * w + x as usize] =
-                (px[src] as f32 * p.scale - p.mean[ch]) / p.std[ch];
-        }
-    }
-    Tensor::from_f32(vec![1, 3, h, w], data)
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let f = Frame::packed(PixelFormat::Rgb, img.as_raw(), w, h)?;
+    frame_tensor(model, slot, &f, &opts, pre)
 }
 
 /// Class labels, one per line.
@@ -98,18 +225,4 @@ pub fn read_labels(path: &Path) -> Result<Vec<String>> {
         source: e,
     })?;
     Ok(text.lines().map(str::to_string).collect())
-}
-
-/// Loads `.npy` or an image, by extension.
-pub fn load(path: &Path, info: &IoInfo, p: &Preprocess) -> Result<Tensor> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if ext == "npy" {
-        crate::npy::read(path)
-    } else {
-        image_tensor(path, info, p)
-    }
 }

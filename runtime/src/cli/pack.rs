@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::input::{self, Preprocess, PreprocessArgs};
+use super::input::{self, FrameArgs, PreprocessArgs};
 use super::{thousands, ModelArgs};
 use crate::error::{Error, Result};
+use crate::frame::Preprocess;
 use crate::ir::{Tensor, TensorData};
 use crate::pack::ptq::{QuantizeOptions, RangeMethod};
 use crate::pack::{self, Metadata, PackOptions, PackReport, Preprocessing, Storage, TensorDesc};
@@ -116,7 +117,8 @@ impl Agreement {
 }
 
 /// Sample inputs: files from the calibration folder, or seeded noise.
-fn sample_inputs(args: &PackArgs, infos: &[IoInfo], pre: &Preprocess) -> Result<Vec<Vec<Tensor>>> {
+fn sample_inputs(args: &PackArgs, model: &Model, pre: &Preprocess) -> Result<Vec<Vec<Tensor>>> {
+    let infos = &model.inputs();
     if let Some(dir) = &args.calibration {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|e| Error::Io {
@@ -142,7 +144,7 @@ fn sample_inputs(args: &PackArgs, infos: &[IoInfo], pre: &Preprocess) -> Result<
         }
         return files
             .iter()
-            .map(|f| Ok(vec![input::load(f, &infos[0], pre)?]))
+            .map(|f| Ok(vec![input::load(f, model, 0, pre, &FrameArgs::default())?]))
             .collect();
     }
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
@@ -220,13 +222,11 @@ pub fn run(args: PackArgs) -> Result<()> {
     let inputs = model.inputs();
     let image_like = inputs.len() == 1 && inputs[0].shape.len() == 4 && inputs[0].shape[1] == 3;
     let recorded = args.pre.given();
-    let preprocessing = (image_like && recorded).then(|| Preprocessing {
-        layout: "NCHW".into(),
-        color_order: if pre.bgr { "BGR" } else { "RGB" }.into(),
-        scale: pre.scale,
-        mean: pre.mean,
-        std: pre.std,
-        input_size: [inputs[0].shape[2], inputs[0].shape[3]],
+    let preprocessing = (image_like && recorded).then(|| {
+        Preprocessing::from(&Preprocess {
+            input_size: Some([inputs[0].shape[2], inputs[0].shape[3]]),
+            ..pre
+        })
     });
     let name = args.name.clone().unwrap_or_else(|| {
         args.model
@@ -243,7 +243,7 @@ pub fn run(args: PackArgs) -> Result<()> {
         preprocessing,
         labels,
     };
-    let samples = sample_inputs(&args, &inputs, &pre)?;
+    let samples = sample_inputs(&args, &model, &pre)?;
     let calibration = if args.calibration.is_some() {
         samples.clone()
     } else {

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use clap::Args;
 
-use super::input::{self, Preprocess, PreprocessArgs};
+use super::input::{self, FrameArgs, PreprocessArgs};
 use super::ModelArgs;
 use crate::error::{Error, Result};
 use crate::ir::Tensor;
@@ -14,11 +14,15 @@ use crate::ir::Tensor;
 pub struct RunArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// An image (png/jpg) or .npy tensor; `name=file.npy` for several inputs.
+    /// An image (png/jpg), a raw camera frame (.nv21, .nv12, .i420, .rgba,
+    /// .bgra, .rgb with --frame-size) or a .npy tensor; `name=file` for
+    /// several inputs.
     #[arg(long, required = true)]
     pub input: Vec<String>,
     #[command(flatten)]
     pub pre: PreprocessArgs,
+    #[command(flatten)]
+    pub frame: FrameArgs,
     /// Class labels, one per line, for top-k.
     #[arg(long)]
     pub labels: Option<PathBuf>,
@@ -36,16 +40,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let infos = model.inputs();
     let packed = model.package().map(|p| &p.metadata);
-    let flags_given = args.pre.given();
-    let pre = match packed.and_then(|m| m.preprocessing.as_ref()) {
-        Some(p) if !flags_given => Preprocess {
-            scale: p.scale,
-            mean: p.mean,
-            std: p.std,
-            bgr: p.color_order == "BGR",
-        },
-        _ => args.pre.preprocess(),
-    };
+    let pre = args.pre.resolve(&model)?;
     let mut tensors: Vec<Option<Tensor>> = vec![None; infos.len()];
     for spec in &args.input {
         let (slot, path) = match spec.split_once('=') {
@@ -64,7 +59,7 @@ pub fn run(args: RunArgs) -> Result<()> {
                 PathBuf::from(spec),
             ),
         };
-        tensors[slot] = Some(input::load(&path, &infos[slot], &pre)?);
+        tensors[slot] = Some(input::load(&path, &model, slot, &pre, &args.frame)?);
     }
     let tensors: Vec<Tensor> = tensors
         .into_iter()

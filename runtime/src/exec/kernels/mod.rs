@@ -12,6 +12,7 @@ pub mod conv;
 pub mod dense;
 pub mod depthwise;
 pub mod elementwise;
+pub mod frame;
 pub mod gemm;
 #[cfg(test)]
 mod qconformance;

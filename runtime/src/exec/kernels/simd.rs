@@ -63,6 +63,19 @@ pub trait Simd: MicroKernel {
     fn unary(self, op: UnaryOp, x: &[f32], y: &mut [f32]);
     /// Global max or average pooling of `planes` planes of `x` into `y`.
     fn global_pool(self, kind: PoolKind, planes: usize, x: &[f32], y: &mut [f32]);
+    /// [`super::frame::accumulate_row`] compiled for the ISA.
+    fn frame_accumulate(self, acc: &mut [f32], row: &[u8], weight: f32);
+    /// [`super::frame::gather_channel`] compiled for the ISA.
+    fn frame_gather(self, interleaved: &[f32], stride: usize, offset: usize, out: &mut [f32]);
+    /// [`super::frame::weighted_sums`] compiled for the ISA.
+    fn frame_weighted_sums(
+        self,
+        acc: &[f32],
+        starts: &[usize],
+        weights: &[f32],
+        width: usize,
+        out: &mut [f32],
+    );
 }
 
 /// Implements [`MicroKernel`] and [`Simd`] for token `$isa` around its
@@ -238,6 +251,32 @@ macro_rules! impl_simd {
             ) {
                 $crate::exec::kernels::scalar::pool::global_pool_lanes(kind, planes, x, y)
             }
+
+            #[target_feature(enable = $features)]
+            pub unsafe fn frame_accumulate(acc: &mut [f32], row: &[u8], weight: f32) {
+                $crate::exec::kernels::frame::accumulate_row(acc, row, weight)
+            }
+
+            #[target_feature(enable = $features)]
+            pub unsafe fn frame_gather(
+                interleaved: &[f32],
+                stride: usize,
+                offset: usize,
+                out: &mut [f32],
+            ) {
+                $crate::exec::kernels::frame::gather_channel(interleaved, stride, offset, out)
+            }
+
+            #[target_feature(enable = $features)]
+            pub unsafe fn frame_weighted_sums(
+                acc: &[f32],
+                starts: &[usize],
+                weights: &[f32],
+                width: usize,
+                out: &mut [f32],
+            ) {
+                $crate::exec::kernels::frame::weighted_sums(acc, starts, weights, width, out)
+            }
         }
 
         static NAMES: $crate::exec::kernels::simd::KernelNames =
@@ -344,6 +383,31 @@ macro_rules! impl_simd {
             ) {
                 // SAFETY: as above.
                 unsafe { shared_loops::global_pool(kind, planes, x, y) }
+            }
+            fn frame_accumulate(self, acc: &mut [f32], row: &[u8], weight: f32) {
+                // SAFETY: as above.
+                unsafe { shared_loops::frame_accumulate(acc, row, weight) }
+            }
+            fn frame_gather(
+                self,
+                interleaved: &[f32],
+                stride: usize,
+                offset: usize,
+                out: &mut [f32],
+            ) {
+                // SAFETY: as above.
+                unsafe { shared_loops::frame_gather(interleaved, stride, offset, out) }
+            }
+            fn frame_weighted_sums(
+                self,
+                acc: &[f32],
+                starts: &[usize],
+                weights: &[f32],
+                width: usize,
+                out: &mut [f32],
+            ) {
+                // SAFETY: as above.
+                unsafe { shared_loops::frame_weighted_sums(acc, starts, weights, width, out) }
             }
         }
     };

@@ -1,0 +1,202 @@
+//! The row loops of camera-frame conversion ([`crate::frame`]): summing
+//! weighted source rows of bytes, splitting interleaved channels, and the
+//! short weighted sums of the column pass. Written once here and compiled
+//! per ISA through [`Simd`] (`#[target_feature]`), so each ISA's loops
+//! are these loops vectorized for it; [`FrameLoops`] picks them once per
+//! converter, and the tests below hold each ISA to the scalar build
+//! bit for bit.
+
+use super::simd::Simd;
+use super::Isa;
+
+/// Taps of one output are padded to a multiple of this many, with zero
+/// weights, so the column pass runs in fixed-width chunks.
+pub const TAP_CHUNK: usize = 4;
+
+/// `acc[i] += weight * row[i]` over the shorter of the two.
+#[inline(always)]
+pub fn accumulate_row(acc: &mut [f32], row: &[u8], weight: f32) {
+    for (a, &b) in acc.iter_mut().zip(row) {
+        *a += weight * b as f32;
+    }
+}
+
+/// `out[i] = interleaved[i * stride + offset]` for every `i` of `out`.
+#[inline(always)]
+pub fn gather_channel(interleaved: &[f32], stride: usize, offset: usize, out: &mut [f32]) {
+    let channel = interleaved.get(offset..).unwrap_or(&[]);
+    for (o, &v) in out.iter_mut().zip(channel.iter().step_by(stride)) {
+        *o = v;
+    }
+}
+
+/// `out[o] = Σ_k weights[o * width + k] * acc[starts[o] + k]`, `k < width`
+/// (a multiple of [`TAP_CHUNK`]), summed in `TAP_CHUNK` lanes.
+#[inline(always)]
+pub fn weighted_sums(
+    acc: &[f32],
+    starts: &[usize],
+    weights: &[f32],
+    width: usize,
+    out: &mut [f32],
+) {
+    for ((o, &start), w) in out.iter_mut().zip(starts).zip(weights.chunks_exact(width)) {
+        let a = &acc[start..start + width];
+        let mut lanes = [0f32; TAP_CHUNK];
+        for (wc, ac) in w.chunks_exact(TAP_CHUNK).zip(a.chunks_exact(TAP_CHUNK)) {
+            for l in 0..TAP_CHUNK {
+                lanes[l] += wc[l] * ac[l];
+            }
+        }
+        *o = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    }
+}
+
+/// The frame loops of one ISA, chosen once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameLoops {
+    isa: Isa,
+}
+
+/// Runs `$call` with the token of `$isa`'s [`Simd`] type, or `$scalar`.
+macro_rules! on_isa {
+    ($isa:expr, |$s:ident| $call:expr, $scalar:expr) => {
+        match $isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => match super::x86_64::Avx2::detect() {
+                Some($s) => $call,
+                None => $scalar,
+            },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => match super::x86_64::Avx512::detect() {
+                Some($s) => $call,
+                None => $scalar,
+            },
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => match super::aarch64::Neon::detect() {
+                Some($s) => $call,
+                None => $scalar,
+            },
+            _ => $scalar,
+        }
+    };
+}
+
+impl FrameLoops {
+    /// The loops of `isa` (scalar where this CPU lacks it).
+    pub fn new(isa: Isa) -> FrameLoops {
+        let isa = if isa.available() { isa } else { Isa::Scalar };
+        FrameLoops { isa }
+    }
+
+    pub fn isa(self) -> Isa {
+        self.isa
+    }
+
+    pub fn accumulate_row(self, acc: &mut [f32], row: &[u8], weight: f32) {
+        on_isa!(
+            self.isa,
+            |s| s.frame_accumulate(acc, row, weight),
+            accumulate_row(acc, row, weight)
+        )
+    }
+
+    pub fn gather_channel(
+        self,
+        interleaved: &[f32],
+        stride: usize,
+        offset: usize,
+        out: &mut [f32],
+    ) {
+        on_isa!(
+            self.isa,
+            |s| s.frame_gather(interleaved, stride, offset, out),
+            gather_channel(interleaved, stride, offset, out)
+        )
+    }
+
+    pub fn weighted_sums(
+        self,
+        acc: &[f32],
+        starts: &[usize],
+        weights: &[f32],
+        width: usize,
+        out: &mut [f32],
+    ) {
+        on_isa!(
+            self.isa,
+            |s| s.frame_weighted_sums(acc, starts, weights, width, out),
+            weighted_sums(acc, starts, weights, width, out)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(n: usize, seed: u32) -> Vec<u8> {
+        (0..n as u32)
+            .map(|i| (i.wrapping_mul(2654435761).wrapping_add(seed) >> 13) as u8)
+            .collect()
+    }
+
+    fn floats(n: usize, seed: u32) -> Vec<f32> {
+        bytes(n, seed)
+            .iter()
+            .map(|&b| b as f32 / 7.0 - 11.0)
+            .collect()
+    }
+
+    /// Every available ISA's loops equal the scalar ones exactly, on
+    /// lengths around every vector width.
+    #[test]
+    fn every_isa_matches_the_scalar_loops() {
+        for isa in Isa::ALL.into_iter().filter(|i| i.available()) {
+            let loops = FrameLoops::new(isa);
+            for n in (0..70).chain([255, 1920]) {
+                let row = bytes(n + 3, n as u32);
+                let (mut want, mut got) = (floats(n, 1), floats(n, 1));
+                accumulate_row(&mut want, &row, 0.37);
+                loops.accumulate_row(&mut got, &row, 0.37);
+                assert_eq!(want, got, "{isa:?} accumulate {n}");
+                for (stride, offset) in [(1, 0), (2, 0), (2, 1), (3, 2), (4, 3)] {
+                    let src = floats(n * stride + offset, 3);
+                    let (mut want, mut got) = (vec![0.0; n], vec![0.0; n]);
+                    gather_channel(&src, stride, offset, &mut want);
+                    loops.gather_channel(&src, stride, offset, &mut got);
+                    assert_eq!(want, got, "{isa:?} gather {n} {stride} {offset}");
+                }
+                for width in [4, 8, 12] {
+                    let acc = floats(n + width, 5);
+                    let starts: Vec<usize> = (0..n).map(|o| (o * 7) % (n + 1)).collect();
+                    let weights = floats(n * width, 9);
+                    let (mut want, mut got) = (vec![0.0; n], vec![1.0; n]);
+                    weighted_sums(&acc, &starts, &weights, width, &mut want);
+                    loops.weighted_sums(&acc, &starts, &weights, width, &mut got);
+                    assert_eq!(want, got, "{isa:?} sums {n} {width}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_scalar_loops_compute_what_they_say() {
+        let mut acc = vec![1.0, 2.0, 3.0];
+        accumulate_row(&mut acc, &[10, 20], 0.5);
+        assert_eq!(acc, [6.0, 12.0, 3.0]);
+        let mut out = [0.0; 2];
+        gather_channel(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0], 3, 1, &mut out);
+        assert_eq!(out, [1.0, 4.0]);
+        let acc = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let mut out = [0.0; 2];
+        weighted_sums(
+            &acc,
+            &[0, 2],
+            &[1.0, 1.0, 0.0, 0.0, 0.5, 0.0, 0.0, 2.0],
+            4,
+            &mut out,
+        );
+        assert_eq!(out, [3.0, 1.5 + 12.0]);
+    }
+}
