@@ -22,6 +22,11 @@ Once per run, before the models: `squeeze bench --fma-peak` (this core's clock a
 throughput, measured), and a one-node 1x1 Conv (256->256 channels on 1x256x56x56, no bias;
 generated with `onnx` into $SQUEEZE_CACHE/bench/) run by `squeeze bench` at 1 thread: its
 GFLOP/s against the measured peak (--no-gemm skips this).
+Once per run, camera frames (--no-frames skips this): the 1920x1080 NV21 frame to MobileNetV2's
+1x3x224x224 normalized f32 input, rotated 90 degrees, 1 thread: `squeeze bench --frame` (conversions
+back to back, and alternating with the model as in an app) against OpenCV (opencv-python-headless,
+cv2.setNumThreads(1): cvtColor, resize, rotate, normalize; INTER_AREA as squeeze averages, and
+INTER_LINEAR), and the memory floor: the frame's bytes over this machine's copy bandwidth.
 The accuracy figures come from $SQUEEZE_CACHE/accuracy.json, written by
 `cargo test --release --test accuracy` (not run here). Any step that fails is recorded as
 "n/a" with its error in a footnote; the doc is always written. Packed files go to a temporary folder under $SQUEEZE_CACHE/bench/ (removed at the end
@@ -98,6 +103,12 @@ GEMM_TARGET = 0.60
 GEMM_C, GEMM_HW = 256, 56  # Conv 1x1, GEMM_C -> GEMM_C channels on 1 x GEMM_C x GEMM_HW x GEMM_HW
 GEMM_FLOPS = 2 * GEMM_C * GEMM_C * GEMM_HW * GEMM_HW
 GEMM_RUNS, GEMM_ORT_RUNS, GEMM_PROFILE_RUNS = 50, 30, 20
+# Camera frames: a 1920x1080 NV21 frame to a 224x224 normalized f32 input, rotated 90 degrees.
+FRAME = MODELS_DIR / "data" / "camera_coffee_1920x1080.nv21"
+FRAME_W, FRAME_H, FRAME_ROTATE, FRAME_MODEL = 1920, 1080, 90, "mobilenetv2"
+FRAME_RUNS, FRAME_CV_RUNS = 50, 50
+FRAME_TARGET_MS, FRAME_CV_TARGET = 0.5, 3.0  # at most this, and this many times faster than OpenCV
+IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 TOP1_TARGET = 0.99  # EfficientNet-Lite0 top-1 agreement of a packed model with the float one
 COSINE_TARGET = 0.999  # worst output cosine of a packed PP-OCR model against the float one
 ACCURACY = CACHE / "accuracy.json"  # written by `cargo test --release --test accuracy`
@@ -466,6 +477,96 @@ def gemm_bench(base, wait_idle_s):
                                                env=threads_env(1))) if path else {"error": res["error"]})
     res["other_cpus"] = other.stop()
     return res
+
+
+def frame_bench():
+    """squeeze's frame path (`squeeze bench --frame`), OpenCV's pipelines on the same frame, and
+    the copy bandwidth of this machine (the floor for reading the frame once)."""
+    import numpy as np
+    res = {"label": "camera frame", "bytes": FRAME_W * FRAME_H * 3 // 2}
+    log(f"camera frame {FRAME_W}x{FRAME_H} NV21 -> 224x224 f32, rotated {FRAME_ROTATE}")
+    step(res, "squeeze", lambda: last_json(run_cmd(
+        [SQUEEZE, "bench", MODELS_DIR / f"{FRAME_MODEL}.onnx", "--threads", 1, "--runs", FRAME_RUNS,
+         "--loads", 1, "--frame", f"{FRAME_W}x{FRAME_H}", "--rotate", FRAME_ROTATE, "--json"],
+        timeout=600, env=threads_env(1))))
+
+    def median_ms(fn, runs):
+        for _ in range(3):
+            fn()
+        ts = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            fn()
+            ts.append((time.perf_counter() - t) * 1e3)
+        return float(np.median(ts))
+
+    def opencv():
+        import cv2
+        cv2.setNumThreads(1)
+        nv21 = np.fromfile(FRAME, dtype=np.uint8).reshape(FRAME_H * 3 // 2, FRAME_W)
+        mean = np.array(IMAGENET_MEAN, np.float32) * 255
+        std = np.array(IMAGENET_STD, np.float32) * 255
+
+        def pipeline(interpolation):
+            rgb = cv2.cvtColor(nv21, cv2.COLOR_YUV2RGB_NV21)
+            small = cv2.resize(rgb, (224, 224), interpolation=interpolation)
+            small = cv2.rotate(small, cv2.ROTATE_90_CLOCKWISE)
+            return np.ascontiguousarray(((small.astype(np.float32) - mean) / std).transpose(2, 0, 1))
+        return {"version": cv2.__version__,
+                "area_ms": median_ms(lambda: pipeline(cv2.INTER_AREA), FRAME_CV_RUNS),
+                "linear_ms": median_ms(lambda: pipeline(cv2.INTER_LINEAR), FRAME_CV_RUNS)}
+    step(res, "opencv", opencv)
+
+    def copy():
+        src = np.random.default_rng(0).integers(0, 255, res["bytes"], dtype=np.uint8)
+        dst = np.empty_like(src)
+        ms = median_ms(lambda: np.copyto(dst, src), 200)
+        return {"copy_ms": ms, "gb_s": res["bytes"] / ms / 1e6}
+    step(res, "copy", copy)
+    return res
+
+
+def write_frames(A, f, notes):
+    A("## Camera frame to tensor")
+    A("")
+    if "error" in f:
+        A(f"{notes.na(f['error'])}")
+        A("")
+        return
+    A(f"A {FRAME_W}x{FRAME_H} NV21 frame ({f['bytes']:,} bytes) to MobileNetV2's 1x3x224x224 normalized "
+      f"f32 input, rotated {FRAME_ROTATE}°, 1 thread. squeeze: `squeeze bench {FRAME_MODEL}.onnx --threads 1 "
+      f"--frame {FRAME_W}x{FRAME_H} --rotate {FRAME_ROTATE}` (a synthetic frame; the conversion does the "
+      "same work whatever the pixels): one pass, area averaging of Y, U and V, BT.601 colour after "
+      "resampling, straight into the session's input. OpenCV: opencv-python-headless with one thread "
+      "on the real frame of `../shared` (cvtColor NV21 to RGB at full size, resize, rotate the small "
+      "image, normalize, NCHW), median of the calls (Python's share is microseconds).")
+    A("")
+    A("| pipeline | median ms | vs squeeze |")
+    A("| --- | --- | --- |")
+    sq, e_sq = get(f, "squeeze", "frame_convert_only_p50_ms")
+    alt, e_alt = get(f, "squeeze", "frame_convert_p50_ms")
+    total, e_total = get(f, "squeeze", "frame_to_output_p50_ms")
+    area, e_area = get(f, "opencv", "area_ms")
+    lin, e_lin = get(f, "opencv", "linear_ms")
+    copy_ms, e_copy = get(f, "copy", "copy_ms")
+
+    def cell(v, e):
+        return fmt_ms(v) if v is not None else notes.na(e)
+
+    def vs(v):
+        return fmt_x(v / sq) if v is not None and sq else "n/a"
+    A(f"| squeeze, conversions back to back | {cell(sq, e_sq)} | 1.00x |")
+    A(f"| squeeze, each conversion after a model run (cold caches, as in an app) | {cell(alt, e_alt)} | {vs(alt)} |")
+    A(f"| squeeze, frame to MobileNetV2 output | {cell(total, e_total)} | {vs(total)} |")
+    A(f"| OpenCV INTER_AREA (the same averaging) | {cell(area, e_area)} | {vs(area)} |")
+    A(f"| OpenCV INTER_LINEAR (aliases when shrinking 4.8x) | {cell(lin, e_lin)} | {vs(lin)} |")
+    A(f"| memory floor: copying the frame's bytes once | {cell(copy_ms, e_copy)} | {vs(copy_ms)} |")
+    A("")
+    if sq and copy_ms:
+        A(f"squeeze reads the frame at {f['bytes'] / sq / 1e6:.1f} GB/s; this machine copies "
+          f"{f['copy']['gb_s']:.1f} GB/s (numpy, 1 thread), so reading the frame once takes at least "
+          f"{copy_ms:.3f} ms.")
+        A("")
 
 
 def gemm_summary(g):
@@ -857,6 +958,17 @@ def write_doc(results, out_path, meta, notes):
             A(f"{label} | worst of the text images: "
               + ", ".join(f"{short} {c:.6f}" for short, c in cos.items()) + det_note
               + f" | {pass_fail(min(cos.values()) >= COSINE_TARGET)} |")
+    fr = meta.get("frames", {"error": "not measured"})
+    sq, e_sq = get(fr, "squeeze", "frame_convert_only_p50_ms")
+    label = f"| {FRAME_W}x{FRAME_H} NV21 → 224x224 f32, rotated {FRAME_ROTATE}°, 1 thread ≤ {FRAME_TARGET_MS} ms | —"
+    A(f"{label} | {fmt_ms(sq) + ' ms' if sq is not None else notes.na(e_sq)} | "
+      f"{pass_fail(sq <= FRAME_TARGET_MS) if sq is not None else 'n/a'} |")
+    area, e_area = get(fr, "opencv", "area_ms")
+    label = f"| the same ≥ {FRAME_CV_TARGET:.0f}x faster than OpenCV (INTER_AREA) | —"
+    if sq is None or area is None:
+        A(f"{label} | {notes.na(e_sq if sq is None else e_area)} | n/a |")
+    else:
+        A(f"{label} | {area / sq:.1f}x ({fmt_ms(area)} ms) | {pass_fail(area / sq >= FRAME_CV_TARGET)} |")
     for storage, _, key in LOAD_STORAGES:
         ok_n, tot, worst = 0, 0, None
         for r in results:
@@ -1070,6 +1182,7 @@ def write_doc(results, out_path, meta, notes):
     A("")
 
     write_gemm(A, meta.get("gemm", {"error": "not measured"}), notes)
+    write_frames(A, meta.get("frames", {"error": "not measured"}), notes)
 
     A(f"Raw results: `{meta['raw']}` (not in the repository).")
     A("")
@@ -1097,6 +1210,8 @@ def main():
                     help="total waiting allowed over the whole run")
     ap.add_argument("--no-gemm", action="store_true",
                     help="skip the 1x1 conv GEMM vs peak FMA measurement")
+    ap.add_argument("--no-frames", action="store_true",
+                    help="skip the camera frame measurement")
     args = ap.parse_args()
 
     models = MODELS
@@ -1129,6 +1244,13 @@ def main():
                 meta["gemm"] = gemm_bench(base, args.wait_idle)
             except Exception as e:  # noqa: BLE001
                 meta["gemm"] = {"error": f"{type(e).__name__}: {e}"}
+        if args.no_frames:
+            meta["frames"] = {"error": "not measured (--no-frames)"}
+        else:
+            try:
+                meta["frames"] = frame_bench()
+            except Exception as e:  # noqa: BLE001
+                meta["frames"] = {"error": f"{type(e).__name__}: {e}"}
         for label, stem, _ in models:
             try:
                 budget = max(0.0, args.wait_budget - sum(r.get("waited_s", 0) for r in results))

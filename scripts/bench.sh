@@ -4,7 +4,8 @@
 #   2. build `squeeze` and the `tract_bench` example in release (one profile; nothing else)
 #   3. run scripts/bench.py with the venv python (extra arguments are passed to it, e.g. --models mobilenetv2):
 #      squeeze, ONNX Runtime and tract per model, interleaved, at 1 and 2 threads (tract: 1), and
-#      a 1x1 conv GEMM against this core's measured peak FMA (`squeeze bench --fma-peak`)
+#      a 1x1 conv GEMM against this core's measured peak FMA (`squeeze bench --fma-peak`), and
+#      a camera frame's conversion against OpenCV (opencv-python-headless, installed into the venv here)
 # Packed files and the generated conv model go under $SQUEEZE_CACHE/bench/ (default
 # ~/.cache/squeeze/bench), never in the repository.
 # The accuracy section shows $SQUEEZE_CACHE/accuracy.json, written by
@@ -24,4 +25,7 @@ cargo build --release -p squeeze --bin squeeze
 cargo build --release -p squeeze --example tract_bench \
     || echo "WARNING: examples/tract_bench did not build; tract columns will be n/a" >&2
 
+# OpenCV is the camera-frame peer; only the benchmark needs it (not the tests).
+"$SQUEEZE_CACHE/venv/bin/python" -c "import cv2" 2>/dev/null \
+    || "$SQUEEZE_CACHE/venv/bin/python" -m pip install -q opencv-python-headless
 exec "$SQUEEZE_CACHE/venv/bin/python" "$HERE/bench.py" "$@"

@@ -352,13 +352,29 @@ fn write_output<T>(
     out: &mut [T],
     store: impl Fn(f32) -> T,
 ) {
-    let (w, h) = (spec.width, spec.height);
-    let (pw, ph) = (planes.width, planes.height);
-    let to_rgb = planes.yuv.then(|| opts.color.coefficients());
-    let channel_of = spec.order.source_channels();
-    let norm = spec.normalize.affine();
-    for oy in 0..h {
-        for ox in 0..w {
+    let walk = PlaneWalk::new(spec, opts, &planes);
+    match planes.yuv {
+        true => {
+            let k = opts.color.coefficients();
+            write_pixels(spec, &walk, &planes, out, |c| k.rgb(c), store)
+        }
+        false => write_pixels(spec, &walk, &planes, out, |c| c, store),
+    }
+}
+
+/// Where output pixel `(ox, oy)` reads the resampled planes: rotation and
+/// mirror are affine in the pixel coordinates, so the plane index is
+/// `origin + ox * dx + oy * dy`.
+struct PlaneWalk {
+    origin: isize,
+    dx: isize,
+    dy: isize,
+}
+
+impl PlaneWalk {
+    fn new(spec: &TensorSpec, opts: &FrameOptions, planes: &resample::Planes) -> PlaneWalk {
+        let (w, pw, ph) = (spec.width, planes.width, planes.height);
+        let at = |ox: usize, oy: usize| -> isize {
             let vx = if opts.mirror { w - 1 - ox } else { ox };
             let (px, py) = match opts.rotation {
                 Rotation::R0 => (vx, oy),
@@ -366,23 +382,62 @@ fn write_output<T>(
                 Rotation::R180 => (pw - 1 - vx, ph - 1 - oy),
                 Rotation::R270 => (pw - 1 - oy, vx),
             };
-            let at = py * pw + px;
-            let c = [planes.data[0][at], planes.data[1][at], planes.data[2][at]];
-            let rgb = match &to_rgb {
-                Some(k) => k.rgb(c),
-                None => c,
-            };
-            for (o, &src) in channel_of.iter().enumerate() {
-                let value = rgb[src].clamp(0.0, 255.0) * norm[o].0 + norm[o].1;
-                let index = match spec.layout {
-                    Layout::Nchw => (o * h + oy) * w + ox,
-                    Layout::Nhwc => (oy * w + ox) * 3 + o,
-                };
-                out[index] = store(value);
+            (py * pw + px) as isize
+        };
+        let origin = at(0, 0);
+        PlaneWalk {
+            origin,
+            dx: if spec.width > 1 { at(1, 0) - origin } else { 0 },
+            dy: if spec.height > 1 {
+                at(0, 1) - origin
+            } else {
+                0
+            },
+        }
+    }
+}
+
+/// The per-pixel loop of [`write_output`], monomorphized per colour
+/// conversion so that nothing is decided inside it.
+fn write_pixels<T>(
+    spec: &TensorSpec,
+    walk: &PlaneWalk,
+    planes: &resample::Planes,
+    out: &mut [T],
+    to_rgb: impl Fn([f32; 3]) -> [f32; 3],
+    store: impl Fn(f32) -> T,
+) {
+    let (w, h) = (spec.width, spec.height);
+    let channel_of = spec.order.source_channels();
+    let norm = spec.normalize.affine();
+    // Output index of channel `o` at (ox, oy): o * channel + oy * row + ox * pixel.
+    let (channel, row, pixel) = match spec.layout {
+        Layout::Nchw => (w * h, w, 1),
+        Layout::Nhwc => (1, 3 * w, 3),
+    };
+    let [p0, p1, p2] = planes.data;
+    // Square tiles: a rotation walks the planes down their columns, and a
+    // tile's columns stay in L1 while it is written.
+    for oy0 in (0..h).step_by(WRITE_TILE) {
+        for ox0 in (0..w).step_by(WRITE_TILE) {
+            for oy in oy0..(oy0 + WRITE_TILE).min(h) {
+                let mut at = walk.origin + oy as isize * walk.dy + ox0 as isize * walk.dx;
+                for ox in ox0..(ox0 + WRITE_TILE).min(w) {
+                    let a = at as usize;
+                    let rgb = to_rgb([p0[a], p1[a], p2[a]]);
+                    for (o, &src) in channel_of.iter().enumerate() {
+                        let value = rgb[src].clamp(0.0, 255.0) * norm[o].0 + norm[o].1;
+                        out[o * channel + oy * row + ox * pixel] = store(value);
+                    }
+                    at += walk.dx;
+                }
             }
         }
     }
 }
+
+/// The side of the output tiles [`write_pixels`] writes one after another.
+const WRITE_TILE: usize = 16;
 
 #[cfg(test)]
 mod tests;

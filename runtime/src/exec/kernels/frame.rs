@@ -25,6 +25,29 @@ pub fn accumulate_row(acc: &mut [f32], row: &[u8], weight: f32) {
 #[inline(always)]
 pub fn gather_channel(interleaved: &[f32], stride: usize, offset: usize, out: &mut [f32]) {
     let channel = interleaved.get(offset..).unwrap_or(&[]);
+    match stride {
+        2 => gather_fixed::<2>(channel, out),
+        3 => gather_fixed::<3>(channel, out),
+        4 => gather_fixed::<4>(channel, out),
+        _ => gather_tail(channel, stride, out),
+    }
+}
+
+/// [`gather_channel`] for a stride known at compile time, which the
+/// compiler turns into shuffles; the last, partial pixel by [`gather_tail`].
+#[inline(always)]
+fn gather_fixed<const S: usize>(channel: &[f32], out: &mut [f32]) {
+    let whole = channel.len() / S;
+    for (o, p) in out.iter_mut().zip(channel.chunks_exact(S)) {
+        *o = p[0];
+    }
+    if let (Some(rest), Some(src)) = (out.get_mut(whole..), channel.get(whole * S..)) {
+        gather_tail(src, S, rest);
+    }
+}
+
+#[inline(always)]
+fn gather_tail(channel: &[f32], stride: usize, out: &mut [f32]) {
     for (o, &v) in out.iter_mut().zip(channel.iter().step_by(stride)) {
         *o = v;
     }
