@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::frame::{
-    ChannelOrder, Frame, FrameOptions, Normalize, PixelFormat, Preprocess, Rect, Rotation,
+    ChannelOrder, Filter, Frame, FrameOptions, Normalize, PixelFormat, Preprocess, Rect, Rotation,
     YuvColor, YuvMatrix, YuvRange,
 };
 use crate::ir::Tensor;
@@ -96,6 +96,10 @@ pub struct FrameArgs {
     /// YUV in video range (16..235) instead of full range.
     #[arg(long)]
     pub video_range: bool,
+    /// Resize filter: area (bilinear, area averaging when shrinking more
+    /// than 2x; the default) or triangle (PIL's antialiased bilinear).
+    #[arg(long)]
+    pub resize: Option<String>,
 }
 
 impl FrameArgs {
@@ -117,8 +121,18 @@ impl FrameArgs {
             width: c[2],
             height: c[3],
         });
+        let filter = match self.resize.as_deref().unwrap_or("area") {
+            "area" => Filter::Area,
+            "triangle" => Filter::Triangle,
+            other => {
+                return Err(Error::Input(format!(
+                    "--resize {other:?}: area or triangle"
+                )))
+            }
+        };
         Ok(FrameOptions {
             crop,
+            filter,
             rotation: Rotation::from_degrees(self.rotate)?,
             mirror: self.mirror,
             color: YuvColor {

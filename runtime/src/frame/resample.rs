@@ -2,7 +2,7 @@
 //! to three planes of the output's size: rows first (each source row the
 //! output needs is read once, into row accumulators), then columns.
 
-use super::{validate, Frame, Pixels, Plane, Rect, TensorSpec};
+use super::{validate, Filter, Frame, Pixels, Plane, Rect, TensorSpec};
 use crate::error::Result;
 use crate::exec::kernels::frame::{FrameLoops, TAP_CHUNK};
 
@@ -12,6 +12,7 @@ use crate::exec::kernels::frame::{FrameLoops, TAP_CHUNK};
 pub(super) struct Key {
     pub crop: Rect,
     pub swap: bool,
+    pub filter: Filter,
 }
 
 /// For each output position along one axis, the consecutive source
@@ -25,12 +26,11 @@ struct Taps {
 }
 
 impl Taps {
-    /// `from` source pixels to `to` output pixels: bilinear with half-pixel
-    /// centres, or area averaging when shrinking by more than 2×.
-    fn new(from: usize, to: usize) -> Taps {
+    /// `from` source pixels to `to` output pixels with `filter`.
+    fn new(from: usize, to: usize, filter: Filter) -> Taps {
         let ratio = from as f64 / to as f64;
-        let taps = (0..to).map(|o| {
-            if ratio > 2.0 {
+        let taps = (0..to).map(|o| match filter {
+            Filter::Area if ratio > 2.0 => {
                 let (lo, hi) = (o as f64 * ratio, (o + 1) as f64 * ratio);
                 let first = lo.floor() as usize;
                 let last = (hi.ceil() as usize).min(from);
@@ -38,11 +38,25 @@ impl Taps {
                     .map(|i| (hi.min(i as f64 + 1.0) - lo.max(i as f64)) / ratio)
                     .collect();
                 (first, w)
-            } else {
+            }
+            Filter::Area => {
                 let s = ((o as f64 + 0.5) * ratio - 0.5).clamp(0.0, (from - 1) as f64);
                 let i = s.floor() as usize;
                 let f = s - i as f64;
                 (i, if f > 0.0 { vec![1.0 - f, f] } else { vec![1.0] })
+            }
+            Filter::Triangle => {
+                // A tent as wide as the shrink factor (at least one pixel),
+                // centred on the output pixel, normalized over the source
+                // pixels inside the frame (PIL's BILINEAR).
+                let (centre, radius) = ((o as f64 + 0.5) * ratio, ratio.max(1.0));
+                let first = (centre - radius).floor().max(0.0) as usize;
+                let last = ((centre + radius).ceil() as usize).min(from);
+                let w: Vec<f64> = (first..last)
+                    .map(|i| (1.0 - ((i as f64 + 0.5 - centre) / radius).abs()).max(0.0))
+                    .collect();
+                let sum: f64 = w.iter().sum();
+                (first, w.iter().map(|v| v / sum).collect())
             }
         });
         Taps::padded(taps.collect())
@@ -158,9 +172,9 @@ impl Resampler {
             (spec.width, spec.height)
         };
         let crop = key.crop;
-        let cols = Taps::new(crop.width, width);
+        let cols = Taps::new(crop.width, width, key.filter);
         let chroma_cols = cols.chroma(crop.x);
-        let rows = Taps::new(crop.height, height);
+        let rows = Taps::new(crop.height, height, key.filter);
         let acc = validate::product(&[crop.width + cols.width.max(chroma_cols.width), 1])?;
         let out = validate::product(&[width, height, 3])?;
         Ok(Resampler {

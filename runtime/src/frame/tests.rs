@@ -59,35 +59,49 @@ impl Img {
 }
 
 /// The weights of source pixels for output `o` on an axis of `from` to `to`.
-fn weights(from: usize, to: usize, o: usize) -> Vec<(usize, f64)> {
+fn weights(from: usize, to: usize, o: usize, filter: Filter) -> Vec<(usize, f64)> {
     let r = from as f64 / to as f64;
-    if r > 2.0 {
-        let (lo, hi) = (o as f64 * r, (o + 1) as f64 * r);
-        (0..from)
-            .map(|i| {
-                (
-                    i,
-                    ((i as f64 + 1.0).min(hi) - (i as f64).max(lo)).max(0.0) / r,
-                )
-            })
-            .filter(|&(_, w)| w > 0.0)
-            .collect()
-    } else {
-        let s = ((o as f64 + 0.5) * r - 0.5).clamp(0.0, from as f64 - 1.0);
-        let i = s.floor() as usize;
-        let f = s - i as f64;
-        vec![(i, 1.0 - f), ((i + 1).min(from - 1), f)]
+    match filter {
+        Filter::Area if r > 2.0 => {
+            let (lo, hi) = (o as f64 * r, (o + 1) as f64 * r);
+            (0..from)
+                .map(|i| {
+                    (
+                        i,
+                        ((i as f64 + 1.0).min(hi) - (i as f64).max(lo)).max(0.0) / r,
+                    )
+                })
+                .filter(|&(_, w)| w > 0.0)
+                .collect()
+        }
+        Filter::Area => {
+            let s = ((o as f64 + 0.5) * r - 0.5).clamp(0.0, from as f64 - 1.0);
+            let i = s.floor() as usize;
+            let f = s - i as f64;
+            vec![(i, 1.0 - f), ((i + 1).min(from - 1), f)]
+        }
+        Filter::Triangle => {
+            // PIL: tent of radius max(r, 1) around the centre, sampled at
+            // pixel centres, renormalized inside the image.
+            let (c, radius) = ((o as f64 + 0.5) * r, r.max(1.0));
+            let raw: Vec<(usize, f64)> = (0..from)
+                .map(|i| (i, (1.0 - ((i as f64 + 0.5 - c) / radius).abs()).max(0.0)))
+                .filter(|&(_, w)| w > 0.0)
+                .collect();
+            let sum: f64 = raw.iter().map(|(_, w)| w).sum();
+            raw.into_iter().map(|(i, w)| (i, w / sum)).collect()
+        }
     }
 }
 
-fn resize(img: &Img, w: usize, h: usize) -> Img {
+fn resize(img: &Img, w: usize, h: usize, filter: Filter) -> Img {
     let mut c = vec![vec![0.0; w * h]; img.c.len()];
     for oy in 0..h {
         for ox in 0..w {
             for (ch, plane) in c.iter_mut().enumerate() {
                 let mut sum = 0.0;
-                for (sy, wy) in weights(img.h, h, oy) {
-                    for (sx, wx) in weights(img.w, w, ox) {
+                for (sy, wy) in weights(img.h, h, oy, filter) {
+                    for (sx, wx) in weights(img.w, w, ox, filter) {
                         sum += wx * wy * img.at(ch, sx, sy);
                     }
                 }
@@ -166,7 +180,7 @@ fn reference(src: &Source, w: usize, opts: &FrameOptions, ow: usize, oh: usize) 
     if opts.mirror {
         img = img.mirror();
     }
-    let img = resize(&img, ow, oh);
+    let img = resize(&img, ow, oh, opts.filter);
     let mut out = vec![0.0; 3 * ow * oh];
     for i in 0..ow * oh {
         let px = [img.c[0][i], img.c[1][i], img.c[2][i]];
@@ -488,6 +502,27 @@ fn every_colour_matrix_and_range_matches_the_reference() {
                 };
                 let d = worst(mem, (30, 20), opts, (12, 9), 3);
                 assert!(d <= 1.0, "{matrix:?} {range:?} {mem:?}: off by {d}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_triangle_filter_matches_the_reference() {
+    for mem in [Memory::Nv21, Memory::PaddedPlanar, Memory::Rgba] {
+        for (frame, out) in [((37, 23), (8, 5)), ((13, 9), (10, 6)), ((7, 5), (9, 16))] {
+            for rotation in ROTATIONS {
+                let opts = FrameOptions {
+                    rotation,
+                    mirror: rotation == Rotation::R270,
+                    filter: Filter::Triangle,
+                    ..Default::default()
+                };
+                let d = worst(mem, frame, opts, out, 4);
+                assert!(
+                    d <= 1.0,
+                    "{mem:?} {frame:?}->{out:?} {rotation:?}: off by {d}"
+                );
             }
         }
     }
