@@ -79,6 +79,9 @@ unsafe impl GlobalAlloc for Counting {
 /// Runs measured after the first.
 const RUNS: usize = 20;
 
+/// The counter is global: the tests of this file take turns.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
@@ -146,6 +149,7 @@ fn allocations_per_frame(model: &Model, threads_note: usize, runs: usize) -> usi
 
 #[test]
 fn no_allocation_per_frame_on_every_model() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = common::models_dir();
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return common::skip("allocation test", &format!("{} missing", dir.display()));
@@ -192,6 +196,7 @@ fn no_allocation_per_frame_on_every_model() {
 /// (rotated, cropped, every pixel format) and running allocates nothing.
 #[test]
 fn no_allocation_per_camera_frame() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     use squeeze::frame::{Frame, FrameOptions, PixelFormat, Rect, Rotation};
     let path = common::models_dir().join("mobilenetv2.onnx");
     if !path.exists() {
