@@ -96,6 +96,20 @@ impl Taps {
         Taps::padded(taps.collect())
     }
 
+    /// For output `o` of a crop starting at row `y0`, the rows of a 4:2:0
+    /// chroma plane (absolute) and weights: the luma rows halved, the two
+    /// luma rows of one chroma row merged into one pass over it.
+    fn chroma_rows(&self, o: usize, y0: usize) -> impl Iterator<Item = (usize, f32)> + '_ {
+        let mut rows = self.of(o).map(move |(y, w)| ((y0 + y) / 2, w)).peekable();
+        std::iter::from_fn(move || {
+            let (row, mut weight) = rows.next()?;
+            while let Some((_, more)) = rows.next_if(|&(next, _)| next == row) {
+                weight += more;
+            }
+            Some((row, weight))
+        })
+    }
+
     /// Source positions and weights of output `o`.
     fn of(&self, o: usize) -> impl Iterator<Item = (usize, f32)> + '_ {
         let w = &self.weights[o * self.width..][..self.width];
@@ -246,8 +260,8 @@ impl Resampler {
         if let Some(pair) = interleaved(u, v) {
             let run = &mut grown(&mut self.interleaved, 2 * cn)[..2 * cn];
             run.fill(0.0);
-            for (y, w) in self.rows.of(oy) {
-                let start = (crop.y + y) / 2 * pair.first.row_stride + 2 * x0;
+            for (row, w) in self.rows.chroma_rows(oy, crop.y) {
+                let start = row * pair.first.row_stride + 2 * x0;
                 let bytes = &pair.first.data[start..];
                 let take = bytes.len().min(2 * cn);
                 self.loops
@@ -268,8 +282,8 @@ impl Resampler {
         } else {
             for (acc, plane) in [(acc_u, u), (acc_v, v)] {
                 acc[..cn].fill(0.0);
-                for (y, w) in self.rows.of(oy) {
-                    accumulate(self.loops, &mut acc[..cn], plane, (crop.y + y) / 2, x0, w);
+                for (row, w) in self.rows.chroma_rows(oy, crop.y) {
+                    accumulate(self.loops, &mut acc[..cn], plane, row, x0, w);
                 }
             }
         }
