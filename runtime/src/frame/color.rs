@@ -64,14 +64,16 @@ impl YuvColor {
 }
 
 impl YuvToRgb {
-    /// `[y, u, v]` to unclamped `[r, g, b]`.
-    pub(crate) fn rgb(&self, [y, u, v]: [f32; 3]) -> [f32; 3] {
-        let y = (y - self.y0) * self.y_gain;
-        let (u, v) = (u - 128.0, v - 128.0);
-        [
-            y + self.r_v * v,
-            y + self.g_u * u + self.g_v * v,
-            y + self.b_u * u,
-        ]
+    /// The conversion as `matrix · ([y, u, v] - offset)`, rows R, G, B.
+    pub(crate) fn affine(&self) -> ([f32; 3], [[f32; 3]; 3]) {
+        let g = self.y_gain;
+        (
+            [self.y0, 128.0, 128.0],
+            [
+                [g, 0.0, self.r_v],
+                [g, self.g_u, self.g_v],
+                [g, self.b_u, 0.0],
+            ],
+        )
     }
 }

@@ -23,7 +23,7 @@ mod resample;
 mod validate;
 
 use crate::error::{Error, Result};
-use crate::exec::kernels::frame::FrameLoops;
+use crate::exec::kernels::frame::{ColorRow, FrameLoops};
 use crate::exec::kernels::Isa;
 
 pub use color::{YuvColor, YuvMatrix, YuvRange};
@@ -353,7 +353,7 @@ impl FrameConverter {
             slot => slot.insert(resample::Resampler::new(key, &self.spec, self.loops)?),
         };
         let planes = resampler.resample(frame);
-        write_output(&self.spec, opts, planes, out, store);
+        write_output(self.loops, &self.spec, opts, planes, out, store);
         Ok(())
     }
 }
@@ -361,6 +361,7 @@ impl FrameConverter {
 /// Colour conversion, rotation, mirror, normalization and layout, from the
 /// three resampled planes (in the frame's orientation) to the tensor.
 fn write_output<T>(
+    loops: FrameLoops,
     spec: &TensorSpec,
     opts: &FrameOptions,
     planes: resample::Planes<'_>,
@@ -368,12 +369,58 @@ fn write_output<T>(
     store: impl Fn(f32) -> T,
 ) {
     let walk = PlaneWalk::new(spec, opts, &planes);
-    match planes.yuv {
-        true => {
-            let k = opts.color.coefficients();
-            write_pixels(spec, &walk, &planes, out, |c| k.rgb(c), store)
+    let (offset, rgb) = match planes.yuv {
+        true => opts.color.coefficients().affine(),
+        false => (
+            [0.0; 3],
+            [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+        ),
+    };
+    let norm = spec.normalize.affine();
+    let source = spec.order.source_channels();
+    let color = ColorRow {
+        offset,
+        matrix: source.map(|c| rgb[c]),
+        gain: norm.map(|(g, _)| g),
+        bias: norm.map(|(_, b)| b),
+    };
+    let (w, h) = (spec.width, spec.height);
+    // Output index of channel `o` at (ox, oy): o * channel + oy * row + ox * pixel.
+    let (channel, row, pixel) = match spec.layout {
+        Layout::Nchw => (w * h, w, 1),
+        Layout::Nhwc => (1, 3 * w, 3),
+    };
+    let [p0, p1, p2] = planes.data;
+    let mut read = [[0f32; WRITE_TILE]; 3];
+    let mut values = [[0f32; WRITE_TILE]; 3];
+    // Square tiles: a rotation walks the planes down their columns, and a
+    // tile's columns stay in L1 while it is written.
+    for oy0 in (0..h).step_by(WRITE_TILE) {
+        for ox0 in (0..w).step_by(WRITE_TILE) {
+            let n = WRITE_TILE.min(w - ox0);
+            for oy in oy0..(oy0 + WRITE_TILE).min(h) {
+                let mut at = walk.origin + oy as isize * walk.dy + ox0 as isize * walk.dx;
+                for i in 0..n {
+                    let a = at as usize;
+                    read[0][i] = p0[a];
+                    read[1][i] = p1[a];
+                    read[2][i] = p2[a];
+                    at += walk.dx;
+                }
+                let [v0, v1, v2] = &mut values;
+                loops.color_row(
+                    [&read[0][..n], &read[1][..n], &read[2][..n]],
+                    &color,
+                    [v0, v1, v2],
+                );
+                for (o, v) in values.iter().enumerate() {
+                    let first = o * channel + oy * row + ox0 * pixel;
+                    for (i, &x) in v[..n].iter().enumerate() {
+                        out[first + i * pixel] = store(x);
+                    }
+                }
+            }
         }
-        false => write_pixels(spec, &walk, &planes, out, |c| c, store),
     }
 }
 
@@ -412,46 +459,7 @@ impl PlaneWalk {
     }
 }
 
-/// The per-pixel loop of [`write_output`], monomorphized per colour
-/// conversion so that nothing is decided inside it.
-fn write_pixels<T>(
-    spec: &TensorSpec,
-    walk: &PlaneWalk,
-    planes: &resample::Planes,
-    out: &mut [T],
-    to_rgb: impl Fn([f32; 3]) -> [f32; 3],
-    store: impl Fn(f32) -> T,
-) {
-    let (w, h) = (spec.width, spec.height);
-    let channel_of = spec.order.source_channels();
-    let norm = spec.normalize.affine();
-    // Output index of channel `o` at (ox, oy): o * channel + oy * row + ox * pixel.
-    let (channel, row, pixel) = match spec.layout {
-        Layout::Nchw => (w * h, w, 1),
-        Layout::Nhwc => (1, 3 * w, 3),
-    };
-    let [p0, p1, p2] = planes.data;
-    // Square tiles: a rotation walks the planes down their columns, and a
-    // tile's columns stay in L1 while it is written.
-    for oy0 in (0..h).step_by(WRITE_TILE) {
-        for ox0 in (0..w).step_by(WRITE_TILE) {
-            for oy in oy0..(oy0 + WRITE_TILE).min(h) {
-                let mut at = walk.origin + oy as isize * walk.dy + ox0 as isize * walk.dx;
-                for ox in ox0..(ox0 + WRITE_TILE).min(w) {
-                    let a = at as usize;
-                    let rgb = to_rgb([p0[a], p1[a], p2[a]]);
-                    for (o, &src) in channel_of.iter().enumerate() {
-                        let value = rgb[src].clamp(0.0, 255.0) * norm[o].0 + norm[o].1;
-                        out[o * channel + oy * row + ox * pixel] = store(value);
-                    }
-                    at += walk.dx;
-                }
-            }
-        }
-    }
-}
-
-/// The side of the output tiles [`write_pixels`] writes one after another.
+/// The side of the output tiles [`write_output`] writes one after another.
 const WRITE_TILE: usize = 16;
 
 #[cfg(test)]

@@ -75,6 +75,48 @@ pub fn weighted_sums(
     }
 }
 
+/// Colour conversion and normalization of a run of pixels: for output
+/// channel `o`, `clamp(Σ_k matrix[o][k] * (src[k][i] - offset[k]), 0, 255)
+/// * gain[o] + bias[o]` (the channel order is folded into `matrix`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ColorRow {
+    pub offset: [f32; 3],
+    pub matrix: [[f32; 3]; 3],
+    pub gain: [f32; 3],
+    pub bias: [f32; 3],
+}
+
+/// [`ColorRow`] over the shortest of `src`'s rows, into `out[o]`.
+#[inline(always)]
+pub fn color_row(src: [&[f32]; 3], k: &ColorRow, out: [&mut [f32]; 3]) {
+    let [s0, s1, s2] = src;
+    let [o0, o1, o2] = out;
+    let n = s0
+        .len()
+        .min(s1.len())
+        .min(s2.len())
+        .min(o0.len())
+        .min(o1.len())
+        .min(o2.len());
+    let (s0, s1, s2) = (&s0[..n], &s1[..n], &s2[..n]);
+    let (o0, o1, o2) = (&mut o0[..n], &mut o1[..n], &mut o2[..n]);
+    let m = &k.matrix;
+    for i in 0..n {
+        let (a, b, c) = (
+            s0[i] - k.offset[0],
+            s1[i] - k.offset[1],
+            s2[i] - k.offset[2],
+        );
+        let channel = |o: usize| {
+            let v = m[o][0] * a + m[o][1] * b + m[o][2] * c;
+            v.clamp(0.0, 255.0) * k.gain[o] + k.bias[o]
+        };
+        o0[i] = channel(0);
+        o1[i] = channel(1);
+        o2[i] = channel(2);
+    }
+}
+
 /// The frame loops of one ISA, chosen once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameLoops {
@@ -135,6 +177,14 @@ impl FrameLoops {
             self.isa,
             |s| s.frame_gather(interleaved, stride, offset, out),
             gather_channel(interleaved, stride, offset, out)
+        )
+    }
+
+    pub fn color_row(self, src: [&[f32]; 3], k: &ColorRow, out: [&mut [f32]; 3]) {
+        on_isa!(
+            self.isa,
+            |s| s.frame_color_row(src, k, out),
+            color_row(src, k, out)
         )
     }
 
@@ -199,6 +249,29 @@ mod tests {
                     loops.weighted_sums(&acc, &starts, &weights, width, &mut got);
                     assert_eq!(want, got, "{isa:?} sums {n} {width}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn every_isa_converts_colour_as_the_scalar_loop() {
+        let k = ColorRow {
+            offset: [16.0, 128.0, 128.0],
+            matrix: [[1.16, 0.0, 1.6], [1.16, -0.39, -0.81], [1.16, 2.0, 0.0]],
+            gain: [0.017, 0.0175, 0.0174],
+            bias: [-2.1, -2.0, -1.8],
+        };
+        for isa in Isa::ALL.into_iter().filter(|i| i.available()) {
+            for n in (0..40).chain([224]) {
+                let src = [floats(n, 1), floats(n, 2), floats(n, 3)]
+                    .map(|v| v.iter().map(|x| x * 20.0 + 128.0).collect::<Vec<f32>>());
+                let mut want = [vec![0.0; n], vec![0.0; n], vec![0.0; n]];
+                let mut got = want.clone();
+                let [w0, w1, w2] = &mut want;
+                color_row([&src[0], &src[1], &src[2]], &k, [w0, w1, w2]);
+                let [g0, g1, g2] = &mut got;
+                FrameLoops::new(isa).color_row([&src[0], &src[1], &src[2]], &k, [g0, g1, g2]);
+                assert_eq!(want, got, "{isa:?} colour {n}");
             }
         }
     }

@@ -67,6 +67,8 @@ pub trait Simd: MicroKernel {
     fn frame_accumulate(self, acc: &mut [f32], row: &[u8], weight: f32);
     /// [`super::frame::gather_channel`] compiled for the ISA.
     fn frame_gather(self, interleaved: &[f32], stride: usize, offset: usize, out: &mut [f32]);
+    /// [`super::frame::color_row`] compiled for the ISA.
+    fn frame_color_row(self, src: [&[f32]; 3], k: &super::frame::ColorRow, out: [&mut [f32]; 3]);
     /// [`super::frame::weighted_sums`] compiled for the ISA.
     fn frame_weighted_sums(
         self,
@@ -268,6 +270,15 @@ macro_rules! impl_simd {
             }
 
             #[target_feature(enable = $features)]
+            pub unsafe fn frame_color_row(
+                src: [&[f32]; 3],
+                k: &$crate::exec::kernels::frame::ColorRow,
+                out: [&mut [f32]; 3],
+            ) {
+                $crate::exec::kernels::frame::color_row(src, k, out)
+            }
+
+            #[target_feature(enable = $features)]
             pub unsafe fn frame_weighted_sums(
                 acc: &[f32],
                 starts: &[usize],
@@ -397,6 +408,15 @@ macro_rules! impl_simd {
             ) {
                 // SAFETY: as above.
                 unsafe { shared_loops::frame_gather(interleaved, stride, offset, out) }
+            }
+            fn frame_color_row(
+                self,
+                src: [&[f32]; 3],
+                k: &$crate::exec::kernels::frame::ColorRow,
+                out: [&mut [f32]; 3],
+            ) {
+                // SAFETY: as above.
+                unsafe { shared_loops::frame_color_row(src, k, out) }
             }
             fn frame_weighted_sums(
                 self,
