@@ -400,11 +400,11 @@ fn write_output<T>(
             let n = WRITE_TILE.min(w - ox0);
             for oy in oy0..(oy0 + WRITE_TILE).min(h) {
                 let mut at = walk.origin + oy as isize * walk.dy + ox0 as isize * walk.dx;
-                for i in 0..n {
+                let [r0, r1, r2] = &mut read;
+                let pixels = r0[..n].iter_mut().zip(&mut r1[..n]).zip(&mut r2[..n]);
+                for ((c0, c1), c2) in pixels {
                     let a = at as usize;
-                    read[0][i] = p0[a];
-                    read[1][i] = p1[a];
-                    read[2][i] = p2[a];
+                    (*c0, *c1, *c2) = (p0[a], p1[a], p2[a]);
                     at += walk.dx;
                 }
                 let [v0, v1, v2] = &mut values;
