@@ -555,7 +555,7 @@ def write_frames(A, f, notes):
 
     def vs(v):
         return fmt_x(v / sq) if v is not None and sq else "n/a"
-    A(f"| squeeze, conversions back to back | {cell(sq, e_sq)} | 1.00x |")
+    A(f"| squeeze, conversions back to back | {cell(sq, e_sq)} | 1.0× |")
     A(f"| squeeze, each conversion after a model run (cold caches, as in an app) | {cell(alt, e_alt)} | {vs(alt)} |")
     A(f"| squeeze, frame to MobileNetV2 output | {cell(total, e_total)} | {vs(total)} |")
     A(f"| OpenCV INTER_AREA (the same averaging) | {cell(area, e_area)} | {vs(area)} |")
