@@ -13,10 +13,18 @@ use crate::error::{Error, Result};
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum UnaryOp {
     Relu,
-    Clip { min: f32, max: f32 },
-    LeakyRelu { alpha: f32 },
+    Clip {
+        min: f32,
+        max: f32,
+    },
+    LeakyRelu {
+        alpha: f32,
+    },
     Sigmoid,
-    HardSigmoid { alpha: f32, beta: f32 },
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
     HardSwish,
     Tanh,
     Sqrt,
@@ -24,6 +32,39 @@ pub enum UnaryOp {
     Neg,
     Abs,
     Reciprocal,
+    Log,
+    Floor,
+    Ceil,
+    /// Half to even, as ONNX rounds.
+    Round,
+    /// -1, 0 or 1 (0 for ±0); NaN stays NaN.
+    Sign,
+    Erf,
+    Softplus,
+    Softsign,
+    /// `x` above 0, else `alpha · (eᵡ - 1)`.
+    Elu {
+        alpha: f32,
+    },
+    /// `gamma · elu(x, alpha)`.
+    Selu {
+        alpha: f32,
+        gamma: f32,
+    },
+    /// `max(0, x) + min(0, alpha · (e^(x/alpha) - 1))`.
+    Celu {
+        alpha: f32,
+    },
+    /// `x` above `alpha`, else 0.
+    ThresholdedRelu {
+        alpha: f32,
+    },
+    /// `x · tanh(softplus(x))`.
+    Mish,
+    /// `x · Φ(x)`, exact (erf) or with the tanh approximation.
+    Gelu {
+        tanh: bool,
+    },
 }
 
 impl UnaryOp {
@@ -61,8 +102,70 @@ impl UnaryOp {
             UnaryOp::Neg => -x,
             UnaryOp::Abs => x.abs(),
             UnaryOp::Reciprocal => 1.0 / x,
+            UnaryOp::Log => x.ln(),
+            UnaryOp::Floor => x.floor(),
+            UnaryOp::Ceil => x.ceil(),
+            UnaryOp::Round => x.round_ties_even(),
+            UnaryOp::Sign => {
+                if x == 0.0 || x.is_nan() {
+                    x * 0.0
+                } else {
+                    x.signum()
+                }
+            }
+            UnaryOp::Erf => erf(x),
+            UnaryOp::Softplus => softplus(x),
+            UnaryOp::Softsign => x / (1.0 + x.abs()),
+            UnaryOp::Elu { alpha } => elu(x, alpha),
+            UnaryOp::Selu { alpha, gamma } => gamma * elu(x, alpha),
+            UnaryOp::Celu { alpha } => x.max(0.0) + (alpha * ((x / alpha).exp() - 1.0)).min(0.0),
+            UnaryOp::ThresholdedRelu { alpha } => {
+                if x > alpha {
+                    x
+                } else {
+                    0.0
+                }
+            }
+            UnaryOp::Mish => x * softplus(x).tanh(),
+            UnaryOp::Gelu { tanh: false } => {
+                0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
+            }
+            UnaryOp::Gelu { tanh: true } => {
+                let k = (2.0 / std::f32::consts::PI).sqrt();
+                0.5 * x * (1.0 + (k * (x + 0.044715 * x * x * x)).tanh())
+            }
         }
     }
+}
+
+fn elu(x: f32, alpha: f32) -> f32 {
+    if x > 0.0 {
+        x
+    } else {
+        alpha * x.exp_m1()
+    }
+}
+
+/// `ln(1 + eᵡ)` without overflow for large `x`.
+fn softplus(x: f32) -> f32 {
+    if x > 20.0 {
+        x
+    } else {
+        x.exp().ln_1p()
+    }
+}
+
+/// The error function (Rust's std has none): Abramowitz–Stegun 7.1.26,
+/// evaluated in f64, absolute error below 1.5e-7.
+fn erf(x: f32) -> f32 {
+    let x = x as f64;
+    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let y = 1.0 - poly * (-x * x).exp();
+    (if x < 0.0 { -y } else { y }) as f32
 }
 
 /// Elementwise two-input functions with numpy broadcasting.
@@ -402,6 +505,20 @@ impl Op {
                 UnaryOp::Neg => "Neg",
                 UnaryOp::Abs => "Abs",
                 UnaryOp::Reciprocal => "Reciprocal",
+                UnaryOp::Log => "Log",
+                UnaryOp::Floor => "Floor",
+                UnaryOp::Ceil => "Ceil",
+                UnaryOp::Round => "Round",
+                UnaryOp::Sign => "Sign",
+                UnaryOp::Erf => "Erf",
+                UnaryOp::Softplus => "Softplus",
+                UnaryOp::Softsign => "Softsign",
+                UnaryOp::Elu { .. } => "Elu",
+                UnaryOp::Selu { .. } => "Selu",
+                UnaryOp::Celu { .. } => "Celu",
+                UnaryOp::ThresholdedRelu { .. } => "ThresholdedRelu",
+                UnaryOp::Mish => "Mish",
+                UnaryOp::Gelu { .. } => "Gelu",
             },
             Op::Binary(b) => match b {
                 BinaryOp::Add => "Add",

@@ -250,6 +250,50 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
         "Neg" => unary(imp, UnaryOp::Neg),
         "Abs" => unary(imp, UnaryOp::Abs),
         "Reciprocal" => unary(imp, UnaryOp::Reciprocal),
+        "Log" => unary(imp, UnaryOp::Log),
+        "Floor" => unary(imp, UnaryOp::Floor),
+        "Ceil" => unary(imp, UnaryOp::Ceil),
+        "Round" => unary(imp, UnaryOp::Round),
+        "Sign" => unary(imp, UnaryOp::Sign),
+        "Erf" => unary(imp, UnaryOp::Erf),
+        "Softplus" => unary(imp, UnaryOp::Softplus),
+        "Softsign" => unary(imp, UnaryOp::Softsign),
+        "Mish" => unary(imp, UnaryOp::Mish),
+        "Elu" => unary(
+            imp,
+            UnaryOp::Elu {
+                alpha: c.attrs.float("alpha", 1.0),
+            },
+        ),
+        "Selu" => unary(
+            imp,
+            UnaryOp::Selu {
+                alpha: c.attrs.float("alpha", 1.673_263_2),
+                gamma: c.attrs.float("gamma", 1.050_701),
+            },
+        ),
+        "Celu" => unary(
+            imp,
+            UnaryOp::Celu {
+                alpha: c.attrs.float("alpha", 1.0),
+            },
+        ),
+        "ThresholdedRelu" => unary(
+            imp,
+            UnaryOp::ThresholdedRelu {
+                alpha: c.attrs.float("alpha", 1.0),
+            },
+        ),
+        "Gelu" => match c.attrs.string("approximate", "none").as_str() {
+            "none" => unary(imp, UnaryOp::Gelu { tanh: false }),
+            "tanh" => unary(imp, UnaryOp::Gelu { tanh: true }),
+            other => Err(Error::UnsupportedOp {
+                op_type: node.op_type.clone(),
+                node: node.name.clone(),
+                opset: c.opset,
+                reason: format!("approximate={other:?}"),
+            }),
+        },
         "LeakyRelu" => unary(
             imp,
             UnaryOp::LeakyRelu {

@@ -364,6 +364,14 @@ fn elementwise_cases() -> Vec<Case> {
             alpha: 0.2,
             beta: 0.5,
         },
+        UnaryOp::Erf,
+        UnaryOp::Softplus,
+        UnaryOp::Elu { alpha: 0.7 },
+        UnaryOp::Sign,
+        UnaryOp::Round,
+        UnaryOp::Gelu { tanh: false },
+        UnaryOp::Gelu { tanh: true },
+        UnaryOp::Mish,
     ]) {
         v.push(Case {
             op: Op::Unary(u),
