@@ -168,6 +168,41 @@ fn erf(x: f32) -> f32 {
     (if x < 0.0 { -y } else { y }) as f32
 }
 
+/// What a reduction other than the mean computes over its axes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReduceKind {
+    Sum,
+    Max,
+    Min,
+    Prod,
+    /// `Σ|x|`
+    L1,
+    /// `√Σx²`
+    L2,
+    /// `Σx²`
+    SumSquare,
+    /// `ln Σ eˣ`
+    LogSumExp,
+    /// `ln Σx`
+    LogSum,
+}
+
+impl ReduceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ReduceKind::Sum => "ReduceSum",
+            ReduceKind::Max => "ReduceMax",
+            ReduceKind::Min => "ReduceMin",
+            ReduceKind::Prod => "ReduceProd",
+            ReduceKind::L1 => "ReduceL1",
+            ReduceKind::L2 => "ReduceL2",
+            ReduceKind::SumSquare => "ReduceSumSquare",
+            ReduceKind::LogSumExp => "ReduceLogSumExp",
+            ReduceKind::LogSum => "ReduceLogSum",
+        }
+    }
+}
+
 /// Elementwise two-input functions with numpy broadcasting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BinaryOp {
@@ -394,6 +429,13 @@ pub enum Op {
         x: Quant,
         y: Quant,
     },
+    /// A reduction over `axes` (ReduceMean has its own variant, older in
+    /// the `.sqz` format); `keepdims` keeps them as 1s.
+    Reduce {
+        kind: ReduceKind,
+        axes: Vec<usize>,
+        keepdims: bool,
+    },
 }
 
 /// What a value is: element type and static shape.
@@ -548,6 +590,7 @@ impl Op {
             Op::Pad { .. } => "Pad",
             Op::Resize { .. } => "Resize",
             Op::ReduceMean { .. } => "ReduceMean",
+            Op::Reduce { kind, .. } => kind.name(),
             Op::Lrn { .. } => "LRN",
             Op::Cast { .. } => "Cast",
             Op::Identity => "Identity",
@@ -928,7 +971,7 @@ impl Op {
                 }
                 one(DType::F32, out_shape.clone())
             }
-            Op::ReduceMean { axes, keepdims } => {
+            Op::ReduceMean { axes, keepdims } | Op::Reduce { axes, keepdims, .. } => {
                 arity(1, 1)?;
                 want_f32(0)?;
                 let s = &ins[0].shape;

@@ -7,7 +7,7 @@ use super::{to_tensor, Importer};
 use crate::error::{Error, Result};
 use crate::ir::{
     AxisSlice, BinaryOp, ConvGeometry, CoordTransform, DType, NearestMode, Op, PadMode,
-    PoolGeometry, PoolKind, ResizeMode, Tensor, UnaryOp, ValueId,
+    PoolGeometry, PoolKind, ReduceKind, ResizeMode, Tensor, UnaryOp, ValueId,
 };
 
 /// Attribute lookup with ONNX defaults.
@@ -1074,9 +1074,28 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             };
             simple(imp, op, vec![req(0)?])
         }
-        "ReduceMean" => {
+        "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceProd" | "ReduceL1"
+        | "ReduceL2" | "ReduceSumSquare" | "ReduceLogSumExp" | "ReduceLogSum" => {
+            let kind = match node.op_type.as_str() {
+                "ReduceSum" => Some(ReduceKind::Sum),
+                "ReduceMax" => Some(ReduceKind::Max),
+                "ReduceMin" => Some(ReduceKind::Min),
+                "ReduceProd" => Some(ReduceKind::Prod),
+                "ReduceL1" => Some(ReduceKind::L1),
+                "ReduceL2" => Some(ReduceKind::L2),
+                "ReduceSumSquare" => Some(ReduceKind::SumSquare),
+                "ReduceLogSumExp" => Some(ReduceKind::LogSumExp),
+                "ReduceLogSum" => Some(ReduceKind::LogSum),
+                _ => None,
+            };
+            // Axes became an input at opset 13 for ReduceSum, 18 for the rest.
+            let axes_input = if kind == Some(ReduceKind::Sum) {
+                13
+            } else {
+                18
+            };
             let shape = shape0(imp)?;
-            let given = if c.opset < 18 {
+            let given = if c.opset < axes_input {
                 c.attrs.ints("axes")
             } else {
                 const_ints(imp, 1, "axes")?
@@ -1091,14 +1110,16 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 }
                 _ => (0..shape.len()).collect(),
             };
-            simple(
-                imp,
-                Op::ReduceMean {
+            let keepdims = c.attrs.int("keepdims", 1) != 0;
+            let op = match kind {
+                None => Op::ReduceMean { axes, keepdims },
+                Some(kind) => Op::Reduce {
+                    kind,
                     axes,
-                    keepdims: c.attrs.int("keepdims", 1) != 0,
+                    keepdims,
                 },
-                vec![req(0)?],
-            )
+            };
+            simple(imp, op, vec![req(0)?])
         }
         "LRN" => {
             let size =

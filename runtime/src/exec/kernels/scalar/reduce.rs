@@ -1,4 +1,7 @@
-//! Reductions: Softmax, ReduceMean and LRN (local response normalization).
+//! Reductions: Softmax, ReduceMean and the other Reduce ops, and LRN
+//! (local response normalization).
+
+use crate::ir::ReduceKind;
 
 /// Softmax over `axis` of a tensor of `shape`.
 pub fn softmax(x: &[f32], shape: &[usize], axis: usize, y: &mut [f32]) {
@@ -37,6 +40,17 @@ pub fn reduce_mean(x: &[f32], shape: &[usize], axes: &[usize], y: &mut [f32]) {
         }
         return;
     }
+    y.fill(0.0);
+    for_each_reduced(x, shape, axes, |o, v| y[o] += v);
+    let count: usize = axes.iter().map(|&a| shape[a]).product();
+    let inv = 1.0 / count.max(1) as f32;
+    y.iter_mut().for_each(|v| *v *= inv);
+}
+
+/// Calls `f(o, v)` for every element `v` of `x` (of `shape`), where `o` is
+/// its place in the output reduced over `axes`.
+fn for_each_reduced(x: &[f32], shape: &[usize], axes: &[usize], mut f: impl FnMut(usize, f32)) {
+    let rank = shape.len();
     // Output strides over the input index space (0 on reduced axes).
     let mut out_strides: super::Dims = smallvec::smallvec![0usize; rank];
     let mut s = 1;
@@ -46,12 +60,10 @@ pub fn reduce_mean(x: &[f32], shape: &[usize], axes: &[usize], y: &mut [f32]) {
             s *= shape[d];
         }
     }
-    let count: usize = axes.iter().map(|&a| shape[a]).product();
-    y.fill(0.0);
     let mut idx: super::Dims = smallvec::smallvec![0usize; rank];
     for &v in x {
         let o: usize = idx.iter().zip(&out_strides).map(|(i, s)| i * s).sum();
-        y[o] += v;
+        f(o, v);
         for d in (0..rank).rev() {
             idx[d] += 1;
             if idx[d] < shape[d] {
@@ -60,8 +72,49 @@ pub fn reduce_mean(x: &[f32], shape: &[usize], axes: &[usize], y: &mut [f32]) {
             idx[d] = 0;
         }
     }
-    let inv = 1.0 / count.max(1) as f32;
-    y.iter_mut().for_each(|v| *v *= inv);
+}
+
+/// `kind` over `axes`; `y` has the reduced element count. An empty
+/// reduction gives the operation's identity (0, 1, or -inf/+inf for max
+/// and min, -inf for LogSumExp and LogSum).
+pub fn reduce(kind: ReduceKind, x: &[f32], shape: &[usize], axes: &[usize], y: &mut [f32]) {
+    let init = match kind {
+        ReduceKind::Max | ReduceKind::LogSumExp => f32::NEG_INFINITY,
+        ReduceKind::Min => f32::INFINITY,
+        ReduceKind::Prod => 1.0,
+        _ => 0.0,
+    };
+    y.fill(init);
+    match kind {
+        ReduceKind::Sum | ReduceKind::LogSum => for_each_reduced(x, shape, axes, |o, v| y[o] += v),
+        ReduceKind::Max | ReduceKind::LogSumExp => {
+            for_each_reduced(x, shape, axes, |o, v| y[o] = y[o].max(v))
+        }
+        ReduceKind::Min => for_each_reduced(x, shape, axes, |o, v| y[o] = y[o].min(v)),
+        ReduceKind::Prod => for_each_reduced(x, shape, axes, |o, v| y[o] *= v),
+        ReduceKind::L1 => for_each_reduced(x, shape, axes, |o, v| y[o] += v.abs()),
+        ReduceKind::L2 | ReduceKind::SumSquare => {
+            for_each_reduced(x, shape, axes, |o, v| y[o] += v * v)
+        }
+    }
+    match kind {
+        ReduceKind::L2 => y.iter_mut().for_each(|v| *v = v.sqrt()),
+        ReduceKind::LogSum => y.iter_mut().for_each(|v| *v = v.ln()),
+        ReduceKind::LogSumExp => {
+            // ln Σ eˣ = m + ln Σ e^(x - m), m the maximum, so nothing overflows.
+            let max = y.to_vec();
+            y.fill(0.0);
+            for_each_reduced(x, shape, axes, |o, v| {
+                if max[o].is_finite() {
+                    y[o] += (v - max[o]).exp()
+                }
+            });
+            for (v, m) in y.iter_mut().zip(&max) {
+                *v = if m.is_finite() { m + v.ln() } else { *m };
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Across-channel LRN: `y = x / (bias + alpha/size * Σ x²)^beta`.
@@ -88,6 +141,91 @@ pub fn lrn(
                 let at = (b * c + ch) * inner + i;
                 y[at] = x[at] / (bias + alpha / size as f32 * sq).powf(beta);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KINDS: [ReduceKind; 9] = [
+        ReduceKind::Sum,
+        ReduceKind::Max,
+        ReduceKind::Min,
+        ReduceKind::Prod,
+        ReduceKind::L1,
+        ReduceKind::L2,
+        ReduceKind::SumSquare,
+        ReduceKind::LogSumExp,
+        ReduceKind::LogSum,
+    ];
+
+    /// The reduction of a list, written out.
+    fn naive(kind: ReduceKind, v: &[f32]) -> f32 {
+        let v: Vec<f64> = v.iter().map(|&x| x as f64).collect();
+        let sum = |f: &dyn Fn(f64) -> f64| v.iter().map(|&x| f(x)).sum::<f64>();
+        (match kind {
+            ReduceKind::Sum => sum(&|x| x),
+            ReduceKind::Max => v.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+            ReduceKind::Min => v.iter().cloned().fold(f64::INFINITY, f64::min),
+            ReduceKind::Prod => v.iter().product(),
+            ReduceKind::L1 => sum(&|x| x.abs()),
+            ReduceKind::L2 => sum(&|x| x * x).sqrt(),
+            ReduceKind::SumSquare => sum(&|x| x * x),
+            ReduceKind::LogSumExp => sum(&|x| x.exp()).ln(),
+            ReduceKind::LogSum => sum(&|x| x).ln(),
+        }) as f32
+    }
+
+    #[test]
+    fn every_kind_over_inner_and_outer_axes() {
+        let shape = [2, 3, 4];
+        // Positive values, so that LogSum is defined.
+        let x: Vec<f32> = (0..24).map(|i| 0.25 + (i * 7 % 24) as f32 / 8.0).collect();
+        let at = |a: usize, b: usize, c: usize| x[(a * 3 + b) * 4 + c];
+        for kind in KINDS {
+            let mut y = vec![0.0; 8];
+            reduce(kind, &x, &shape, &[1], &mut y);
+            for (a, c) in (0..2).flat_map(|a| (0..4).map(move |c| (a, c))) {
+                let want = naive(kind, &[at(a, 0, c), at(a, 1, c), at(a, 2, c)]);
+                let got = y[a * 4 + c];
+                assert!(
+                    (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+                    "{kind:?} [{a},{c}]: {got} vs {want}"
+                );
+            }
+            let mut y = vec![0.0; 3];
+            reduce(kind, &x, &shape, &[0, 2], &mut y);
+            for (b, &got) in y.iter().enumerate() {
+                let vals: Vec<f32> = (0..2)
+                    .flat_map(|a| (0..4).map(move |c| (a, c)))
+                    .map(|(a, c)| at(a, b, c))
+                    .collect();
+                let want = naive(kind, &vals);
+                assert!(
+                    (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+                    "{kind:?} [{b}]: {got} vs {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn log_sum_exp_does_not_overflow_and_empty_sets_give_identities() {
+        let mut y = [0.0];
+        reduce(ReduceKind::LogSumExp, &[1000.0, 1000.0], &[2], &[0], &mut y);
+        assert!((y[0] - (1000.0 + 2f32.ln())).abs() < 1e-3, "{}", y[0]);
+        for (kind, want) in [
+            (ReduceKind::Sum, 0.0),
+            (ReduceKind::Prod, 1.0),
+            (ReduceKind::Max, f32::NEG_INFINITY),
+            (ReduceKind::Min, f32::INFINITY),
+            (ReduceKind::LogSumExp, f32::NEG_INFINITY),
+        ] {
+            let mut y = [7.0; 2];
+            reduce(kind, &[], &[2, 0], &[1], &mut y);
+            assert_eq!(y, [want; 2], "{kind:?}");
         }
     }
 }

@@ -393,6 +393,9 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
         Op::ReduceMean { axes, .. } => {
             reduce::reduce_mean(ins[0].f32()?, ins[0].shape, axes, outs[0].f32()?)
         }
+        Op::Reduce { kind, axes, .. } => {
+            reduce::reduce(*kind, ins[0].f32()?, ins[0].shape, axes, outs[0].f32()?)
+        }
         Op::Lrn {
             size,
             alpha,
