@@ -436,6 +436,10 @@ pub enum Op {
         axes: Vec<usize>,
         keepdims: bool,
     },
+    /// `ln softmax(x)` over `axis`, computed without forming the softmax.
+    LogSoftmax {
+        axis: usize,
+    },
 }
 
 /// What a value is: element type and static shape.
@@ -581,6 +585,7 @@ impl Op {
             Op::Gemm { .. } => "Gemm",
             Op::MatMul => "MatMul",
             Op::Softmax { .. } => "Softmax",
+            Op::LogSoftmax { .. } => "LogSoftmax",
             Op::Concat { .. } => "Concat",
             Op::Split { .. } => "Split",
             Op::Slice { .. } => "Slice",
@@ -829,7 +834,7 @@ impl Op {
                 }
                 one(DType::F32, out)
             }
-            Op::Softmax { axis } => {
+            Op::Softmax { axis } | Op::LogSoftmax { axis } => {
                 arity(1, 1)?;
                 want_f32(0)?;
                 if *axis >= ins[0].shape.len() {

@@ -527,7 +527,11 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             simple(imp, op, ins)
         }
         "MatMul" => simple(imp, Op::MatMul, vec![req(0)?, req(1)?]),
-        "Softmax" => {
+        "Softmax" | "LogSoftmax" => {
+            let make = |axis| match node.op_type.as_str() {
+                "LogSoftmax" => Op::LogSoftmax { axis },
+                _ => Op::Softmax { axis },
+            };
             let shape = shape0(imp)?;
             let r = shape.len();
             let a = axis(
@@ -536,9 +540,9 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 &c,
             )?;
             if c.opset >= 13 || a + 1 == r {
-                return simple(imp, Op::Softmax { axis: a }, vec![req(0)?]);
+                return simple(imp, make(a), vec![req(0)?]);
             }
-            // Before opset 13 Softmax works on the input coerced to 2-D at `axis`.
+            // Before opset 13 (Log)Softmax works on the input coerced to 2-D at `axis`.
             let outer: usize = shape[..a].iter().product();
             let flat = imp.add_tmp(
                 &c.name,
@@ -547,7 +551,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 },
                 vec![req(0)?],
             )?;
-            let sm = imp.add_tmp(&c.name, Op::Softmax { axis: 1 }, vec![flat])?;
+            let sm = imp.add_tmp(&c.name, make(1), vec![flat])?;
             simple(imp, Op::Reshape { shape }, vec![sm])
         }
         "Concat" => {

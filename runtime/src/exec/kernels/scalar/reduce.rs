@@ -1,26 +1,48 @@
-//! Reductions: Softmax, ReduceMean and the other Reduce ops, and LRN
+//! Reductions: Softmax and LogSoftmax, ReduceMean and the other Reduce ops, and LRN
 //! (local response normalization).
 
 use crate::ir::ReduceKind;
 
 /// Softmax over `axis` of a tensor of `shape`.
 pub fn softmax(x: &[f32], shape: &[usize], axis: usize, y: &mut [f32]) {
+    for_each_lane(shape, axis, |base, stride, n| {
+        let at = |k: usize| base + k * stride;
+        let max = (0..n).map(|k| x[at(k)]).fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0;
+        for k in 0..n {
+            let e = (x[at(k)] - max).exp();
+            y[at(k)] = e;
+            sum += e;
+        }
+        for k in 0..n {
+            y[at(k)] /= sum;
+        }
+    });
+}
+
+/// `ln softmax(x)` over `axis`: `x - max - ln Σ e^(x - max)`, exact where
+/// the softmax itself would underflow to 0.
+pub fn log_softmax(x: &[f32], shape: &[usize], axis: usize, y: &mut [f32]) {
+    for_each_lane(shape, axis, |base, stride, n| {
+        let at = |k: usize| base + k * stride;
+        let max = (0..n).map(|k| x[at(k)]).fold(f32::NEG_INFINITY, f32::max);
+        let sum: f32 = (0..n).map(|k| (x[at(k)] - max).exp()).sum();
+        let shift = max + sum.ln();
+        for k in 0..n {
+            y[at(k)] = x[at(k)] - shift;
+        }
+    });
+}
+
+/// Calls `f(base, stride, n)` once per lane along `axis`: the lane's
+/// `k`-th element is at `base + k * stride`, `n` the axis length.
+fn for_each_lane(shape: &[usize], axis: usize, mut f: impl FnMut(usize, usize, usize)) {
     let outer: usize = shape[..axis].iter().product();
     let n = shape[axis];
     let inner: usize = shape[axis + 1..].iter().product();
     for o in 0..outer {
         for i in 0..inner {
-            let at = |k: usize| (o * n + k) * inner + i;
-            let max = (0..n).map(|k| x[at(k)]).fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0.0;
-            for k in 0..n {
-                let e = (x[at(k)] - max).exp();
-                y[at(k)] = e;
-                sum += e;
-            }
-            for k in 0..n {
-                y[at(k)] /= sum;
-            }
+            f(o * n * inner + i, inner, n);
         }
     }
 }

@@ -241,6 +241,9 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
             );
         }
         Op::Softmax { axis } => reduce::softmax(ins[0].f32()?, ins[0].shape, *axis, outs[0].f32()?),
+        Op::LogSoftmax { axis } => {
+            reduce::log_softmax(ins[0].f32()?, ins[0].shape, *axis, outs[0].f32()?)
+        }
         Op::Concat { axis } => {
             macro_rules! concat_as {
                 ($variant:ident, $y:expr) => {{
