@@ -924,6 +924,15 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 .ok_or_else(|| c.unsupported(format!("Cast to type {to}")))?;
             simple(imp, Op::Cast { to: dtype }, vec![req(0)?])
         }
+        "CastLike" => {
+            let like = inputs
+                .get(1)
+                .copied()
+                .flatten()
+                .ok_or_else(|| c.invalid("CastLike needs its target_type input"))?;
+            let to = imp.info(like).dtype;
+            simple(imp, Op::Cast { to }, vec![req(0)?])
+        }
         "Pad" => {
             let shape = shape0(imp)?;
             let r = shape.len();
