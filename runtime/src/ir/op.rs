@@ -440,6 +440,14 @@ pub enum Op {
     LogSoftmax {
         axis: usize,
     },
+    /// ArgMax (`max`) or ArgMin over `axis`: i64 indices, the first of equal
+    /// extremes unless `select_last`.
+    ArgExtreme {
+        max: bool,
+        axis: usize,
+        keepdims: bool,
+        select_last: bool,
+    },
 }
 
 /// What a value is: element type and static shape.
@@ -586,6 +594,8 @@ impl Op {
             Op::MatMul => "MatMul",
             Op::Softmax { .. } => "Softmax",
             Op::LogSoftmax { .. } => "LogSoftmax",
+            Op::ArgExtreme { max: true, .. } => "ArgMax",
+            Op::ArgExtreme { max: false, .. } => "ArgMin",
             Op::Concat { .. } => "Concat",
             Op::Split { .. } => "Split",
             Op::Slice { .. } => "Slice",
@@ -833,6 +843,21 @@ impl Op {
                     out.push(n);
                 }
                 one(DType::F32, out)
+            }
+            Op::ArgExtreme { axis, keepdims, .. } => {
+                arity(1, 1)?;
+                want_f32(0)?;
+                let s = &ins[0].shape;
+                if *axis >= s.len() || s[*axis] == 0 {
+                    return Err(bad("arg axis out of range or empty".into()));
+                }
+                let mut out = s.clone();
+                if *keepdims {
+                    out[*axis] = 1;
+                } else {
+                    out.remove(*axis);
+                }
+                one(DType::I64, out)
             }
             Op::Softmax { axis } | Op::LogSoftmax { axis } => {
                 arity(1, 1)?;

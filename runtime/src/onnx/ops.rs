@@ -924,6 +924,16 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 .ok_or_else(|| c.unsupported(format!("Cast to type {to}")))?;
             simple(imp, Op::Cast { to: dtype }, vec![req(0)?])
         }
+        "ArgMax" | "ArgMin" => {
+            let r = shape0(imp)?.len();
+            let op = Op::ArgExtreme {
+                max: node.op_type == "ArgMax",
+                axis: axis(c.attrs.int("axis", 0), r, &c)?,
+                keepdims: c.attrs.int("keepdims", 1) != 0,
+                select_last: c.attrs.int("select_last_index", 0) != 0,
+            };
+            simple(imp, op, vec![req(0)?])
+        }
         "CastLike" => {
             let like = inputs
                 .get(1)

@@ -91,7 +91,7 @@ macro_rules! typed_access {
     };
 }
 
-typed_access!(f32: F32(f32), u8: U8(u8), i8: I8(i8), i32: I32(i32));
+typed_access!(f32: F32(f32), u8: U8(u8), i8: I8(i8), i32: I32(i32), i64: I64(i64));
 
 /// A prepared node: chosen once for its op, dtypes, shapes and ISA.
 pub trait Kernel: Send + Sync + fmt::Debug {

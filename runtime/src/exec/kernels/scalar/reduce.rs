@@ -34,6 +34,35 @@ pub fn log_softmax(x: &[f32], shape: &[usize], axis: usize, y: &mut [f32]) {
     });
 }
 
+/// The index of the largest (`max`) or smallest value of each lane along
+/// `axis`: the first of equal ones, or the last with `select_last`.
+pub fn arg_extreme(
+    x: &[f32],
+    shape: &[usize],
+    axis: usize,
+    max: bool,
+    select_last: bool,
+    y: &mut [i64],
+) {
+    let mut lane = 0;
+    for_each_lane(shape, axis, |base, stride, n| {
+        let better = |v: f32, best: f32| match (max, select_last) {
+            (true, false) => v > best,
+            (true, true) => v >= best,
+            (false, false) => v < best,
+            (false, true) => v <= best,
+        };
+        let mut best = 0;
+        for k in 1..n {
+            if better(x[base + k * stride], x[base + best * stride]) {
+                best = k;
+            }
+        }
+        y[lane] = best as i64;
+        lane += 1;
+    });
+}
+
 /// Calls `f(base, stride, n)` once per lane along `axis`: the lane's
 /// `k`-th element is at `base + k * stride`, `n` the axis length.
 fn for_each_lane(shape: &[usize], axis: usize, mut f: impl FnMut(usize, usize, usize)) {

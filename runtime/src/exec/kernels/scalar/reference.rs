@@ -241,6 +241,19 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
             );
         }
         Op::Softmax { axis } => reduce::softmax(ins[0].f32()?, ins[0].shape, *axis, outs[0].f32()?),
+        Op::ArgExtreme {
+            max,
+            axis,
+            select_last,
+            ..
+        } => reduce::arg_extreme(
+            ins[0].f32()?,
+            ins[0].shape,
+            *axis,
+            *max,
+            *select_last,
+            outs[0].i64()?,
+        ),
         Op::LogSoftmax { axis } => {
             reduce::log_softmax(ins[0].f32()?, ins[0].shape, *axis, outs[0].f32()?)
         }
