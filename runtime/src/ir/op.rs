@@ -440,6 +440,14 @@ pub enum Op {
     LogSoftmax {
         axis: usize,
     },
+    /// LayerNormalization over the axes from `axis` on. Inputs: x, scale,
+    /// optional bias (each of the normalized shape). Outputs: y, and with
+    /// `stats` the mean and 1/√(var + epsilon) (x's shape, 1 from `axis`).
+    LayerNorm {
+        axis: usize,
+        epsilon: f32,
+        stats: bool,
+    },
     /// ArgMax (`max`) or ArgMin over `axis`: i64 indices, the first of equal
     /// extremes unless `select_last`.
     ArgExtreme {
@@ -594,6 +602,7 @@ impl Op {
             Op::MatMul => "MatMul",
             Op::Softmax { .. } => "Softmax",
             Op::LogSoftmax { .. } => "LogSoftmax",
+            Op::LayerNorm { .. } => "LayerNormalization",
             Op::ArgExtreme { max: true, .. } => "ArgMax",
             Op::ArgExtreme { max: false, .. } => "ArgMin",
             Op::Concat { .. } => "Concat",
@@ -843,6 +852,31 @@ impl Op {
                     out.push(n);
                 }
                 one(DType::F32, out)
+            }
+            Op::LayerNorm { axis, stats, .. } => {
+                arity(2, 3)?;
+                for i in 0..ins.len() {
+                    want_f32(i)?;
+                }
+                let s = &ins[0].shape;
+                if *axis >= s.len() {
+                    return Err(bad("layer norm axis out of range".into()));
+                }
+                let n: usize = s[*axis..].iter().product();
+                if ins[1..].iter().any(|t| t.shape.iter().product::<usize>() != n) {
+                    return Err(bad(format!(
+                        "layer norm scale and bias must have the {n} elements of {:?}",
+                        &s[*axis..]
+                    )));
+                }
+                let mut stat = s.clone();
+                stat[*axis..].iter_mut().for_each(|d| *d = 1);
+                let mut outs = vec![TypeInfo::new(DType::F32, s.clone())];
+                if *stats {
+                    outs.push(TypeInfo::new(DType::F32, stat.clone()));
+                    outs.push(TypeInfo::new(DType::F32, stat));
+                }
+                Ok(outs)
             }
             Op::ArgExtreme { axis, keepdims, .. } => {
                 arity(1, 1)?;

@@ -924,6 +924,24 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 .ok_or_else(|| c.unsupported(format!("Cast to type {to}")))?;
             simple(imp, Op::Cast { to: dtype }, vec![req(0)?])
         }
+        "LayerNormalization" => {
+            let r = shape0(imp)?.len();
+            let stats = match outs.len() {
+                1 => false,
+                3 => true,
+                n => return Err(c.unsupported(format!("{n} outputs (1 or 3)"))),
+            };
+            if c.attrs.int("stash_type", 1) != 1 {
+                return Err(c.unsupported("stash_type other than float"));
+            }
+            let op = Op::LayerNorm {
+                axis: axis(c.attrs.int("axis", -1), r, &c)?,
+                epsilon: c.attrs.float("epsilon", 1e-5),
+                stats,
+            };
+            let ins: Vec<ValueId> = (0..inputs.len().min(3)).map(&req).collect::<Result<_>>()?;
+            imp.add(&c.name, op, ins, &outs).map(|_| ())
+        }
         "ArgMax" | "ArgMin" => {
             let r = shape0(imp)?.len();
             let op = Op::ArgExtreme {

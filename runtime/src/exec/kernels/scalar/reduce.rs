@@ -34,6 +34,36 @@ pub fn log_softmax(x: &[f32], shape: &[usize], axis: usize, y: &mut [f32]) {
     });
 }
 
+/// LayerNormalization of each of the `outer` rows of `n` values of `x`:
+/// `(x - mean) / √(var + epsilon) · scale + bias`; each row's mean and
+/// `1/√(var + epsilon)` go to `stats` when given.
+pub fn layer_norm(
+    x: &[f32],
+    n: usize,
+    epsilon: f32,
+    scale: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    mut stats: Option<(&mut [f32], &mut [f32])>,
+) {
+    if n == 0 {
+        return;
+    }
+    for (r, (row, out)) in x.chunks_exact(n).zip(y.chunks_exact_mut(n)).enumerate() {
+        let mean = row.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
+        let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n as f64;
+        let inv = 1.0 / (var + epsilon as f64).sqrt();
+        for (i, (o, &v)) in out.iter_mut().zip(row).enumerate() {
+            let b = bias.map_or(0.0, |b| b[i]);
+            *o = ((v as f64 - mean) * inv) as f32 * scale[i] + b;
+        }
+        if let Some((m, s)) = stats.as_mut() {
+            m[r] = mean as f32;
+            s[r] = inv as f32;
+        }
+    }
+}
+
 /// The index of the largest (`max`) or smallest value of each lane along
 /// `axis`: the first of equal ones, or the last with `select_last`.
 pub fn arg_extreme(

@@ -241,6 +241,27 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
             );
         }
         Op::Softmax { axis } => reduce::softmax(ins[0].f32()?, ins[0].shape, *axis, outs[0].f32()?),
+        Op::LayerNorm { axis, epsilon, .. } => {
+            let n: usize = ins[0].shape[*axis..].iter().product();
+            let bias = match ins.get(2) {
+                Some(b) => Some(b.f32()?),
+                None => None,
+            };
+            let (y, rest) = outs.split_at_mut(1);
+            let stats = match rest {
+                [m, s] => Some((m.f32()?, s.f32()?)),
+                _ => None,
+            };
+            reduce::layer_norm(
+                ins[0].f32()?,
+                n,
+                *epsilon,
+                ins[1].f32()?,
+                bias,
+                y[0].f32()?,
+                stats,
+            )
+        }
         Op::ArgExtreme {
             max,
             axis,
