@@ -81,6 +81,22 @@ impl UnaryOp {
         )
     }
 
+    /// Ops that also take i64 tensors (shape arithmetic), exactly.
+    pub fn integer(self) -> bool {
+        matches!(self, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sign)
+    }
+
+    /// The i64 form of an [`UnaryOp::integer`] op (wrapping at the extremes,
+    /// as two's complement does); `None` for the others.
+    pub fn apply_i64(self, x: i64) -> Option<i64> {
+        match self {
+            UnaryOp::Neg => Some(x.wrapping_neg()),
+            UnaryOp::Abs => Some(x.wrapping_abs()),
+            UnaryOp::Sign => Some(x.signum()),
+            _ => None,
+        }
+    }
+
     #[inline]
     pub fn apply(self, x: f32) -> f32 {
         match self {
@@ -742,10 +758,12 @@ impl Op {
                 }
                 one(DType::F32, ins[0].shape.clone())
             }
-            Op::Unary(_) => {
+            Op::Unary(u) => {
                 arity(1, 1)?;
-                want_f32(0)?;
-                one(DType::F32, ins[0].shape.clone())
+                if !(u.integer() && ins[0].dtype == DType::I64) {
+                    want_f32(0)?;
+                }
+                one(ins[0].dtype, ins[0].shape.clone())
             }
             Op::Binary(_) | Op::PRelu => {
                 arity(2, 2)?;
@@ -863,7 +881,10 @@ impl Op {
                     return Err(bad("layer norm axis out of range".into()));
                 }
                 let n: usize = s[*axis..].iter().product();
-                if ins[1..].iter().any(|t| t.shape.iter().product::<usize>() != n) {
+                if ins[1..]
+                    .iter()
+                    .any(|t| t.shape.iter().product::<usize>() != n)
+                {
                     return Err(bad(format!(
                         "layer norm scale and bias must have the {n} elements of {:?}",
                         &s[*axis..]

@@ -161,6 +161,7 @@ fn generic_over_dtype(op: &Op) -> bool {
     matches!(
         op,
         Op::Binary(_)
+            | Op::Unary(UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sign)
             | Op::Concat { .. }
             | Op::Split { .. }
             | Op::Slice { .. }

@@ -147,7 +147,16 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
                 outs[0].f32()?,
             );
         }
-        Op::Unary(u) => elementwise::unary(*u, ins[0].f32()?, outs[0].f32()?),
+        Op::Unary(u) => match (ins[0].data, &mut outs[0].data) {
+            (View::I64(x), ViewMut::I64(y)) => {
+                for (o, &v) in y.iter_mut().zip(x) {
+                    *o = u
+                        .apply_i64(v)
+                        .ok_or_else(|| Error::Input(format!("{} of i64", op.name())))?;
+                }
+            }
+            _ => elementwise::unary(*u, ins[0].f32()?, outs[0].f32()?),
+        },
         Op::Binary(b) => match (ins[0].data, ins[1].data, &mut outs[0].data) {
             (View::I64(x), View::I64(z), ViewMut::I64(y)) => {
                 elementwise::binary_i64(*b, (x, ins[0].shape), (z, ins[1].shape), out_shape, y)
