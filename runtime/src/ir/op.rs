@@ -464,6 +464,11 @@ pub enum Op {
         epsilon: f32,
         stats: bool,
     },
+    /// GatherElements: `y[..i..] = x[..indices[..i..]..]` along `axis`;
+    /// inputs x (any dtype) and i64 indices of x's rank, output of their shape.
+    GatherElements {
+        axis: usize,
+    },
     /// ArgMax (`max`) or ArgMin over `axis`: i64 indices, the first of equal
     /// extremes unless `select_last`.
     ArgExtreme {
@@ -627,6 +632,7 @@ impl Op {
             Op::Transpose { .. } => "Transpose",
             Op::Reshape { .. } => "Reshape",
             Op::Gather { .. } => "Gather",
+            Op::GatherElements { .. } => "GatherElements",
             Op::Pad { .. } => "Pad",
             Op::Resize { .. } => "Resize",
             Op::ReduceMean { .. } => "ReduceMean",
@@ -1013,6 +1019,22 @@ impl Op {
                 out.extend_from_slice(&ins[1].shape);
                 out.extend_from_slice(&s[axis + 1..]);
                 one(ins[0].dtype, out)
+            }
+            Op::GatherElements { axis } => {
+                arity(2, 2)?;
+                let (x, idx) = (&ins[0].shape, &ins[1].shape);
+                let fits = x.len() == idx.len()
+                    && *axis < x.len()
+                    && x.iter()
+                        .zip(idx)
+                        .enumerate()
+                        .all(|(d, (&n, &m))| d == *axis || m <= n);
+                if ins[1].dtype != DType::I64 || !fits {
+                    return Err(bad(format!(
+                        "GatherElements of {x:?} by i64 indices {idx:?} on axis {axis}"
+                    )));
+                }
+                one(ins[0].dtype, idx.clone())
             }
             Op::Pad { pads, mode, .. } => {
                 arity(1, 1)?;

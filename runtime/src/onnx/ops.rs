@@ -168,6 +168,7 @@ fn generic_over_dtype(op: &Op) -> bool {
             | Op::Transpose { .. }
             | Op::Reshape { .. }
             | Op::Gather { .. }
+            | Op::GatherElements { .. }
             | Op::Cast { .. }
             | Op::Identity
     )
@@ -789,6 +790,11 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 })
                 .collect();
             simple(imp, Op::Reshape { shape: out }, vec![req(0)?])
+        }
+        "GatherElements" => {
+            let r = rank0(imp)?;
+            let a = axis(c.attrs.int("axis", 0), r, &c)?;
+            simple(imp, Op::GatherElements { axis: a }, vec![req(0)?, req(1)?])
         }
         "Gather" => {
             let r = rank0(imp)?;

@@ -144,6 +144,44 @@ pub fn gather<T: Copy>(x: &[T], shape: &[usize], axis: usize, indices: &[usize],
     }
 }
 
+/// GatherElements along `axis`: each output element takes `x` at its own
+/// position with the `axis` coordinate replaced by its index (negative
+/// counts from the end). An index out of range is an error.
+pub fn gather_elements<T: Copy>(
+    x: &[T],
+    shape: &[usize],
+    indices: &[i64],
+    index_shape: &[usize],
+    axis: usize,
+    y: &mut [T],
+) -> Result<(), i64> {
+    let rank = shape.len();
+    let mut strides = vec![1usize; rank];
+    for d in (0..rank.saturating_sub(1)).rev() {
+        strides[d] = strides[d + 1] * shape[d + 1];
+    }
+    let n = shape[axis] as i64;
+    let mut pos = vec![0usize; rank];
+    for (o, &i) in y.iter_mut().zip(indices) {
+        let j = if i < 0 { i + n } else { i };
+        if !(0..n).contains(&j) {
+            return Err(i);
+        }
+        let at: usize = (0..rank)
+            .map(|d| if d == axis { j as usize } else { pos[d] } * strides[d])
+            .sum();
+        *o = x[at];
+        for d in (0..rank).rev() {
+            pos[d] += 1;
+            if pos[d] < index_shape[d] {
+                break;
+            }
+            pos[d] = 0;
+        }
+    }
+    Ok(())
+}
+
 pub fn pad(
     x: &[f32],
     shape: &[usize],

@@ -346,6 +346,17 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
         Op::Reshape { .. } | Op::Identity => {
             by_dtype!(ins[0].data, &mut outs[0].data, |x, y| y.copy_from_slice(x))
         }
+        Op::GatherElements { axis } => {
+            let View::I64(idx) = ins[1].data else {
+                return Err(Error::Input("GatherElements indices must be i64".into()));
+            };
+            let out_of_range =
+                |i: i64| Error::Input(format!("GatherElements index {i} out of range"));
+            by_dtype!(ins[0].data, &mut outs[0].data, |x, y| {
+                movement::gather_elements(x, ins[0].shape, idx, ins[1].shape, *axis, y)
+                    .map_err(out_of_range)?
+            })
+        }
         Op::Gather { axis } => {
             let n = ins[0].shape[*axis] as i64;
             let View::I64(raw) = ins[1].data else {
