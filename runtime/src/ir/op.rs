@@ -456,6 +456,10 @@ pub enum Op {
     LogSoftmax {
         axis: usize,
     },
+    /// 1 at the first maximum of each lane along `axis`, 0 elsewhere.
+    Hardmax {
+        axis: usize,
+    },
     /// LayerNormalization over the axes from `axis` on. Inputs: x, scale,
     /// optional bias (each of the normalized shape). Outputs: y, and with
     /// `stats` the mean and 1/√(var + epsilon) (x's shape, 1 from `axis`).
@@ -623,6 +627,7 @@ impl Op {
             Op::MatMul => "MatMul",
             Op::Softmax { .. } => "Softmax",
             Op::LogSoftmax { .. } => "LogSoftmax",
+            Op::Hardmax { .. } => "Hardmax",
             Op::LayerNorm { .. } => "LayerNormalization",
             Op::ArgExtreme { max: true, .. } => "ArgMax",
             Op::ArgExtreme { max: false, .. } => "ArgMin",
@@ -920,7 +925,7 @@ impl Op {
                 }
                 one(DType::I64, out)
             }
-            Op::Softmax { axis } | Op::LogSoftmax { axis } => {
+            Op::Softmax { axis } | Op::LogSoftmax { axis } | Op::Hardmax { axis } => {
                 arity(1, 1)?;
                 want_f32(0)?;
                 if *axis >= ins[0].shape.len() {

@@ -529,9 +529,10 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             simple(imp, op, ins)
         }
         "MatMul" => simple(imp, Op::MatMul, vec![req(0)?, req(1)?]),
-        "Softmax" | "LogSoftmax" => {
+        "Softmax" | "LogSoftmax" | "Hardmax" => {
             let make = |axis| match node.op_type.as_str() {
                 "LogSoftmax" => Op::LogSoftmax { axis },
+                "Hardmax" => Op::Hardmax { axis },
                 _ => Op::Softmax { axis },
             };
             let shape = shape0(imp)?;
@@ -544,7 +545,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             if c.opset >= 13 || a + 1 == r {
                 return simple(imp, make(a), vec![req(0)?]);
             }
-            // Before opset 13 (Log)Softmax works on the input coerced to 2-D at `axis`.
+            // Before opset 13 these work on the input coerced to 2-D at `axis`.
             let outer: usize = shape[..a].iter().product();
             let flat = imp.add_tmp(
                 &c.name,

@@ -1,4 +1,4 @@
-//! Reductions: Softmax and LogSoftmax, ReduceMean and the other Reduce ops, and LRN
+//! Reductions: Softmax, LogSoftmax and Hardmax, ReduceMean and the other Reduce ops, and LRN
 //! (local response normalization).
 
 use crate::ir::ReduceKind;
@@ -90,6 +90,22 @@ pub fn arg_extreme(
         }
         y[lane] = best as i64;
         lane += 1;
+    });
+}
+
+/// Hardmax: 1 at the first maximum of each lane along `axis`, else 0.
+pub fn hardmax(x: &[f32], shape: &[usize], axis: usize, y: &mut [f32]) {
+    for_each_lane(shape, axis, |base, stride, n| {
+        let mut best = 0;
+        for k in 0..n {
+            y[base + k * stride] = 0.0;
+            if x[base + k * stride] > x[base + best * stride] {
+                best = k;
+            }
+        }
+        if n > 0 {
+            y[base + best * stride] = 1.0;
+        }
     });
 }
 

@@ -284,6 +284,7 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
             *select_last,
             outs[0].i64()?,
         ),
+        Op::Hardmax { axis } => reduce::hardmax(ins[0].f32()?, ins[0].shape, *axis, outs[0].f32()?),
         Op::LogSoftmax { axis } => {
             reduce::log_softmax(ins[0].f32()?, ins[0].shape, *axis, outs[0].f32()?)
         }
