@@ -108,6 +108,16 @@ FRAME = MODELS_DIR / "data" / "camera_coffee_1920x1080.nv21"
 FRAME_W, FRAME_H, FRAME_ROTATE, FRAME_MODEL = 1920, 1080, 90, "mobilenetv2"
 FRAME_RUNS, FRAME_CV_RUNS = 50, 50
 FRAME_TARGET_MS, FRAME_CV_TARGET = 0.5, 3.0  # at most this, and this many times faster than OpenCV
+# The app library (ffi/): aarch64 builds made by bench.sh, and the C ABI's frame run.
+LIB_DIR = CACHE / "bench" / "lib"  # <variant>/libsqueeze_ffi.so, written by bench.sh
+LIB_VARIANTS = [  # (directory, what it holds)
+    ("sqz", "`.sqz` only, C ABI (no `onnx`, no JNI)"),
+    ("sqz-jni", "`.sqz` only, C ABI + JNI (the Android library)"),
+    ("sqz-jni-lto", "the same, `--profile mobile` (fat LTO, one codegen unit)"),
+    ("onnx-jni", "with ONNX import (`--features onnx`), C ABI + JNI"),
+]
+LIB_SIZE_TARGET = 2 * 1024 * 1024  # stripped .sqz-only aarch64 libsqueeze.so
+FFI_RUN_FRAME = REPO / "target" / "release" / "ffi_run_frame"  # ffi/bench/run_frame.c, built by bench.sh
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 TOP1_TARGET = 0.99  # EfficientNet-Lite0 top-1 agreement of a packed model with the float one
 COSINE_TARGET = 0.999  # worst output cosine of a packed PP-OCR model against the float one
@@ -517,6 +527,23 @@ def frame_bench():
                 "linear_ms": median_ms(lambda: pipeline(cv2.INTER_LINEAR), FRAME_CV_RUNS)}
     step(res, "opencv", opencv)
 
+    def c_abi():
+        """The same frame to output through the C ABI and through the Rust Session, on one .sqz,
+        alternating three times; the medians of each."""
+        sqz = CACHE / "bench" / f"{FRAME_MODEL}-f32.sqz"
+        run_cmd([SQUEEZE, "pack", MODELS_DIR / f"{FRAME_MODEL}.onnx", "-o", sqz], timeout=600)
+        rust, c = [], []
+        for _ in range(3):
+            rust.append(last_json(run_cmd(
+                [SQUEEZE, "bench", sqz, "--threads", 1, "--runs", FRAME_RUNS, "--loads", 1,
+                 "--frame", f"{FRAME_W}x{FRAME_H}", "--rotate", FRAME_ROTATE, "--json"],
+                timeout=600, env=threads_env(1)))["frame_to_output_p50_ms"])
+            c.append(last_json(run_cmd(
+                [FFI_RUN_FRAME, sqz, FRAME_W, FRAME_H, FRAME_ROTATE, FRAME_RUNS],
+                timeout=600, env=threads_env(1)))["run_frame_p50_ms"])
+        return {"rust_ms": float(np.median(rust)), "c_ms": float(np.median(c))}
+    step(res, "c_abi", c_abi)
+
     def copy():
         src = np.random.default_rng(0).integers(0, 255, res["bytes"], dtype=np.uint8)
         dst = np.empty_like(src)
@@ -524,6 +551,60 @@ def frame_bench():
         return {"copy_ms": ms, "gb_s": res["bytes"] / ms / 1e6}
     step(res, "copy", copy)
     return res
+
+
+def crate_of(symbol):
+    """The crate a demangled symbol belongs to (`<a::B as c::D>::f` counts for `a`), or a bucket."""
+    name = symbol.lstrip("<&*")
+    if name.startswith(("dyn ", "impl ")):
+        name = name.split(" ", 1)[1]
+    head = name.split("::", 1)[0]
+    if "::" not in name or not head.replace("_", "").isalnum():
+        return "C and unnamed (zstd, libc glue, …)"
+    return head
+
+
+def lib_size():
+    """Stripped sizes of the aarch64 app libraries bench.sh built, and what is biggest in each."""
+    out = {}
+    for variant, _ in LIB_VARIANTS:
+        lib = LIB_DIR / variant / "libsqueeze_ffi.so"
+        if not lib.exists():
+            out[variant] = {"error": f"{lib} not built"}
+            continue
+        stripped = lib.with_suffix(".stripped.so")
+        run_cmd(["aarch64-linux-gnu-strip", "-o", stripped, lib], timeout=120)
+        by_crate = {}
+        listing = run_cmd(["aarch64-linux-gnu-nm", "-S", "--size-sort", "-C", lib], timeout=120)
+        for line in listing.splitlines():
+            parts = line.split(" ", 3)
+            if len(parts) == 4 and parts[2].lower() in "tTrRdDbBvVwW":
+                crate = crate_of(parts[3])
+                by_crate[crate] = by_crate.get(crate, 0) + int(parts[1], 16)
+        top = sorted(by_crate.items(), key=lambda kv: -kv[1])[:8]
+        out[variant] = {"stripped": stripped.stat().st_size, "unstripped": lib.stat().st_size,
+                        "top": top}
+    return out
+
+
+def write_lib_size(A, sizes, notes):
+    A("## App library size (aarch64)")
+    A("")
+    A("`libsqueeze_ffi.so` (shipped as `libsqueeze.so`) for `aarch64-unknown-linux-gnu`, built by "
+      "`scripts/bench.sh` with Debian's cross gcc, then stripped (`aarch64-linux-gnu-strip`). "
+      "Contributors: symbol sizes (`nm -S`) of the unstripped library summed by crate; they cover "
+      "code and constant data, not the dynamic-linking tables.")
+    A("")
+    A("| build | stripped | largest contributors |")
+    A("| --- | --- | --- |")
+    for variant, what in LIB_VARIANTS:
+        v = sizes.get(variant, {"error": "not measured"})
+        if "error" in v:
+            A(f"| {what} | {notes.na(v['error'])} | |")
+            continue
+        top = ", ".join(f"{c} {b / 1024:,.0f} KiB" for c, b in v["top"][:6])
+        A(f"| {what} | {v['stripped']:,} bytes ({v['stripped'] / 2**20:.2f} MiB) | {top} |")
+    A("")
 
 
 def write_frames(A, f, notes):
@@ -561,6 +642,18 @@ def write_frames(A, f, notes):
     A(f"| OpenCV INTER_AREA (the same averaging) | {cell(area, e_area)} | {vs(area)} |")
     A(f"| OpenCV INTER_LINEAR (aliases when shrinking 4.8x) | {cell(lin, e_lin)} | {vs(lin)} |")
     A(f"| memory floor: copying the frame's bytes once | {cell(copy_ms, e_copy)} | {vs(copy_ms)} |")
+    A("")
+    rust_ms, e_rust = get(f, "c_abi", "rust_ms")
+    c_ms, e_c = get(f, "c_abi", "c_ms")
+    A(f"Through the C ABI, on `{FRAME_MODEL}` packed f32: `sqz_session_run_frame` "
+      "(`ffi/bench/run_frame.c`: planes read in place, outputs into the caller's buffer) against the "
+      "Rust `Session::write_frame` + `run_in_place` (`squeeze bench X.sqz --frame`), alternating, "
+      "median of 3 medians each:")
+    A("")
+    A("| frame to output | median ms |")
+    A("| --- | --- |")
+    A(f"| Rust `Session` | {cell(rust_ms, e_rust)} |")
+    A(f"| C ABI `sqz_session_run_frame` | {cell(c_ms, e_c)} |")
     A("")
     if sq and copy_ms:
         A(f"squeeze reads the frame at {f['bytes'] / sq / 1e6:.1f} GB/s; this machine copies "
@@ -969,6 +1062,21 @@ def write_doc(results, out_path, meta, notes):
         A(f"{label} | {notes.na(e_sq if sq is None else e_area)} | n/a |")
     else:
         A(f"{label} | {area / sq:.1f}x ({fmt_ms(area)} ms) | {pass_fail(area / sq >= FRAME_CV_TARGET)} |")
+    rust_ms, e_rust = get(fr, "c_abi", "rust_ms")
+    c_ms, e_c = get(fr, "c_abi", "c_ms")
+    label = "| a frame's run through the C ABI costs no more than the Rust `Session` run | f32"
+    if rust_ms is None or c_ms is None:
+        A(f"{label} | {notes.na(e_rust if rust_ms is None else e_c)} | n/a |")
+    else:
+        # Within the run-to-run noise of this machine counts as no more.
+        A(f"{label} | C {fmt_ms(c_ms)} ms, Rust {fmt_ms(rust_ms)} ms ({c_ms / rust_ms:.3f}×) | "
+          f"{pass_fail(c_ms <= rust_ms * 1.02)} |")
+    lib = meta.get("lib_size", {}).get("sqz", {"error": "not measured"})
+    label = "| `.sqz`-only aarch64 `libsqueeze.so` ≤ 2 MB stripped | —"
+    if "error" in lib:
+        A(f"{label} | {notes.na(lib['error'])} | n/a |")
+    else:
+        A(f"{label} | {lib['stripped']:,} bytes | {pass_fail(lib['stripped'] <= LIB_SIZE_TARGET)} |")
     for storage, _, key in LOAD_STORAGES:
         ok_n, tot, worst = 0, 0, None
         for r in results:
@@ -1183,6 +1291,7 @@ def write_doc(results, out_path, meta, notes):
 
     write_gemm(A, meta.get("gemm", {"error": "not measured"}), notes)
     write_frames(A, meta.get("frames", {"error": "not measured"}), notes)
+    write_lib_size(A, meta.get("lib_size", {}), notes)
 
     A(f"Raw results: `{meta['raw']}` (not in the repository).")
     A("")
@@ -1251,6 +1360,10 @@ def main():
                 meta["frames"] = frame_bench()
             except Exception as e:  # noqa: BLE001
                 meta["frames"] = {"error": f"{type(e).__name__}: {e}"}
+        try:
+            meta["lib_size"] = lib_size()
+        except Exception as e:  # noqa: BLE001
+            meta["lib_size"] = {v: {"error": f"{type(e).__name__}: {e}"} for v, _ in LIB_VARIANTS}
         for label, stem, _ in models:
             try:
                 budget = max(0.0, args.wait_budget - sum(r.get("waited_s", 0) for r in results))

@@ -6,6 +6,8 @@
 #      squeeze, ONNX Runtime and tract per model, interleaved, at 1 and 2 threads (tract: 1), and
 #      a 1x1 conv GEMM against this core's measured peak FMA (`squeeze bench --fma-peak`), and
 #      a camera frame's conversion against OpenCV (opencv-python-headless, installed into the venv here)
+#      and through the C ABI (ffi/bench/run_frame.c) against the Rust Session, and
+#      the stripped size of the aarch64 app library (libsqueeze) in four builds (cross gcc from Debian)
 # Packed files and the generated conv model go under $SQUEEZE_CACHE/bench/ (default
 # ~/.cache/squeeze/bench), never in the repository.
 # The accuracy section shows $SQUEEZE_CACHE/accuracy.json, written by
@@ -24,6 +26,29 @@ cargo build --release -p squeeze --bin squeeze
 # tract numbers are optional: without the example, bench.py records them as n/a.
 cargo build --release -p squeeze --example tract_bench \
     || echo "WARNING: examples/tract_bench did not build; tract columns will be n/a" >&2
+
+# The app library: on the host for the C ABI's frame run, and for aarch64 to
+# measure its size (.sqz only, + JNI, + LTO, + ONNX import), under $SQUEEZE_CACHE/bench/lib.
+cargo build --release -p squeeze-ffi
+gcc -std=c99 -O2 -Iffi/include ffi/bench/run_frame.c -Ltarget/release -lsqueeze_ffi \
+    -Wl,-rpath,"$REPO/target/release" -o target/release/ffi_run_frame
+if command -v aarch64-linux-gnu-gcc >/dev/null && rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+    export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
+    lib_build() { # lib_build VARIANT PROFILE CARGO_FLAGS...
+        local variant=$1 profile=$2
+        shift 2
+        cargo build --profile "$profile" -p squeeze-ffi --target aarch64-unknown-linux-gnu "$@"
+        mkdir -p "$SQUEEZE_CACHE/bench/lib/$variant"
+        cp "target/aarch64-unknown-linux-gnu/$profile/libsqueeze_ffi.so" "$SQUEEZE_CACHE/bench/lib/$variant/"
+    }
+    lib_build sqz release --no-default-features
+    lib_build sqz-jni release
+    lib_build sqz-jni-lto mobile
+    lib_build onnx-jni release --features onnx
+else
+    echo "WARNING: no aarch64 cross toolchain (scripts/test-aarch64.sh installs it); library sizes will be n/a" >&2
+fi
 
 # OpenCV is the camera-frame peer; only the benchmark needs it (not the tests).
 "$SQUEEZE_CACHE/venv/bin/python" -c "import cv2" 2>/dev/null \

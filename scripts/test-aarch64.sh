@@ -141,7 +141,7 @@ if [[ $toolchain == rustup ]] && { rustup target list --installed | grep -qx aar
     rustup target add aarch64-linux-android; }; then
     # The GNU cross compiler stands in for the NDK's clang for zstd's C sources.
     CC_aarch64_linux_android=aarch64-linux-gnu-gcc AR_aarch64_linux_android=aarch64-linux-gnu-ar \
-        xcargo check -p squeeze -p squeeze-ffi --no-default-features \
+        xcargo check -p squeeze -p squeeze-ffi --no-default-features --features squeeze-ffi/jni \
         --target aarch64-linux-android || {
         echo "FAILED: cargo check for aarch64-linux-android"
         status=1

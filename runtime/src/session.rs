@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::exec::kernels::Isa;
-use crate::exec::{ArenaF32, ExecOptions, Executor, Prepared};
+use crate::exec::{ArenaBytes, ArenaF32, ExecOptions, Executor, Prepared};
 use crate::frame::{Frame, FrameConverter, FrameOptions, Layout, Preprocess, TensorSpec};
 use crate::ir::{DType, Graph, Tensor};
 use crate::opt::{self, PassReport};
@@ -143,6 +143,30 @@ impl Model {
         Model::from_package(graph, package, opts, timings)
     }
 
+    /// Loads a `.sqz` from bytes that stay alive with the model: raw f32
+    /// weights are used in place, not copied (a caller's buffer lent for the
+    /// model's lifetime, a mapped region).
+    pub fn from_sqz_shared(bytes: pack::SharedBytes, opts: &LoadOptions) -> Result<Model> {
+        let mut timings = LoadTimings::default();
+        let (graph, package) = pack::load_shared_bytes(bytes, &opts.limits, &mut timings)?;
+        Model::from_package(graph, package, opts, timings)
+    }
+
+    /// Maps `len` bytes of `file` from `offset` and loads the `.sqz` there:
+    /// a model stored uncompressed inside an Android APK, read through its
+    /// asset's file descriptor without a copy.
+    pub fn load_sqz_region(
+        file: &std::fs::File,
+        offset: u64,
+        len: u64,
+        opts: &LoadOptions,
+    ) -> Result<Model> {
+        let mut timings = LoadTimings::default();
+        let (graph, package) =
+            pack::load_file_region(file, offset, len, &opts.limits, &mut timings)?;
+        Model::from_package(graph, package, opts, timings)
+    }
+
     /// Maps and loads a `.sqz` file.
     pub fn load_sqz(path: &Path, opts: &LoadOptions) -> Result<Model> {
         let mut timings = LoadTimings::default();
@@ -200,8 +224,8 @@ impl Model {
         #[cfg(not(feature = "onnx"))]
         {
             let _ = opts;
-            Err(Error::Input(format!(
-                "{}: ONNX support is not built in",
+            Err(Error::Malformed(format!(
+                "{}: not a .sqz file (and ONNX import is not built in)",
                 path.display()
             )))
         }
@@ -337,6 +361,12 @@ impl Session {
         self.exec.input_f32_mut(i)
     }
 
+    /// Input `i`'s bytes inside the session, for inputs of any element
+    /// type (little-endian, `numel × dtype.size()` bytes).
+    pub fn input_bytes_mut(&mut self, i: usize) -> Result<ArenaBytes<'_>> {
+        self.exec.input_bytes_mut(i)
+    }
+
     /// Converts a camera frame straight into input `i` (see
     /// [`Model::frame_converter`]); then [`Session::run_in_place`]. Nothing
     /// is copied, and frames of a steady geometry allocate nothing.
@@ -364,6 +394,11 @@ impl Session {
     /// f32 output `i` read in place, valid while the returned guard lives.
     pub fn output(&self, i: usize) -> Result<ArenaF32<'_>> {
         self.exec.output_f32(i)
+    }
+
+    /// Output `i`'s bytes read in place, for outputs of any element type.
+    pub fn output_bytes(&self, i: usize) -> Result<ArenaBytes<'_>> {
+        self.exec.output_bytes(i)
     }
 
     /// Bytes of the activation arena.

@@ -88,7 +88,7 @@ pub struct FrameArgs {
     #[arg(long)]
     pub mirror: bool,
     /// The part of the frame to use: x,y,w,h in frame pixels.
-    #[arg(long, value_delimiter = ',', num_args = 4, value_name = "X,Y,W,H")]
+    #[arg(long, value_delimiter = ',', value_name = "X,Y,W,H")]
     pub crop: Option<Vec<usize>>,
     /// YUV matrix: bt601 (cameras; the default) or bt709.
     #[arg(long)]
@@ -115,12 +115,21 @@ impl FrameArgs {
                 )))
             }
         };
-        let crop = self.crop.as_deref().map(|c| Rect {
-            x: c[0],
-            y: c[1],
-            width: c[2],
-            height: c[3],
-        });
+        let crop = match self.crop.as_deref() {
+            None => None,
+            Some(&[x, y, width, height]) => Some(Rect {
+                x,
+                y,
+                width,
+                height,
+            }),
+            Some(other) => {
+                return Err(Error::Input(format!(
+                    "--crop takes x,y,w,h: {} values given",
+                    other.len()
+                )))
+            }
+        };
         let filter = match self.resize.as_deref().unwrap_or("area") {
             "area" => Filter::Area,
             "triangle" => Filter::Triangle,

@@ -454,23 +454,29 @@ impl Drop for Workers {
     }
 }
 
-/// An f32 buffer inside the session's arena, borrowed until dropped.
-pub struct ArenaF32<'a> {
+/// A typed buffer inside the session's arena, borrowed until dropped.
+pub struct ArenaSlice<'a, T> {
     guard: MutexGuard<'a, State>,
     offset: usize,
     len: usize,
+    element: std::marker::PhantomData<T>,
 }
 
-impl std::ops::Deref for ArenaF32<'_> {
-    type Target = [f32];
-    fn deref(&self) -> &[f32] {
+/// An f32 input or output inside the arena.
+pub type ArenaF32<'a> = ArenaSlice<'a, f32>;
+/// Any input or output inside the arena, as its little-endian bytes.
+pub type ArenaBytes<'a> = ArenaSlice<'a, u8>;
+
+impl<T: bytemuck::Pod> std::ops::Deref for ArenaSlice<'_, T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
         let bytes: &[u8] = bytemuck::cast_slice(&self.guard.arena);
         bytemuck::cast_slice(&bytes[self.offset..self.offset + self.len])
     }
 }
 
-impl std::ops::DerefMut for ArenaF32<'_> {
-    fn deref_mut(&mut self) -> &mut [f32] {
+impl<T: bytemuck::Pod> std::ops::DerefMut for ArenaSlice<'_, T> {
+    fn deref_mut(&mut self) -> &mut [T] {
         let (offset, len) = (self.offset, self.len);
         bytemuck::cast_slice_mut(&mut self.guard.arena_bytes()[offset..offset + len])
     }
@@ -586,38 +592,67 @@ impl Executor {
     /// [`Executor::run_in_place`] (a camera frame, a tensor from the C ABI).
     /// An input the graph never reads is an empty buffer.
     pub fn input_f32_mut(&mut self, i: usize) -> Result<ArenaF32<'_>> {
-        let guard = self.lock();
-        let g = &guard.prepared.graph;
-        let v = *g
-            .inputs
-            .get(i)
-            .ok_or_else(|| Error::Input(format!("no input {i}")))?;
-        if g.values[v].info.dtype != DType::F32 {
-            return Err(Error::Input(format!("input {i} is not f32")));
-        }
-        let (offset, len) = guard.prepared.range(v).unwrap_or((0, 0));
-        Ok(ArenaF32 { guard, offset, len })
+        self.arena_slice(Port::Input, i, Some(DType::F32))
+    }
+
+    /// Input `i`'s bytes in the arena, whatever its element type.
+    pub fn input_bytes_mut(&mut self, i: usize) -> Result<ArenaBytes<'_>> {
+        self.arena_slice(Port::Input, i, None)
     }
 
     /// Output `i` read in place (f32 outputs), valid while the returned
     /// guard lives.
     pub fn output_f32(&self, i: usize) -> Result<ArenaF32<'_>> {
+        self.arena_slice(Port::Output, i, Some(DType::F32))
+    }
+
+    /// Output `i`'s bytes read in place, whatever its element type.
+    pub fn output_bytes(&self, i: usize) -> Result<ArenaBytes<'_>> {
+        self.arena_slice(Port::Output, i, None)
+    }
+
+    /// The arena range of input or output `i`, checked against `dtype`.
+    fn arena_slice<T>(
+        &self,
+        port: Port,
+        i: usize,
+        dtype: Option<DType>,
+    ) -> Result<ArenaSlice<'_, T>> {
         let guard = self.lock();
         let g = &guard.prepared.graph;
-        let v = *g
-            .outputs
+        let (ids, what) = match port {
+            Port::Input => (&g.inputs, "input"),
+            Port::Output => (&g.outputs, "output"),
+        };
+        let v = *ids
             .get(i)
-            .ok_or_else(|| Error::Input(format!("no output {i}")))?;
-        let value = &g.values[v];
-        if value.info.dtype != DType::F32 {
-            return Err(Error::Input(format!("output {i} is not f32")));
+            .ok_or_else(|| Error::Input(format!("no {what} {i}")))?;
+        if let Some(want) = dtype.filter(|&d| d != g.values[v].info.dtype) {
+            return Err(Error::Input(format!("{what} {i} is not {want:?}")));
         }
-        let (offset, len) = guard
-            .prepared
-            .range(v)
-            .ok_or_else(|| Error::Input(format!("output {i} is a constant: read it with run")))?;
-        Ok(ArenaF32 { guard, offset, len })
+        let (offset, len) = match (guard.prepared.range(v), port) {
+            (Some(range), _) => range,
+            (None, Port::Input) => (0, 0),
+            (None, Port::Output) => {
+                return Err(Error::Input(format!(
+                    "output {i} is a constant: read it with run"
+                )))
+            }
+        };
+        Ok(ArenaSlice {
+            guard,
+            offset,
+            len,
+            element: std::marker::PhantomData,
+        })
     }
+}
+
+/// Which side of the graph an arena slice is on.
+#[derive(Clone, Copy)]
+enum Port {
+    Input,
+    Output,
 }
 
 fn output_tensor(st: &State, i: usize) -> Result<Tensor> {

@@ -191,6 +191,40 @@ pub fn load_path(
     };
     let file = std::fs::File::open(path).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();
+    map_and_load(&file, 0, len, path, limits, timings)
+}
+
+/// Maps `len` bytes of an open file from `offset` (a model inside an APK,
+/// reached through an asset's file descriptor) and decodes them.
+pub fn load_file_region(
+    file: &std::fs::File,
+    offset: u64,
+    len: u64,
+    limits: &Limits,
+    timings: &mut LoadTimings,
+) -> Result<(Graph, PackageInfo)> {
+    let path = Path::new("<file descriptor>");
+    let io = |e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let file_len = file.metadata().map_err(io)?.len();
+    if offset.checked_add(len).is_none_or(|end| end > file_len) {
+        return Err(Error::Input(format!(
+            "region {offset}+{len} lies outside the {file_len} byte file"
+        )));
+    }
+    map_and_load(file, offset, len, path, limits, timings)
+}
+
+fn map_and_load(
+    file: &std::fs::File,
+    offset: u64,
+    len: u64,
+    path: &Path,
+    limits: &Limits,
+    timings: &mut LoadTimings,
+) -> Result<(Graph, PackageInfo)> {
     if len > limits.max_file_bytes {
         return Err(pack_err(format!(
             "{} is {len} bytes, over the {} byte limit",
@@ -198,6 +232,12 @@ pub fn load_path(
             limits.max_file_bytes
         )));
     }
+    let map_len =
+        usize::try_from(len).map_err(|_| pack_err(format!("{len} bytes do not fit in memory")))?;
+    let io = |e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
     // SAFETY: the map is read-only (the file is opened read-only) and is
     // kept alive by an Arc for as long as any tensor points into it.
     // Another process truncating the file meanwhile could fault (SIGBUS):
@@ -209,11 +249,24 @@ pub fn load_path(
     #[allow(unsafe_code)]
     let map = timings
         .time("read", || unsafe {
-            memmap2::MmapOptions::new().populate().map(&file)
+            memmap2::MmapOptions::new()
+                .offset(offset)
+                .len(map_len)
+                .populate()
+                .map(file)
         })
         .map_err(io)?;
-    let shared: SharedBytes = Arc::new(map);
-    load_shared((*shared).as_ref(), Some(&shared), limits, timings)
+    load_shared_bytes(Arc::new(map), limits, timings)
+}
+
+/// Decodes a `.sqz` whose bytes stay alive with the model: raw f32 weights
+/// point into them instead of being copied.
+pub fn load_shared_bytes(
+    bytes: SharedBytes,
+    limits: &Limits,
+    timings: &mut LoadTimings,
+) -> Result<(Graph, PackageInfo)> {
+    load_shared((*bytes).as_ref(), Some(&bytes), limits, timings)
 }
 
 /// Reads a `.sqz` from a stream (no temporary file): the header says how
@@ -247,6 +300,5 @@ pub fn load_reader(
         }
         Ok(bytes)
     })?;
-    let shared: SharedBytes = Arc::new(bytes);
-    load_shared((*shared).as_ref(), Some(&shared), limits, timings)
+    load_shared_bytes(Arc::new(bytes), limits, timings)
 }

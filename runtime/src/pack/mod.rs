@@ -13,7 +13,10 @@ mod write;
 pub use codec::{CodecError, Filter, WeightStorage};
 pub use container::{Container, ContainerError, Limits, MAGIC};
 pub use format::{Metadata, Preprocessing, Storage, TensorDesc};
-pub use load::{load_bytes, load_path, load_reader, PackageInfo};
+pub use load::{
+    load_bytes, load_file_region, load_path, load_reader, load_shared_bytes, PackageInfo,
+    SharedBytes,
+};
 pub use write::{pack, PackOptions, PackReport, TensorReport};
 
 /// True when `prefix` starts like a `.sqz` file.
