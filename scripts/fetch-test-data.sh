@@ -22,7 +22,7 @@ DATA=$SQUEEZE_CACHE/onnx-$ONNX_VER
 STAMP=$SQUEEZE_CACHE/.complete
 
 KEY=$({ echo "$REQS $SQUEEZE_TEST_MODELS"; cat "$HERE"/fetch-test-data.sh "$HERE"/make_references.py \
-         "$HERE"/sqz_models.py; cat "$SQUEEZE_TEST_MODELS/MANIFEST.tsv" 2>/dev/null || true; } | sha256sum)
+         "$HERE"/sqz_models.py "$HERE"/../models/*.onnx; cat "$SQUEEZE_TEST_MODELS/MANIFEST.tsv" 2>/dev/null || true; } | sha256sum)
 if [[ ${1:-} == --force ]]; then
     rm -f "$DATA/.complete"
 elif [[ -x $PY && -f $SQUEEZE_CACHE/refs/index.json && "$(cat "$STAMP" 2>/dev/null)" == "$KEY" ]]; then

@@ -7,7 +7,13 @@ scripts/fetch-test-data.sh). Each is small enough to commit (< 1 MB):
   vgg16-shapes.onnx     VGG16 (224x224, with Dropout) whose weights are built
                         by ConstantOfShape, so the file is tiny but import
                         yields the real 138,357,544 parameters.
+  detector-head.onnx    a detector-style head on 1x8x6x6 features without weights:
+                        DepthToSpace (CRD and DCR), ReduceMax, Expand, Add, Tile
+                        and SpaceToDepth, the shapes given as constants as
+                        exporters fold them.
   sample.png            a 64x64 synthetic test picture (no real photo).
+
+`python make_fixtures.py NAME...` regenerates only the named ones.
 """
 import os
 
@@ -107,6 +113,27 @@ def vgg16():
     onnx.save(m, os.path.join(OUT, "vgg16-shapes.onnx"))
 
 
+def detector_head():
+    ints = lambda name, v: numpy_helper.from_array(np.asarray(v, dtype=np.int64), name)
+    nodes = [
+        helper.make_node("DepthToSpace", ["features"], ["crd"], blocksize=2, mode="CRD"),
+        helper.make_node("DepthToSpace", ["features"], ["dcr"], blocksize=2, mode="DCR"),
+        helper.make_node("ReduceMax", ["crd"], ["peak"], axes=[1], keepdims=1),
+        helper.make_node("Expand", ["peak", "expand_shape"], ["peaks"]),
+        helper.make_node("Add", ["crd", "peaks"], ["boosted"]),
+        helper.make_node("Tile", ["boosted", "repeats"], ["tiled"]),
+        helper.make_node("SpaceToDepth", ["tiled"], ["packed"], blocksize=2),
+    ]
+    g = helper.make_graph(nodes, "detector-head",
+                          [helper.make_tensor_value_info("features", TensorProto.FLOAT, [1, 8, 6, 6])],
+                          [helper.make_tensor_value_info("packed", TensorProto.FLOAT, [1, 8, 6, 12]),
+                           helper.make_tensor_value_info("dcr", TensorProto.FLOAT, [1, 2, 12, 12])],
+                          [ints("expand_shape", [1, 2, 12, 12]), ints("repeats", [1, 1, 1, 2])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="squeeze-fixtures")
+    onnx.checker.check_model(m)
+    onnx.save(m, os.path.join(OUT, "detector-head.onnx"))
+
+
 def sample_png():
     yy, xx = np.mgrid[0:64, 0:64]
     img = np.stack([xx * 4, yy * 4, (xx + yy) * 2], axis=-1).clip(0, 255).astype(np.uint8)
@@ -114,8 +141,10 @@ def sample_png():
 
 
 if __name__ == "__main__":
-    tiny_classifier()
-    vgg16()
-    sample_png()
+    import sys
+    makers = {"tiny-classifier": tiny_classifier, "vgg16-shapes": vgg16, "detector-head": detector_head,
+              "sample": sample_png}
+    for name in sys.argv[1:] or makers:
+        makers[name]()
     for f in sorted(os.listdir(OUT)):
         print(f, os.path.getsize(os.path.join(OUT, f)))

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Write ONNX Runtime reference outputs for squeeze's tests.
 
-For every fp32 test model in $SQUEEZE_TEST_MODELS and every light_*.onnx from the
+For every fp32 test model in $SQUEEZE_TEST_MODELS, the fixtures of models/ named in
+FIXTURE_MODELS, and every light_*.onnx from the
 onnx 1.17.0 wheel ($SQUEEZE_CACHE/onnx-1.17.0/light), runs onnxruntime (CPU, graph
 optimisations disabled, so the references are the plain math) on deterministic inputs
 (seeded random numbers, or a real picture for the few models whose outputs are
@@ -25,8 +26,8 @@ import time
 import numpy as np
 import onnxruntime as ort
 
-from sqz_models import (CACHE, MODELS_DIR, ONNX_DATA, QDQ_FORMS, QUANTIZED_MODELS, TEST_MODELS, make_inputs,
-                        model_stem, output_step, session)
+from sqz_models import (CACHE, FIXTURE_MODELS, FIXTURES_DIR, MODELS_DIR, ONNX_DATA, QDQ_FORMS, QUANTIZED_MODELS,
+                        TEST_MODELS, make_inputs, model_stem, output_step, session)
 
 REFS = CACHE / "refs"
 REL_TOL = 1e-5
@@ -172,6 +173,7 @@ def make_frame_reference():
 
 def main():
     models = [MODELS_DIR / f"{m}.onnx" for m in TEST_MODELS]
+    models += [FIXTURES_DIR / f"{m}.onnx" for m in FIXTURE_MODELS]
     models += sorted((ONNX_DATA / "light").glob("light_*.onnx"))
     shutil.rmtree(REFS, ignore_errors=True)
     REFS.mkdir(parents=True)

@@ -26,6 +26,10 @@ TEST_MODELS = [
     "efficientnet-lite0-int8-qdq", "efficientnet-lite0-int8-qop",
 ]
 QUANTIZED_MODELS = ["efficientnet-lite0-int8-qdq", "efficientnet-lite0-int8-qop"]
+# The repository's own fixtures (models/) that get references too: ops no model of
+# $SQUEEZE_TEST_MODELS has.
+FIXTURE_MODELS = ["detector-head"]
+FIXTURES_DIR = REPO / "models"
 # QOperator models and their QDQ form (the same quantized graph; tests/quantized.rs checks
 # that squeeze imports both to identical integer graphs). Where ORT's u8 x s8 kernels
 # saturate (x86 without VNNI), the QOperator reference is ORT's run of the QDQ form.

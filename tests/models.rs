@@ -22,8 +22,13 @@ fn check(stem: &str) {
         .file_name()
         .map(PathBuf::from)
         .expect("model name");
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../models")
+        .join(&file);
     let model_path = if stem.starts_with("light_") {
         common::cache_dir().join("onnx-1.17.0/light").join(&file)
+    } else if fixture.exists() {
+        fixture
     } else {
         common::models_dir().join(&file)
     };
@@ -71,6 +76,7 @@ macro_rules! model_tests {
 }
 
 model_tests! {
+    detector_head => "detector-head",
     mobilenetv2 => "mobilenetv2",
     mobilenetv3_small => "mobilenetv3-small",
     squeezenet1_1 => "squeezenet1.1",

@@ -481,6 +481,15 @@ pub enum Op {
         keepdims: bool,
         select_last: bool,
     },
+    /// Expand: x (any dtype) broadcast numpy-style to `shape`, the output's
+    /// shape (the broadcast of x's and the requested one, fixed at import).
+    Expand {
+        shape: Vec<usize>,
+    },
+    /// Tile: x (any dtype) repeated `repeats[d]` times along each axis `d`.
+    Tile {
+        repeats: Vec<usize>,
+    },
 }
 
 /// What a value is: element type and static shape.
@@ -638,6 +647,8 @@ impl Op {
             Op::Reshape { .. } => "Reshape",
             Op::Gather { .. } => "Gather",
             Op::GatherElements { .. } => "GatherElements",
+            Op::Expand { .. } => "Expand",
+            Op::Tile { .. } => "Tile",
             Op::Pad { .. } => "Pad",
             Op::Resize { .. } => "Resize",
             Op::ReduceMean { .. } => "ReduceMean",
@@ -1040,6 +1051,27 @@ impl Op {
                     )));
                 }
                 one(ins[0].dtype, idx.clone())
+            }
+            Op::Expand { shape } => {
+                arity(1, 1)?;
+                if broadcast_shapes(&ins[0].shape, shape).as_ref() != Some(shape) {
+                    return Err(bad(format!("expand {:?} to {shape:?}", ins[0].shape)));
+                }
+                one(ins[0].dtype, shape.clone())
+            }
+            Op::Tile { repeats } => {
+                arity(1, 1)?;
+                let s = &ins[0].shape;
+                let out: Option<Vec<usize>> = (repeats.len() == s.len())
+                    .then(|| {
+                        s.iter()
+                            .zip(repeats)
+                            .map(|(&d, &r)| d.checked_mul(r))
+                            .collect()
+                    })
+                    .flatten();
+                let out = out.ok_or_else(|| bad(format!("tile {s:?} by {repeats:?}")))?;
+                one(ins[0].dtype, out)
             }
             Op::Pad { pads, mode, .. } => {
                 arity(1, 1)?;

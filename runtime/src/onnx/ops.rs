@@ -169,6 +169,8 @@ fn generic_over_dtype(op: &Op) -> bool {
             | Op::Reshape { .. }
             | Op::Gather { .. }
             | Op::GatherElements { .. }
+            | Op::Expand { .. }
+            | Op::Tile { .. }
             | Op::Cast { .. }
             | Op::Identity
     )
@@ -791,6 +793,57 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 })
                 .collect();
             simple(imp, Op::Reshape { shape: out }, vec![req(0)?])
+        }
+        "Expand" => {
+            let shape = shape0(imp)?;
+            let target = const_ints(imp, 1, "the target shape")?
+                .ok_or_else(|| c.invalid("no target shape"))?;
+            let target = to_usizes(&target, &c, "Expand shape")?;
+            let out = crate::ir::broadcast_shapes(&shape, &target)
+                .ok_or_else(|| c.invalid(format!("{shape:?} does not broadcast to {target:?}")))?;
+            simple(imp, Op::Expand { shape: out }, vec![req(0)?])
+        }
+        "Tile" => {
+            let repeats =
+                const_ints(imp, 1, "the repeats")?.ok_or_else(|| c.invalid("no repeats"))?;
+            let repeats = to_usizes(&repeats, &c, "Tile repeats")?;
+            simple(imp, Op::Tile { repeats }, vec![req(0)?])
+        }
+        "DepthToSpace" | "SpaceToDepth" => {
+            let shape = shape0(imp)?;
+            let &[n, ch, h, w] = &shape[..] else {
+                return Err(c.unsupported(format!("rank {} (4 only)", shape.len())));
+            };
+            let b = usize::try_from(c.attrs.int("blocksize", 0))
+                .ok()
+                .filter(|&b| b > 0)
+                .ok_or_else(|| c.invalid("blocksize must be positive"))?;
+            // ONNX defines both as reshape, transpose, reshape.
+            let (view, perm, out) = if node.op_type == "DepthToSpace" {
+                if ch % (b * b) != 0 {
+                    return Err(c.invalid(format!("{ch} channels by blocksize {b}")));
+                }
+                let co = ch / (b * b);
+                let out = vec![n, co, h * b, w * b];
+                match c.attrs.string("mode", "DCR").as_str() {
+                    "DCR" => (vec![n, b, b, co, h, w], vec![0, 3, 4, 1, 5, 2], out),
+                    "CRD" => (vec![n, co, b, b, h, w], vec![0, 1, 4, 2, 5, 3], out),
+                    m => return Err(c.unsupported(format!("mode {m:?}"))),
+                }
+            } else {
+                if h % b != 0 || w % b != 0 {
+                    return Err(c.invalid(format!("{h}x{w} by blocksize {b}")));
+                }
+                let view = vec![n, ch, h / b, b, w / b, b];
+                (
+                    view,
+                    vec![0, 3, 5, 1, 2, 4],
+                    vec![n, ch * b * b, h / b, w / b],
+                )
+            };
+            let viewed = imp.add_tmp(&c.name, Op::Reshape { shape: view }, vec![req(0)?])?;
+            let moved = imp.add_tmp(&c.name, Op::Transpose { perm }, vec![viewed])?;
+            simple(imp, Op::Reshape { shape: out }, vec![moved])
         }
         "GatherElements" => {
             let r = rank0(imp)?;

@@ -182,6 +182,42 @@ pub fn gather_elements<T: Copy>(
     Ok(())
 }
 
+/// Tile: `y` is `x` (of `shape`) repeated `repeats[d]` times along each
+/// axis; each output row copies one input row `repeats[last]` times.
+pub fn tile<T: Copy>(x: &[T], shape: &[usize], repeats: &[usize], y: &mut [T]) {
+    let rank = shape.len();
+    if y.is_empty() {
+        return;
+    }
+    if rank == 0 {
+        y.copy_from_slice(x);
+        return;
+    }
+    let inner = shape[rank - 1];
+    let out: Vec<usize> = shape.iter().zip(repeats).map(|(&d, &r)| d * r).collect();
+    let mut strides = vec![1usize; rank];
+    for d in (0..rank - 1).rev() {
+        strides[d] = strides[d + 1] * shape[d + 1];
+    }
+    // The output row's coordinates on the axes before the last.
+    let mut pos = vec![0usize; rank - 1];
+    for row in y.chunks_mut(out[rank - 1]) {
+        let at: usize = (0..rank - 1)
+            .map(|d| (pos[d] % shape[d]) * strides[d])
+            .sum();
+        for piece in row.chunks_mut(inner) {
+            piece.copy_from_slice(&x[at..at + inner]);
+        }
+        for d in (0..rank - 1).rev() {
+            pos[d] += 1;
+            if pos[d] < out[d] {
+                break;
+            }
+            pos[d] = 0;
+        }
+    }
+}
+
 pub fn pad(
     x: &[f32],
     shape: &[usize],
@@ -218,4 +254,35 @@ pub fn pad(
         y[o] = if inside { x[src] } else { value };
         o += 1;
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tile against the definition: y at each output coordinate is x at
+    /// that coordinate modulo x's shape.
+    #[test]
+    fn tile_matches_its_definition() {
+        for (shape, repeats) in [
+            (vec![2, 3], vec![2, 1]),
+            (vec![2, 3], vec![1, 3]),
+            (vec![1, 2, 1], vec![3, 2, 4]),
+            (vec![4], vec![1]),
+        ] {
+            let x: Vec<i64> = (0..shape.iter().product::<usize>() as i64).collect();
+            let out: Vec<usize> = shape.iter().zip(&repeats).map(|(d, r)| d * r).collect();
+            let mut y = vec![-1i64; out.iter().product()];
+            tile(&x, &shape, &repeats, &mut y);
+            for (flat, &v) in y.iter().enumerate() {
+                let (mut rest, mut at, mut stride) = (flat, 0usize, 1usize);
+                for d in (0..out.len()).rev() {
+                    at += (rest % out[d] % shape[d]) * stride;
+                    rest /= out[d];
+                    stride *= shape[d];
+                }
+                assert_eq!(v, x[at], "tile {shape:?} by {repeats:?} at {flat}");
+            }
+        }
+    }
 }

@@ -347,6 +347,13 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
         Op::Reshape { .. } | Op::Identity => {
             by_dtype!(ins[0].data, &mut outs[0].data, |x, y| y.copy_from_slice(x))
         }
+        Op::Expand { .. } => by_dtype!(ins[0].data, &mut outs[0].data, |x, y| {
+            let from = (x, ins[0].shape);
+            elementwise::broadcast_binary(from, from, out_shape, y, |v, _| v)
+        }),
+        Op::Tile { repeats } => by_dtype!(ins[0].data, &mut outs[0].data, |x, y| {
+            movement::tile(x, ins[0].shape, repeats, y)
+        }),
         Op::GatherElements { axis } => {
             let View::I64(idx) = ins[1].data else {
                 return Err(Error::Input("GatherElements indices must be i64".into()));
