@@ -53,7 +53,7 @@ fn fma_peak(load: &LoadArgs) -> Result<()> {
     let isa = crate::exec::kernels::Isa::choose(load.isa()?)?;
     #[cfg(target_arch = "x86_64")]
     if let Some(p) = crate::exec::kernels::x86_64::fma_peak(isa) {
-        println!(
+        out!(
             "{{\"isa\": \"{}\", \"clock_ghz_estimate\": {:.4}, \"fma_flops_per_cycle_measured\": {:.3}, \"peak_gflops_measured\": {:.3}, \"vector_lanes\": {}, \"accumulators\": {}, \"fma_latency_cycles_assumed\": {}}}",
             p.isa.name(),
             p.clock_ghz,
@@ -84,14 +84,14 @@ fn print_profile(model: &crate::Model, session: &mut crate::Session, runs: usize
     let kernels = model.prepared().kernel_names();
     let mut order: Vec<usize> = (0..per_node.len()).collect();
     order.sort_by(|&a, &b| per_node[b].total_cmp(&per_node[a]));
-    println!(
+    out!(
         "\nslowest nodes (ms per run, share of {:.3} ms):",
         total * 1e3 / runs.max(1) as f64
     );
     for &i in order.iter().take(25) {
         let n = &graph.nodes[i];
         let shape = &graph.values[n.outputs[0]].info.shape;
-        println!(
+        out!(
             "  {:>8.3} {:>5.1}%  {:<14} {:<30} {:?}",
             per_node[i] * 1e3 / runs.max(1) as f64,
             100.0 * per_node[i] / total.max(1e-12),
@@ -112,9 +112,9 @@ fn print_profile(model: &crate::Model, session: &mut crate::Session, runs: usize
         }
     }
     by_kernel.sort_by(|a, b| b.1.total_cmp(&a.1));
-    println!("\nby kernel (ms per run, share, nodes):");
+    out!("\nby kernel (ms per run, share, nodes):");
     for (name, t, count) in by_kernel {
-        println!(
+        out!(
             "  {:>8.3} {:>5.1}%  {:<30} {}",
             t * 1e3 / runs.max(1) as f64,
             100.0 * t / total.max(1e-12),
@@ -293,7 +293,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let rss = peak_rss_kb();
     let (isa, threads) = (model.prepared().isa().name(), model.prepared().threads());
     if args.json {
-        println!(
+        out!(
             "{{\"load_ms\": {load:.4}, \"first_run_ms\": {first:.4}, \"p50_ms\": {p50:.4}, \"p90_ms\": {p90:.4}, \"p99_ms\": {p99:.4}, \"peak_rss_kb\": {}, \"runs\": {}, \"loads\": {}, \"threads\": {threads}, \"isa\": \"{isa}\", \"load_phases_ms\": {}, \"load_phases_median_ms\": {}{}}}",
             rss.map_or("null".to_string(), |r| r.to_string()),
             lat.len(),
@@ -306,28 +306,28 @@ pub fn run(args: BenchArgs) -> Result<()> {
             )),
         );
     } else {
-        println!("model: {}", path.display());
-        println!("load to ready (median of {}): {load:.3} ms", loads.len());
+        out!("model: {}", path.display());
+        out!("load to ready (median of {}): {load:.3} ms", loads.len());
         let cells: Vec<String> = median_phases
             .iter()
             .map(|(name, ms)| format!("{name} {ms:.3}"))
             .collect();
-        println!("  load phases (ms, medians): {}", cells.join(", "));
-        println!("first run: {first:.3} ms");
-        println!(
+        out!("  load phases (ms, medians): {}", cells.join(", "));
+        out!("first run: {first:.3} ms");
+        out!(
             "latency over {} runs: p50 {p50:.3} ms, p90 {p90:.3} ms, p99 {p99:.3} ms",
             lat.len()
         );
         if let Some(f) = &frames {
-            println!(
+            out!(
                 "camera frame to output (p50): {:.3} ms, of which frame conversion {:.3} ms; conversions back to back: {:.3} ms",
                 f.to_output, f.convert, f.convert_only
             );
         }
         if let Some(r) = rss {
-            println!("peak RSS: {:.1} MiB", r as f64 / 1024.0);
+            out!("peak RSS: {:.1} MiB", r as f64 / 1024.0);
         }
-        println!("kernels: {isa} ISA, {threads} threads");
+        out!("kernels: {isa} ISA, {threads} threads");
     }
     if args.profile {
         print_profile(&model, &mut session, args.runs)?;

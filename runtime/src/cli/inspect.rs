@@ -21,16 +21,16 @@ pub struct InspectArgs {
 pub fn run(args: InspectArgs) -> Result<()> {
     let model = args.model.load()?;
     let graph = model.graph();
-    println!("model: {}", args.model.model.display());
+    out!("model: {}", args.model.model.display());
     for i in model.inputs() {
-        println!("input  {:<24} {} {:?}", i.name, i.dtype.name(), i.shape);
+        out!("input  {:<24} {} {:?}", i.name, i.dtype.name(), i.shape);
     }
     for o in model.outputs() {
-        println!("output {:<24} {} {:?}", o.name, o.dtype.name(), o.shape);
+        out!("output {:<24} {} {:?}", o.name, o.dtype.name(), o.shape);
     }
     if let Some(p) = model.package() {
         let m = &p.metadata;
-        println!(
+        out!(
             "packed: {} bytes, sha256 {}",
             thousands(p.file_bytes),
             p.sha256
@@ -38,7 +38,7 @@ pub fn run(args: InspectArgs) -> Result<()> {
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>()
         );
-        println!(
+        out!(
             "metadata: name {:?}, version {:?}, producer {:?}, {} labels",
             m.name,
             m.version,
@@ -46,7 +46,7 @@ pub fn run(args: InspectArgs) -> Result<()> {
             m.labels.len()
         );
         if let Some(pre) = &m.preprocessing {
-            println!(
+            out!(
                 "preprocessing: {} {} {}x{}, (pixel*{} - {:?}) / {:?}",
                 pre.layout,
                 pre.color_order,
@@ -57,9 +57,14 @@ pub fn run(args: InspectArgs) -> Result<()> {
                 pre.std
             );
         }
-        println!(
+        out!(
             "\n{:<4} {:<9} {:<6} {:>12} {:>12} {:>7}",
-            "#", "kind", "codec", "stored", "raw", "ratio"
+            "#",
+            "kind",
+            "codec",
+            "stored",
+            "raw",
+            "ratio"
         );
         for s in &p.sections {
             let kind = match s.kind {
@@ -68,7 +73,7 @@ pub fn run(args: InspectArgs) -> Result<()> {
                 crate::pack::format::kind::WEIGHT => "weight",
                 _ => "unknown",
             };
-            println!(
+            out!(
                 "{:<4} {:<9} {:<6} {:>12} {:>12} {:>6.2}x",
                 s.index,
                 kind,
@@ -85,7 +90,7 @@ pub fn run(args: InspectArgs) -> Result<()> {
                 None => counts.push((st.name(), 1)),
             }
         }
-        println!(
+        out!(
             "tensor storage: {}",
             counts
                 .iter()
@@ -95,20 +100,33 @@ pub fn run(args: InspectArgs) -> Result<()> {
         );
     }
     if args.passes {
-        println!(
+        out!(
             "\n{:<22} {:>9} {:>8} {:>8} {:>8}",
-            "pass", "rewrites", "before", "after", "removed"
+            "pass",
+            "rewrites",
+            "before",
+            "after",
+            "removed"
         );
         for p in model.passes() {
-            println!(
+            out!(
                 "{:<22} {:>9} {:>8} {:>8} {:>8}",
-                p.name, p.rewrites, p.nodes_before, p.nodes_after, p.nodes_removed
+                p.name,
+                p.rewrites,
+                p.nodes_before,
+                p.nodes_after,
+                p.nodes_removed
             );
         }
     }
-    println!(
+    out!(
         "\n{:<4} {:<34} {:<20} {:<22} {:>12} {:>12}  kernel",
-        "#", "name", "op", "output shape", "activations", "params"
+        "#",
+        "name",
+        "op",
+        "output shape",
+        "activations",
+        "params"
     );
     let kernels = model.prepared().kernel_names();
     for (i, n) in graph.nodes.iter().enumerate() {
@@ -118,7 +136,7 @@ pub fn run(args: InspectArgs) -> Result<()> {
             op = format!("{op}+{}", crate::ir::Op::Unary(a).name());
         }
         let name: String = n.name.chars().take(34).collect();
-        println!(
+        out!(
             "{:<4} {:<34} {:<20} {:<22} {:>12} {:>12}  {}",
             i,
             name,
@@ -131,19 +149,19 @@ pub fn run(args: InspectArgs) -> Result<()> {
     }
     let t = inspect_totals(graph);
     let p = model.prepared().plan();
-    println!("\nnodes: {}", graph.nodes.len());
-    println!("parameters: {}", thousands(t.parameters));
-    println!(
+    out!("\nnodes: {}", graph.nodes.len());
+    out!("parameters: {}", thousands(t.parameters));
+    out!(
         "activation elements per run: {}",
         thousands(t.activation_elements)
     );
-    println!(
+    out!(
         "kernels: {} ISA, {} threads; packed weights {} bytes",
         model.prepared().isa().name(),
         model.prepared().threads(),
         thousands(model.prepared().packed_bytes())
     );
-    println!(
+    out!(
         "arena: {} bytes planned peak vs {} bytes if every tensor had its own buffer ({:.1}x smaller)",
         thousands(p.arena_bytes),
         thousands(p.naive_bytes),
@@ -154,11 +172,11 @@ pub fn run(args: InspectArgs) -> Result<()> {
         // adds its arena and threads.
         let mut timings = model.load_timings().clone();
         timings.time("session", || model.session())?;
-        println!("\nload phases (to ready to run):");
+        out!("\nload phases (to ready to run):");
         for (name, d) in &timings.phases {
-            println!("  {:<14} {:>9.3} ms", name, d.as_secs_f64() * 1e3);
+            out!("  {:<14} {:>9.3} ms", name, d.as_secs_f64() * 1e3);
         }
-        println!(
+        out!(
             "  {:<14} {:>9.3} ms",
             "total",
             timings.total().as_secs_f64() * 1e3

@@ -1,5 +1,16 @@
 //! The `squeeze` command line: inspect, run, pack and bench models.
 
+/// `println!` that ends the process quietly when stdout is closed early
+/// (`squeeze inspect m | head`) instead of panicking on the broken pipe.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            $crate::cli::stdout_failed(e)
+        }
+    }};
+}
+
 mod bench;
 mod input;
 mod inspect;
@@ -152,4 +163,13 @@ pub fn thousands(n: usize) -> String {
         out.push(ch);
     }
     out
+}
+
+/// Where `out!` goes when stdout fails: a closed pipe is a normal end.
+pub(crate) fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: writing to stdout: {e}");
+    std::process::exit(1);
 }

@@ -277,13 +277,18 @@ pub fn run(args: PackArgs) -> Result<()> {
         source: e,
     })?;
 
-    println!(
+    out!(
         "{:<44} {:<18} {:<10} {:>12} {:>12} {:>7}",
-        "tensor", "shape", "storage", "f32 bytes", "packed", "ratio"
+        "tensor",
+        "shape",
+        "storage",
+        "f32 bytes",
+        "packed",
+        "ratio"
     );
     for t in &report.tensors {
         let name: String = t.name.chars().take(44).collect();
-        println!(
+        out!(
             "{:<44} {:<18} {:<10} {:>12} {:>12} {:>6.1}x",
             name,
             format!("{:?}", t.shape),
@@ -294,19 +299,19 @@ pub fn run(args: PackArgs) -> Result<()> {
         );
     }
     let raw: usize = report.tensors.iter().map(|t| t.raw_bytes).sum();
-    println!(
+    out!(
         "\nweights: {} bytes as f32 -> {} bytes packed",
         thousands(raw),
         thousands(report.tensors.iter().map(|t| t.packed_bytes).sum())
     );
-    println!(
+    out!(
         "file: {} ({} bytes; the .onnx is {} bytes: {:.1} %)",
         args.output.display(),
         thousands(report.file_bytes),
         thousands(onnx_bytes as usize),
         100.0 * report.file_bytes as f64 / onnx_bytes.max(1) as f64
     );
-    println!("sha256: {}", pack::container::sha256_hex(&bytes));
+    out!("sha256: {}", pack::container::sha256_hex(&bytes));
     print_layers(&report, args.min_snr);
     report_error(&args, &model, &bytes, &samples)
 }
@@ -316,9 +321,12 @@ fn print_layers(report: &PackReport, min_snr: f64) {
     if report.layers.is_empty() {
         return;
     }
-    println!(
+    out!(
         "\n{:<44} {:<18} {:<8} {:>9}  why",
-        "layer", "op", "runs as", "SNR dB"
+        "layer",
+        "op",
+        "runs as",
+        "SNR dB"
     );
     for l in &report.layers {
         let name: String = l.name.chars().take(44).collect();
@@ -327,7 +335,7 @@ fn print_layers(report: &PackReport, min_snr: f64) {
         } else {
             format!("SNR < {min_snr}")
         };
-        println!(
+        out!(
             "{name:<44} {:<18} {:<8} {:>9.1}  {why}",
             l.op,
             if l.int8 { "int8" } else { "f32" },
@@ -335,7 +343,7 @@ fn print_layers(report: &PackReport, min_snr: f64) {
         );
     }
     let int8 = report.layers.iter().filter(|l| l.int8).count();
-    println!(
+    out!(
         "int8 layers: {int8} of {}; {} stay float",
         report.layers.len(),
         report.layers.len() - int8
@@ -366,14 +374,14 @@ fn report_error(
         || "random inputs".to_string(),
         |d: &Path| d.display().to_string(),
     );
-    println!("\npacked vs float on {} samples ({source}):", samples.len());
+    out!("\npacked vs float on {} samples ({source}):", samples.len());
     for (g, info) in agree.iter().zip(&outputs) {
         let top1 = if g.classifier {
             format!(", top-1 agreement {}/{}", g.top1_same, g.samples)
         } else {
             String::new()
         };
-        println!(
+        out!(
             "  {}: cosine {:.6}, max |diff| {:.3e}{top1}",
             info.name,
             g.cosine(),

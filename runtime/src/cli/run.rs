@@ -78,7 +78,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         None => packed.map(|m| m.labels.clone()).filter(|l| !l.is_empty()),
     };
     for (info, out) in model.outputs().iter().zip(&outputs) {
-        println!("output {} {:?}", info.name, out.shape());
+        out!("output {} {:?}", info.name, out.shape());
         if let Some(v) = out.as_f32() {
             let is_classifier = labels.as_ref().is_some_and(|l| l.len() == v.len())
                 || (v.len() >= 2
@@ -92,7 +92,7 @@ pub fn run(args: RunArgs) -> Result<()> {
                         .as_ref()
                         .and_then(|l| l.get(i))
                         .map_or(String::new(), |s| s.clone());
-                    println!("  {i:>6} {:>12.5}  {label}", v[i]);
+                    out!("  {i:>6} {:>12.5}  {label}", v[i]);
                 }
             } else {
                 let (min, max) = v
@@ -101,7 +101,7 @@ pub fn run(args: RunArgs) -> Result<()> {
                         (a.min(x), b.max(x))
                     });
                 let mean = v.iter().map(|&x| x as f64).sum::<f64>() / v.len().max(1) as f64;
-                println!("  min {min:.5}  max {max:.5}  mean {mean:.5}");
+                out!("  min {min:.5}  max {max:.5}  mean {mean:.5}");
             }
         }
         if let Some(dir) = &args.save {
@@ -115,7 +115,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             )?;
         }
     }
-    println!(
+    out!(
         "load {load_ms:.1} ms, inputs {input_ms:.1} ms (reading and decoding files, converting frames), run {run_ms:.1} ms"
     );
     Ok(())
