@@ -229,6 +229,11 @@ pub enum BinaryOp {
     Pow,
     Max,
     Min,
+    /// ONNX Mod: the remainder takes the dividend's sign with `fmod` (C's
+    /// fmod), else the divisor's (Python's %, defined for integers).
+    Mod {
+        fmod: bool,
+    },
 }
 
 impl BinaryOp {
@@ -242,6 +247,14 @@ impl BinaryOp {
             BinaryOp::Pow => a.powf(b),
             BinaryOp::Max => a.max(b),
             BinaryOp::Min => a.min(b),
+            BinaryOp::Mod { fmod } => {
+                let r = a % b;
+                if fmod || r == 0.0 || (r < 0.0) == (b < 0.0) {
+                    r
+                } else {
+                    r + b
+                }
+            }
         }
     }
     /// Integer semantics (shape arithmetic); division truncates like ONNX.
@@ -255,6 +268,14 @@ impl BinaryOp {
             BinaryOp::Pow => a.wrapping_pow(b.clamp(0, 63) as u32),
             BinaryOp::Max => a.max(b),
             BinaryOp::Min => a.min(b),
+            BinaryOp::Mod { fmod } => {
+                let r = a.checked_rem(b).unwrap_or(0);
+                if fmod || r == 0 || (r < 0) == (b < 0) {
+                    r
+                } else {
+                    r + b
+                }
+            }
         }
     }
 }
@@ -624,6 +645,7 @@ impl Op {
                 BinaryOp::Pow => "Pow",
                 BinaryOp::Max => "Max",
                 BinaryOp::Min => "Min",
+                BinaryOp::Mod { .. } => "Mod",
             },
             Op::PRelu => "PRelu",
             Op::Pool(p) => match p.kind {

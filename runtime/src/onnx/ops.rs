@@ -382,6 +382,14 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             }
             Ok(())
         }
+        "Mod" => {
+            let (a, b) = (req(0)?, req(1)?);
+            let fmod = c.attrs.int("fmod", 0) != 0;
+            if !fmod && imp.info(a).dtype == DType::F32 {
+                return Err(c.invalid("Mod of floats needs fmod=1"));
+            }
+            simple(imp, Op::Binary(BinaryOp::Mod { fmod }), vec![a, b])
+        }
         "PRelu" => simple(imp, Op::PRelu, vec![req(0)?, req(1)?]),
         "Conv" | "ConvTranspose" => {
             let x = req(0)?;
