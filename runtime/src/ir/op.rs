@@ -511,6 +511,13 @@ pub enum Op {
     Tile {
         repeats: Vec<usize>,
     },
+    /// Trilu: of each matrix in the last two axes, the elements on and
+    /// above (`upper`) or below diagonal `k` kept, the others zero. An
+    /// optional second input, an i64 scalar, gives `k` at run time.
+    Trilu {
+        upper: bool,
+        k: i64,
+    },
 }
 
 /// What a value is: element type and static shape.
@@ -671,6 +678,7 @@ impl Op {
             Op::GatherElements { .. } => "GatherElements",
             Op::Expand { .. } => "Expand",
             Op::Tile { .. } => "Tile",
+            Op::Trilu { .. } => "Trilu",
             Op::Pad { .. } => "Pad",
             Op::Resize { .. } => "Resize",
             Op::ReduceMean { .. } => "ReduceMean",
@@ -1080,6 +1088,16 @@ impl Op {
                     return Err(bad(format!("expand {:?} to {shape:?}", ins[0].shape)));
                 }
                 one(ins[0].dtype, shape.clone())
+            }
+            Op::Trilu { .. } => {
+                arity(1, 2)?;
+                let k_ok = ins.get(1).is_none_or(|k| {
+                    k.dtype == DType::I64 && k.shape.iter().product::<usize>() == 1
+                });
+                if ins[0].shape.len() < 2 || !k_ok {
+                    return Err(bad(format!("Trilu of {:?}", ins[0].shape)));
+                }
+                one(ins[0].dtype, ins[0].shape.clone())
             }
             Op::Tile { repeats } => {
                 arity(1, 1)?;

@@ -171,6 +171,7 @@ fn generic_over_dtype(op: &Op) -> bool {
             | Op::GatherElements { .. }
             | Op::Expand { .. }
             | Op::Tile { .. }
+            | Op::Trilu { .. }
             | Op::Cast { .. }
             | Op::Identity
     )
@@ -318,16 +319,30 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                     c.attrs.float("max", f32::INFINITY),
                 )
             } else {
-                let bound = |i: usize, d: f32| -> Result<f32> {
-                    match inputs.get(i).copied().flatten() {
-                        None => Ok(d),
-                        Some(v) => imp
-                            .constant(v)
-                            .and_then(|t| t.to_f32_vec().first().copied())
-                            .ok_or_else(|| c.unsupported("Clip bounds must be constants")),
+                let bound = |i: usize| inputs.get(i).copied().flatten();
+                let runtime = |i: usize| bound(i).filter(|&v| imp.constant(v).is_none());
+                if runtime(1).is_some() || runtime(2).is_some() {
+                    // Bounds computed at run time: max(x, min), then min(·, max),
+                    // which also gives max where min > max, as ONNX says.
+                    let steps: Vec<(BinaryOp, ValueId)> = [(1, BinaryOp::Max), (2, BinaryOp::Min)]
+                        .into_iter()
+                        .filter_map(|(i, op)| bound(i).map(|b| (op, b)))
+                        .collect();
+                    let mut y = req(0)?;
+                    for (k, &(op, b)) in steps.iter().enumerate() {
+                        if k + 1 == steps.len() {
+                            return simple(imp, Op::Binary(op), vec![y, b]);
+                        }
+                        y = imp.add_tmp(&c.name, Op::Binary(op), vec![y, b])?;
                     }
+                }
+                let constant = |i: usize, d: f32| {
+                    bound(i)
+                        .and_then(|v| imp.constant(v))
+                        .map_or(Some(d), |t| t.to_f32_vec().first().copied())
+                        .ok_or_else(|| c.invalid("an empty Clip bound"))
                 };
-                (bound(1, f32::NEG_INFINITY)?, bound(2, f32::INFINITY)?)
+                (constant(1, f32::NEG_INFINITY)?, constant(2, f32::INFINITY)?)
             };
             unary(imp, UnaryOp::Clip { min, max })
         }
@@ -810,6 +825,18 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             let out = crate::ir::broadcast_shapes(&shape, &target)
                 .ok_or_else(|| c.invalid(format!("{shape:?} does not broadcast to {target:?}")))?;
             simple(imp, Op::Expand { shape: out }, vec![req(0)?])
+        }
+        "Trilu" => {
+            let upper = c.attrs.int("upper", 1) != 0;
+            let k_input = inputs.get(1).copied().flatten();
+            match (k_input, const_of(imp, 1)) {
+                (Some(k), None) => simple(imp, Op::Trilu { upper, k: 0 }, vec![req(0)?, k]),
+                (_, known) => {
+                    let k = known.map_or(Some(0), |t| t.to_i64_vec().first().copied());
+                    let k = k.ok_or_else(|| c.invalid("an empty k"))?;
+                    simple(imp, Op::Trilu { upper, k }, vec![req(0)?])
+                }
+            }
         }
         "Tile" => {
             let repeats =

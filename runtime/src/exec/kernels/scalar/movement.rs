@@ -218,6 +218,24 @@ pub fn tile<T: Copy>(x: &[T], shape: &[usize], repeats: &[usize], y: &mut [T]) {
     }
 }
 
+/// Trilu: each matrix of the last two axes with the elements off the kept
+/// triangle zeroed; kept are those with `col - row >= k` (`upper`) or
+/// `col - row <= k`.
+pub fn trilu<T: Copy + Default>(x: &[T], shape: &[usize], upper: bool, k: i64, y: &mut [T]) {
+    let (rows, cols) = (shape[shape.len() - 2], shape[shape.len() - 1]);
+    for (i, (yr, xr)) in y.chunks_mut(cols).zip(x.chunks(cols)).enumerate() {
+        let row = (i % rows) as i64;
+        for (j, (o, &v)) in yr.iter_mut().zip(xr).enumerate() {
+            let d = j as i64 - row;
+            *o = if (upper && d >= k) || (!upper && d <= k) {
+                v
+            } else {
+                T::default()
+            };
+        }
+    }
+}
+
 pub fn pad(
     x: &[f32],
     shape: &[usize],

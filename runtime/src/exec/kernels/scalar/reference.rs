@@ -351,6 +351,15 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
             let from = (x, ins[0].shape);
             elementwise::broadcast_binary(from, from, out_shape, y, |v, _| v)
         }),
+        Op::Trilu { upper, k } => {
+            let k = match ins.get(1).map(|k| k.data) {
+                Some(View::I64(v)) => v[0],
+                _ => *k,
+            };
+            by_dtype!(ins[0].data, &mut outs[0].data, |x, y| {
+                movement::trilu(x, ins[0].shape, *upper, k, y)
+            })
+        }
         Op::Tile { repeats } => by_dtype!(ins[0].data, &mut outs[0].data, |x, y| {
             movement::tile(x, ins[0].shape, repeats, y)
         }),
