@@ -184,6 +184,42 @@ fn erf(x: f32) -> f32 {
     (if x < 0.0 { -y } else { y }) as f32
 }
 
+/// How a scatter combines an update with the value already there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScatterReduction {
+    /// The update replaces it.
+    None,
+    Add,
+    Mul,
+    Max,
+    Min,
+}
+
+impl ScatterReduction {
+    /// The ONNX `reduction` attribute's value.
+    pub fn from_name(name: &str) -> Option<ScatterReduction> {
+        Some(match name {
+            "none" => ScatterReduction::None,
+            "add" => ScatterReduction::Add,
+            "mul" => ScatterReduction::Mul,
+            "max" => ScatterReduction::Max,
+            "min" => ScatterReduction::Min,
+            _ => return None,
+        })
+    }
+
+    #[inline]
+    pub fn apply(self, old: f32, update: f32) -> f32 {
+        match self {
+            ScatterReduction::None => update,
+            ScatterReduction::Add => old + update,
+            ScatterReduction::Mul => old * update,
+            ScatterReduction::Max => old.max(update),
+            ScatterReduction::Min => old.min(update),
+        }
+    }
+}
+
 /// What a reduction other than the mean computes over its axes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReduceKind {
@@ -518,6 +554,26 @@ pub enum Op {
         upper: bool,
         k: i64,
     },
+    /// CumSum along `axis` (negative counts from the end), `exclusive` of
+    /// the element itself, from the end when `reverse`. An optional second
+    /// input, an i64 scalar, gives the axis at run time.
+    CumSum {
+        axis: i64,
+        exclusive: bool,
+        reverse: bool,
+    },
+    /// ScatterElements: a copy of data (f32) where each update lands at
+    /// its own position with the `axis` coordinate replaced by its index.
+    /// Inputs: data, i64 indices and updates of the indices' shape.
+    ScatterElements {
+        axis: usize,
+        reduction: ScatterReduction,
+    },
+    /// ScatterND: a copy of data (f32) where each index tuple (the last
+    /// axis of the i64 indices) selects the slice its update replaces.
+    ScatterNd {
+        reduction: ScatterReduction,
+    },
 }
 
 /// What a value is: element type and static shape.
@@ -679,6 +735,9 @@ impl Op {
             Op::Expand { .. } => "Expand",
             Op::Tile { .. } => "Tile",
             Op::Trilu { .. } => "Trilu",
+            Op::CumSum { .. } => "CumSum",
+            Op::ScatterElements { .. } => "ScatterElements",
+            Op::ScatterNd { .. } => "ScatterND",
             Op::Pad { .. } => "Pad",
             Op::Resize { .. } => "Resize",
             Op::ReduceMean { .. } => "ReduceMean",
@@ -1088,6 +1147,49 @@ impl Op {
                     return Err(bad(format!("expand {:?} to {shape:?}", ins[0].shape)));
                 }
                 one(ins[0].dtype, shape.clone())
+            }
+            Op::ScatterElements { axis, .. } => {
+                arity(3, 3)?;
+                let (x, idx, upd) = (&ins[0].shape, &ins[1].shape, &ins[2].shape);
+                let fits = x.len() == idx.len()
+                    && *axis < x.len()
+                    && idx == upd
+                    && x.iter()
+                        .zip(idx)
+                        .enumerate()
+                        .all(|(d, (&n, &m))| d == *axis || m <= n);
+                if ins[1].dtype != DType::I64 || ins[0].dtype != ins[2].dtype || !fits {
+                    return Err(bad(format!(
+                        "ScatterElements into {x:?} by indices {idx:?} of updates {upd:?}"
+                    )));
+                }
+                one(ins[0].dtype, x.clone())
+            }
+            Op::ScatterNd { .. } => {
+                arity(3, 3)?;
+                let (x, idx, upd) = (&ins[0].shape, &ins[1].shape, &ins[2].shape);
+                let q = idx.last().copied().unwrap_or(usize::MAX);
+                let fits = q <= x.len() && {
+                    let mut want = idx[..idx.len() - 1].to_vec();
+                    want.extend_from_slice(&x[q..]);
+                    &want == upd
+                };
+                if ins[1].dtype != DType::I64 || ins[0].dtype != ins[2].dtype || !fits {
+                    return Err(bad(format!(
+                        "ScatterND into {x:?} by indices {idx:?} of updates {upd:?}"
+                    )));
+                }
+                one(ins[0].dtype, x.clone())
+            }
+            Op::CumSum { .. } => {
+                arity(1, 2)?;
+                let axis_ok = ins.get(1).is_none_or(|a| {
+                    a.dtype == DType::I64 && a.shape.iter().product::<usize>() == 1
+                });
+                if ins[0].shape.is_empty() || !axis_ok {
+                    return Err(bad(format!("CumSum of {:?}", ins[0].shape)));
+                }
+                one(ins[0].dtype, ins[0].shape.clone())
             }
             Op::Trilu { .. } => {
                 arity(1, 2)?;

@@ -7,7 +7,7 @@ use super::{to_tensor, Importer};
 use crate::error::{Error, Result};
 use crate::ir::{
     AxisSlice, BinaryOp, ConvGeometry, CoordTransform, DType, NearestMode, Op, PadMode,
-    PoolGeometry, PoolKind, ReduceKind, ResizeMode, Tensor, UnaryOp, ValueId,
+    PoolGeometry, PoolKind, ReduceKind, ResizeMode, ScatterReduction, Tensor, UnaryOp, ValueId,
 };
 
 /// Attribute lookup with ONNX defaults.
@@ -172,6 +172,7 @@ fn generic_over_dtype(op: &Op) -> bool {
             | Op::Expand { .. }
             | Op::Tile { .. }
             | Op::Trilu { .. }
+            | Op::CumSum { .. }
             | Op::Cast { .. }
             | Op::Identity
     )
@@ -825,6 +826,35 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             let out = crate::ir::broadcast_shapes(&shape, &target)
                 .ok_or_else(|| c.invalid(format!("{shape:?} does not broadcast to {target:?}")))?;
             simple(imp, Op::Expand { shape: out }, vec![req(0)?])
+        }
+        "ScatterElements" | "Scatter" | "ScatterND" => {
+            let name = c.attrs.string("reduction", "none");
+            let reduction = ScatterReduction::from_name(&name)
+                .ok_or_else(|| c.unsupported(format!("reduction {name:?}")))?;
+            let op = if node.op_type == "ScatterND" {
+                Op::ScatterNd { reduction }
+            } else {
+                let a = axis(c.attrs.int("axis", 0), rank0(imp)?, &c)?;
+                Op::ScatterElements { axis: a, reduction }
+            };
+            simple(imp, op, vec![req(0)?, req(1)?, req(2)?])
+        }
+        "CumSum" => {
+            let exclusive = c.attrs.int("exclusive", 0) != 0;
+            let reverse = c.attrs.int("reverse", 0) != 0;
+            let op = |axis| Op::CumSum {
+                axis,
+                exclusive,
+                reverse,
+            };
+            match (req(1)?, const_of(imp, 1)) {
+                (a, None) => simple(imp, op(0), vec![req(0)?, a]),
+                (_, Some(t)) => {
+                    let a = t.to_i64_vec().first().copied();
+                    let a = a.ok_or_else(|| c.invalid("an empty axis"))?;
+                    simple(imp, op(axis(a, rank0(imp)?, &c)? as i64), vec![req(0)?])
+                }
+            }
         }
         "Trilu" => {
             let upper = c.attrs.int("upper", 1) != 0;

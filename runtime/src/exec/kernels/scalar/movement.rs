@@ -1,7 +1,7 @@
 //! Data movement, generic over the element type: transpose, slice, concat,
-//! split, gather, pad.
+//! split, gather, scatter, tile, pad.
 
-use crate::ir::{AxisSlice, PadMode};
+use crate::ir::{AxisSlice, PadMode, ScatterReduction};
 
 fn row_major_strides(shape: &[usize]) -> super::Dims {
     let mut s: super::Dims = smallvec::smallvec![1; shape.len()];
@@ -234,6 +234,99 @@ pub fn trilu<T: Copy + Default>(x: &[T], shape: &[usize], upper: bool, k: i64, y
             };
         }
     }
+}
+
+/// CumSum of `x` (of `shape`) along `axis`: each element the sum of those
+/// before it (and itself unless `exclusive`), counted from the end when
+/// `reverse`.
+pub fn cumsum<T: Copy + Default + std::ops::Add<Output = T>>(
+    x: &[T],
+    shape: &[usize],
+    axis: usize,
+    exclusive: bool,
+    reverse: bool,
+    y: &mut [T],
+) {
+    let n = shape[axis];
+    let inner: usize = shape[axis + 1..].iter().product();
+    for (xs, ys) in x.chunks(n * inner).zip(y.chunks_mut(n * inner)) {
+        for i in 0..inner {
+            let mut acc = T::default();
+            for step in 0..n {
+                let at = if reverse { n - 1 - step } else { step } * inner + i;
+                let with = acc + xs[at];
+                ys[at] = if exclusive { acc } else { with };
+                acc = with;
+            }
+        }
+    }
+}
+
+/// An index along an axis of `n`, negative counting from the end; the raw
+/// index when out of range.
+fn wrap_index(i: i64, n: usize) -> Result<usize, i64> {
+    let j = if i < 0 { i + n as i64 } else { i };
+    usize::try_from(j).ok().filter(|&j| j < n).ok_or(i)
+}
+
+/// ScatterElements into `y` (a copy of the data, of `shape`): each update
+/// goes to its own position with the `axis` coordinate replaced by its
+/// index, combined by `reduction`. An index out of range is an error.
+pub fn scatter_elements(
+    shape: &[usize],
+    indices: &[i64],
+    index_shape: &[usize],
+    updates: &[f32],
+    axis: usize,
+    reduction: ScatterReduction,
+    y: &mut [f32],
+) -> Result<(), i64> {
+    let rank = shape.len();
+    let strides = row_major_strides(shape);
+    let mut pos = vec![0usize; rank];
+    for (&i, &u) in indices.iter().zip(updates) {
+        let j = wrap_index(i, shape[axis])?;
+        let at: usize = (0..rank)
+            .map(|d| if d == axis { j } else { pos[d] } * strides[d])
+            .sum();
+        y[at] = reduction.apply(y[at], u);
+        for d in (0..rank).rev() {
+            pos[d] += 1;
+            if pos[d] < index_shape[d] {
+                break;
+            }
+            pos[d] = 0;
+        }
+    }
+    Ok(())
+}
+
+/// ScatterND into `y` (a copy of the data, of `shape`): each index tuple
+/// (the last axis of `indices`, `q` long) selects the slice of the axes
+/// from `q` on that its update replaces or combines with.
+pub fn scatter_nd(
+    shape: &[usize],
+    indices: &[i64],
+    q: usize,
+    updates: &[f32],
+    reduction: ScatterReduction,
+    y: &mut [f32],
+) -> Result<(), i64> {
+    let strides = row_major_strides(shape);
+    let slice: usize = shape[q..].iter().product();
+    if q == 0 || slice == 0 {
+        return Ok(());
+    }
+    for (tuple, update) in indices.chunks(q).zip(updates.chunks(slice)) {
+        let mut at = 0;
+        for (d, &i) in tuple.iter().enumerate() {
+            at += wrap_index(i, shape[d])? * strides[d];
+        }
+        for (o, &u) in y[at..at + slice].iter_mut().zip(update) {
+            *o = reduction.apply(*o, u);
+        }
+    }
+    Ok(())
 }
 
 pub fn pad(

@@ -351,6 +351,48 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
             let from = (x, ins[0].shape);
             elementwise::broadcast_binary(from, from, out_shape, y, |v, _| v)
         }),
+        Op::ScatterElements { reduction, .. } | Op::ScatterNd { reduction } => {
+            let View::I64(idx) = ins[1].data else {
+                return Err(Error::Input("scatter indices must be i64".into()));
+            };
+            let y = outs[0].f32()?;
+            y.copy_from_slice(ins[0].f32()?);
+            let (shape, updates) = (ins[0].shape, ins[2].f32()?);
+            let done = match op {
+                Op::ScatterElements { axis, .. } => movement::scatter_elements(
+                    shape,
+                    idx,
+                    ins[1].shape,
+                    updates,
+                    *axis,
+                    *reduction,
+                    y,
+                ),
+                _ => {
+                    let q = ins[1].shape.last().copied().unwrap_or(0);
+                    movement::scatter_nd(shape, idx, q, updates, *reduction, y)
+                }
+            };
+            done.map_err(|i| Error::Input(format!("{} index {i} out of range", op.name())))?
+        }
+        Op::CumSum {
+            axis,
+            exclusive,
+            reverse,
+        } => {
+            let axis = match ins.get(1).map(|a| a.data) {
+                Some(View::I64(v)) => v[0],
+                _ => *axis,
+            };
+            let rank = ins[0].shape.len() as i64;
+            let axis = if axis < 0 { axis + rank } else { axis };
+            if !(0..rank).contains(&axis) {
+                return Err(Error::Input(format!("CumSum axis {axis} of rank {rank}")));
+            }
+            by_dtype!(ins[0].data, &mut outs[0].data, |x, y| {
+                movement::cumsum(x, ins[0].shape, axis as usize, *exclusive, *reverse, y)
+            })
+        }
         Op::Trilu { upper, k } => {
             let k = match ins.get(1).map(|k| k.data) {
                 Some(View::I64(v)) => v[0],
