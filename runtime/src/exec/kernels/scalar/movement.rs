@@ -156,28 +156,15 @@ pub fn gather_elements<T: Copy>(
     y: &mut [T],
 ) -> Result<(), i64> {
     let rank = shape.len();
-    let mut strides = vec![1usize; rank];
-    for d in (0..rank.saturating_sub(1)).rev() {
-        strides[d] = strides[d + 1] * shape[d + 1];
-    }
-    let n = shape[axis] as i64;
+    let strides = row_major_strides(shape);
     let mut pos = vec![0usize; rank];
     for (o, &i) in y.iter_mut().zip(indices) {
-        let j = if i < 0 { i + n } else { i };
-        if !(0..n).contains(&j) {
-            return Err(i);
-        }
+        let j = wrap_index(i, shape[axis])?;
         let at: usize = (0..rank)
-            .map(|d| if d == axis { j as usize } else { pos[d] } * strides[d])
+            .map(|d| if d == axis { j } else { pos[d] } * strides[d])
             .sum();
         *o = x[at];
-        for d in (0..rank).rev() {
-            pos[d] += 1;
-            if pos[d] < index_shape[d] {
-                break;
-            }
-            pos[d] = 0;
-        }
+        next_position(&mut pos, index_shape);
     }
     Ok(())
 }
@@ -195,10 +182,7 @@ pub fn tile<T: Copy>(x: &[T], shape: &[usize], repeats: &[usize], y: &mut [T]) {
     }
     let inner = shape[rank - 1];
     let out: Vec<usize> = shape.iter().zip(repeats).map(|(&d, &r)| d * r).collect();
-    let mut strides = vec![1usize; rank];
-    for d in (0..rank - 1).rev() {
-        strides[d] = strides[d + 1] * shape[d + 1];
-    }
+    let strides = row_major_strides(shape);
     // The output row's coordinates on the axes before the last.
     let mut pos = vec![0usize; rank - 1];
     for row in y.chunks_mut(out[rank - 1]) {
@@ -208,13 +192,7 @@ pub fn tile<T: Copy>(x: &[T], shape: &[usize], repeats: &[usize], y: &mut [T]) {
         for piece in row.chunks_mut(inner) {
             piece.copy_from_slice(&x[at..at + inner]);
         }
-        for d in (0..rank - 1).rev() {
-            pos[d] += 1;
-            if pos[d] < out[d] {
-                break;
-            }
-            pos[d] = 0;
-        }
+        next_position(&mut pos, &out[..rank - 1]);
     }
 }
 
@@ -262,6 +240,18 @@ pub fn cumsum<T: Copy + Default + std::ops::Add<Output = T>>(
     }
 }
 
+/// Steps `pos` to the next coordinate of `shape` in row-major order
+/// (back to all zeros after the last).
+fn next_position(pos: &mut [usize], shape: &[usize]) {
+    for d in (0..pos.len()).rev() {
+        pos[d] += 1;
+        if pos[d] < shape[d] {
+            return;
+        }
+        pos[d] = 0;
+    }
+}
+
 /// An index along an axis of `n`, negative counting from the end; the raw
 /// index when out of range.
 fn wrap_index(i: i64, n: usize) -> Result<usize, i64> {
@@ -290,13 +280,7 @@ pub fn scatter_elements(
             .map(|d| if d == axis { j } else { pos[d] } * strides[d])
             .sum();
         y[at] = reduction.apply(y[at], u);
-        for d in (0..rank).rev() {
-            pos[d] += 1;
-            if pos[d] < index_shape[d] {
-                break;
-            }
-            pos[d] = 0;
-        }
+        next_position(&mut pos, index_shape);
     }
     Ok(())
 }
