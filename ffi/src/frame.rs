@@ -2,10 +2,11 @@
 //! Android's `ImageProxy`/`Image` and iOS' `CVPixelBuffer` hand them out.
 
 use squeeze::frame::{
-    Filter, Frame, FrameOptions, Pixels, Plane, Rect, Rotation, YuvColor, YuvMatrix, YuvRange,
+    Filter, Frame, FrameOptions, PixelFormat, Pixels, Plane, Rect, Rotation, YuvColor, YuvMatrix,
+    YuvRange,
 };
 
-use crate::status::{Failure, Outcome, SqzStatus};
+use crate::status::{Failure, Outcome};
 
 /// How a frame's pixels are laid out.
 #[repr(u32)]
@@ -142,35 +143,19 @@ impl SqzPlane {
 /// Each plane used must point at `byte_len` readable bytes for `'a`.
 pub(crate) unsafe fn frame<'a>(f: &SqzFrame) -> Outcome<Frame<'a>> {
     // SAFETY (each `bytes` call): forwarded from this function's contract.
+    let interleaved = |format| -> Outcome<Pixels<'a>> {
+        let plane = unsafe { f.planes[0].bytes("planes[0].data")? };
+        Ok(Pixels::interleaved(format, plane)?)
+    };
     let pixels = match SqzPixelFormat::from_code(f.format, "format")? {
         SqzPixelFormat::Yuv420 => Pixels::Yuv420 {
             y: unsafe { f.planes[0].bytes("planes[0].data")? },
             u: unsafe { f.planes[1].bytes("planes[1].data")? },
             v: unsafe { f.planes[2].bytes("planes[2].data")? },
         },
-        format => {
-            let (r, b) = match format {
-                SqzPixelFormat::Bgra => (2, 0),
-                _ => (0, 2),
-            };
-            // SAFETY: forwarded from this function's contract.
-            let plane = unsafe { f.planes[0].bytes("planes[0].data")? };
-            // The runtime checks strides against the bytes it reads (R, G
-            // and B); an RGBA/BGRA pixel also has its alpha byte, so a pixel
-            // stride under 4 would read overlapping pixels as if they were
-            // RGB, silently.
-            let size = if format == SqzPixelFormat::Rgb { 3 } else { 4 };
-            if plane.pixel_stride < size {
-                return Err(Failure::new(
-                    SqzStatus::Frame,
-                    format!(
-                        "{format:?} frame: pixel stride {} under the {size} bytes of a pixel",
-                        plane.pixel_stride
-                    ),
-                ));
-            }
-            Pixels::Packed { plane, r, g: 1, b }
-        }
+        SqzPixelFormat::Rgba => interleaved(PixelFormat::Rgba)?,
+        SqzPixelFormat::Bgra => interleaved(PixelFormat::Bgra)?,
+        SqzPixelFormat::Rgb => interleaved(PixelFormat::Rgb)?,
     };
     Ok(Frame {
         width: f.width as usize,

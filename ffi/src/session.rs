@@ -151,8 +151,9 @@ impl Running {
             // SAFETY: forwarded from this function's contract.
             let src = unsafe { input_bytes(input.data, input.byte_len, "an input's data")? };
             let mut dst = self.session.input_bytes_mut(i)?;
-            // An input the graph never reads has no room in the arena.
-            if dst.len() == src.len() {
+            // An input the graph never reads has no room in the arena; the
+            // others have exactly `byte_len` bytes (checked above).
+            if !dst.is_empty() {
                 dst.copy_from_slice(src);
             }
         }

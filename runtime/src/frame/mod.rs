@@ -69,6 +69,38 @@ impl PixelFormat {
     }
 }
 
+impl PixelFormat {
+    /// Bytes of one pixel and the offsets of R and B in it, for the
+    /// interleaved formats; `None` for the YUV ones.
+    fn interleaved(self) -> Option<(usize, u8, u8)> {
+        match self {
+            PixelFormat::Rgba => Some((4, 0, 2)),
+            PixelFormat::Bgra => Some((4, 2, 0)),
+            PixelFormat::Rgb => Some((3, 0, 2)),
+            PixelFormat::Nv21 | PixelFormat::Nv12 | PixelFormat::I420 => None,
+        }
+    }
+}
+
+impl<'a> Pixels<'a> {
+    /// Interleaved pixels of `format` (RGBA, BGRA or RGB) in `plane`. A
+    /// pixel stride shorter than the format's pixel is an error: the
+    /// channel offsets alone do not count an alpha byte, so it would
+    /// otherwise read overlapping pixels silently.
+    pub fn interleaved(format: PixelFormat, plane: Plane<'a>) -> Result<Pixels<'a>> {
+        let (bpp, r, b) = format
+            .interleaved()
+            .ok_or_else(|| Error::Frame(format!("{format:?} is not an interleaved format")))?;
+        if plane.pixel_stride < bpp {
+            return Err(Error::Frame(format!(
+                "{format:?}: pixel stride {} under the {bpp} bytes of a pixel",
+                plane.pixel_stride
+            )));
+        }
+        Ok(Pixels::Packed { plane, r, g: 1, b })
+    }
+}
+
 /// The pixels of a frame.
 #[derive(Clone, Copy, Debug)]
 pub enum Pixels<'a> {
@@ -137,17 +169,9 @@ impl<'a> Frame<'a> {
                 }
             }
             PixelFormat::Rgba | PixelFormat::Bgra | PixelFormat::Rgb => {
-                let (bpp, r, b) = match format {
-                    PixelFormat::Rgba => (4, 0, 2),
-                    PixelFormat::Bgra => (4, 2, 0),
-                    _ => (3, 0, 2),
-                };
-                Pixels::Packed {
-                    plane: plane(data, validate::product(&[width, bpp])?, bpp),
-                    r,
-                    g: 1,
-                    b,
-                }
+                let bpp = format.interleaved().map_or(1, |(bpp, ..)| bpp);
+                let row = validate::product(&[width, bpp])?;
+                Pixels::interleaved(format, plane(data, row, bpp))?
             }
         };
         let frame = Frame {

@@ -794,3 +794,25 @@ fn bad_frames_are_typed_errors_before_any_pixel_is_read() {
         .convert_quantized(&frame, &opts, bad_q, &mut q)
         .is_err());
 }
+
+#[test]
+fn interleaved_pixels_need_their_whole_pixel() {
+    let data = [0u8; 64];
+    let plane = |pixel_stride| Plane {
+        data: &data,
+        row_stride: 16,
+        pixel_stride,
+    };
+    for (format, bpp) in [
+        (PixelFormat::Rgba, 4),
+        (PixelFormat::Bgra, 4),
+        (PixelFormat::Rgb, 3),
+    ] {
+        assert!(matches!(
+            Pixels::interleaved(format, plane(bpp - 1)),
+            Err(Error::Frame(_))
+        ));
+        assert!(Pixels::interleaved(format, plane(bpp)).is_ok());
+    }
+    assert!(Pixels::interleaved(PixelFormat::Nv21, plane(4)).is_err());
+}

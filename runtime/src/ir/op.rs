@@ -1181,23 +1181,19 @@ impl Op {
                 }
                 one(ins[0].dtype, x.clone())
             }
-            Op::CumSum { .. } => {
+            Op::CumSum { .. } | Op::Trilu { .. } => {
                 arity(1, 2)?;
-                let axis_ok = ins.get(1).is_none_or(|a| {
+                // The optional second input: an i64 scalar read at run time.
+                let scalar = ins.get(1).is_none_or(|a| {
                     a.dtype == DType::I64 && a.shape.iter().product::<usize>() == 1
                 });
-                if ins[0].shape.is_empty() || !axis_ok {
-                    return Err(bad(format!("CumSum of {:?}", ins[0].shape)));
-                }
-                one(ins[0].dtype, ins[0].shape.clone())
-            }
-            Op::Trilu { .. } => {
-                arity(1, 2)?;
-                let k_ok = ins.get(1).is_none_or(|k| {
-                    k.dtype == DType::I64 && k.shape.iter().product::<usize>() == 1
-                });
-                if ins[0].shape.len() < 2 || !k_ok {
-                    return Err(bad(format!("Trilu of {:?}", ins[0].shape)));
+                let min_rank = if matches!(self, Op::Trilu { .. }) {
+                    2
+                } else {
+                    1
+                };
+                if ins[0].shape.len() < min_rank || !scalar {
+                    return Err(bad(format!("{} of {:?}", self.name(), ins[0].shape)));
                 }
                 one(ins[0].dtype, ins[0].shape.clone())
             }

@@ -156,6 +156,12 @@ pub(super) fn conv_geometry(c: &Ctx, xs: &[usize], ws: &[usize]) -> Result<ConvG
     })
 }
 
+/// A scalar operand: fixed at import, or a value read at run time.
+enum Scalar {
+    Known(i64),
+    AtRunTime(ValueId),
+}
+
 /// Ops whose kernels also handle i64 data (movement, shape arithmetic).
 fn generic_over_dtype(op: &Op) -> bool {
     matches!(
@@ -227,6 +233,17 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 None => Err(c.unsupported(format!("{what} must be a constant"))),
             },
         }
+    };
+    // An i64 scalar input that may be computed (Trilu's k, CumSum's axis):
+    // its value when constant (`absent` when not given), else the value
+    // for the kernel to read at run time.
+    let scalar_input = |imp: &Importer, i: usize, absent: Option<i64>| -> Result<Scalar> {
+        match (inputs.get(i).copied().flatten(), const_of(imp, i)) {
+            (Some(v), None) => Some(Scalar::AtRunTime(v)),
+            (_, Some(t)) => t.to_i64_vec().first().copied().map(Scalar::Known),
+            (None, None) => absent.map(Scalar::Known),
+        }
+        .ok_or_else(|| c.invalid(format!("input {i} is missing or empty")))
     };
     let rank0 = |imp: &Importer| -> Result<usize> { Ok(imp.info(req(0)?).shape.len()) };
     let shape0 = |imp: &Importer| -> Result<Vec<usize>> { Ok(imp.info(req(0)?).shape.clone()) };
@@ -847,25 +864,18 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 exclusive,
                 reverse,
             };
-            match (req(1)?, const_of(imp, 1)) {
-                (a, None) => simple(imp, op(0), vec![req(0)?, a]),
-                (_, Some(t)) => {
-                    let a = t.to_i64_vec().first().copied();
-                    let a = a.ok_or_else(|| c.invalid("an empty axis"))?;
+            match scalar_input(imp, 1, None)? {
+                Scalar::Known(a) => {
                     simple(imp, op(axis(a, rank0(imp)?, &c)? as i64), vec![req(0)?])
                 }
+                Scalar::AtRunTime(a) => simple(imp, op(0), vec![req(0)?, a]),
             }
         }
         "Trilu" => {
             let upper = c.attrs.int("upper", 1) != 0;
-            let k_input = inputs.get(1).copied().flatten();
-            match (k_input, const_of(imp, 1)) {
-                (Some(k), None) => simple(imp, Op::Trilu { upper, k: 0 }, vec![req(0)?, k]),
-                (_, known) => {
-                    let k = known.map_or(Some(0), |t| t.to_i64_vec().first().copied());
-                    let k = k.ok_or_else(|| c.invalid("an empty k"))?;
-                    simple(imp, Op::Trilu { upper, k }, vec![req(0)?])
-                }
+            match scalar_input(imp, 1, Some(0))? {
+                Scalar::Known(k) => simple(imp, Op::Trilu { upper, k }, vec![req(0)?]),
+                Scalar::AtRunTime(k) => simple(imp, Op::Trilu { upper, k: 0 }, vec![req(0)?, k]),
             }
         }
         "Tile" => {

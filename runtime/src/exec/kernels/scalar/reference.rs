@@ -77,6 +77,15 @@ macro_rules! by_dtype {
     };
 }
 
+/// The i64 scalar of an op's optional second input (a Trilu `k`, a CumSum
+/// axis given at run time), else the value fixed at import.
+fn runtime_scalar(ins: &[Input], fixed: i64) -> i64 {
+    match ins.get(1).map(|a| a.data) {
+        Some(View::I64(v)) => v[0],
+        _ => fixed,
+    }
+}
+
 /// Runs `op` on validated inputs into preallocated outputs; `scratch`
 /// holds at least [`scratch_words`] values.
 pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32]) -> Result<()> {
@@ -380,10 +389,7 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
             exclusive,
             reverse,
         } => {
-            let axis = match ins.get(1).map(|a| a.data) {
-                Some(View::I64(v)) => v[0],
-                _ => *axis,
-            };
+            let axis = runtime_scalar(ins, *axis);
             let rank = ins[0].shape.len() as i64;
             let axis = if axis < 0 { axis + rank } else { axis };
             if !(0..rank).contains(&axis) {
@@ -394,10 +400,7 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
             })
         }
         Op::Trilu { upper, k } => {
-            let k = match ins.get(1).map(|k| k.data) {
-                Some(View::I64(v)) => v[0],
-                _ => *k,
-            };
+            let k = runtime_scalar(ins, *k);
             by_dtype!(ins[0].data, &mut outs[0].data, |x, y| {
                 movement::trilu(x, ins[0].shape, *upper, k, y)
             })
