@@ -214,6 +214,36 @@ fn conv_cases() -> Vec<Case> {
             });
         }
     }
+    // Winograd F(2×2, 3×3): odd output sizes (half tiles at the right and
+    // bottom edges), padding 0, 1, 2 and asymmetric, channel tails of the
+    // microkernels, every epilogue with a residual, batch 2.
+    for (hw, pads, c, m) in [
+        ([8, 8], [1; 4], 32, 32),
+        ([17, 15], [1; 4], 33, 37),
+        ([15, 18], [0; 4], 40, 32),
+        ([16, 17], [2, 1, 0, 2], 32, 45),
+        ([20, 9], [1, 0, 1, 1], 35, 33),
+    ] {
+        v.push(ConvCase {
+            c,
+            m,
+            hw,
+            pads,
+            ..base
+        });
+    }
+    for activation in ACTIVATIONS {
+        v.push(ConvCase {
+            c: 32,
+            m: 38,
+            hw: [17, 19],
+            activation,
+            residual: activation.is_some(),
+            bias: activation.is_none(),
+            n: 2,
+            ..base
+        });
+    }
     // Depthwise and grouped, at 3×3 and 5×5, strides 1 and 2.
     for k in [[3, 3], [5, 5]] {
         for stride in [1, 2] {

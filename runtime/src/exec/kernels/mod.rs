@@ -22,6 +22,7 @@ pub mod qgemm;
 pub mod resize;
 pub mod scalar;
 pub mod simd;
+pub mod winograd;
 
 #[cfg(target_arch = "aarch64")]
 #[allow(unsafe_code)]
@@ -201,6 +202,23 @@ fn build_conv_gemm<S: Simd>(
     })
 }
 
+fn build_conv_winograd<S: Simd>(
+    op: &Op,
+    ins: &[Operand],
+    outs: &[TypeInfo],
+) -> Option<Box<dyn Kernel>> {
+    let Op::Conv {
+        geometry: g,
+        activation: a,
+    } = op
+    else {
+        return None;
+    };
+    family(ins, outs, |s: S| {
+        winograd::Winograd::build(s, g, *a, ins, &outs[0].shape)
+    })
+}
+
 fn build_conv_transpose<S: Simd>(
     op: &Op,
     ins: &[Operand],
@@ -289,6 +307,7 @@ fn simd_specs<S: Simd>() -> Vec<KernelSpec> {
     };
     vec![
         spec("depthwise", build_depthwise::<S>),
+        spec("conv_winograd", build_conv_winograd::<S>),
         spec("conv_gemm", build_conv_gemm::<S>),
         spec("conv_transpose", build_conv_transpose::<S>),
         spec("pool", build_pool::<S>),

@@ -6,6 +6,7 @@
 use super::contract::{Epilogue, ReadOffsets};
 use super::depthwise::{BlockClamp, DwOut, DwShape, PlaneIo, Window};
 use super::gemm::MicroKernel;
+use super::winograd::TileGrid;
 use super::Isa;
 use crate::ir::{BinaryOp, PoolKind, UnaryOp};
 
@@ -13,6 +14,7 @@ use crate::ir::{BinaryOp, PoolKind, UnaryOp};
 #[derive(Debug)]
 pub struct KernelNames {
     pub conv_gemm: &'static str,
+    pub conv_winograd: &'static str,
     pub conv_grouped: &'static str,
     pub conv_transpose: &'static str,
     pub depthwise: &'static str,
@@ -63,6 +65,17 @@ pub trait Simd: MicroKernel {
     fn unary(self, op: UnaryOp, x: &[f32], y: &mut [f32]);
     /// Global max or average pooling of `planes` planes of `x` into `y`.
     fn global_pool(self, kind: PoolKind, planes: usize, x: &[f32], y: &mut [f32]);
+    /// [`super::winograd::input_tiles`] compiled for the ISA.
+    fn winograd_input(self, grid: &TileGrid, x: &[f32], rows: &mut [f32], v: &mut [f32]);
+    /// [`super::winograd::output_tiles`] compiled for the ISA.
+    fn winograd_output(
+        self,
+        grid: &TileGrid,
+        m: &[f32],
+        stride: usize,
+        rows: &mut [f32],
+        y: &mut [f32],
+    );
     /// [`super::frame::accumulate_row`] compiled for the ISA.
     fn frame_accumulate(self, acc: &mut [f32], row: &[u8], weight: f32);
     /// [`super::frame::gather_channel`] compiled for the ISA.
@@ -255,6 +268,27 @@ macro_rules! impl_simd {
             }
 
             #[target_feature(enable = $features)]
+            pub unsafe fn winograd_input(
+                grid: &$crate::exec::kernels::winograd::TileGrid,
+                x: &[f32],
+                rows: &mut [f32],
+                v: &mut [f32],
+            ) {
+                $crate::exec::kernels::winograd::input_tiles(grid, x, rows, v)
+            }
+
+            #[target_feature(enable = $features)]
+            pub unsafe fn winograd_output(
+                grid: &$crate::exec::kernels::winograd::TileGrid,
+                m: &[f32],
+                stride: usize,
+                rows: &mut [f32],
+                y: &mut [f32],
+            ) {
+                $crate::exec::kernels::winograd::output_tiles(grid, m, stride, rows, y)
+            }
+
+            #[target_feature(enable = $features)]
             pub unsafe fn frame_accumulate(acc: &mut [f32], row: &[u8], weight: f32) {
                 $crate::exec::kernels::frame::accumulate_row(acc, row, weight)
             }
@@ -293,6 +327,7 @@ macro_rules! impl_simd {
         static NAMES: $crate::exec::kernels::simd::KernelNames =
             $crate::exec::kernels::simd::KernelNames {
                 conv_gemm: concat!("f32_conv_gemm_", $tile, "_", $suffix),
+                conv_winograd: concat!("f32_conv_winograd_f2x3_", $tile, "_", $suffix),
                 conv_grouped: concat!("f32_conv_grouped_gemm_", $tile, "_", $suffix),
                 conv_transpose: concat!("f32_deconv_gemm_", $tile, "_", $suffix),
                 depthwise: concat!("f32_dwconv_", $suffix),
@@ -394,6 +429,27 @@ macro_rules! impl_simd {
             ) {
                 // SAFETY: as above.
                 unsafe { shared_loops::global_pool(kind, planes, x, y) }
+            }
+            fn winograd_input(
+                self,
+                grid: &$crate::exec::kernels::winograd::TileGrid,
+                x: &[f32],
+                rows: &mut [f32],
+                v: &mut [f32],
+            ) {
+                // SAFETY: as above.
+                unsafe { shared_loops::winograd_input(grid, x, rows, v) }
+            }
+            fn winograd_output(
+                self,
+                grid: &$crate::exec::kernels::winograd::TileGrid,
+                m: &[f32],
+                stride: usize,
+                rows: &mut [f32],
+                y: &mut [f32],
+            ) {
+                // SAFETY: as above.
+                unsafe { shared_loops::winograd_output(grid, m, stride, rows, y) }
             }
             fn frame_accumulate(self, acc: &mut [f32], row: &[u8], weight: f32) {
                 // SAFETY: as above.
