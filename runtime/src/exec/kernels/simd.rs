@@ -66,7 +66,14 @@ pub trait Simd: MicroKernel {
     /// Global max or average pooling of `planes` planes of `x` into `y`.
     fn global_pool(self, kind: PoolKind, planes: usize, x: &[f32], y: &mut [f32]);
     /// [`super::winograd::input_tiles`] compiled for the ISA.
-    fn winograd_input(self, grid: &TileGrid, x: &[f32], rows: &mut [f32], v: &mut [f32]);
+    fn winograd_input(
+        self,
+        grid: &TileGrid,
+        x: &[f32],
+        rows: &mut [f32],
+        v: &mut [&mut [f32]],
+        at: usize,
+    );
     /// [`super::winograd::output_tiles`] compiled for the ISA.
     fn winograd_output(
         self,
@@ -272,9 +279,10 @@ macro_rules! impl_simd {
                 grid: &$crate::exec::kernels::winograd::TileGrid,
                 x: &[f32],
                 rows: &mut [f32],
-                v: &mut [f32],
+                v: &mut [&mut [f32]],
+                at: usize,
             ) {
-                $crate::exec::kernels::winograd::input_tiles(grid, x, rows, v)
+                $crate::exec::kernels::winograd::input_tiles(grid, x, rows, v, at)
             }
 
             #[target_feature(enable = $features)]
@@ -435,10 +443,11 @@ macro_rules! impl_simd {
                 grid: &$crate::exec::kernels::winograd::TileGrid,
                 x: &[f32],
                 rows: &mut [f32],
-                v: &mut [f32],
+                v: &mut [&mut [f32]],
+                at: usize,
             ) {
                 // SAFETY: as above.
-                unsafe { shared_loops::winograd_input(grid, x, rows, v) }
+                unsafe { shared_loops::winograd_input(grid, x, rows, v, at) }
             }
             fn winograd_output(
                 self,

@@ -18,6 +18,7 @@ use super::simd::Simd;
 use super::{residual_input, Operand};
 use crate::error::Result;
 use crate::ir::{ConvGeometry, UnaryOp};
+use smallvec::SmallVec;
 
 /// Positions of a transformed 4×4 tile: one GEMM each.
 const POSITIONS: usize = 16;
@@ -51,15 +52,16 @@ impl TileGrid {
     }
 }
 
-/// `V = Bᵀ d B` for every tile of one input channel `x` (`ih × iw`), into
-/// `v[ξ * tiles + t]`. `rows` is scratch of [`TileGrid::row_words`].
+/// `V = Bᵀ d B` for every tile of one input channel `x` (`ih × iw`):
+/// position ξ of tile `t` goes to `v[ξ][at + t]`. `rows` is scratch of
+/// [`TileGrid::row_words`].
 ///
 /// `Bᵀ = [[1,0,-1,0], [0,1,1,0], [0,-1,1,0], [0,1,0,-1]]`: the row pass
 /// combines four zero-padded input rows over the whole width (plain vector
 /// arithmetic), then the column pass combines each tile's columns.
 #[inline(always)]
-pub fn input_tiles(grid: &TileGrid, x: &[f32], rows: &mut [f32], v: &mut [f32]) {
-    let (wp, tiles, tw) = (grid.padded_width(), grid.tiles(), grid.tw);
+pub fn input_tiles(grid: &TileGrid, x: &[f32], rows: &mut [f32], v: &mut [&mut [f32]], at: usize) {
+    let (wp, tw) = (grid.padded_width(), grid.tw);
     let (d, combos) = rows[..8 * wp].split_at_mut(4 * wp);
     for ty in 0..grid.th {
         for (r, dst) in d.chunks_exact_mut(wp).enumerate() {
@@ -81,15 +83,19 @@ pub fn input_tiles(grid: &TileGrid, x: &[f32], rows: &mut [f32], v: &mut [f32]) 
             a2[j] = d2[j] - d1[j];
             a3[j] = d1[j] - d3[j];
         }
-        for (i, a) in combos.chunks_exact(wp).enumerate() {
-            let out = |j: usize| (4 * i + j) * tiles + ty * tw;
-            let (o0, o1, o2, o3) = (out(0), out(1), out(2), out(3));
+        let first = at + ty * tw;
+        for (a, out) in combos.chunks_exact(wp).zip(v.chunks_exact_mut(4)) {
+            let [o0, o1, o2, o3] = out else {
+                unreachable!("chunks of 4")
+            };
+            let (o0, o1) = (&mut o0[first..][..tw], &mut o1[first..][..tw]);
+            let (o2, o3) = (&mut o2[first..][..tw], &mut o3[first..][..tw]);
             for tx in 0..tw {
                 let c = &a[2 * tx..][..4];
-                v[o0 + tx] = c[0] - c[2];
-                v[o1 + tx] = c[1] + c[2];
-                v[o2 + tx] = c[2] - c[1];
-                v[o3 + tx] = c[1] - c[3];
+                o0[tx] = c[0] - c[2];
+                o1[tx] = c[1] + c[2];
+                o2[tx] = c[2] - c[1];
+                o3[tx] = c[1] - c[3];
             }
         }
     }
@@ -159,6 +165,10 @@ fn filter_tile(g: &[f32]) -> [f32; POSITIONS] {
     u
 }
 
+/// One worker's share of the input transform: its first channel, its rows
+/// of each position's matrix, its transform rows.
+type InputPart<'a> = (usize, SmallVec<[&'a mut [f32]; POSITIONS]>, &'a mut [f32]);
+
 /// A 3×3, stride-1, ungrouped Conv by F(2×2, 3×3).
 #[derive(Debug)]
 pub struct Winograd<S: Simd> {
@@ -173,11 +183,14 @@ pub struct Winograd<S: Simd> {
 }
 
 impl<S: Simd> Winograd<S> {
-    /// Fewest input and output channels. The GEMMs' K is the input
-    /// channels: at 16 (SqueezeNet's 64@55×55 expand) the short K blocks
+    /// Fewest input and output channels. The input channels are the
+    /// GEMMs' K: at 16 (SqueezeNet's 64@55×55 expand) the short K blocks
     /// and the transforms cost more than the saved multiplies (1.75 ms
     /// against 1.42 ms direct on AVX2); at 32 Winograd wins (1.12 against
-    /// 1.47 ms).
+    /// 1.47 ms). The output channels are M, the work done per transformed
+    /// input value: at 24 (PP-OCRv4 det's 96→24 at 80×80) moving the
+    /// transformed tiles costs more than the GEMMs save (7.8 ms against
+    /// 5.2 ms direct).
     const MIN_CHANNELS: usize = 32;
     /// Fewest tiles (an 8×8 output). ResNet18's 512@7×7 (16 tiles) still
     /// gains (4.0 ms against 5.5 ms), its wide K filling the microkernel.
@@ -291,16 +304,26 @@ impl<S: Simd> Kernel for Winograd<S> {
         let (m, rest) = rest.split_at_mut(m_words);
         let per_worker = worker_words / workers;
         let own = &mut rest[..worker_words];
-        let block = POSITIONS * tiles;
         for b in 0..n {
             let xb = &x[b * cin * ih * iw..][..cin * ih * iw];
-            // V, channel-major (`[in][ξ][tile]`), channels split among workers.
+            // V, `[ξ][in][tile]` (each GEMM's B a plain matrix), input
+            // channels split among workers: each gets its rows of every ξ.
             {
-                let mut parts = plane_parts(v, block, workers, own, per_worker);
+                let per = cin.div_ceil(workers);
+                let mut rows = own.chunks_mut(per_worker);
+                let mut parts: SmallVec<[InputPart; 8]> = (0..cin.div_ceil(per))
+                    .map(|w| (w * per, SmallVec::new(), rows.next().unwrap_or_default()))
+                    .collect();
+                for vx in v.chunks_exact_mut(cin * tiles) {
+                    for (part, rows) in parts.iter_mut().zip(vx.chunks_mut(per * tiles)) {
+                        part.1.push(rows);
+                    }
+                }
                 threads.for_each_part(&mut parts, |(c0, vs, rows)| {
-                    for (i, vc) in vs.chunks_exact_mut(block).enumerate() {
+                    let count = vs[0].len() / tiles;
+                    for i in 0..count {
                         let xc = &xb[(*c0 + i) * ih * iw..][..ih * iw];
-                        simd.winograd_input(grid, xc, rows, vc);
+                        simd.winograd_input(grid, xc, rows, vs, i * tiles);
                     }
                 });
             }
@@ -313,8 +336,8 @@ impl<S: Simd> Kernel for Winograd<S> {
                     for (i, mx) in ms.chunks_exact_mut(cout * tiles).enumerate() {
                         let xi = *xi0 + i;
                         let src = RowsB {
-                            data: &v[xi * tiles..],
-                            ld: block,
+                            data: &v[xi * cin * tiles..][..cin * tiles],
+                            ld: tiles,
                             n: tiles,
                         };
                         gemm::gemm(
