@@ -696,7 +696,9 @@ impl Rows<'_> {
     /// through a stack tile; then the general
     /// epilogue on the last K block when the tile could not fuse it. A
     /// residual with a fusable epilogue is loaded into the tile before its
-    /// first K block, so the sums accumulate onto it.
+    /// first K block, so the sums accumulate onto it. `fused` is
+    /// [`Rows::clamp`] of the tile's rows, found once per row panel (per
+    /// tile it cost as much as a short-K tile itself).
     #[allow(clippy::too_many_arguments)]
     fn step<K: MicroKernel>(
         &self,
@@ -704,12 +706,11 @@ impl Rows<'_> {
         c: &mut [f32],
         (i0, h): (usize, usize),
         (col, w): (usize, usize),
-        accumulate: bool,
-        last: bool,
+        (accumulate, last): (bool, bool),
+        fused: Option<&TileClamp>,
         tile: impl Fn(&mut [f32], usize, usize, bool, Option<&TileClamp>),
     ) {
         let (mr, nr, ldc) = (K::MR, K::NR, self.ldc);
-        let fused = self.clamp(last, i0, h);
         let fusable = self.epilogue.in_registers().is_some();
         let preload = self.residual.filter(|_| !accumulate && fusable);
         let start = |i: usize| (i0 + i) * ldc + col;
@@ -724,7 +725,7 @@ impl Rows<'_> {
                 ldc,
                 w,
                 accumulate || preload.is_some(),
-                fused.as_ref(),
+                fused,
             );
         } else {
             let mut t = [0f32; MAX_TILE];
@@ -734,7 +735,7 @@ impl Rows<'_> {
                     t[i * nr..i * nr + w].copy_from_slice(&src[start(i)..][..w]);
                 }
             }
-            tile(&mut t, nr, nr, from.is_some(), fused.as_ref());
+            tile(&mut t, nr, nr, from.is_some(), fused);
             for i in 0..h {
                 c[start(i)..][..w].copy_from_slice(&t[i * nr..][..w]);
             }
@@ -778,6 +779,8 @@ impl Rows<'_> {
                 // the block (in L2): A streams from memory once per block.
                 for i0 in (0..rows).step_by(mr) {
                     let ap = self.a.panel((self.row0 + i0) / mr, k0, kc);
+                    let h = mr.min(rows - i0);
+                    let fused = self.clamp(last, i0, h);
                     for jp in 0..npanels {
                         let bp = &bpack[jp * kc * nr..][..kc * nr];
                         let col = j0 + jp * nr;
@@ -788,8 +791,9 @@ impl Rows<'_> {
                                     cl: Option<&TileClamp>| {
                             micro.tile(kc, ap, bp, t, ld, cols, acc, cl)
                         };
-                        let (h, w) = (mr.min(rows - i0), nr.min(n - col));
-                        self.step(micro, c, (i0, h), (col, w), k0 > 0, last, tile);
+                        let w = nr.min(n - col);
+                        let blocks = (k0 > 0, last);
+                        self.step(micro, c, (i0, h), (col, w), blocks, fused.as_ref(), tile);
                     }
                 }
             }
@@ -818,7 +822,9 @@ impl Rows<'_> {
                             micro.tile_gather(kc, ap, base, &offsets, t, ld, cols, acc, cl)
                         };
                         let (h, w) = (mr.min(rows - i0), nr.min(g.ow - ox));
-                        self.step(micro, c, (i0, h), (col, w), k0 > 0, last, tile);
+                        let fused = self.clamp(last, i0, h);
+                        let blocks = (k0 > 0, last);
+                        self.step(micro, c, (i0, h), (col, w), blocks, fused.as_ref(), tile);
                     }
                 }
             }

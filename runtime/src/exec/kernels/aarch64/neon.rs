@@ -72,29 +72,40 @@ unsafe fn tile_8x8<R: Fn(usize) -> *const f32>(
         lo[7] = vfmaq_laneq_f32::<3>(lo[7], b0, a1);
         hi[7] = vfmaq_laneq_f32::<3>(hi[7], b1, a1);
     }
-    for i in 0..MR {
+    // Each row finished by a call with a constant index, so the
+    // accumulators stay in registers (as on AVX2, where a loop over `i`
+    // spilled them all).
+    let finish = |i: usize, mut lo: float32x4_t, mut hi: float32x4_t| {
+        let c_row = c.add(i * ldc);
         // A row of fewer than NR columns goes through a stack row.
         let mut part = [0f32; NR];
-        let (c_row, row) = (c.add(i * ldc), part.as_mut_ptr());
-        let row = if cols < NR { row } else { c_row };
-        if acc && cols < NR {
-            std::ptr::copy_nonoverlapping(c_row, row, cols);
-        }
+        let row = if cols == NR { c_row } else { part.as_mut_ptr() };
         if acc {
-            lo[i] = vaddq_f32(lo[i], vld1q_f32(row));
-            hi[i] = vaddq_f32(hi[i], vld1q_f32(row.add(4)));
+            if cols < NR {
+                std::ptr::copy_nonoverlapping(c_row, row, cols);
+            }
+            lo = vaddq_f32(lo, vld1q_f32(row));
+            hi = vaddq_f32(hi, vld1q_f32(row.add(4)));
         }
         if let Some(t) = clamp {
             let bias = vdupq_n_f32(t.bias[i]);
-            lo[i] = activate(vaddq_f32(lo[i], bias), &t.act);
-            hi[i] = activate(vaddq_f32(hi[i], bias), &t.act);
+            lo = activate(vaddq_f32(lo, bias), &t.act);
+            hi = activate(vaddq_f32(hi, bias), &t.act);
         }
-        vst1q_f32(row, lo[i]);
-        vst1q_f32(row.add(4), hi[i]);
+        vst1q_f32(row, lo);
+        vst1q_f32(row.add(4), hi);
         if cols < NR {
             std::ptr::copy_nonoverlapping(row, c_row, cols);
         }
-    }
+    };
+    finish(0, lo[0], hi[0]);
+    finish(1, lo[1], hi[1]);
+    finish(2, lo[2], hi[2]);
+    finish(3, lo[3], hi[3]);
+    finish(4, lo[4], hi[4]);
+    finish(5, lo[5], hi[5]);
+    finish(6, lo[6], hi[6]);
+    finish(7, lo[7], hi[7]);
 }
 
 /// Depthwise taps of 8 rows × 16 lanes, as two passes of 4 rows × 4 q

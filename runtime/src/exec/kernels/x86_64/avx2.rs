@@ -59,30 +59,47 @@ unsafe fn tile_6x16<R: Fn(usize) -> *const f32>(
             hi[i] = _mm256_fmadd_ps(av, b1, hi[i]);
         }
     }
-    for i in 0..MR {
+    // Each row finished by a call with a constant index, so the
+    // accumulators stay in registers (a loop over `i` spilled them all).
+    let finish = |i: usize, mut lo: __m256, mut hi: __m256| {
+        let c_row = c.add(i * ldc);
+        if cols == NR {
+            if acc {
+                lo = _mm256_add_ps(lo, _mm256_loadu_ps(c_row));
+                hi = _mm256_add_ps(hi, _mm256_loadu_ps(c_row.add(8)));
+            }
+            if let Some(t) = clamp {
+                let bias = _mm256_set1_ps(t.bias[i]);
+                lo = activate(_mm256_add_ps(lo, bias), &t.act);
+                hi = activate(_mm256_add_ps(hi, bias), &t.act);
+            }
+            _mm256_storeu_ps(c_row, lo);
+            _mm256_storeu_ps(c_row.add(8), hi);
+            return;
+        }
         // A row of fewer than NR columns goes through a stack row
         // (AVX2's masked stores are slow on some cores).
-        let mut part = [0f32; NR];
-        let (c_row, row) = (c.add(i * ldc), part.as_mut_ptr());
-        let row = if cols < NR { row } else { c_row };
-        if acc && cols < NR {
-            std::ptr::copy_nonoverlapping(c_row, row, cols);
-        }
+        let mut row = [0f32; NR];
         if acc {
-            lo[i] = _mm256_add_ps(lo[i], _mm256_loadu_ps(row));
-            hi[i] = _mm256_add_ps(hi[i], _mm256_loadu_ps(row.add(8)));
+            std::ptr::copy_nonoverlapping(c_row, row.as_mut_ptr(), cols);
+            lo = _mm256_add_ps(lo, _mm256_loadu_ps(row.as_ptr()));
+            hi = _mm256_add_ps(hi, _mm256_loadu_ps(row.as_ptr().add(8)));
         }
         if let Some(t) = clamp {
             let bias = _mm256_set1_ps(t.bias[i]);
-            lo[i] = activate(_mm256_add_ps(lo[i], bias), &t.act);
-            hi[i] = activate(_mm256_add_ps(hi[i], bias), &t.act);
+            lo = activate(_mm256_add_ps(lo, bias), &t.act);
+            hi = activate(_mm256_add_ps(hi, bias), &t.act);
         }
-        _mm256_storeu_ps(row, lo[i]);
-        _mm256_storeu_ps(row.add(8), hi[i]);
-        if cols < NR {
-            std::ptr::copy_nonoverlapping(row, c_row, cols);
-        }
-    }
+        _mm256_storeu_ps(row.as_mut_ptr(), lo);
+        _mm256_storeu_ps(row.as_mut_ptr().add(8), hi);
+        std::ptr::copy_nonoverlapping(row.as_ptr(), c_row, cols);
+    };
+    finish(0, lo[0], hi[0]);
+    finish(1, lo[1], hi[1]);
+    finish(2, lo[2], hi[2]);
+    finish(3, lo[3], hi[3]);
+    finish(4, lo[4], hi[4]);
+    finish(5, lo[5], hi[5]);
 }
 
 /// Depthwise taps of 8 rows × 16 lanes, as two passes of 4 rows × 2 ymm:
