@@ -148,6 +148,25 @@ impl PackedA {
         packed
     }
 
+    /// The packing of an `m × k` matrix of zeros, for a kernel that
+    /// computes its values straight into place ([`PackedA::index`]).
+    pub fn zeroed(m: usize, k: usize, mr: usize) -> PackedA {
+        PackedA {
+            m,
+            k,
+            mr,
+            data: AlignedF32::zeros(m.div_ceil(mr) * k * mr),
+        }
+    }
+
+    /// Where value `(i, p)` (`i < m`, `p < k`) of an `m × k` matrix packed
+    /// for `mr` rows lives in `data`.
+    pub fn index(m: usize, k: usize, mr: usize, i: usize, p: usize) -> usize {
+        let k0 = p / KC * KC;
+        let kc = KC.min(k - k0);
+        (k0 * m.div_ceil(mr) + i / mr * kc + p - k0) * mr + i % mr
+    }
+
     /// Multiplies every packed value by `s` (padding stays zero).
     pub fn scale(&mut self, s: f32) {
         if s != 1.0 {
