@@ -230,6 +230,8 @@ pub fn copy_run(dst: &mut [f32], src: &[f32]) {
         32 => fixed::<32>(dst, src),
         16 => fixed::<16>(dst, src),
         8 => fixed::<8>(dst, src),
+        // AVX2's MR: the panels of the transposed product's B.
+        6 => fixed::<6>(dst, src),
         _ => dst.copy_from_slice(src),
     }
 }
@@ -751,12 +753,12 @@ impl Rows<'_> {
             let from = preload.or(accumulate.then_some(&*c));
             if let Some(src) = from {
                 for i in 0..h {
-                    t[i * nr..i * nr + w].copy_from_slice(&src[start(i)..][..w]);
+                    copy_run(&mut t[i * nr..i * nr + w], &src[start(i)..][..w]);
                 }
             }
             tile(&mut t, nr, nr, from.is_some(), fused);
             for i in 0..h {
-                c[start(i)..][..w].copy_from_slice(&t[i * nr..][..w]);
+                copy_run(&mut c[start(i)..][..w], &t[i * nr..][..w]);
             }
         }
         if last && fused.is_none() {
