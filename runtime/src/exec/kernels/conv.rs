@@ -212,6 +212,14 @@ impl<S: Simd> ConvGemm<S> {
     }
 }
 
+/// The residual input of a Conv that carries one (its last input).
+pub(super) fn residual_of<'a>(ins: &[Input<'a>], residual: bool) -> Result<Option<&'a [f32]>> {
+    match ins.last() {
+        Some(r) if residual => Ok(Some(r.f32()?)),
+        _ => Ok(None),
+    }
+}
+
 pub(super) fn dims4(s: &[usize]) -> Option<[usize; 4]> {
     (s.len() == 4).then(|| [s[0], s[1], s[2], s[3]])
 }
@@ -263,11 +271,7 @@ impl<S: Simd> Kernel for ConvGemm<S> {
             oh * ow,
         );
         let x = ins[0].f32()?;
-        let res = if self.residual {
-            Some(ins[ins.len() - 1].f32()?)
-        } else {
-            None
-        };
+        let res = residual_of(ins, self.residual)?;
         let y = outs[0].f32()?;
         // The padded input (implicit GEMM) or the workers' B blocks.
         let pad_words = match &self.source {

@@ -32,7 +32,7 @@ pub mod aarch64;
 pub mod x86_64;
 
 use crate::error::{Error, Result};
-use crate::ir::{DType, Op, Tensor, TypeInfo};
+use crate::ir::{ConvGeometry, DType, Op, Tensor, TypeInfo, UnaryOp};
 use contract::Kernel;
 use simd::Simd;
 
@@ -155,23 +155,28 @@ fn family<S: Simd, K: Kernel + 'static>(
     Some(Box::new(build(S::detect()?)?))
 }
 
+/// The geometry and fused activation of a Conv.
+fn conv_of(op: &Op) -> Option<(&ConvGeometry, Option<UnaryOp>)> {
+    match op {
+        Op::Conv {
+            geometry,
+            activation,
+        } => Some((geometry, *activation)),
+        _ => None,
+    }
+}
+
 fn build_depthwise<S: Simd>(
     op: &Op,
     ins: &[Operand],
     outs: &[TypeInfo],
 ) -> Option<Box<dyn Kernel>> {
-    let Op::Conv {
-        geometry: g,
-        activation: a,
-    } = op
-    else {
-        return None;
-    };
+    let (g, a) = conv_of(op)?;
     if !is_depthwise(op, ins) {
         return None;
     }
     family(ins, outs, |s: S| {
-        depthwise::Depthwise::build(s, g, *a, ins, &outs[0].shape)
+        depthwise::Depthwise::build(s, g, a, ins, &outs[0].shape)
     })
 }
 
@@ -187,18 +192,12 @@ fn build_conv_gemm<S: Simd>(
     ins: &[Operand],
     outs: &[TypeInfo],
 ) -> Option<Box<dyn Kernel>> {
-    let Op::Conv {
-        geometry: g,
-        activation: a,
-    } = op
-    else {
-        return None;
-    };
+    let (g, a) = conv_of(op)?;
     if is_depthwise(op, ins) {
         return None;
     }
     family(ins, outs, |s: S| {
-        conv::ConvGemm::build(s, g, *a, ins, &outs[0].shape)
+        conv::ConvGemm::build(s, g, a, ins, &outs[0].shape)
     })
 }
 
@@ -207,15 +206,9 @@ fn build_conv_winograd<S: Simd>(
     ins: &[Operand],
     outs: &[TypeInfo],
 ) -> Option<Box<dyn Kernel>> {
-    let Op::Conv {
-        geometry: g,
-        activation: a,
-    } = op
-    else {
-        return None;
-    };
+    let (g, a) = conv_of(op)?;
     family(ins, outs, |s: S| {
-        winograd::Winograd::build(s, g, *a, ins, &outs[0].shape)
+        winograd::Winograd::build(s, g, a, ins, &outs[0].shape)
     })
 }
 

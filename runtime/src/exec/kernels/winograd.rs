@@ -12,7 +12,7 @@
 //! per ISA through [`Simd`].
 
 use super::contract::{plane_parts, AlignedF32, Epilogue, Input, Kernel, Output, Threads};
-use super::conv::dims4;
+use super::conv::{dims4, residual_of};
 use super::gemm::{self, MicroKernel, PackedA, RowsB};
 use super::simd::Simd;
 use super::{residual_input, Operand};
@@ -297,11 +297,7 @@ impl<S: Simd> Kernel for Winograd<S> {
         let [_, cout, oh, ow] = self.output;
         let (grid, tiles, simd) = (&self.grid, self.grid.tiles(), self.simd);
         let x = ins[0].f32()?;
-        let res = if self.residual {
-            Some(ins[ins.len() - 1].f32()?)
-        } else {
-            None
-        };
+        let res = residual_of(ins, self.residual)?;
         let y = outs[0].f32()?;
         let workers = threads.count().max(1);
         let (v_words, m_words, worker_words) = self.scratch_words(workers);
