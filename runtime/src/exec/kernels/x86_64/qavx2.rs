@@ -55,10 +55,12 @@ impl QTile for Avx2 {
 }
 
 /// [`Requantize::apply`] on 8 lanes at a time: 32×32→64-bit products of
-/// the even and odd lanes (`vpmuldq`), the rounding term added, and an
-/// arithmetic right shift built from a logical one and the sign (AVX2 has
-/// no `vpsraq`); then the zero point, the clamp and a pack to u8. Exact:
-/// the same integers as the scalar form.
+/// the even and odd lanes (`vpmuldq`) and the rounding term added; then the
+/// arithmetic right shift. With a shift of 32 or more (every scale below
+/// ½) that is the high half of each product, shifted right as 32-bit lanes
+/// (`vpsrad`); at 31, a 64-bit shift built from a logical one and the sign
+/// (AVX2 has no `vpsraq`). Then the zero point, the clamp and a pack to
+/// u8. Exact: the same integers as the scalar form.
 #[target_feature(enable = "avx2")]
 unsafe fn requantize_8(acc: &[i32], bias: i32, rq: Requantize, out: &mut [u8]) {
     let zero = _mm256_setzero_si256();
@@ -75,14 +77,22 @@ unsafe fn requantize_8(acc: &[i32], bias: i32, rq: Requantize, out: &mut [u8]) {
         let negative = _mm256_cmpgt_epi64(zero, v);
         _mm256_or_si256(_mm256_srl_epi64(v, shift), _mm256_sll_epi64(negative, fill))
     };
+    // (t >> 32) >> (s - 32) = t >> s, and |t| < 2^63 puts t >> 32 in an i32.
+    let high_shift = rq.shift >= 32;
+    let rest = _mm_cvtsi32_si128(rq.shift as i32 - 32);
     for (a, o) in acc.chunks_exact(8).zip(out.chunks_exact_mut(8)) {
         // SAFETY: `a` holds 8 i32 and `o` 8 bytes.
         let x = unsafe { _mm256_loadu_si256(a.as_ptr() as *const __m256i) };
         let x = _mm256_add_epi32(x, bias);
-        let even = sra(_mm256_add_epi64(_mm256_mul_epi32(x, multiplier), round));
+        let even = _mm256_add_epi64(_mm256_mul_epi32(x, multiplier), round);
         let odd = _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), multiplier);
-        let odd = sra(_mm256_add_epi64(odd, round));
-        let y = _mm256_blend_epi32::<0b1010_1010>(even, _mm256_slli_epi64::<32>(odd));
+        let odd = _mm256_add_epi64(odd, round);
+        let y = if high_shift {
+            let high = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<32>(even), odd);
+            _mm256_sra_epi32(high, rest)
+        } else {
+            _mm256_blend_epi32::<0b1010_1010>(sra(even), _mm256_slli_epi64::<32>(sra(odd)))
+        };
         let y = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(y, min), max), zero_point);
         let words = _mm_packs_epi32(_mm256_castsi256_si128(y), _mm256_extracti128_si256::<1>(y));
         // SAFETY: `o` holds 8 bytes.
