@@ -11,6 +11,7 @@ use std::ptr;
 use jni::objects::{JByteBuffer, JClass, JIntArray, JObject, JObjectArray, JString};
 use jni::sys::{jboolean, jint, jlong, jlongArray, jobjectArray, JNI_TRUE};
 use jni::JNIEnv;
+use smallvec::SmallVec;
 
 use crate::api::*;
 use crate::frame::{SqzFrame, SqzFrameOptions, SqzPlane, SqzRect};
@@ -111,8 +112,12 @@ fn direct(env: &JNIEnv, buffer: JObject) -> JResult<(*mut u8, usize)> {
     Ok((address, capacity))
 }
 
+/// Buffers of one call, on the stack for up to this many (no allocation
+/// per frame).
+type Buffers<T> = SmallVec<[T; 8]>;
+
 /// Every element of a `ByteBuffer[]` as direct bytes.
-fn directs(env: &mut JNIEnv, array: &JObjectArray) -> JResult<Vec<(*mut u8, usize)>> {
+fn directs(env: &mut JNIEnv, array: &JObjectArray) -> JResult<Buffers<(*mut u8, usize)>> {
     if array.is_null() {
         return Err(Thrown(
             SqzStatus::NullPointer,
@@ -133,7 +138,7 @@ fn output_buffers(
     env: &mut JNIEnv,
     session: jlong,
     outputs: &JObjectArray,
-) -> JResult<Vec<SqzOutput>> {
+) -> JResult<Buffers<SqzOutput>> {
     let buffers = directs(env, outputs)?;
     buffers
         .into_iter()
@@ -412,7 +417,7 @@ pub extern "system" fn Java_dev_squeeze_Native_sessionRun<'l>(
                     byte_len,
                 })
             })
-            .collect::<JResult<Vec<_>>>()?;
+            .collect::<JResult<Buffers<_>>>()?;
         let outputs = output_buffers(env, session, &outputs)?;
         // SAFETY: a live session; each direct buffer holds its capacity in
         // bytes and stays reachable from Java for the call.
