@@ -67,9 +67,7 @@ impl PixelFormat {
             _ => return None,
         })
     }
-}
 
-impl PixelFormat {
     /// Bytes of one pixel and the offsets of R and B in it, for the
     /// interleaved formats; `None` for the YUV ones.
     fn interleaved(self) -> Option<(usize, u8, u8)> {

@@ -342,17 +342,18 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 if runtime(1).is_some() || runtime(2).is_some() {
                     // Bounds computed at run time: max(x, min), then min(·, max),
                     // which also gives max where min > max, as ONNX says.
-                    let steps: Vec<(BinaryOp, ValueId)> = [(1, BinaryOp::Max), (2, BinaryOp::Min)]
-                        .into_iter()
-                        .filter_map(|(i, op)| bound(i).map(|b| (op, b)))
-                        .collect();
-                    let mut y = req(0)?;
-                    for (k, &(op, b)) in steps.iter().enumerate() {
-                        if k + 1 == steps.len() {
-                            return simple(imp, Op::Binary(op), vec![y, b]);
+                    let x = req(0)?;
+                    return match (bound(1), bound(2)) {
+                        (Some(lo), Some(hi)) => {
+                            let y = imp.add_tmp(&c.name, Op::Binary(BinaryOp::Max), vec![x, lo])?;
+                            simple(imp, Op::Binary(BinaryOp::Min), vec![y, hi])
                         }
-                        y = imp.add_tmp(&c.name, Op::Binary(op), vec![y, b])?;
-                    }
+                        (Some(lo), None) => simple(imp, Op::Binary(BinaryOp::Max), vec![x, lo]),
+                        (None, hi) => {
+                            let hi = hi.ok_or_else(|| c.invalid("no Clip bound"))?;
+                            simple(imp, Op::Binary(BinaryOp::Min), vec![x, hi])
+                        }
+                    };
                 }
                 let constant = |i: usize, d: f32| {
                     bound(i)

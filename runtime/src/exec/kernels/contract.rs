@@ -212,11 +212,9 @@ pub struct AlignedF32 {
 struct CacheLine([f32; 16]);
 
 impl AlignedF32 {
-    /// Zeroed by the allocator (fresh pages from the OS are zero already),
-    /// not by writing every line: packing overwrites most of it anyway.
     pub fn zeros(len: usize) -> AlignedF32 {
         AlignedF32 {
-            lines: bytemuck::zeroed_vec(len.div_ceil(16)),
+            lines: vec![CacheLine::default(); len.div_ceil(16)],
             len,
         }
     }

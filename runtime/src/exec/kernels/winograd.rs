@@ -103,8 +103,8 @@ pub fn input_tiles(grid: &TileGrid, x: &[f32], rows: &mut [f32], v: &mut [&mut [
 
 /// `Y = Aᵀ M A` for every tile of one output channel: position ξ of all
 /// its tiles is `m[ξ * stride..][..tiles]`; writes the `oh × ow` plane `y`.
-/// `rows` is scratch of [`TileGrid::row_words`] (two output rows of whole
-/// tiles).
+/// `rows` is scratch of [`TileGrid::row_words`] (the column sums of a row
+/// of tiles, then its two output rows: `12 · tw` words).
 ///
 /// `Aᵀ = [[1,1,1,0], [0,1,-1,-1]]`.
 #[inline(always)]
@@ -185,15 +185,15 @@ pub struct Winograd<S: Simd> {
 impl<S: Simd> Winograd<S> {
     /// Fewest input and output channels. The input channels are the
     /// GEMMs' K: at 16 (SqueezeNet's 64@55×55 expand) the short K blocks
-    /// and the transforms cost more than the saved multiplies (1.75 ms
-    /// against 1.42 ms direct on AVX2); at 32 Winograd wins (1.12 against
-    /// 1.47 ms). The output channels are M, the work done per transformed
+    /// and the transforms cost more than the saved multiplies (about 1.5 ms
+    /// against 1.0 ms direct on AVX2, in 2 of 3 interleaved rounds); at 32
+    /// Winograd wins (1.12 against 1.47 ms). The output channels are M, the work done per transformed
     /// input value: at 24 (PP-OCRv4 det's 96→24 at 80×80) moving the
     /// transformed tiles costs more than the GEMMs save (7.8 ms against
     /// 5.2 ms direct).
     const MIN_CHANNELS: usize = 32;
     /// Fewest tiles (an 8×8 output). ResNet18's 512@7×7 (16 tiles) still
-    /// gains (4.0 ms against 5.5 ms), its wide K filling the microkernel.
+    /// gains (3.4 ms against 5.5 ms), its wide K filling the microkernel.
     const MIN_TILES: usize = 16;
 
     /// Takes a Conv where F(2×2, 3×3) pays (see the constants above).

@@ -157,7 +157,7 @@ pub fn gather_elements<T: Copy>(
 ) -> Result<(), i64> {
     let rank = shape.len();
     let strides = row_major_strides(shape);
-    let mut pos = vec![0usize; rank];
+    let mut pos: super::Dims = smallvec::smallvec![0; rank];
     for (o, &i) in y.iter_mut().zip(indices) {
         let j = wrap_index(i, shape[axis])?;
         let at: usize = (0..rank)
@@ -181,10 +181,10 @@ pub fn tile<T: Copy>(x: &[T], shape: &[usize], repeats: &[usize], y: &mut [T]) {
         return;
     }
     let inner = shape[rank - 1];
-    let out: Vec<usize> = shape.iter().zip(repeats).map(|(&d, &r)| d * r).collect();
+    let out: super::Dims = shape.iter().zip(repeats).map(|(&d, &r)| d * r).collect();
     let strides = row_major_strides(shape);
     // The output row's coordinates on the axes before the last.
-    let mut pos = vec![0usize; rank - 1];
+    let mut pos: super::Dims = smallvec::smallvec![0; rank - 1];
     for row in y.chunks_mut(out[rank - 1]) {
         let at: usize = (0..rank - 1)
             .map(|d| (pos[d] % shape[d]) * strides[d])
@@ -273,7 +273,7 @@ pub fn scatter_elements(
 ) -> Result<(), i64> {
     let rank = shape.len();
     let strides = row_major_strides(shape);
-    let mut pos = vec![0usize; rank];
+    let mut pos: super::Dims = smallvec::smallvec![0; rank];
     for (&i, &u) in indices.iter().zip(updates) {
         let j = wrap_index(i, shape[axis])?;
         let at: usize = (0..rank)
