@@ -200,8 +200,7 @@ fn conv_cases() -> Vec<Case> {
         ([7, 63], [7, 7], 2, 1),
         ([3, 30], [1, 3], 3, 1),
     ] {
-        // (3, 7) has K = 27, under `MIN_IN_PLACE_K`, so it runs through
-        // im2col; the grouped (32, 12, 4) keeps a grouped conv read in place.
+        // (3, 7) has K = 27, under `MIN_IN_PLACE_K`, so it packs B; the grouped (32, 12, 4) keeps a grouped conv read in place.
         for (c, m, groups) in [(3, 7, 1), (29, 16, 1), (8, 12, 4), (32, 12, 4)] {
             v.push(ConvCase {
                 c,

@@ -4,88 +4,11 @@
 
 use super::contract::{Epilogue, Input, Kernel, Output, Threads};
 use super::depthwise::{pad_plane, DwShape, Window};
-use super::gemm::{self, copy_run, ALayout, BSource, MicroKernel, PackedA, RowsB};
+use super::gemm::{self, ALayout, BSource, MicroKernel, PackedA, RowsB};
 use super::simd::Simd;
 use super::{residual_input, Operand};
 use crate::error::Result;
 use crate::ir::{ConvGeometry, UnaryOp};
-
-/// im2col of one group: `B[(c, ky, kx)][(oy, ox)]`, zero outside the input.
-struct Im2col<'a> {
-    x: &'a [f32],
-    g: &'a ConvGeometry,
-    ih: usize,
-    iw: usize,
-    ow: usize,
-}
-
-impl Im2col<'_> {
-    /// Output columns `[lo, hi)` whose tap at column offset `dx` reads
-    /// inside the input row.
-    fn valid_cols(&self, dx: isize) -> (usize, usize) {
-        let sw = self.g.strides[1];
-        let lo = if dx < 0 {
-            ((-dx) as usize).div_ceil(sw)
-        } else {
-            0
-        };
-        let end = self.iw as isize - dx;
-        let hi = if end <= 0 {
-            0
-        } else {
-            (end as usize).div_ceil(sw).min(self.ow)
-        };
-        (lo.min(hi), hi)
-    }
-}
-
-impl BSource for Im2col<'_> {
-    /// Zero-fills the block, then copies each tap's in-bounds runs of one
-    /// output row at a time, split at panel edges: divisions per run, not
-    /// per element, and plain copies at stride 1.
-    fn pack(&self, k0: usize, kc: usize, j0: usize, nc: usize, nr: usize, out: &mut [f32]) {
-        let [kh, kw] = self.g.kernel;
-        let taps = kh * kw;
-        let (sh, sw) = (self.g.strides[0], self.g.strides[1]);
-        out[..nc.div_ceil(nr) * kc * nr].fill(0.0);
-        for p in 0..kc {
-            let kk = k0 + p;
-            let (c, ky, kx) = (kk / taps, kk % taps / kw, kk % kw);
-            let plane = &self.x[c * self.ih * self.iw..][..self.ih * self.iw];
-            let dy = (ky * self.g.dilations[0]) as isize - self.g.pads[0] as isize;
-            let dx = (kx * self.g.dilations[1]) as isize - self.g.pads[1] as isize;
-            let (lo, hi) = self.valid_cols(dx);
-            let mut j = j0;
-            while j < j0 + nc {
-                let (oy, ox0) = (j / self.ow, j % self.ow);
-                let ox1 = self.ow.min(ox0 + (j0 + nc - j));
-                let iy = (oy * sh) as isize + dy;
-                if iy >= 0 && (iy as usize) < self.ih {
-                    let row = &plane[iy as usize * self.iw..][..self.iw];
-                    let mut ox = ox0.max(lo);
-                    let end = ox1.min(hi);
-                    while ox < end {
-                        let col = oy * self.ow + ox - j0;
-                        let lane = col % nr;
-                        let len = (end - ox).min(nr - lane);
-                        let dst = &mut out[(col / nr) * kc * nr + p * nr + lane..][..len];
-                        let start = (ox * sw) as isize + dx;
-                        let src = &row[start as usize..];
-                        if sw == 1 {
-                            copy_run(dst, &src[..len]);
-                        } else {
-                            for (d, &v) in dst.iter_mut().zip(src.iter().step_by(sw)) {
-                                *d = v;
-                            }
-                        }
-                        ox += len;
-                    }
-                }
-                j += ox1 - ox0;
-            }
-        }
-    }
-}
 
 /// Shortest K read in place (implicit GEMM) rather than through im2col.
 const MIN_IN_PLACE_K: usize = 32;
@@ -101,30 +24,31 @@ struct Group {
 #[derive(Debug)]
 pub struct ConvGemm<S: Simd> {
     simd: S,
-    geometry: ConvGeometry,
     input: [usize; 4],
     output: [usize; 4],
     groups: Vec<Group>,
-    /// How B is read: the input itself (1×1, stride 1, no padding), in
-    /// place from a padded copy, or through im2col.
+    /// How B is read: the input itself (1×1, stride 1, no padding), or a
+    /// padded copy, in place or packed.
     source: Source,
     residual: bool,
     /// Run as `Cᵀ = Bᵀ·Aᵀ` ([`gemm::gemm_transposed`]): few output pixels,
     /// so output channels fill the vector lanes instead. The weights are
-    /// then packed in NR-row panels, and B is never read in place.
+    /// then packed in NR-row panels, and B is always packed.
     transposed: bool,
 }
 
 #[derive(Debug)]
 enum Source {
     Pointwise,
-    /// Implicit GEMM: each group's input channels padded and phase-split
-    /// once per run, B rows read in place at these offsets.
+    /// Each group's input channels padded and phase-split once per run;
+    /// B row `p` of output `(oy, ox)` is at `offsets[p]` past the output's
+    /// place in the copy. Read there in place (implicit GEMM), or packed
+    /// from there: contiguous copies, unlike an im2col of the raw input.
     Padded {
         plane: DwShape,
         offsets: Vec<usize>,
+        in_place: bool,
     },
-    Im2col,
 }
 
 impl<S: Simd> ConvGemm<S> {
@@ -170,16 +94,9 @@ impl<S: Simd> ConvGemm<S> {
             .collect();
         let pointwise =
             geometry.kernel == [1, 1] && geometry.strides == [1, 1] && geometry.pads == [0; 4];
-        // Reading B in place computes whole NR panels per output row: worth
-        // it (no im2col copies) while that pads a row by at most a quarter,
-        // and while K is long enough that the copies would cost (a 3×3
-        // stem on 3 channels, K = 27, ran 1.9 ms through im2col against
-        // 3.3 ms in place in SqueezeNet1.1 on AVX2; ResNet18's 7×7 stem,
-        // K = 147, runs faster in place).
-        let padded_row = y[3].div_ceil(S::NR) * S::NR;
         let source = if pointwise {
             Source::Pointwise
-        } else if !transposed && padded_row * 4 <= y[3] * 5 && kdim >= MIN_IN_PLACE_K {
+        } else {
             let plane = DwShape::new(
                 Window::WeightedSum,
                 [S::NR, 1],
@@ -195,13 +112,21 @@ impl<S: Simd> ConvGemm<S> {
                     c * plane.pad_words() + plane.tap_offset(t / kw, t % kw)
                 })
                 .collect();
-            Source::Padded { plane, offsets }
-        } else {
-            Source::Im2col
+            // Reading B in place computes whole NR panels per output row:
+            // worth it (no packing copies) while that pads a row by at most
+            // a quarter, and while K is long enough that the copies would
+            // cost. Short K packs: the tile then streams B from L1 rather
+            // than from K planes at once.
+            let padded_row = y[3].div_ceil(S::NR) * S::NR;
+            let in_place = !transposed && padded_row * 4 <= y[3] * 5 && kdim >= MIN_IN_PLACE_K;
+            Source::Padded {
+                plane,
+                offsets,
+                in_place,
+            }
         };
         Some(ConvGemm {
             simd,
-            geometry: geometry.clone(),
             input: x,
             output: y,
             groups,
@@ -240,16 +165,21 @@ impl<S: Simd> Kernel for ConvGemm<S> {
     }
     fn scratch_bytes(&self, threads: usize) -> usize {
         let mg = self.output[1] / self.groups.len();
-        let words = match &self.source {
-            _ if self.transposed => {
-                gemm::transposed_scratch_words::<S>(mg, self.output[2] * self.output[3])
-            }
-            Source::Padded { plane, .. } => self.channels_per_group() * plane.pad_words(),
-            _ => {
-                let k = self.groups[0].a.k;
-                gemm::packed_scratch_words::<S>(mg, k, self.output[2] * self.output[3], threads)
-            }
+        let (pad, in_place) = match &self.source {
+            Source::Padded {
+                plane, in_place, ..
+            } => (self.channels_per_group() * plane.pad_words(), *in_place),
+            Source::Pointwise => (0, false),
         };
+        let n = self.output[2] * self.output[3];
+        let product = if self.transposed {
+            gemm::transposed_scratch_words::<S>(mg, n)
+        } else if in_place {
+            0
+        } else {
+            gemm::packed_scratch_words::<S>(mg, self.groups[0].a.k, n, threads)
+        };
+        let words = pad + product;
         words * 4
     }
     fn packed_bytes(&self) -> usize {
@@ -273,17 +203,16 @@ impl<S: Simd> Kernel for ConvGemm<S> {
         let x = ins[0].f32()?;
         let res = residual_of(ins, self.residual)?;
         let y = outs[0].f32()?;
-        // The padded input (implicit GEMM) or the workers' B blocks.
+        // The padded input, then the workers' B blocks.
         let pad_words = match &self.source {
             Source::Padded { plane, .. } => cg * plane.pad_words(),
-            _ => 0,
+            Source::Pointwise => 0,
         };
         let (pads, bpack) = scratch.split_at_mut(pad_words);
-        /// B of one group and image.
+        /// B of one group and image; whether the padded copy is read in place.
         enum BIn<'a> {
             Rows(RowsB<'a>),
-            Cols(Im2col<'a>),
-            Gathered(gemm::Gathered<'a>),
+            Padded(gemm::Gathered<'a>, bool),
         }
         for b in 0..n {
             for (gi, group) in self.groups.iter().enumerate() {
@@ -297,38 +226,34 @@ impl<S: Simd> Kernel for ConvGemm<S> {
                         ld: hw,
                         n: ohw,
                     }),
-                    Source::Im2col => BIn::Cols(Im2col {
-                        x: xg,
-                        g: &self.geometry,
-                        ih,
-                        iw,
-                        ow,
-                    }),
-                    Source::Padded { plane, offsets } => {
+                    Source::Padded {
+                        plane,
+                        offsets,
+                        in_place,
+                    } => {
                         let words = plane.pad_words();
                         for (ci, pad) in pads.chunks_exact_mut(words).enumerate() {
                             pad_plane(plane, &xg[ci * hw..][..hw], pad, Some(0.0));
                         }
-                        BIn::Gathered(gemm::Gathered {
+                        let g = gemm::Gathered {
                             data: pads,
                             offsets,
                             row_step: plane.sh * plane.row_words(),
                             oh,
                             ow,
-                        })
+                        };
+                        BIn::Padded(g, *in_place)
                     }
                 };
-                // Transposed convs never read B in place (see `build`).
-                let packed: Option<&dyn gemm::BSource> = match &b_in {
-                    BIn::Rows(r) => Some(r),
-                    BIn::Cols(c) => Some(c),
-                    BIn::Gathered(_) => None,
+                let packed: &dyn BSource = match &b_in {
+                    BIn::Rows(r) => r,
+                    BIn::Padded(g, _) => g,
                 };
-                if let (true, Some(b)) = (self.transposed, packed) {
+                if self.transposed {
                     gemm::gemm_transposed(
                         self.simd,
                         &group.a,
-                        b,
+                        packed,
                         ohw,
                         yg,
                         &group.epilogue,
@@ -339,9 +264,8 @@ impl<S: Simd> Kernel for ConvGemm<S> {
                     continue;
                 }
                 let b = match &b_in {
-                    BIn::Rows(r) => gemm::B::Packed(r),
-                    BIn::Cols(c) => gemm::B::Packed(c),
-                    BIn::Gathered(g) => gemm::B::Gathered(g),
+                    BIn::Padded(g, true) => gemm::B::Gathered(g),
+                    _ => gemm::B::Packed(packed),
                 };
                 gemm::gemm(
                     self.simd,

@@ -336,6 +336,42 @@ pub struct Gathered<'a> {
     pub ow: usize,
 }
 
+impl BSource for Gathered<'_> {
+    /// Copies each B row's runs out of the padded input: every run is
+    /// contiguous and inside `data` (the padding holds the zeros), so
+    /// unlike an im2col of the raw input this needs no bounds checks, no
+    /// strided reads and no zero fill but the last panel's unused lanes.
+    fn pack(&self, k0: usize, kc: usize, j0: usize, nc: usize, nr: usize, out: &mut [f32]) {
+        let panels = nc.div_ceil(nr);
+        let tail = nc % nr;
+        if tail != 0 {
+            let last = &mut out[(panels - 1) * kc * nr..][..kc * nr];
+            for row in last.chunks_exact_mut(nr) {
+                row[tail..].fill(0.0);
+            }
+        }
+        let offsets = &self.offsets[k0..k0 + kc];
+        let mut j = j0;
+        while j < j0 + nc {
+            let (oy, ox0) = (j / self.ow, j % self.ow);
+            let ox1 = self.ow.min(ox0 + (j0 + nc - j));
+            let row = &self.data[oy * self.row_step..];
+            let mut ox = ox0;
+            while ox < ox1 {
+                let col = j - j0 + (ox - ox0);
+                let lane = col % nr;
+                let len = (ox1 - ox).min(nr - lane);
+                let panel = &mut out[(col / nr) * kc * nr + lane..];
+                for (p, &off) in offsets.iter().enumerate() {
+                    copy_run(&mut panel[p * nr..][..len], &row[ox + off..][..len]);
+                }
+                ox += len;
+            }
+            j += ox1 - ox0;
+        }
+    }
+}
+
 /// One GEMM: `c` is `M × n` row-major (row stride `ldc`), `residual` the
 /// same layout. Overwrites `c`. Threads split the rows of C; with B
 /// packed, deep (K well above M) and scratch for it
