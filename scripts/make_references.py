@@ -26,7 +26,7 @@ import time
 import numpy as np
 import onnxruntime as ort
 
-from sqz_models import (CACHE, FIXTURE_MODELS, FIXTURES_DIR, MODELS_DIR, ONNX_DATA, QDQ_FORMS, QUANTIZED_MODELS,
+from sqz_models import (CACHE, DYNAMIC_SHAPES, FIXTURE_MODELS, FIXTURES_DIR, MODELS_DIR, ONNX_DATA, QDQ_FORMS, QUANTIZED_MODELS,
                         TEST_MODELS, make_inputs, model_stem, output_step, session)
 
 REFS = CACHE / "refs"
@@ -61,10 +61,11 @@ def ort_u8s8_saturates():
     return y != round(64770 / 256)
 
 
-def make_reference(path, saturates):
+def make_reference(path, saturates, shape=None):
+    """References of one model into refs/STEM, or refs/STEM@NxCxHxW at an input `shape`."""
     stem = model_stem(path)
     sess = session(path, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
-    feeds = make_inputs(sess, stem)
+    feeds = make_inputs(sess, stem, shape=shape)
     outs = sess.run(None, feeds)
     note = None
     if saturates and stem in QDQ_FORMS:
@@ -81,6 +82,8 @@ def make_reference(path, saturates):
             print(f"WARNING {stem}: output {o.name} differs with ORT_ENABLE_ALL: "
                   f"max|diff| {diff:.3g} (max|ref| {scale:.3g})")
 
+    if shape:
+        stem = f"{stem}@{'x'.join(map(str, shape))}"
     tmp = REFS / f".tmp-{stem}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -182,10 +185,12 @@ def main():
     if not (ONNX_DATA / "light").is_dir():
         print(f"ERROR: {ONNX_DATA / 'light'} missing (run scripts/fetch-test-data.sh)")
     written, failed = [], []
-    for path in models:
+    cases = [(path, None) for path in models]
+    cases += [(MODELS_DIR / f"{m}.onnx", shape) for m, shapes in DYNAMIC_SHAPES.items() for shape in shapes]
+    for path, shape in cases:
         t0 = time.perf_counter()
         try:
-            stem, meta = make_reference(path, saturates)
+            stem, meta = make_reference(path, saturates, shape)
         except Exception as e:  # keep going, report at the end
             print(f"ERROR {model_stem(path)}: {type(e).__name__}: {e}")
             failed.append(model_stem(path))

@@ -94,6 +94,14 @@ def session(path, opt_level=ort.GraphOptimizationLevel.ORT_ENABLE_ALL, threads=0
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
+# Models with dynamic input dims checked at several shapes in one session
+# (tests/models.rs, `*_shapes`); references in refs/STEM@NxCxHxW.
+DYNAMIC_SHAPES = {
+    "ppocr-det-v4": [[1, 3, 320, 448], [1, 3, 480, 480], [1, 3, 640, 352]],
+    "ppocr-rec-v4": [[1, 3, 48, 160], [1, 3, 48, 480], [1, 3, 48, 256]],
+}
+
+
 def input_shape(stem, declared):
     """Concrete shape: per-model override, else the declared shape with dynamic dims set to 1."""
     if stem in SHAPE_OVERRIDES:
@@ -115,16 +123,17 @@ def image_input(spec, shape):
     return chw * np.float32(scale) + np.float32(offset)
 
 
-def make_inputs(sess, stem, images=True):
+def make_inputs(sess, stem, images=True, shape=None):
     """Deterministic inputs {name: array} for every model input, in model input order:
-    a picture for the models in INPUT_IMAGES (if images), else seeded random numbers."""
+    a picture for the models in INPUT_IMAGES (if images), else seeded random numbers.
+    `shape`, if given, is the shape of every input (single-input models)."""
     rng = np.random.default_rng(zlib.crc32(stem.encode()))
     lo_hi = INPUT_RANGES.get(stem)
     feeds = {}
     for inp in sess.get_inputs():
         if inp.type != "tensor(float)":
             raise TypeError(f"input {inp.name}: unsupported type {inp.type}")
-        shape = input_shape(stem, inp.shape)
+        shape = list(shape) if shape else input_shape(stem, inp.shape)
         if images and stem in INPUT_IMAGES:
             x = image_input(INPUT_IMAGES[stem], shape)
         else:

@@ -242,3 +242,50 @@ fn no_allocation_per_camera_frame() {
         }
     }
 }
+
+/// A model with dynamic dims back at shapes it ran before: switching
+/// between them and running plans and allocates nothing.
+#[test]
+fn no_allocation_when_shapes_repeat() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let stem = "ppocr-rec-v4";
+    let path = common::models_dir().join(format!("{stem}.onnx"));
+    let shapes = input_shapes(stem);
+    if !path.exists() || shapes.is_empty() {
+        return common::skip(
+            "allocation test at repeated shapes",
+            "model or reference missing",
+        );
+    }
+    let opts = LoadOptions {
+        input_shapes: shapes.clone(),
+        threads: 2,
+        ..LoadOptions::default()
+    };
+    let model = Model::load(&path, &opts).expect("load");
+    let mut session = model.session().expect("session");
+    let first = shapes.values().next().expect("one input").clone();
+    let mut second = first.clone();
+    second[3] += 96;
+    let mut run_at = |shape: &[usize]| {
+        session.set_input_shapes(&[shape]).expect("shape");
+        session.run_in_place().expect("run");
+    };
+    run_at(&first);
+    run_at(&second);
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    WATCHING.store(true, Ordering::SeqCst);
+    for _ in 0..RUNS {
+        run_at(&first);
+        run_at(&second);
+    }
+    WATCHING.store(false, Ordering::SeqCst);
+    let n = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    let culprits = CULPRITS.lock().unwrap_or_else(|e| e.into_inner());
+    assert_eq!(
+        n,
+        0,
+        "{stem}: allocations at repeated shapes; first:\n{}",
+        culprits.join("\n")
+    );
+}

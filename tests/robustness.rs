@@ -592,3 +592,53 @@ fn cli_output_into_a_closed_pipe_is_no_panic() {
         out.status
     );
 }
+
+/// A model whose file leaves H and W dynamic runs at any H×W in one
+/// session, each shape giving what a load fixed at that shape gives (the
+/// same kernels, so bit for bit), and a shape the file fixes otherwise, or
+/// of another rank, is a typed error that leaves the session usable.
+#[test]
+fn dynamic_dims_run_at_every_shape_in_one_session() {
+    let pads = attr_ints("pads", &[1, 1, 1, 1]);
+    let bytes = model_bytes(
+        vec![node("Conv", &["x", "w"], &["y"], vec![pads])],
+        vec![tensor_f32("w", &[4, 2, 3, 3], pseudo_random(72, 7))],
+        vec![value_info("x", &[1, 2, -1, -1])],
+        vec![value_info("y", &[])],
+        13,
+    );
+    let at = |h: usize, w: usize| LoadOptions {
+        input_shapes: [("x".to_string(), vec![1, 2, h, w])].into(),
+        ..LoadOptions::default()
+    };
+    let model = Model::from_onnx_bytes(&bytes, &at(5, 7)).expect("load");
+    assert!(model.is_dynamic());
+    let mut session = model.session().expect("session");
+    for (h, w) in [(5, 7), (9, 3), (1, 1), (16, 16), (5, 7), (9, 3)] {
+        let x = Tensor::from_f32(vec![1, 2, h, w], pseudo_random(2 * h * w, h as u64)).unwrap();
+        let got = session.run(&[&x]).expect("run");
+        let fixed = Model::from_onnx_bytes(&bytes, &at(h, w)).expect("fixed load");
+        let want = fixed.session().unwrap().run(&[&x]).expect("fixed run");
+        assert_eq!(got[0].shape(), &[1, 4, h, w]);
+        assert_eq!(got[0].to_f32_vec(), want[0].to_f32_vec(), "{h}x{w}");
+    }
+    for bad in [vec![1, 3, 5, 7], vec![2, 2, 5, 7], vec![1, 2, 5]] {
+        let n = bad.iter().product();
+        let x = Tensor::from_f32(bad.clone(), vec![0.5; n]).unwrap();
+        match session.run(&[&x]) {
+            Err(Error::Input(_)) => {}
+            other => panic!("{bad:?}: expected a typed input error, got {other:?}"),
+        }
+    }
+    let x = Tensor::from_f32(vec![1, 2, 5, 7], vec![0.5; 70]).unwrap();
+    session.run(&[&x]).expect("usable after the errors");
+    // A model whose file fixes its shapes keeps them.
+    let fixed = conv_model(&[4, 2, 3, 3], &[1, 2, 5, 7]);
+    let model = load(&fixed).expect("load");
+    assert!(!model.is_dynamic());
+    let x = Tensor::from_f32(vec![1, 2, 6, 7], vec![0.5; 84]).unwrap();
+    assert!(matches!(
+        model.session().unwrap().run(&[&x]),
+        Err(Error::Input(_))
+    ));
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::exec::kernels::Isa;
-use crate::exec::{ArenaBytes, ArenaF32, ExecOptions, Executor, Prepared};
+use crate::exec::{ArenaBytes, ArenaF32, ExecOptions, Executor, Parked, Prepared};
 use crate::frame::{Frame, FrameConverter, FrameOptions, Layout, Preprocess, TensorSpec};
 use crate::ir::{DType, Graph, Tensor};
 use crate::opt::{self, PassReport};
@@ -89,7 +89,94 @@ pub struct Model {
     passes: Vec<PassReport>,
     timings: LoadTimings,
     package: Option<PackageInfo>,
+    /// How to prepare the model again at other input shapes, when its
+    /// file leaves input dims dynamic.
+    specializer: Option<Arc<Specializer>>,
 }
+
+/// What a model whose ONNX file declares dynamic input dims keeps to be
+/// prepared again at other shapes: the file's bytes (imported anew for
+/// each shape, since every later step works on concrete shapes) and the
+/// load options. A `.sqz` is packed at fixed shapes and has none.
+#[derive(Debug)]
+#[cfg_attr(not(feature = "onnx"), allow(dead_code))]
+struct Specializer {
+    bytes: Vec<u8>,
+    dir: Option<std::path::PathBuf>,
+    opts: LoadOptions,
+    names: Vec<String>,
+    /// Each input's declared dims, `None` where dynamic.
+    dims: Vec<Vec<Option<usize>>>,
+}
+
+impl Specializer {
+    /// Imports and prepares the model again with these input shapes
+    /// (model-input order), which must fit the declared dims.
+    #[cfg(feature = "onnx")]
+    fn specialize(self: &Arc<Self>, shapes: &[&[usize]]) -> Result<Model> {
+        if shapes.len() != self.dims.len() {
+            return Err(Error::Input(format!(
+                "the model takes {} inputs, {} shapes given",
+                self.dims.len(),
+                shapes.len()
+            )));
+        }
+        for ((name, dims), shape) in self.names.iter().zip(&self.dims).zip(shapes) {
+            let fits = dims.len() == shape.len()
+                && dims
+                    .iter()
+                    .zip(*shape)
+                    .all(|(d, &s)| d.is_none_or(|d| d == s));
+            if !fits {
+                let declared: Vec<String> = dims
+                    .iter()
+                    .map(|d| d.map_or("?".to_string(), |d| d.to_string()))
+                    .collect();
+                return Err(Error::Input(format!(
+                    "input {name:?} takes shapes [{}], {shape:?} given",
+                    declared.join(", ")
+                )));
+            }
+        }
+        let input_shapes: HashMap<String, Vec<usize>> = self
+            .names
+            .iter()
+            .cloned()
+            .zip(shapes.iter().map(|s| s.to_vec()))
+            .collect();
+        let import = crate::onnx::ImportOptions {
+            input_shapes: input_shapes.clone(),
+        };
+        let mut timings = LoadTimings::default();
+        let (graph, _) = timings.time("import", || {
+            crate::onnx::import_bytes(&self.bytes, self.dir.as_deref(), &import)
+        })?;
+        let opts = LoadOptions {
+            input_shapes,
+            ..self.opts.clone()
+        };
+        let mut model = Model::from_graph(graph, &opts, timings)?;
+        model.specializer = Some(Arc::clone(self));
+        Ok(model)
+    }
+    #[cfg(not(feature = "onnx"))]
+    fn specialize(self: &Arc<Self>, _shapes: &[&[usize]]) -> Result<Model> {
+        Err(Error::Input("ONNX import is not built in".into()))
+    }
+}
+
+/// Whether `graph` was prepared at exactly these input shapes.
+fn prepared_at(graph: &Graph, shapes: &[&[usize]]) -> bool {
+    graph.inputs.len() == shapes.len()
+        && graph
+            .inputs
+            .iter()
+            .zip(shapes)
+            .all(|(&v, s)| graph.values[v].info.shape == *s)
+}
+
+/// Input shapes a session keeps prepared besides the current one.
+const PARKED_SHAPES: usize = 3;
 
 impl Model {
     /// Builds a model from an imported graph, optimizing it if asked.
@@ -110,6 +197,7 @@ impl Model {
             passes,
             timings,
             package: None,
+            specializer: None,
         })
     }
 
@@ -126,6 +214,7 @@ impl Model {
             passes: Vec::new(),
             timings,
             package: Some(package),
+            specializer: None,
         })
     }
 
@@ -174,7 +263,8 @@ impl Model {
         Model::from_package(graph, package, opts, timings)
     }
 
-    /// Loads an `.onnx` file.
+    /// Loads an `.onnx` file. Dynamic input dims stay dynamic: a session
+    /// runs the model at other shapes too ([`Session::set_input_shapes`]).
     #[cfg(feature = "onnx")]
     pub fn load_onnx(path: &Path, opts: &LoadOptions) -> Result<Model> {
         let mut timings = LoadTimings::default();
@@ -184,25 +274,38 @@ impl Model {
                 path: path.to_path_buf(),
                 source: e,
             })?;
-        let import = crate::onnx::ImportOptions {
-            input_shapes: opts.input_shapes.clone(),
-        };
-        let (graph, _) = timings.time("import", || {
-            crate::onnx::import_bytes(&bytes, path.parent(), &import)
-        })?;
-        Model::from_graph(graph, opts, timings)
+        Model::import_onnx(bytes, path.parent(), opts, timings)
     }
 
     /// Loads an `.onnx` model from memory (no external data).
     #[cfg(feature = "onnx")]
     pub fn from_onnx_bytes(bytes: &[u8], opts: &LoadOptions) -> Result<Model> {
-        let mut timings = LoadTimings::default();
+        Model::import_onnx(bytes.to_vec(), None, opts, LoadTimings::default())
+    }
+
+    #[cfg(feature = "onnx")]
+    fn import_onnx(
+        bytes: Vec<u8>,
+        dir: Option<&Path>,
+        opts: &LoadOptions,
+        mut timings: LoadTimings,
+    ) -> Result<Model> {
         let import = crate::onnx::ImportOptions {
             input_shapes: opts.input_shapes.clone(),
         };
-        let (graph, _) =
-            timings.time("import", || crate::onnx::import_bytes(bytes, None, &import))?;
-        Model::from_graph(graph, opts, timings)
+        let (graph, info) =
+            timings.time("import", || crate::onnx::import_bytes(&bytes, dir, &import))?;
+        let mut model = Model::from_graph(graph, opts, timings)?;
+        if info.input_dims.iter().flatten().any(Option::is_none) {
+            model.specializer = Some(Arc::new(Specializer {
+                bytes,
+                dir: dir.map(Path::to_path_buf),
+                opts: opts.clone(),
+                names: model.inputs().into_iter().map(|i| i.name).collect(),
+                dims: info.input_dims,
+            }));
+        }
+        Ok(model)
     }
 
     /// Loads a model file of any supported format (`.sqz` by its magic).
@@ -316,10 +419,29 @@ impl Model {
         })
     }
 
+    /// Whether the model's file leaves input dims dynamic, so sessions
+    /// run it at other input shapes too.
+    pub fn is_dynamic(&self) -> bool {
+        self.specializer.is_some()
+    }
+
+    /// The model prepared again at other input shapes (model-input order;
+    /// only dims the file leaves dynamic may change).
+    pub fn specialize(&self, shapes: &[&[usize]]) -> Result<Model> {
+        match &self.specializer {
+            Some(s) => s.specialize(shapes),
+            None => Err(Error::Input(
+                "the model's input shapes are fixed (a .sqz, or no dynamic dims)".into(),
+            )),
+        }
+    }
+
     /// A session: its own arena and threads over the shared kernels.
     pub fn session(&self) -> Result<Session> {
         Ok(Session {
             exec: Executor::new(Arc::clone(&self.prepared))?,
+            model: self.clone(),
+            parked: Vec::new(),
         })
     }
 }
@@ -327,12 +449,54 @@ impl Model {
 /// Runs one model repeatedly; keeps its arena between runs.
 pub struct Session {
     exec: Executor,
+    /// The model as loaded, to prepare other input shapes (dynamic models).
+    model: Model,
+    /// Other input shapes' prepared graphs and arenas, most recent first.
+    parked: Vec<Parked>,
 }
 
 impl Session {
-    /// Runs on inputs in model-input order.
+    /// Runs on inputs in model-input order. A dynamic model takes any
+    /// shapes its dynamic dims allow ([`Session::set_input_shapes`]).
     pub fn run(&mut self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        if self.model.is_dynamic() {
+            let shapes: smallvec::SmallVec<[&[usize]; 4]> =
+                inputs.iter().map(|t| t.shape()).collect();
+            self.set_input_shapes(&shapes)?;
+        }
         self.exec.run(inputs)
+    }
+
+    /// Makes the session run at these input shapes (model-input order),
+    /// for [`Session::input_mut`] and [`Session::run_in_place`]. A new
+    /// shape imports and prepares the model again, which costs about a
+    /// load; the last [`PARKED_SHAPES`] shapes stay prepared, so going back
+    /// to one of them plans and allocates nothing. The session's own
+    /// shape never changes for a model with fixed shapes.
+    pub fn set_input_shapes(&mut self, shapes: &[&[usize]]) -> Result<()> {
+        if prepared_at(self.exec.prepared().graph(), shapes) {
+            return Ok(());
+        }
+        if let Some(i) = self
+            .parked
+            .iter()
+            .position(|p| prepared_at(p.prepared().graph(), shapes))
+        {
+            self.exec.swap(&mut self.parked[i]);
+            return Ok(());
+        }
+        let model = self.model.specialize(shapes)?;
+        let mut parked = Parked::new(Arc::clone(model.prepared()));
+        self.exec.swap(&mut parked);
+        self.parked.insert(0, parked);
+        self.parked.truncate(PARKED_SHAPES);
+        Ok(())
+    }
+
+    /// The model the session currently runs: the loaded one, or its
+    /// specialization at the shapes last set.
+    pub fn prepared(&self) -> Arc<Prepared> {
+        self.exec.prepared()
     }
 
     /// Runs on inputs given by name; every input must be given once.

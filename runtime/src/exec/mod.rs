@@ -250,6 +250,26 @@ fn typed_mut<'a>(bytes: &'a mut [u8], dtype: DType) -> Result<ViewMut<'a>> {
     })
 }
 
+/// A prepared graph and an arena for it, kept aside by a session while it
+/// runs another specialization of the same model ([`Executor::swap`]).
+pub struct Parked {
+    prepared: Arc<Prepared>,
+    arena: Vec<u64>,
+}
+
+impl Parked {
+    pub fn new(prepared: Arc<Prepared>) -> Parked {
+        let words = prepared.plan.arena_bytes.div_ceil(8);
+        Parked {
+            prepared,
+            arena: vec![0; words],
+        }
+    }
+    pub fn prepared(&self) -> &Prepared {
+        &self.prepared
+    }
+}
+
 /// What one session writes: the arena (activations and scratch), next to
 /// the prepared graph it belongs to.
 struct State {
@@ -491,18 +511,24 @@ pub struct Executor {
 impl Executor {
     /// A session over a prepared graph: allocates the arena and the pool.
     pub fn new(prepared: Arc<Prepared>) -> Result<Executor> {
-        let words = prepared.plan.arena_bytes.div_ceil(8);
         let threads = prepared.threads;
-        let state = Arc::new(Mutex::new(State {
-            arena: vec![0; words],
-            prepared,
-        }));
+        let Parked { prepared, arena } = Parked::new(prepared);
+        let state = Arc::new(Mutex::new(State { arena, prepared }));
         let workers = if threads > 1 {
             Some(Workers::start(threads, &state)?)
         } else {
             None
         };
         Ok(Executor { state, workers })
+    }
+
+    /// Switches this session to `other`'s prepared graph and arena, and
+    /// hands it the current ones: a model specialized at other input
+    /// shapes runs on the same workers. Allocates nothing.
+    pub fn swap(&mut self, other: &mut Parked) {
+        let mut st = self.lock();
+        std::mem::swap(&mut st.prepared, &mut other.prepared);
+        std::mem::swap(&mut st.arena, &mut other.arena);
     }
 
     /// Prepares `graph` for this session alone (tools, tests).

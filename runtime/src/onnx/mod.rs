@@ -35,6 +35,9 @@ pub struct OnnxInfo {
     pub producer: String,
     pub opset: i64,
     pub metadata: Vec<(String, String)>,
+    /// Each graph input's dims as the file declares them, in input order:
+    /// `None` where a dim is dynamic (named, or left unset).
+    pub input_dims: Vec<Vec<Option<usize>>>,
 }
 
 /// Parses and imports an ONNX model from bytes; `dir` is the folder external
@@ -99,10 +102,12 @@ pub fn import_model(
             ctx.narrow.insert(id, dtype);
         }
     }
+    let mut input_dims = Vec::new();
     for input in &g.input {
         if ctx.names.contains_key(&input.name) {
             continue; // an initializer listed as input (IR < 4): a constant
         }
+        input_dims.push(declared_dims(input));
         let info = input_type(input, opts)?;
         let id = ctx.graph.add_value(&input.name, info);
         ctx.graph.inputs.push(id);
@@ -135,10 +140,27 @@ pub fn import_model(
             .iter()
             .map(|kv| (kv.key.clone(), kv.value.clone()))
             .collect(),
+        input_dims,
     };
     crate::opt::remove_dead(&mut ctx.graph);
     ctx.graph.validate()?;
     Ok((ctx.graph, info))
+}
+
+/// The dims input `v` declares, `None` for a dynamic one.
+fn declared_dims(v: &pb::ValueInfoProto) -> Vec<Option<usize>> {
+    use pb::tensor_shape_proto::dimension::Value as Dim;
+    use pb::type_proto::Value as Ty;
+    let Some(Ty::TensorType(tt)) = v.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        return Vec::new();
+    };
+    let dims = tt.shape.as_ref().map(|s| s.dim.as_slice()).unwrap_or(&[]);
+    dims.iter()
+        .map(|d| match d.value {
+            Some(Dim::DimValue(x)) if x > 0 => usize::try_from(x).ok(),
+            _ => None,
+        })
+        .collect()
 }
 
 fn input_type(v: &pb::ValueInfoProto, opts: &ImportOptions) -> Result<TypeInfo> {
