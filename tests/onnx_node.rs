@@ -141,14 +141,14 @@ fn onnx_backend_node_tests() {
         .filter(|p| p.join("model.onnx").exists())
         .collect();
     dirs.sort();
-    let (mut pass, mut fails, mut unsupported) = (0, Vec::new(), Vec::new());
+    let (mut passed, mut fails, mut unsupported) = (Vec::new(), Vec::new(), Vec::new());
     for d in &dirs {
         let name = d
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         match std::panic::catch_unwind(|| run_case(d)) {
-            Ok(Outcome::Pass) => pass += 1,
+            Ok(Outcome::Pass) => passed.push(name),
             Ok(Outcome::Unsupported(why)) => unsupported.push((name, why)),
             Ok(Outcome::Fail(why)) => fails.push((name, why)),
             Err(_) => fails.push((name, "PANIC".to_string())),
@@ -163,8 +163,7 @@ fn onnx_backend_node_tests() {
         .iter()
         .map(|(n, w)| format!("{n}\t{w}\n"))
         .collect();
-    let report_path = common::cache_dir().join("node-tests-unsupported.tsv");
-    let _ = std::fs::write(&report_path, report);
+    let report_path = common::repo_root().join("tests/onnx-node-unsupported.tsv");
     eprintln!(
         "unsupported, by op (full list in {}):",
         report_path.display()
@@ -176,10 +175,54 @@ fn onnx_backend_node_tests() {
         eprintln!("FAIL {n}: {why}");
     }
     eprintln!(
-        "onnx backend node tests: pass {pass}, fail {}, unsupported {} (of {})",
+        "onnx backend node tests: pass {}, fail {}, unsupported {} (of {})",
+        passed.len(),
         fails.len(),
         unsupported.len(),
         dirs.len()
     );
     assert!(fails.is_empty(), "{} node tests failed", fails.len());
+    check_pass_list(&passed, &report, &report_path);
+}
+
+/// The checked-in lists: the passing tests (tests/onnx-node-passing.txt)
+/// and the unsupported ones with their reasons (…-unsupported.tsv). A
+/// listed test that no longer passes fails, and so does a newly passing
+/// one until it is listed, so the lists stay exact. `SQUEEZE_BLESS=1`
+/// rewrites both.
+fn check_pass_list(passed: &[String], unsupported: &str, unsupported_path: &Path) {
+    let path = common::repo_root().join("tests/onnx-node-passing.txt");
+    let list: String = passed.iter().map(|n| format!("{n}\n")).collect();
+    if std::env::var_os("SQUEEZE_BLESS").is_some() {
+        std::fs::write(&path, &list).expect("write the pass list");
+        std::fs::write(unsupported_path, unsupported).expect("write the unsupported list");
+        return;
+    }
+    let listed = std::fs::read_to_string(&path).unwrap_or_default();
+    let listed: Vec<&str> = listed.lines().filter(|l| !l.is_empty()).collect();
+    let regressed: Vec<&&str> = listed
+        .iter()
+        .filter(|n| !passed.iter().any(|p| p == *n))
+        .collect();
+    let new: Vec<&String> = passed
+        .iter()
+        .filter(|p| !listed.contains(&p.as_str()))
+        .collect();
+    assert!(
+        regressed.is_empty(),
+        "{} listed node tests no longer pass: {regressed:?}",
+        regressed.len()
+    );
+    assert!(
+        new.is_empty(),
+        "{} node tests pass but are not in {}: {new:?} (SQUEEZE_BLESS=1 adds them)",
+        new.len(),
+        path.display()
+    );
+    let listed = std::fs::read_to_string(unsupported_path).unwrap_or_default();
+    assert!(
+        listed == unsupported,
+        "the unsupported tests or their reasons differ from {} (SQUEEZE_BLESS=1 rewrites it)",
+        unsupported_path.display()
+    );
 }
