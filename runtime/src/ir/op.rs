@@ -574,6 +574,73 @@ pub enum Op {
     ScatterNd {
         reduction: ScatterReduction,
     },
+    /// Inputs: a, b of one type (broadcast); output i64 1 or 0 (ONNX bools
+    /// are i64 0/1 in this runtime, as the importer reads them).
+    Compare(CompareOp),
+    /// Inputs: two i64 (broadcast): And/Or/Xor on bools and the Bitwise
+    /// ops, which agree on 0/1.
+    Bitwise(BitwiseOp),
+    /// Inputs: condition (i64, nonzero is true), x, y of one type, all
+    /// broadcast: x where the condition holds, else y.
+    Where,
+}
+
+/// Comparisons with numpy broadcasting (NaN compares false).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CompareOp {
+    Equal,
+    Less,
+    Greater,
+    LessOrEqual,
+    GreaterOrEqual,
+}
+
+impl CompareOp {
+    #[inline]
+    pub fn apply<T: PartialOrd>(self, a: T, b: T) -> bool {
+        match self {
+            CompareOp::Equal => a == b,
+            CompareOp::Less => a < b,
+            CompareOp::Greater => a > b,
+            CompareOp::LessOrEqual => a <= b,
+            CompareOp::GreaterOrEqual => a >= b,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            CompareOp::Equal => "Equal",
+            CompareOp::Less => "Less",
+            CompareOp::Greater => "Greater",
+            CompareOp::LessOrEqual => "LessOrEqual",
+            CompareOp::GreaterOrEqual => "GreaterOrEqual",
+        }
+    }
+}
+
+/// Bitwise functions of two integers with numpy broadcasting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BitwiseOp {
+    And,
+    Or,
+    Xor,
+}
+
+impl BitwiseOp {
+    #[inline]
+    pub fn apply(self, a: i64, b: i64) -> i64 {
+        match self {
+            BitwiseOp::And => a & b,
+            BitwiseOp::Or => a | b,
+            BitwiseOp::Xor => a ^ b,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            BitwiseOp::And => "And",
+            BitwiseOp::Or => "Or",
+            BitwiseOp::Xor => "Xor",
+        }
+    }
 }
 
 /// What a value is: element type and static shape.
@@ -738,6 +805,9 @@ impl Op {
             Op::CumSum { .. } => "CumSum",
             Op::ScatterElements { .. } => "ScatterElements",
             Op::ScatterNd { .. } => "ScatterND",
+            Op::Compare(c) => c.name(),
+            Op::Bitwise(b) => b.name(),
+            Op::Where => "Where",
             Op::Pad { .. } => "Pad",
             Op::Resize { .. } => "Resize",
             Op::ReduceMean { .. } => "ReduceMean",
@@ -1164,6 +1234,39 @@ impl Op {
                     )));
                 }
                 one(ins[0].dtype, x.clone())
+            }
+            Op::Compare(_) | Op::Bitwise(_) | Op::Where => {
+                let n = if matches!(self, Op::Where) { 3 } else { 2 };
+                arity(n, n)?;
+                let shape = ins
+                    .iter()
+                    .try_fold(ins[0].shape.clone(), |s, i| broadcast_shapes(&s, &i.shape));
+                let shape = shape.ok_or_else(|| {
+                    bad(format!(
+                        "cannot broadcast {:?}",
+                        ins.iter().map(|i| &i.shape).collect::<Vec<_>>()
+                    ))
+                })?;
+                // Where: an i64 condition, then x and y of one type; Compare:
+                // two of one type; both f32 or i64. Bitwise: two i64.
+                let (operands, dtype) = match self {
+                    Op::Where => (&ins[1..], ins[1].dtype),
+                    _ => (ins, DType::I64),
+                };
+                let kind = match self {
+                    Op::Bitwise(_) => operands[0].dtype == DType::I64,
+                    _ => matches!(operands[0].dtype, DType::F32 | DType::I64),
+                };
+                let typed = kind
+                    && operands.iter().all(|i| i.dtype == operands[0].dtype)
+                    && (!matches!(self, Op::Where) || ins[0].dtype == DType::I64);
+                if !typed {
+                    return Err(bad(format!(
+                        "operand types {:?}",
+                        ins.iter().map(|i| i.dtype.name()).collect::<Vec<_>>()
+                    )));
+                }
+                one(dtype, shape)
             }
             Op::ScatterNd { .. } => {
                 arity(3, 3)?;

@@ -6,8 +6,9 @@ use tract_onnx::pb::{AttributeProto, NodeProto};
 use super::{to_tensor, Importer};
 use crate::error::{Error, Result};
 use crate::ir::{
-    AxisSlice, BinaryOp, ConvGeometry, CoordTransform, DType, NearestMode, Op, PadMode,
-    PoolGeometry, PoolKind, ReduceKind, ResizeMode, ScatterReduction, Tensor, UnaryOp, ValueId,
+    AxisSlice, BinaryOp, BitwiseOp, CompareOp, ConvGeometry, CoordTransform, DType, NearestMode,
+    Op, PadMode, PoolGeometry, PoolKind, ReduceKind, ResizeMode, ScatterReduction, Tensor, UnaryOp,
+    ValueId,
 };
 
 /// Attribute lookup with ONNX defaults.
@@ -181,6 +182,9 @@ fn generic_over_dtype(op: &Op) -> bool {
             | Op::CumSum { .. }
             | Op::Cast { .. }
             | Op::Identity
+            | Op::Compare(_)
+            | Op::Bitwise(_)
+            | Op::Where
     )
 }
 
@@ -425,6 +429,30 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             simple(imp, Op::Binary(BinaryOp::Mod { fmod }), vec![a, b])
         }
         "PRelu" => simple(imp, Op::PRelu, vec![req(0)?, req(1)?]),
+        "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" => {
+            let op = match node.op_type.as_str() {
+                "Equal" => CompareOp::Equal,
+                "Less" => CompareOp::Less,
+                "Greater" => CompareOp::Greater,
+                "LessOrEqual" => CompareOp::LessOrEqual,
+                _ => CompareOp::GreaterOrEqual,
+            };
+            simple(imp, Op::Compare(op), vec![req(0)?, req(1)?])
+        }
+        "And" | "Or" | "Xor" | "BitwiseAnd" | "BitwiseOr" | "BitwiseXor" => {
+            let op = match node.op_type.trim_start_matches("Bitwise") {
+                "And" => BitwiseOp::And,
+                "Or" => BitwiseOp::Or,
+                _ => BitwiseOp::Xor,
+            };
+            simple(imp, Op::Bitwise(op), vec![req(0)?, req(1)?])
+        }
+        // Bools are i64 0/1: Not(x) is x == 0.
+        "Not" => {
+            let zero = imp.add_constant(&c.name, Tensor::from_i64(vec![], vec![0])?);
+            simple(imp, Op::Compare(CompareOp::Equal), vec![req(0)?, zero])
+        }
+        "Where" => simple(imp, Op::Where, vec![req(0)?, req(1)?, req(2)?]),
         "Conv" | "ConvTranspose" => {
             let x = req(0)?;
             let w = req(1)?;
@@ -1055,7 +1083,16 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
         "Cast" => {
             let to = i32::try_from(c.attrs.int("to", 1)).map_err(|_| c.invalid("bad Cast type"))?;
             if to == super::tensor::elem::BOOL {
-                return Err(c.unsupported("Cast to bool"));
+                // x != 0 (NaN included) as (x == 0) == 0, in i64 0/1.
+                let x = req(0)?;
+                let zero = match imp.info(x).dtype {
+                    DType::F32 => Tensor::from_f32(vec![], vec![0.0])?,
+                    _ => Tensor::from_i64(vec![], vec![0])?,
+                };
+                let zero = imp.add_constant(&c.name, zero);
+                let is_zero = imp.add_tmp(&c.name, Op::Compare(CompareOp::Equal), vec![x, zero])?;
+                let false_ = imp.add_constant(&c.name, Tensor::from_i64(vec![], vec![0])?);
+                return simple(imp, Op::Compare(CompareOp::Equal), vec![is_zero, false_]);
             }
             let dtype = super::tensor::dtype_of(to)
                 .ok_or_else(|| c.unsupported(format!("Cast to type {to}")))?;

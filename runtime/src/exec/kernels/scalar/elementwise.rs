@@ -146,6 +146,37 @@ pub fn binary_i64(
     broadcast_binary(a, b, y_shape, y, |x, z| op.apply_i64(x, z));
 }
 
+/// `out = if cond { x } else { y }` elementwise, all three broadcast to
+/// `out_shape` (a nonzero condition is true).
+pub fn select<T: Copy>(
+    cond: (&[i64], &[usize]),
+    x: (&[T], &[usize]),
+    y: (&[T], &[usize]),
+    out_shape: &[usize],
+    out: &mut [T],
+) {
+    let strides = [cond.1, x.1, y.1].map(|s| broadcast_strides(s, out_shape));
+    let rank = out_shape.len();
+    let mut idx: super::Dims = smallvec::smallvec![0usize; rank];
+    for o in out.iter_mut() {
+        let at = strides
+            .each_ref()
+            .map(|s| idx.iter().zip(s).map(|(i, s)| i * s).sum::<usize>());
+        *o = if cond.0[at[0]] != 0 {
+            x.0[at[1]]
+        } else {
+            y.0[at[2]]
+        };
+        for d in (0..rank).rev() {
+            idx[d] += 1;
+            if idx[d] < out_shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+}
+
 pub fn prelu(x: (&[f32], &[usize]), slope: (&[f32], &[usize]), y: &mut [f32]) {
     let shape = x.1;
     broadcast_binary(x, slope, shape, y, |v, s| if v < 0.0 { v * s } else { v });

@@ -360,6 +360,51 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
             let from = (x, ins[0].shape);
             elementwise::broadcast_binary(from, from, out_shape, y, |v, _| v)
         }),
+        Op::Compare(c) => {
+            let y = match &mut outs[0].data {
+                ViewMut::I64(y) => y,
+                _ => return Err(Error::Input("a comparison's output is i64".into())),
+            };
+            let (sa, sb) = (ins[0].shape, ins[1].shape);
+            match (ins[0].data, ins[1].data) {
+                (View::F32(a), View::F32(b)) => {
+                    elementwise::broadcast_binary((a, sa), (b, sb), out_shape, y, |x, z| {
+                        i64::from(c.apply(x, z))
+                    })
+                }
+                (View::I64(a), View::I64(b)) => {
+                    elementwise::broadcast_binary((a, sa), (b, sb), out_shape, y, |x, z| {
+                        i64::from(c.apply(x, z))
+                    })
+                }
+                _ => return Err(Error::Input("compared operands differ in type".into())),
+            }
+        }
+        Op::Bitwise(b) => match (ins[0].data, ins[1].data, &mut outs[0].data) {
+            (View::I64(x), View::I64(z), ViewMut::I64(y)) => elementwise::broadcast_binary(
+                (x, ins[0].shape),
+                (z, ins[1].shape),
+                out_shape,
+                y,
+                |p, q| b.apply(p, q),
+            ),
+            _ => return Err(Error::Input("bitwise operands are i64".into())),
+        },
+        Op::Where => {
+            let View::I64(cond) = ins[0].data else {
+                return Err(Error::Input("Where's condition is i64".into()));
+            };
+            let cond = (cond, ins[0].shape);
+            match (ins[1].data, ins[2].data, &mut outs[0].data) {
+                (View::F32(x), View::F32(z), ViewMut::F32(y)) => {
+                    elementwise::select(cond, (x, ins[1].shape), (z, ins[2].shape), out_shape, y)
+                }
+                (View::I64(x), View::I64(z), ViewMut::I64(y)) => {
+                    elementwise::select(cond, (x, ins[1].shape), (z, ins[2].shape), out_shape, y)
+                }
+                _ => return Err(Error::Input("Where's operands differ in type".into())),
+            }
+        }
         Op::ScatterElements { reduction, .. } | Op::ScatterNd { reduction } => {
             let View::I64(idx) = ins[1].data else {
                 return Err(Error::Input("scatter indices must be i64".into()));
