@@ -369,9 +369,9 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             };
             unary(imp, UnaryOp::Clip { min, max })
         }
-        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" | "Sum" => {
+        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" | "Sum" | "Mean" => {
             let op = match node.op_type.as_str() {
-                "Add" | "Sum" => BinaryOp::Add,
+                "Add" | "Sum" | "Mean" => BinaryOp::Add,
                 "Sub" => BinaryOp::Sub,
                 "Mul" => BinaryOp::Mul,
                 "Div" => BinaryOp::Div,
@@ -410,6 +410,16 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 // Pow keeps the base's type; the exponent is converted.
                 let to = imp.info(ins[0]).dtype;
                 ins[1] = imp.add_tmp(&c.name, Op::Cast { to }, vec![ins[1]])?;
+            }
+            if node.op_type == "Mean" {
+                // The sum, then divided by the count (as numpy's mean).
+                let mut sum = ins[0];
+                for &v in &ins[1..] {
+                    sum = imp.add_tmp(&c.name, Op::Binary(op), vec![sum, v])?;
+                }
+                let count = Tensor::from_f32(vec![], vec![ins.len() as f32])?;
+                let count = imp.add_constant(&c.name, count);
+                return simple(imp, Op::Binary(BinaryOp::Div), vec![sum, count]);
             }
             let mut acc = ins[0];
             for (k, &v) in ins.iter().enumerate().skip(1) {
