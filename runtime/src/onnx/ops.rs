@@ -463,6 +463,44 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             simple(imp, Op::Compare(CompareOp::Equal), vec![req(0)?, zero])
         }
         "Where" => simple(imp, Op::Where, vec![req(0)?, req(1)?, req(2)?]),
+        // IsNaN(x) is (x == x) == 0; IsInf compares with the infinities
+        // it detects, both joined by Or.
+        "IsNaN" => {
+            let x = req(0)?;
+            let equal = imp.add_tmp(&c.name, Op::Compare(CompareOp::Equal), vec![x, x])?;
+            let zero = imp.add_constant(&c.name, Tensor::from_i64(vec![], vec![0])?);
+            simple(imp, Op::Compare(CompareOp::Equal), vec![equal, zero])
+        }
+        "IsInf" => {
+            let x = req(0)?;
+            let detect = |a: &str| c.attrs.int(a, 1) != 0;
+            let constant = |imp: &mut Importer, v: f32| -> Result<ValueId> {
+                Ok(imp.add_constant(&c.name, Tensor::from_f32(vec![], vec![v])?))
+            };
+            let equal = Op::Compare(CompareOp::Equal);
+            match (detect("detect_positive"), detect("detect_negative")) {
+                // Detecting neither: all false (x < x never holds).
+                (false, false) => simple(imp, Op::Compare(CompareOp::Less), vec![x, x]),
+                (true, true) => {
+                    let (p, n) = (
+                        constant(imp, f32::INFINITY)?,
+                        constant(imp, f32::NEG_INFINITY)?,
+                    );
+                    let pos = imp.add_tmp(&c.name, equal.clone(), vec![x, p])?;
+                    let neg = imp.add_tmp(&c.name, equal, vec![x, n])?;
+                    simple(imp, Op::Bitwise(BitwiseOp::Or), vec![pos, neg])
+                }
+                (pos, _) => {
+                    let v = if pos {
+                        f32::INFINITY
+                    } else {
+                        f32::NEG_INFINITY
+                    };
+                    let inf = constant(imp, v)?;
+                    simple(imp, equal, vec![x, inf])
+                }
+            }
+        }
         "Conv" | "ConvTranspose" => {
             let x = req(0)?;
             let w = req(1)?;
