@@ -11,6 +11,11 @@ scripts/fetch-test-data.sh). Each is small enough to commit (< 1 MB):
                         DepthToSpace (CRD and DCR), ReduceMax, Expand, Add, Tile
                         and SpaceToDepth, the shapes given as constants as
                         exporters fold them.
+  sequence-head.onnx    recurrent layers on 7x2x6 sequences with seeded random
+                        weights: a bidirectional LSTM (peepholes, clip, initial
+                        states), a reverse GRU (linear_before_reset), a GRU with
+                        HardSigmoid and an RNN with Relu, batch element 1's
+                        sequence 4 steps long.
   sample.png            a 64x64 synthetic test picture (no real photo).
 
 `python make_fixtures.py NAME...` regenerates only the named ones.
@@ -134,6 +139,36 @@ def detector_head():
     onnx.save(m, os.path.join(OUT, "detector-head.onnx"))
 
 
+def sequence_head():
+    T, N, F, H = 7, 2, 6, 5
+    w = lambda name, *shape: init(name, rng.standard_normal(shape) * 0.4)
+    lens = numpy_helper.from_array(np.asarray([T, 4], dtype=np.int32), "lens")
+    inits = [lens,
+             w("lstm_w", 2, 4 * H, F), w("lstm_r", 2, 4 * H, H), w("lstm_b", 2, 8 * H),
+             w("lstm_h0", 2, N, H), w("lstm_c0", 2, N, H), w("lstm_p", 2, 3 * H),
+             w("gru_w", 1, 3 * H, F), w("gru_r", 1, 3 * H, H), w("gru_b", 1, 6 * H),
+             w("gru2_w", 1, 3 * H, F), w("gru2_r", 1, 3 * H, H),
+             w("rnn_w", 1, H, F), w("rnn_r", 1, H, H), w("rnn_b", 1, 2 * H)]
+    nodes = [
+        helper.make_node("LSTM", ["x", "lstm_w", "lstm_r", "lstm_b", "lens", "lstm_h0", "lstm_c0", "lstm_p"],
+                         ["lstm_y", "lstm_h", "lstm_c"], hidden_size=H, direction="bidirectional", clip=2.5),
+        helper.make_node("GRU", ["x", "gru_w", "gru_r", "gru_b", "lens"], ["gru_y"], hidden_size=H,
+                         direction="reverse", linear_before_reset=1),
+        helper.make_node("GRU", ["x", "gru2_w", "gru2_r"], ["gru2_y", "gru2_h"], hidden_size=H,
+                         activations=["HardSigmoid", "Tanh"], activation_alpha=[0.3], activation_beta=[0.4]),
+        helper.make_node("RNN", ["x", "rnn_w", "rnn_r", "rnn_b", "lens"], ["", "rnn_h"], hidden_size=H,
+                         activations=["Relu"]),
+    ]
+    out = lambda name, *shape: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+    g = helper.make_graph(nodes, "sequence-head", [out("x", T, N, F)],
+                          [out("lstm_y", T, 2, N, H), out("lstm_h", 2, N, H), out("lstm_c", 2, N, H),
+                           out("gru_y", T, 1, N, H), out("gru2_y", T, 1, N, H), out("gru2_h", 1, N, H),
+                           out("rnn_h", 1, N, H)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)], producer_name="squeeze-fixtures")
+    onnx.checker.check_model(m)
+    onnx.save(m, os.path.join(OUT, "sequence-head.onnx"))
+
+
 def sample_png():
     yy, xx = np.mgrid[0:64, 0:64]
     img = np.stack([xx * 4, yy * 4, (xx + yy) * 2], axis=-1).clip(0, 255).astype(np.uint8)
@@ -143,7 +178,7 @@ def sample_png():
 if __name__ == "__main__":
     import sys
     makers = {"tiny-classifier": tiny_classifier, "vgg16-shapes": vgg16, "detector-head": detector_head,
-              "sample": sample_png}
+              "sequence-head": sequence_head, "sample": sample_png}
     for name in sys.argv[1:] or makers:
         makers[name]()
     for f in sorted(os.listdir(OUT)):

@@ -34,7 +34,8 @@ for stem in "${stems[@]}"; do
 import json, pathlib, sys
 meta, models, cache = json.load(open(sys.argv[1])), pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
 name = pathlib.Path(meta["model"]).name
-print(cache / "onnx-1.17.0/light" / name if name.startswith("light_") else models / name)
+fixture = pathlib.Path("models") / name  # the repo's fixtures first
+print(cache / "onnx-1.17.0/light" / name if name.startswith("light_") else fixture if fixture.exists() else models / name)
 for i in meta["inputs"]:
     print("--input-shape")
     print(i["name"] + "=" + "x".join(str(d) for d in i["shape"]))

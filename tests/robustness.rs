@@ -642,3 +642,43 @@ fn dynamic_dims_run_at_every_shape_in_one_session() {
         Err(Error::Input(_))
     ));
 }
+
+/// Recurrent layers with inconsistent weights or unsupported settings give
+/// typed errors, never a panic.
+#[test]
+fn malformed_recurrent_layers_are_typed_errors() {
+    let lstm = |w: &[i64], r: &[i64], attrs: Vec<_>| {
+        let n = |d: &[i64]| d.iter().product::<i64>() as usize;
+        model_bytes(
+            vec![node("LSTM", &["x", "w", "r"], &["y"], attrs)],
+            vec![
+                tensor_f32("w", w, pseudo_random(n(w), 1)),
+                tensor_f32("r", r, pseudo_random(n(r), 2)),
+            ],
+            vec![value_info("x", &[4, 1, 3])],
+            vec![value_info("y", &[])],
+            14,
+        )
+    };
+    // W for 2 features where x has 3; R not square per gate; 3 gates.
+    for (w, r) in [
+        (vec![1, 8, 2], vec![1, 8, 2]),
+        (vec![1, 8, 3], vec![1, 8, 3]),
+        (vec![1, 6, 3], vec![1, 6, 2]),
+    ] {
+        match load(&lstm(&w, &r, vec![])) {
+            Err(Error::InvalidGraph { .. } | Error::Malformed(_)) => {}
+            other => panic!("W {w:?}, R {r:?}: expected a typed error, got {other:?}"),
+        }
+    }
+    let batch_first = lstm(&[1, 8, 3], &[1, 8, 2], vec![attr_i("layout", 1)]);
+    assert!(matches!(
+        load(&batch_first),
+        Err(Error::UnsupportedOp { .. })
+    ));
+    let good = lstm(&[1, 8, 3], &[1, 8, 2], vec![]);
+    let model = load(&good).expect("a well-formed LSTM loads");
+    let x = Tensor::from_f32(vec![4, 1, 3], pseudo_random(12, 3)).unwrap();
+    let y = model.session().unwrap().run(&[&x]).expect("run");
+    assert_eq!(y[0].shape(), &[4, 1, 1, 2]);
+}

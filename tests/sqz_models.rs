@@ -103,6 +103,7 @@ macro_rules! model_tests {
 // scripts/pack-test-models.sh packs the stems of this list (one per line).
 model_tests! {
     mobilenetv2 => "mobilenetv2",
+    sequence_head => "sequence-head",
     mobilenetv3_small => "mobilenetv3-small",
     squeezenet1_1 => "squeezenet1.1",
     shufflenetv2 => "shufflenetv2-x1.0",

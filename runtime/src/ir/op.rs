@@ -109,10 +109,10 @@ impl UnaryOp {
                     alpha * x
                 }
             }
-            UnaryOp::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            UnaryOp::Sigmoid => sigmoid(x),
             UnaryOp::HardSigmoid { alpha, beta } => (alpha * x + beta).clamp(0.0, 1.0),
             UnaryOp::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
-            UnaryOp::Tanh => x.tanh(),
+            UnaryOp::Tanh => tanh(x),
             UnaryOp::Sqrt => x.sqrt(),
             UnaryOp::Exp => x.exp(),
             UnaryOp::Neg => -x,
@@ -252,6 +252,48 @@ impl ReduceKind {
             ReduceKind::LogSumExp => "ReduceLogSumExp",
             ReduceKind::LogSum => "ReduceLogSum",
         }
+    }
+}
+
+/// e^x in plain arithmetic, so loops over it vectorize (libm's `expf` is
+/// a call per value): 2^n · e^r with `r = x - n·ln 2` split in two parts
+/// and e^r by Cephes' degree-7 polynomial, relative error about 1e-7.
+/// Inputs clamp to [-87, 88] (below e^-87 the result stays at e^-87).
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    // Adding and taking away 1.5·2^23 rounds to the nearest integer.
+    const ROUND: f32 = 12_582_912.0;
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    let p = 1.987_569_1e-4_f32;
+    let p = p * r + 1.398_199_9e-3;
+    let p = p * r + 8.333_452e-3;
+    let p = p * r + 4.166_579_6e-2;
+    let p = p * r + 1.666_666_5e-1;
+    let p = p * r + 0.5;
+    let e = p * r * r + r + 1.0;
+    // n is in -126..=127: a normal power of two.
+    e * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+/// The logistic function through [`exp`].
+#[inline(always)]
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp(-x))
+}
+
+/// tanh through [`exp`]: `1 - 2/(e^2x + 1)`, and its Taylor series below
+/// 1/16, where that difference would cancel.
+#[inline(always)]
+pub fn tanh(x: f32) -> f32 {
+    let x2 = x * x;
+    let series = x + x * x2 * (-1.0 / 3.0 + x2 * (2.0 / 15.0 - x2 * (17.0 / 315.0)));
+    let far = 1.0 - 2.0 / (exp(2.0 * x) + 1.0);
+    if x.abs() < 0.0625 {
+        series
+    } else {
+        far
     }
 }
 
@@ -583,6 +625,87 @@ pub enum Op {
     /// Inputs: condition (i64, nonzero is true), x, y of one type, all
     /// broadcast: x where the condition holds, else y.
     Where,
+    /// LSTM, GRU or RNN over `[seq, batch, features]`. Inputs, all present
+    /// (the importer supplies ONNX's defaults): x, W `[dirs, G·hidden,
+    /// features]`, R `[dirs, G·hidden, hidden]`, bias `[dirs, 2·G·hidden]`,
+    /// sequence lengths (i64 `[batch]`), initial h `[dirs, batch, hidden]`,
+    /// and for an LSTM initial c (like h) and peepholes `[dirs, 3·hidden]`.
+    /// Outputs: y `[seq, dirs, batch, hidden]`, last h, and for an LSTM
+    /// last c (like h). G is [`Cell::gates`].
+    Recurrent(Recurrent),
+}
+
+/// The settings of a recurrent layer ([`Op::Recurrent`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Recurrent {
+    pub cell: Cell,
+    pub direction: Direction,
+    pub hidden: usize,
+    /// Each direction's activations, forward first: LSTM f, g, h; GRU f,
+    /// g; RNN f (ONNX's names for them).
+    pub activations: Vec<UnaryOp>,
+    /// Bound on the gates' inputs before their activations (ONNX `clip`).
+    pub clip: Option<f32>,
+}
+
+/// A recurrent layer's cell; gates in ONNX's order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Cell {
+    /// Gates i, o, f, c, with peepholes.
+    Lstm,
+    /// Gates z, r, h; with `linear_before_reset`, r scales `R·h + b`
+    /// rather than h.
+    Gru {
+        linear_before_reset: bool,
+    },
+    Rnn,
+}
+
+impl Cell {
+    pub fn gates(self) -> usize {
+        match self {
+            Cell::Lstm => 4,
+            Cell::Gru { .. } => 3,
+            Cell::Rnn => 1,
+        }
+    }
+    /// Activations per direction.
+    pub fn activations(self) -> usize {
+        match self {
+            Cell::Lstm => 3,
+            Cell::Gru { .. } => 2,
+            Cell::Rnn => 1,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Cell::Lstm => "LSTM",
+            Cell::Gru { .. } => "GRU",
+            Cell::Rnn => "RNN",
+        }
+    }
+}
+
+/// Which way a recurrent layer reads the sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Direction {
+    Forward,
+    Reverse,
+    /// Forward (direction 0), then reverse (direction 1).
+    Bidirectional,
+}
+
+impl Direction {
+    pub fn count(self) -> usize {
+        match self {
+            Direction::Bidirectional => 2,
+            _ => 1,
+        }
+    }
+    /// Whether direction `d` reads the sequence backwards.
+    pub fn reverse(self, d: usize) -> bool {
+        self == Direction::Reverse || d == 1
+    }
 }
 
 /// Comparisons with numpy broadcasting (NaN compares false).
@@ -808,6 +931,7 @@ impl Op {
             Op::Compare(c) => c.name(),
             Op::Bitwise(b) => b.name(),
             Op::Where => "Where",
+            Op::Recurrent(r) => r.cell.name(),
             Op::Pad { .. } => "Pad",
             Op::Resize { .. } => "Resize",
             Op::ReduceMean { .. } => "ReduceMean",
@@ -1267,6 +1391,54 @@ impl Op {
                     )));
                 }
                 one(dtype, shape)
+            }
+            Op::Recurrent(r) => {
+                let lstm = r.cell == Cell::Lstm;
+                let n = if lstm { 8 } else { 6 };
+                arity(n, n)?;
+                let x = &ins[0].shape;
+                if x.len() != 3 {
+                    return Err(bad(format!(
+                        "input of shape {x:?}, not [seq, batch, features]"
+                    )));
+                }
+                want_f32(0)?;
+                let (seq, batch, features) = (x[0], x[1], x[2]);
+                let (dirs, gh, h) = (r.direction.count(), r.cell.gates() * r.hidden, r.hidden);
+                let mut want = vec![
+                    (1, vec![dirs, gh, features]),
+                    (2, vec![dirs, gh, h]),
+                    (3, vec![dirs, 2 * gh]),
+                    (5, vec![dirs, batch, h]),
+                ];
+                if lstm {
+                    want.push((6, vec![dirs, batch, h]));
+                    want.push((7, vec![dirs, 3 * h]));
+                }
+                for (i, shape) in want {
+                    want_f32(i)?;
+                    if ins[i].shape != shape {
+                        return Err(bad(format!(
+                            "input {i} of shape {:?}, {shape:?} expected",
+                            ins[i].shape
+                        )));
+                    }
+                }
+                if ins[4].dtype != DType::I64 || ins[4].shape != [batch] {
+                    return Err(bad(format!("sequence lengths must be i64 [{batch}]")));
+                }
+                if r.activations.len() != dirs * r.cell.activations() {
+                    return Err(bad(format!("{} activations", r.activations.len())));
+                }
+                let state = TypeInfo::new(DType::F32, vec![dirs, batch, h]);
+                let mut outs = vec![
+                    TypeInfo::new(DType::F32, vec![seq, dirs, batch, h]),
+                    state.clone(),
+                ];
+                if lstm {
+                    outs.push(state);
+                }
+                Ok(outs)
             }
             Op::ScatterNd { .. } => {
                 arity(3, 3)?;

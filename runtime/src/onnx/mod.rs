@@ -5,6 +5,7 @@
 mod ops;
 mod qdq;
 mod qops;
+mod recurrent;
 mod tensor;
 
 use std::collections::HashMap;

@@ -27,9 +27,23 @@ impl Attrs<'_> {
     fn ints(&self, name: &str) -> Option<Vec<i64>> {
         self.get(name).map(|a| a.ints.clone())
     }
-    fn string(&self, name: &str, default: &str) -> String {
+    pub(super) fn string(&self, name: &str, default: &str) -> String {
         self.get(name).map_or(default.to_string(), |a| {
             String::from_utf8_lossy(&a.s).into_owned()
+        })
+    }
+    pub(super) fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+    pub(super) fn floats(&self, name: &str) -> Vec<f32> {
+        self.get(name).map_or_else(Vec::new, |a| a.floats.clone())
+    }
+    pub(super) fn strings(&self, name: &str) -> Vec<String> {
+        self.get(name).map_or_else(Vec::new, |a| {
+            a.strings
+                .iter()
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect()
         })
     }
 }
@@ -463,6 +477,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             simple(imp, Op::Compare(CompareOp::Equal), vec![req(0)?, zero])
         }
         "Where" => simple(imp, Op::Where, vec![req(0)?, req(1)?, req(2)?]),
+        "LSTM" | "GRU" | "RNN" => super::recurrent::convert(imp, &c, &inputs, &outs),
         // IsNaN(x) is (x == x) == 0; IsInf compares with the infinities
         // it detects, both joined by Or.
         "IsNaN" => {

@@ -13,8 +13,8 @@ use super::scalar::reference::Reference;
 use super::{specs, Isa, KernelSpec, Operand};
 use crate::exec::kernels::contract::Kernel;
 use crate::ir::{
-    BinaryOp, ConvGeometry, CoordTransform, NearestMode, Op, PoolGeometry, PoolKind, ResizeMode,
-    Tensor, TypeInfo, UnaryOp,
+    BinaryOp, Cell, ConvGeometry, CoordTransform, Direction, NearestMode, Op, PoolGeometry,
+    PoolKind, Recurrent, ResizeMode, Tensor, TypeInfo, UnaryOp,
 };
 
 /// One node to test: its op and inputs (constants where weights go).
@@ -28,12 +28,12 @@ impl Case {
     fn infos(&self) -> Vec<TypeInfo> {
         self.inputs
             .iter()
-            .map(|t| TypeInfo::f32(t.shape().to_vec()))
+            .map(|t| TypeInfo::new(t.dtype(), t.shape().to_vec()))
             .collect()
     }
-    fn output(&self, infos: &[TypeInfo]) -> TypeInfo {
+    fn outputs(&self, infos: &[TypeInfo]) -> Vec<TypeInfo> {
         let refs: Vec<&TypeInfo> = infos.iter().collect();
-        self.op.infer("case", &refs).expect("case shape")[0].clone()
+        self.op.infer("case", &refs).expect("case shape")
     }
     fn operands<'a>(&'a self, infos: &'a [TypeInfo]) -> Vec<Operand<'a>> {
         infos
@@ -582,6 +582,64 @@ fn global_pool_cases() -> Vec<Case> {
     v
 }
 
+/// Recurrent layers: every cell, both directions, a hidden size off the
+/// tile and vector widths, sequences of different lengths, clipping.
+fn recurrent_cases() -> Vec<Case> {
+    let (seq, batch, features, h) = (5, 2, 9, 7);
+    let mut v = Vec::new();
+    for (cell, direction, clip) in [
+        (Cell::Lstm, Direction::Bidirectional, Some(1.5)),
+        (Cell::Lstm, Direction::Reverse, None),
+        (
+            Cell::Gru {
+                linear_before_reset: true,
+            },
+            Direction::Forward,
+            None,
+        ),
+        (
+            Cell::Gru {
+                linear_before_reset: false,
+            },
+            Direction::Bidirectional,
+            Some(2.0),
+        ),
+        (Cell::Rnn, Direction::Reverse, None),
+    ] {
+        let (dirs, g) = (direction.count(), cell.gates());
+        let defaults: &[UnaryOp] = match cell {
+            Cell::Lstm => &[UnaryOp::Sigmoid, UnaryOp::Tanh, UnaryOp::Tanh],
+            Cell::Gru { .. } => &[UnaryOp::Sigmoid, UnaryOp::Tanh],
+            Cell::Rnn => &[UnaryOp::Tanh],
+        };
+        let mut inputs = vec![
+            tensor(&[seq, batch, features], 1),
+            tensor(&[dirs, g * h, features], 2),
+            tensor(&[dirs, g * h, h], 3),
+            tensor(&[dirs, 2 * g * h], 4),
+            Tensor::from_i64(vec![batch], vec![seq as i64, 3]).unwrap(),
+            tensor(&[dirs, batch, h], 5),
+        ];
+        if cell == Cell::Lstm {
+            inputs.push(tensor(&[dirs, batch, h], 6));
+            inputs.push(tensor(&[dirs, 3 * h], 7));
+        }
+        let constant = (0..inputs.len()).map(|i| (1..4).contains(&i)).collect();
+        v.push(Case {
+            op: Op::Recurrent(Recurrent {
+                cell,
+                direction,
+                hidden: h,
+                activations: defaults.repeat(dirs),
+                clip,
+            }),
+            inputs,
+            constant,
+        });
+    }
+    v
+}
+
 fn all_cases() -> Vec<Case> {
     let mut v = conv_cases();
     v.extend(pool_cases());
@@ -590,33 +648,40 @@ fn all_cases() -> Vec<Case> {
     v.extend(resize_cases());
     v.extend(dense_cases());
     v.extend(elementwise_cases());
+    v.extend(recurrent_cases());
     v
 }
 
-/// Runs `kernel` on `case` with `threads`, returning its output.
-fn run(kernel: &dyn Kernel, case: &Case, out: &TypeInfo, threads: &Threads) -> Vec<f32> {
+/// Runs `kernel` on `case` with `threads`, returning its (f32) outputs.
+fn run(kernel: &dyn Kernel, case: &Case, outs: &[TypeInfo], threads: &Threads) -> Vec<Vec<f32>> {
     let ins: Vec<Input> = case.inputs.iter().map(Input::of).collect();
-    let mut y = vec![f32::NAN; out.shape.iter().product()];
+    let mut ys: Vec<Vec<f32>> = outs
+        .iter()
+        .map(|o| vec![f32::NAN; o.shape.iter().product()])
+        .collect();
     let mut scratch = vec![f32::NAN; kernel.scratch_bytes(threads.count()).div_ceil(4)];
-    let mut outs = [Output {
-        shape: &out.shape,
-        data: ViewMut::F32(&mut y),
-    }];
+    let mut views: Vec<Output> = outs
+        .iter()
+        .zip(&mut ys)
+        .map(|(o, y)| Output {
+            shape: &o.shape,
+            data: ViewMut::F32(y),
+        })
+        .collect();
     kernel
-        .run(&ins, &mut outs, &mut scratch, threads)
+        .run(&ins, &mut views, &mut scratch, threads)
         .expect("kernel run");
-    y
+    ys
 }
 
 /// Checks every spec of `isa` that accepts `case` against the reference;
 /// returns the families that accepted it.
 fn check(isa_specs: &[KernelSpec], case: &Case, pool: &rayon::ThreadPool) -> Vec<&'static str> {
     let infos = case.infos();
-    let out = case.output(&infos);
+    let outs = case.outputs(&infos);
     let operands = case.operands(&infos);
-    let outs = [out.clone()];
     let reference = Reference::new(&case.op, &operands, &outs);
-    let want = run(&reference, case, &out, &Threads::single());
+    let want = run(&reference, case, &outs, &Threads::single()).concat();
     let mut accepted = Vec::new();
     for spec in isa_specs {
         let Some(kernel) = (spec.build)(&case.op, &operands, &outs) else {
@@ -624,7 +689,7 @@ fn check(isa_specs: &[KernelSpec], case: &Case, pool: &rayon::ThreadPool) -> Vec
         };
         accepted.push(spec.family);
         for threads in [Threads::single(), Threads::pool(pool)] {
-            let got = run(kernel.as_ref(), case, &out, &threads);
+            let got = run(kernel.as_ref(), case, &outs, &threads).concat();
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
                 assert!(
                     (g - w).abs() <= 1e-4 * w.abs().max(1.0),
@@ -698,7 +763,7 @@ fn dispatch_picks_the_best_isa() {
         let chosen = cases.iter().find_map(|case| {
             let infos = case.infos();
             let operands = case.operands(&infos);
-            let outs = [case.output(&infos)];
+            let outs = case.outputs(&infos);
             (spec.build)(&case.op, &operands, &outs)?;
             Some(super::prepare(best, &case.op, &operands, &outs).name())
         });

@@ -355,6 +355,8 @@ impl Epilogue {
             Some(UnaryOp::LeakyRelu { alpha }) => y
                 .iter_mut()
                 .for_each(|v| *v = if *v >= 0.0 { *v } else { alpha * *v }),
+            Some(UnaryOp::Sigmoid) => y.iter_mut().for_each(|v| *v = crate::ir::sigmoid(*v)),
+            Some(UnaryOp::Tanh) => y.iter_mut().for_each(|v| *v = crate::ir::tanh(*v)),
             Some(a) => y.iter_mut().for_each(|v| *v = a.apply(*v)),
         }
     }

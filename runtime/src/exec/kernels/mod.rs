@@ -19,6 +19,7 @@ mod qconformance;
 pub mod qdepthwise;
 pub mod qelementwise;
 pub mod qgemm;
+pub mod recurrent;
 pub mod resize;
 pub mod scalar;
 pub mod simd;
@@ -291,6 +292,18 @@ fn build_global_pool<S: Simd>(
     })
 }
 
+fn build_recurrent<S: Simd>(
+    op: &Op,
+    ins: &[Operand],
+    outs: &[TypeInfo],
+) -> Option<Box<dyn Kernel>> {
+    let Op::Recurrent(rec) = op else {
+        return None;
+    };
+    let kernel = recurrent::RecurrentGemm::build(S::detect()?, rec, ins, outs)?;
+    Some(Box::new(kernel))
+}
+
 /// The kernel families every SIMD ISA provides, most specific first.
 fn simd_specs<S: Simd>() -> Vec<KernelSpec> {
     let spec = |family, build| KernelSpec {
@@ -310,6 +323,7 @@ fn simd_specs<S: Simd>() -> Vec<KernelSpec> {
         spec("channel_affine", build_channel_affine::<S>),
         spec("resize", build_resize::<S>),
         spec("global_pool", build_global_pool::<S>),
+        spec("recurrent", build_recurrent::<S>),
     ]
 }
 

@@ -27,6 +27,7 @@ pub struct KernelNames {
     pub channel_affine: &'static str,
     pub resize: &'static str,
     pub global_pool: &'static str,
+    pub recurrent: &'static str,
 }
 
 /// An ISA token: a [`MicroKernel`] plus the shared loops compiled for it.
@@ -83,6 +84,8 @@ pub trait Simd: MicroKernel {
         rows: &mut [f32],
         y: &mut [f32],
     );
+    /// [`super::recurrent::gemv_columns`] compiled for the ISA.
+    fn gemv_columns(self, a: &[f32], x: &[f32], y: &mut [f32]);
     /// [`super::frame::accumulate_row`] compiled for the ISA.
     fn frame_accumulate(self, acc: &mut [f32], row: &[u8], weight: f32);
     /// [`super::frame::gather_channel`] compiled for the ISA.
@@ -297,6 +300,11 @@ macro_rules! impl_simd {
             }
 
             #[target_feature(enable = $features)]
+            pub unsafe fn gemv_columns(a: &[f32], x: &[f32], y: &mut [f32]) {
+                $crate::exec::kernels::recurrent::gemv_columns(a, x, y)
+            }
+
+            #[target_feature(enable = $features)]
             pub unsafe fn frame_accumulate(acc: &mut [f32], row: &[u8], weight: f32) {
                 $crate::exec::kernels::frame::accumulate_row(acc, row, weight)
             }
@@ -348,6 +356,7 @@ macro_rules! impl_simd {
                 channel_affine: concat!("f32_channel_affine_", $suffix),
                 resize: concat!("f32_resize2d_", $suffix),
                 global_pool: concat!("f32_global_pool_", $suffix),
+                recurrent: concat!("f32_recurrent_gemm_", $tile, "_", $suffix),
             };
 
         impl $crate::exec::kernels::simd::Simd for $isa {
@@ -459,6 +468,10 @@ macro_rules! impl_simd {
             ) {
                 // SAFETY: as above.
                 unsafe { shared_loops::winograd_output(grid, m, stride, rows, y) }
+            }
+            fn gemv_columns(self, a: &[f32], x: &[f32], y: &mut [f32]) {
+                // SAFETY: as above.
+                unsafe { shared_loops::gemv_columns(a, x, y) }
             }
             fn frame_accumulate(self, acc: &mut [f32], row: &[u8], weight: f32) {
                 // SAFETY: as above.

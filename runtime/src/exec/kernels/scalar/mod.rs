@@ -7,6 +7,7 @@ pub mod gemm;
 pub mod movement;
 pub mod pool;
 pub mod quant;
+pub mod recurrent;
 pub mod reduce;
 pub mod reference;
 pub mod resize;

@@ -5,7 +5,7 @@ use smallvec::SmallVec;
 
 use super::conv::ConvShape;
 use super::gemm::{GemmBias, MatRef};
-use super::{conv, elementwise, gemm, movement, pool, quant, reduce, resize};
+use super::{conv, elementwise, gemm, movement, pool, quant, recurrent, reduce, resize};
 use crate::error::{Error, Result};
 use crate::exec::kernels::contract::{Input, Kernel, Output, Threads, View, ViewMut};
 use crate::exec::kernels::Operand;
@@ -48,13 +48,15 @@ impl Kernel for Reference {
 
 /// Scratch of the reference `op` on an input of shape `x`: Resize keeps two
 /// intermediates (one pass per changed axis) of at most the larger of the
-/// input and output sizes, since shrinking axes go first.
+/// input and output sizes, since shrinking axes go first; a recurrent
+/// layer its state and gate sums.
 fn scratch_words(op: &Op, x: &[usize]) -> usize {
     match op {
         Op::Resize { out_shape, .. } => {
             let biggest = x.iter().product::<usize>().max(out_shape.iter().product());
             2 * biggest
         }
+        Op::Recurrent(r) => recurrent::scratch_words(r),
         _ => 0,
     }
 }
@@ -390,6 +392,19 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
             ),
             _ => return Err(Error::Input("bitwise operands are i64".into())),
         },
+        Op::Recurrent(rec) => {
+            let x = ins[0].shape;
+            let products = recurrent::PlainProducts {
+                rec,
+                shape: [x[0], x[1], x[2]],
+                x: ins[0].f32()?,
+                w: ins[1].f32()?,
+                r: ins[2].f32()?,
+                bias: ins[3].f32()?,
+            };
+            let io = recurrent::io(ins, outs)?;
+            recurrent::recurrent(rec, [x[0], x[1]], &products, io, scratch);
+        }
         Op::Where => {
             let View::I64(cond) = ins[0].data else {
                 return Err(Error::Input("Where's condition is i64".into()));
