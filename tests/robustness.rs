@@ -671,11 +671,8 @@ fn malformed_recurrent_layers_are_typed_errors() {
             other => panic!("W {w:?}, R {r:?}: expected a typed error, got {other:?}"),
         }
     }
-    let batch_first = lstm(&[1, 8, 3], &[1, 8, 2], vec![attr_i("layout", 1)]);
-    assert!(matches!(
-        load(&batch_first),
-        Err(Error::UnsupportedOp { .. })
-    ));
+    let coupled = lstm(&[1, 8, 3], &[1, 8, 2], vec![attr_i("input_forget", 1)]);
+    assert!(matches!(load(&coupled), Err(Error::UnsupportedOp { .. })));
     let good = lstm(&[1, 8, 3], &[1, 8, 2], vec![]);
     let model = load(&good).expect("a well-formed LSTM loads");
     let x = Tensor::from_f32(vec![4, 1, 3], pseudo_random(12, 3)).unwrap();

@@ -1,6 +1,7 @@
 //! LSTM, GRU and RNN nodes into [`Op::Recurrent`]: ONNX's optional inputs
 //! become explicit constants (zeros, full sequence lengths), so the op and
-//! its kernel always see every input.
+//! its kernel always see every input; batch-first layers are transposed
+//! around it.
 
 use super::ops::Ctx;
 use super::Importer;
@@ -50,9 +51,27 @@ pub(super) fn convert(
         },
         _ => Cell::Rnn,
     };
-    if c.attrs.int("layout", 0) != 0 {
-        return Err(c.unsupported("layout 1 (batch first)"));
+    // Batch first: X, the initial states and the outputs are transposed
+    // around the op, which works on `[seq, batch, …]`.
+    let batch_first = c.attrs.int("layout", 0) != 0;
+    let swap = |imp: &mut Importer, v: ValueId| {
+        imp.add_tmp(
+            &c.name,
+            Op::Transpose {
+                perm: vec![1, 0, 2],
+            },
+            vec![v],
+        )
+    };
+    let mut inputs = inputs.to_vec();
+    if batch_first {
+        for i in [0, 5, 6] {
+            if let Some(v) = inputs.get(i).copied().flatten() {
+                inputs[i] = Some(swap(imp, v)?);
+            }
+        }
     }
+    let inputs = &inputs[..];
     if c.attrs.int("input_forget", 0) != 0 {
         return Err(c.unsupported("input_forget"));
     }
@@ -134,13 +153,36 @@ pub(super) fn convert(
         activations,
         clip: c.attrs.has("clip").then(|| c.attrs.float("clip", 0.0)),
     });
-    // Outputs the node leaves unnamed still exist, under generated names.
+    // Outputs the node leaves unnamed still exist, under generated names;
+    // batch first, the op's outputs are intermediates transposed into the
+    // named ones.
     let count = if cell == Cell::Lstm { 3 } else { 2 };
     let names: Vec<String> = (0..count)
         .map(|k| match outs.get(k) {
-            Some(n) if !n.is_empty() => n.clone(),
-            _ => format!("{}::unused_output_{k}", c.name),
+            Some(n) if !n.is_empty() && !batch_first => n.clone(),
+            _ => format!("{}::output_{k}", c.name),
         })
         .collect();
-    imp.add(&c.name, op, ins, &names).map(|_| ())
+    let ids = imp.add(&c.name, op, ins, &names)?;
+    if batch_first {
+        for (k, id) in ids.into_iter().enumerate() {
+            let Some(name) = outs.get(k).filter(|n| !n.is_empty()) else {
+                continue;
+            };
+            // Y `[seq, dirs, batch, h]` to `[batch, seq, dirs, h]`; the
+            // states `[dirs, batch, h]` to `[batch, dirs, h]`.
+            let perm = if k == 0 {
+                vec![2, 0, 1, 3]
+            } else {
+                vec![1, 0, 2]
+            };
+            imp.add(
+                &c.name,
+                Op::Transpose { perm },
+                vec![id],
+                std::slice::from_ref(name),
+            )?;
+        }
+    }
+    Ok(())
 }
