@@ -202,6 +202,16 @@ fn generic_over_dtype(op: &Op) -> bool {
     )
 }
 
+/// The operands of `v == 0`, a zero of `v`'s type beside it: on ONNX
+/// bools (i64 0/1 here) that comparison is a logical Not.
+fn equal_zero(imp: &mut Importer, c: &Ctx, v: ValueId) -> Result<Vec<ValueId>> {
+    let zero = match imp.info(v).dtype {
+        DType::F32 => Tensor::from_f32(vec![], vec![0.0])?,
+        _ => Tensor::from_i64(vec![], vec![0])?,
+    };
+    Ok(vec![v, imp.add_constant(&c.name, zero)])
+}
+
 pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
     let name = if node.name.is_empty() {
         format!(
@@ -425,24 +435,20 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 let to = imp.info(ins[0]).dtype;
                 ins[1] = imp.add_tmp(&c.name, Op::Cast { to }, vec![ins[1]])?;
             }
+            // All but the last operand fold into temporaries; the last
+            // step writes the node's output (for Mean, the sum ÷ count).
+            let (&last, rest) = ins.split_last().ok_or_else(|| c.invalid("no operands"))?;
+            let mut acc = rest[0];
+            for &v in &rest[1..] {
+                acc = imp.add_tmp(&c.name, Op::Binary(op), vec![acc, v])?;
+            }
             if node.op_type == "Mean" {
-                // The sum, then divided by the count (as numpy's mean).
-                let mut sum = ins[0];
-                for &v in &ins[1..] {
-                    sum = imp.add_tmp(&c.name, Op::Binary(op), vec![sum, v])?;
-                }
+                let sum = imp.add_tmp(&c.name, Op::Binary(op), vec![acc, last])?;
                 let count = Tensor::from_f32(vec![], vec![ins.len() as f32])?;
                 let count = imp.add_constant(&c.name, count);
                 return simple(imp, Op::Binary(BinaryOp::Div), vec![sum, count]);
             }
-            let mut acc = ins[0];
-            for (k, &v) in ins.iter().enumerate().skip(1) {
-                if k + 1 == ins.len() {
-                    return simple(imp, Op::Binary(op), vec![acc, v]);
-                }
-                acc = imp.add_tmp(&c.name, Op::Binary(op), vec![acc, v])?;
-            }
-            Ok(())
+            simple(imp, Op::Binary(op), vec![acc, last])
         }
         "Mod" => {
             let (a, b) = (req(0)?, req(1)?);
@@ -471,20 +477,19 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             };
             simple(imp, Op::Bitwise(op), vec![req(0)?, req(1)?])
         }
-        // Bools are i64 0/1: Not(x) is x == 0.
         "Not" => {
-            let zero = imp.add_constant(&c.name, Tensor::from_i64(vec![], vec![0])?);
-            simple(imp, Op::Compare(CompareOp::Equal), vec![req(0)?, zero])
+            let operands = equal_zero(imp, &c, req(0)?)?;
+            simple(imp, Op::Compare(CompareOp::Equal), operands)
         }
         "Where" => simple(imp, Op::Where, vec![req(0)?, req(1)?, req(2)?]),
         "LSTM" | "GRU" | "RNN" => super::recurrent::convert(imp, &c, &inputs, &outs),
-        // IsNaN(x) is (x == x) == 0; IsInf compares with the infinities
-        // it detects, both joined by Or.
+        // IsNaN(x) is Not(x == x); IsInf compares with the infinities it
+        // detects, both joined by Or.
         "IsNaN" => {
             let x = req(0)?;
             let equal = imp.add_tmp(&c.name, Op::Compare(CompareOp::Equal), vec![x, x])?;
-            let zero = imp.add_constant(&c.name, Tensor::from_i64(vec![], vec![0])?);
-            simple(imp, Op::Compare(CompareOp::Equal), vec![equal, zero])
+            let operands = equal_zero(imp, &c, equal)?;
+            simple(imp, Op::Compare(CompareOp::Equal), operands)
         }
         "IsInf" => {
             let x = req(0)?;
@@ -1146,16 +1151,11 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
         "Cast" => {
             let to = i32::try_from(c.attrs.int("to", 1)).map_err(|_| c.invalid("bad Cast type"))?;
             if to == super::tensor::elem::BOOL {
-                // x != 0 (NaN included) as (x == 0) == 0, in i64 0/1.
-                let x = req(0)?;
-                let zero = match imp.info(x).dtype {
-                    DType::F32 => Tensor::from_f32(vec![], vec![0.0])?,
-                    _ => Tensor::from_i64(vec![], vec![0])?,
-                };
-                let zero = imp.add_constant(&c.name, zero);
-                let is_zero = imp.add_tmp(&c.name, Op::Compare(CompareOp::Equal), vec![x, zero])?;
-                let false_ = imp.add_constant(&c.name, Tensor::from_i64(vec![], vec![0])?);
-                return simple(imp, Op::Compare(CompareOp::Equal), vec![is_zero, false_]);
+                // x != 0 (NaN included) as Not(x == 0).
+                let operands = equal_zero(imp, &c, req(0)?)?;
+                let is_zero = imp.add_tmp(&c.name, Op::Compare(CompareOp::Equal), operands)?;
+                let operands = equal_zero(imp, &c, is_zero)?;
+                return simple(imp, Op::Compare(CompareOp::Equal), operands);
             }
             let dtype = super::tensor::dtype_of(to)
                 .ok_or_else(|| c.unsupported(format!("Cast to type {to}")))?;

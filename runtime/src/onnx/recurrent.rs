@@ -38,6 +38,37 @@ fn activation(
     })
 }
 
+/// The layer's activations, `dirs` times the cell's: as the node names
+/// them, else ONNX's defaults.
+fn activations(c: &Ctx, cell: Cell, dirs: usize) -> Result<Vec<UnaryOp>> {
+    let names = c.attrs.strings("activations");
+    let defaults: &[&str] = match cell {
+        Cell::Lstm => &["Sigmoid", "Tanh", "Tanh"],
+        Cell::Gru { .. } => &["Sigmoid", "Tanh"],
+        Cell::Rnn => &["Tanh"],
+    };
+    let count = dirs * cell.activations();
+    let names: Vec<&str> = if names.is_empty() {
+        defaults.iter().copied().cycle().take(count).collect()
+    } else if names.len() == count {
+        names.iter().map(String::as_str).collect()
+    } else {
+        let given = names.len();
+        return Err(c.invalid(format!("{given} activations, {count} expected")));
+    };
+    let (mut alphas, mut betas) = (
+        c.attrs.floats("activation_alpha").into_iter(),
+        c.attrs.floats("activation_beta").into_iter(),
+    );
+    names
+        .iter()
+        .map(|n| {
+            activation(n, &mut alphas, &mut betas)
+                .ok_or_else(|| c.unsupported(format!("activation {n}")))
+        })
+        .collect()
+}
+
 pub(super) fn convert(
     imp: &mut Importer,
     c: &Ctx,
@@ -51,6 +82,9 @@ pub(super) fn convert(
         },
         _ => Cell::Rnn,
     };
+    if c.attrs.int("input_forget", 0) != 0 {
+        return Err(c.unsupported("input_forget"));
+    }
     // Batch first: X, the initial states and the outputs are transposed
     // around the op, which works on `[seq, batch, …]`.
     let batch_first = c.attrs.int("layout", 0) != 0;
@@ -72,9 +106,6 @@ pub(super) fn convert(
         }
     }
     let inputs = &inputs[..];
-    if c.attrs.int("input_forget", 0) != 0 {
-        return Err(c.unsupported("input_forget"));
-    }
     let direction = match c.attrs.string("direction", "forward").as_str() {
         "forward" => Direction::Forward,
         "reverse" => Direction::Reverse,
@@ -117,35 +148,7 @@ pub(super) fn convert(
         ins.push(or_default(imp, 6, vec![dirs, batch, hidden], DType::F32)?);
         ins.push(or_default(imp, 7, vec![dirs, 3 * hidden], DType::F32)?);
     }
-    let names = c.attrs.strings("activations");
-    let per = cell.activations();
-    let defaults: &[&str] = match cell {
-        Cell::Lstm => &["Sigmoid", "Tanh", "Tanh"],
-        Cell::Gru { .. } => &["Sigmoid", "Tanh"],
-        Cell::Rnn => &["Tanh"],
-    };
-    let names: Vec<&str> = if names.is_empty() {
-        defaults.iter().copied().cycle().take(per * dirs).collect()
-    } else if names.len() == per * dirs {
-        names.iter().map(String::as_str).collect()
-    } else {
-        return Err(c.invalid(format!(
-            "{} activations, {} expected",
-            names.len(),
-            per * dirs
-        )));
-    };
-    let (mut alphas, mut betas) = (
-        c.attrs.floats("activation_alpha").into_iter(),
-        c.attrs.floats("activation_beta").into_iter(),
-    );
-    let activations = names
-        .iter()
-        .map(|n| {
-            activation(n, &mut alphas, &mut betas)
-                .ok_or_else(|| c.unsupported(format!("activation {n}")))
-        })
-        .collect::<Result<_>>()?;
+    let activations = activations(c, cell, dirs)?;
     let op = Op::Recurrent(Recurrent {
         cell,
         direction,

@@ -10,7 +10,11 @@ use super::{residual_input, Operand};
 use crate::error::Result;
 use crate::ir::{ConvGeometry, UnaryOp};
 
-/// Shortest K read in place (implicit GEMM) rather than through im2col.
+/// Shortest K read in place (implicit GEMM) rather than packed from the
+/// padded copy: a 3×3 stem on 3 channels (K = 27) ran 3.3 ms in place in
+/// SqueezeNet1.1 on AVX2 against 1.9 ms through the im2col packing this
+/// replaced (and that packing is itself slower than packing from the copy,
+/// 1.43 against 0.89 ms for a MobileNetV2-shaped stem alone).
 const MIN_IN_PLACE_K: usize = 32;
 
 /// One group's packed weights and epilogue (bias rows of that group).

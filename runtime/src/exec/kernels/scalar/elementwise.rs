@@ -1,7 +1,7 @@
 //! Elementwise ops: unary functions, broadcasting binary ops, PRelu and the
 //! per-channel affine (BatchNorm).
 
-use crate::ir::{BinaryOp, UnaryOp};
+use crate::ir::{BinaryOp, CompareOp, UnaryOp};
 
 #[inline(always)]
 pub fn unary(op: UnaryOp, x: &[f32], y: &mut [f32]) {
@@ -144,6 +144,17 @@ pub fn binary_i64(
     y: &mut [i64],
 ) {
     broadcast_binary(a, b, y_shape, y, |x, z| op.apply_i64(x, z));
+}
+
+/// `y = (a op b)` as i64 1 or 0, with broadcasting.
+pub fn compare<T: PartialOrd + Copy>(
+    op: CompareOp,
+    a: (&[T], &[usize]),
+    b: (&[T], &[usize]),
+    y_shape: &[usize],
+    y: &mut [i64],
+) {
+    broadcast_binary(a, b, y_shape, y, |x, z| i64::from(op.apply(x, z)));
 }
 
 /// `out = if cond { x } else { y }` elementwise, all three broadcast to

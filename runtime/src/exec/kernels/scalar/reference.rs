@@ -363,21 +363,13 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
             elementwise::broadcast_binary(from, from, out_shape, y, |v, _| v)
         }),
         Op::Compare(c) => {
-            let y = match &mut outs[0].data {
-                ViewMut::I64(y) => y,
-                _ => return Err(Error::Input("a comparison's output is i64".into())),
-            };
             let (sa, sb) = (ins[0].shape, ins[1].shape);
-            match (ins[0].data, ins[1].data) {
-                (View::F32(a), View::F32(b)) => {
-                    elementwise::broadcast_binary((a, sa), (b, sb), out_shape, y, |x, z| {
-                        i64::from(c.apply(x, z))
-                    })
+            match (ins[0].data, ins[1].data, &mut outs[0].data) {
+                (View::F32(a), View::F32(b), ViewMut::I64(y)) => {
+                    elementwise::compare(*c, (a, sa), (b, sb), out_shape, y)
                 }
-                (View::I64(a), View::I64(b)) => {
-                    elementwise::broadcast_binary((a, sa), (b, sb), out_shape, y, |x, z| {
-                        i64::from(c.apply(x, z))
-                    })
+                (View::I64(a), View::I64(b), ViewMut::I64(y)) => {
+                    elementwise::compare(*c, (a, sa), (b, sb), out_shape, y)
                 }
                 _ => return Err(Error::Input("compared operands differ in type".into())),
             }
