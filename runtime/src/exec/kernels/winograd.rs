@@ -240,10 +240,15 @@ impl<S: Simd> Winograd<S> {
         let mut dst: Vec<&mut [f32]> = u.iter_mut().map(|a| a.data.as_mut_slice()).collect();
         let dst: &mut [&mut [f32]; POSITIONS] = dst.as_mut_slice().try_into().ok()?;
         for (o, filters) in w.chunks_exact(9 * cin).take(cout).enumerate() {
-            for (i, g) in filters.chunks_exact(9).enumerate() {
-                let at = PackedA::index(cout, cin, S::MR, o, i);
-                for (d, v) in dst.iter_mut().zip(filter_tile(g)) {
-                    d[at] = v;
+            // Within a K block, consecutive inputs are MR values apart.
+            for k0 in (0..cin).step_by(gemm::KC) {
+                let first = PackedA::index(cout, cin, S::MR, o, k0);
+                let block = &filters[9 * k0..][..9 * gemm::KC.min(cin - k0)];
+                for (p, g) in block.chunks_exact(9).enumerate() {
+                    let at = first + p * S::MR;
+                    for (d, v) in dst.iter_mut().zip(filter_tile(g)) {
+                        d[at] = v;
+                    }
                 }
             }
         }
