@@ -643,6 +643,55 @@ fn dynamic_dims_run_at_every_shape_in_one_session() {
     ));
 }
 
+/// An input feeding an operand that must be known when the model is
+/// prepared (here a Reshape's target shape) is named by a typed error at
+/// load. Given its value at load, it becomes a constant: the model takes
+/// only its other inputs and reshapes to that value. A value whose type
+/// does not fit the input's declared one is refused.
+#[test]
+fn inputs_needed_to_prepare_are_named_then_fixed_at_load() {
+    let mut shape_input = value_info("shape", &[2]);
+    if let Some(tract_onnx::pb::type_proto::Value::TensorType(t)) =
+        shape_input.r#type.as_mut().and_then(|t| t.value.as_mut())
+    {
+        t.elem_type = 7; // int64
+    }
+    let bytes = model_bytes(
+        vec![node("Reshape", &["x", "shape"], &["y"], vec![])],
+        vec![],
+        vec![value_info("x", &[2, 3, 4]), shape_input],
+        vec![value_info("y", &[])],
+        13,
+    );
+    match Model::from_onnx_bytes(&bytes, &LoadOptions::default()) {
+        Err(Error::InputValueNeeded { input, op_type, .. }) => {
+            assert_eq!((input.as_str(), op_type.as_str()), ("shape", "Reshape"))
+        }
+        other => panic!("expected the input to be named, got {other:?}"),
+    }
+    let with = |value: Tensor| LoadOptions {
+        input_values: [("shape".to_string(), value)].into(),
+        ..LoadOptions::default()
+    };
+    let shape = Tensor::from_i64(vec![2], vec![4, -1]).unwrap();
+    let model = Model::from_onnx_bytes(&bytes, &with(shape)).expect("load");
+    let names: Vec<String> = model.inputs().into_iter().map(|i| i.name).collect();
+    assert_eq!(names, ["x"]);
+    let x = Tensor::from_f32(vec![2, 3, 4], pseudo_random(24, 3)).unwrap();
+    let y = model.session().unwrap().run(&[&x]).expect("run");
+    assert_eq!(y[0].shape(), &[4, 6]);
+    assert_eq!(y[0].to_f32_vec(), x.to_f32_vec());
+    for bad in [
+        Tensor::from_f32(vec![2], vec![4.0, 6.0]).unwrap(),
+        Tensor::from_i64(vec![3], vec![4, 6, 1]).unwrap(),
+    ] {
+        match Model::from_onnx_bytes(&bytes, &with(bad)) {
+            Err(Error::Input(_)) => {}
+            other => panic!("expected a typed input error, got {other:?}"),
+        }
+    }
+}
+
 /// Recurrent layers with inconsistent weights or unsupported settings give
 /// typed errors, never a panic.
 #[test]

@@ -65,7 +65,7 @@ impl From<squeeze::Error> for Failure {
         use squeeze::Error as E;
         let status = match &e {
             E::Io { .. } => SqzStatus::Io,
-            E::UnsupportedOp { .. } => SqzStatus::Unsupported,
+            E::UnsupportedOp { .. } | E::InputValueNeeded { .. } => SqzStatus::Unsupported,
             E::Frame(_) => SqzStatus::Frame,
             E::Input(_) | E::Shape(_) => SqzStatus::InvalidArgument,
             E::Malformed(_)

@@ -23,6 +23,15 @@ pub enum Error {
         opset: i64,
         reason: String,
     },
+    /// A model input feeds an operand that must be known when the model is
+    /// prepared (a Reshape's shape, a Reduce's axes, a Resize's scales…).
+    #[error("input {input:?} feeds {what} of node {node:?} ({op_type}), which must be known when the model is prepared: give the input's value at load (LoadOptions::input_values, or --input-value {input}=FILE.npy)")]
+    InputValueNeeded {
+        input: String,
+        node: String,
+        op_type: String,
+        what: String,
+    },
     #[error("invalid graph at node {node:?}: {reason}")]
     InvalidGraph { node: String, reason: String },
     #[error("the graph has a cycle through node {0:?}")]

@@ -21,6 +21,12 @@ pub struct LoadOptions {
     pub optimize: bool,
     /// Concrete shapes for inputs with dynamic dims, by input name.
     pub input_shapes: HashMap<String, Vec<usize>>,
+    /// Values of `.onnx` inputs fixed at load, by input name: each becomes
+    /// a constant of the model and is no longer one of its inputs. For an
+    /// input feeding an operand that must be known when the model is
+    /// prepared ([`Error::InputValueNeeded`] names it): a Reshape's shape,
+    /// a Reduce's axes, a Resize's scales, a Pad's pads…
+    pub input_values: HashMap<String, Tensor>,
     /// Caps and checks for `.sqz` files. The whole-file SHA-256 is off by
     /// default (per-section checksums always run); turn it on for downloads.
     pub limits: Limits,
@@ -37,6 +43,7 @@ impl Default for LoadOptions {
         LoadOptions {
             optimize: true,
             input_shapes: HashMap::new(),
+            input_values: HashMap::new(),
             // A phone model over 1 GiB is a hostile or broken file.
             limits: Limits {
                 verify_sha256: false,
@@ -146,6 +153,7 @@ impl Specializer {
             .collect();
         let import = crate::onnx::ImportOptions {
             input_shapes: input_shapes.clone(),
+            input_values: self.opts.input_values.clone(),
         };
         let mut timings = LoadTimings::default();
         let (graph, _) = timings.time("import", || {
@@ -292,6 +300,7 @@ impl Model {
     ) -> Result<Model> {
         let import = crate::onnx::ImportOptions {
             input_shapes: opts.input_shapes.clone(),
+            input_values: opts.input_values.clone(),
         };
         let (graph, info) =
             timings.time("import", || crate::onnx::import_bytes(&bytes, dir, &import))?;

@@ -72,6 +72,12 @@ pub struct LoadArgs {
     /// Shape of an input with dynamic dims, e.g. `x=1x3x224x224` (repeatable).
     #[arg(long = "input-shape", value_name = "NAME=DIMS")]
     pub input_shapes: Vec<String>,
+    /// Fix an `.onnx` input's value at load, from a `.npy` file, e.g.
+    /// `axes=axes.npy` (repeatable): for an input feeding an operand that
+    /// must be known when the model is prepared (a Reshape's shape…). The
+    /// input is then no longer given at run time.
+    #[arg(long = "input-value", value_name = "NAME=FILE.npy")]
+    pub input_values: Vec<String>,
     /// Skip the optimizer passes.
     #[arg(long)]
     pub no_opt: bool,
@@ -108,9 +114,17 @@ impl LoadArgs {
                 .ok_or_else(|| Error::Input(format!("--input-shape {s:?}: expected NAME=DIMS")))?;
             shapes.insert(name.to_string(), parse_dims(dims)?);
         }
+        let mut values = HashMap::new();
+        for s in &self.input_values {
+            let (name, path) = s.split_once('=').ok_or_else(|| {
+                Error::Input(format!("--input-value {s:?}: expected NAME=FILE.npy"))
+            })?;
+            values.insert(name.to_string(), crate::npy::read(path.as_ref())?);
+        }
         let mut opts = LoadOptions {
             optimize: !self.no_opt,
             input_shapes: shapes,
+            input_values: values,
             ..LoadOptions::default()
         };
         opts.limits.verify_sha256 = self.verify;

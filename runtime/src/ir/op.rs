@@ -65,6 +65,77 @@ pub enum UnaryOp {
     Gelu {
         tanh: bool,
     },
+    Trig(Trig),
+    /// `x + bias` below `-lambd`, `x - bias` above `lambd`, else 0.
+    Shrink {
+        bias: f32,
+        lambd: f32,
+    },
+}
+
+/// Trigonometric and hyperbolic functions and their inverses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Trig {
+    Sin,
+    Cos,
+    Tan,
+    Asin,
+    Acos,
+    Atan,
+    Sinh,
+    Cosh,
+    Asinh,
+    Acosh,
+    Atanh,
+}
+
+impl Trig {
+    pub const ALL: [Trig; 11] = [
+        Trig::Sin,
+        Trig::Cos,
+        Trig::Tan,
+        Trig::Asin,
+        Trig::Acos,
+        Trig::Atan,
+        Trig::Sinh,
+        Trig::Cosh,
+        Trig::Asinh,
+        Trig::Acosh,
+        Trig::Atanh,
+    ];
+
+    /// The ONNX op name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Trig::Sin => "Sin",
+            Trig::Cos => "Cos",
+            Trig::Tan => "Tan",
+            Trig::Asin => "Asin",
+            Trig::Acos => "Acos",
+            Trig::Atan => "Atan",
+            Trig::Sinh => "Sinh",
+            Trig::Cosh => "Cosh",
+            Trig::Asinh => "Asinh",
+            Trig::Acosh => "Acosh",
+            Trig::Atanh => "Atanh",
+        }
+    }
+
+    fn apply(self, x: f32) -> f32 {
+        match self {
+            Trig::Sin => x.sin(),
+            Trig::Cos => x.cos(),
+            Trig::Tan => x.tan(),
+            Trig::Asin => x.asin(),
+            Trig::Acos => x.acos(),
+            Trig::Atan => x.atan(),
+            Trig::Sinh => x.sinh(),
+            Trig::Cosh => x.cosh(),
+            Trig::Asinh => x.asinh(),
+            Trig::Acosh => x.acosh(),
+            Trig::Atanh => x.atanh(),
+        }
+    }
 }
 
 impl UnaryOp {
@@ -149,6 +220,16 @@ impl UnaryOp {
             UnaryOp::Gelu { tanh: true } => {
                 let k = (2.0 / std::f32::consts::PI).sqrt();
                 0.5 * x * (1.0 + (k * (x + 0.044715 * x * x * x)).tanh())
+            }
+            UnaryOp::Trig(t) => t.apply(x),
+            UnaryOp::Shrink { bias, lambd } => {
+                if x < -lambd {
+                    x + bias
+                } else if x > lambd {
+                    x - bias
+                } else {
+                    0.0
+                }
             }
         }
     }
@@ -633,6 +714,28 @@ pub enum Op {
     /// Outputs: y `[seq, dirs, batch, hidden]`, last h, and for an LSTM
     /// last c (like h). G is [`Cell::gates`].
     Recurrent(Recurrent),
+    /// TopK: the `k` largest (or smallest) values of f32 x along `axis`,
+    /// in order, ties by the lower index; outputs the values and their i64
+    /// indices.
+    TopK {
+        axis: usize,
+        k: usize,
+        largest: bool,
+    },
+    /// GatherND: the slices of x (any dtype) that the last axis of the i64
+    /// indices addresses (negative from the end), the first `batch_dims`
+    /// axes of both shared.
+    GatherNd {
+        batch_dims: usize,
+    },
+    /// OneHot: i64 or f32 indices (negative from `depth`) to a new axis
+    /// `axis` of `depth`, holding the second input's `[off, on]` values:
+    /// `on` at each index, `off` elsewhere (and everywhere for an index
+    /// out of range).
+    OneHot {
+        axis: usize,
+        depth: usize,
+    },
 }
 
 /// The settings of a recurrent layer ([`Op::Recurrent`]).
@@ -889,6 +992,8 @@ impl Op {
                 UnaryOp::ThresholdedRelu { .. } => "ThresholdedRelu",
                 UnaryOp::Mish => "Mish",
                 UnaryOp::Gelu { .. } => "Gelu",
+                UnaryOp::Trig(t) => t.name(),
+                UnaryOp::Shrink { .. } => "Shrink",
             },
             Op::Binary(b) => match b {
                 BinaryOp::Add => "Add",
@@ -932,6 +1037,9 @@ impl Op {
             Op::Bitwise(b) => b.name(),
             Op::Where => "Where",
             Op::Recurrent(r) => r.cell.name(),
+            Op::TopK { .. } => "TopK",
+            Op::GatherNd { .. } => "GatherND",
+            Op::OneHot { .. } => "OneHot",
             Op::Pad { .. } => "Pad",
             Op::Resize { .. } => "Resize",
             Op::ReduceMean { .. } => "ReduceMean",
@@ -1391,6 +1499,51 @@ impl Op {
                     )));
                 }
                 one(dtype, shape)
+            }
+            Op::TopK { axis, k, .. } => {
+                arity(1, 1)?;
+                want_f32(0)?;
+                let mut out = ins[0].shape.clone();
+                if *axis >= out.len() || *k > out[*axis] {
+                    return Err(bad(format!("top {k} on axis {axis} of {out:?}")));
+                }
+                out[*axis] = *k;
+                Ok(vec![
+                    TypeInfo::new(DType::F32, out.clone()),
+                    TypeInfo::new(DType::I64, out),
+                ])
+            }
+            Op::GatherNd { batch_dims } => {
+                arity(2, 2)?;
+                let (x, idx) = (&ins[0].shape, &ins[1].shape);
+                let b = *batch_dims;
+                let m = idx.last().copied().unwrap_or(usize::MAX);
+                let fits = ins[1].dtype == DType::I64
+                    && idx.len() > b
+                    && b + m <= x.len()
+                    && x[..b] == idx[..b];
+                if !fits {
+                    return Err(bad(format!(
+                        "GatherND of {x:?} by i64 indices {idx:?}, {b} batch dims"
+                    )));
+                }
+                let mut out = idx[..idx.len() - 1].to_vec();
+                out.extend_from_slice(&x[b + m..]);
+                one(ins[0].dtype, out)
+            }
+            Op::OneHot { axis, depth } => {
+                arity(2, 2)?;
+                let idx = &ins[0].shape;
+                let typed = matches!(ins[0].dtype, DType::I64 | DType::F32);
+                if !typed || *axis > idx.len() || ins[1].shape.iter().product::<usize>() != 2 {
+                    return Err(bad(format!(
+                        "OneHot of {idx:?} on axis {axis}, values {:?}",
+                        ins[1].shape
+                    )));
+                }
+                let mut out = idx.clone();
+                out.insert(*axis, *depth);
+                one(ins[1].dtype, out)
             }
             Op::Recurrent(r) => {
                 let lstm = r.cell == Cell::Lstm;

@@ -17,7 +17,7 @@ use tract_onnx::pb;
 use crate::error::{Error, Result};
 use crate::exec::kernels::scalar::reference as compute;
 use crate::ir::{checked_numel, Graph, Node, Op, Tensor, TypeInfo, ValueId};
-pub use tensor::to_tensor;
+pub use tensor::{narrow_dtype, to_tensor};
 
 /// Opsets of the default domain this importer follows.
 pub const OPSETS: std::ops::RangeInclusive<i64> = 1..=22;
@@ -28,6 +28,10 @@ pub struct ImportOptions {
     /// Concrete shapes for inputs with dynamic dims (by input name). A
     /// dynamic leading (batch) dim defaults to 1; others must be given.
     pub input_shapes: HashMap<String, Vec<usize>>,
+    /// Values of inputs fixed at import (by input name): each becomes a
+    /// constant, so operands that must be known when the model is prepared
+    /// may come from it; the input is no longer a model input.
+    pub input_values: HashMap<String, Tensor>,
 }
 
 /// Model-level facts kept for reports and packing.
@@ -84,7 +88,7 @@ pub fn import_model(
     let mut ctx = Importer {
         graph: Graph::default(),
         names: HashMap::new(),
-        narrow: HashMap::new(),
+        file_types: HashMap::new(),
         opset,
         dir,
         const_elements: 0,
@@ -99,17 +103,38 @@ pub fn import_model(
         let t = to_tensor(init, dir)?;
         let id = ctx.graph.add_constant(&init.name, t);
         ctx.names.insert(init.name.clone(), id);
-        if let Some(dtype) = tensor::narrow_dtype(init.data_type) {
-            ctx.narrow.insert(id, dtype);
-        }
+        ctx.file_types.insert(id, init.data_type);
     }
     let mut input_dims = Vec::new();
     for input in &g.input {
         if ctx.names.contains_key(&input.name) {
             continue; // an initializer listed as input (IR < 4): a constant
         }
-        input_dims.push(declared_dims(input));
         let info = input_type(input, opts)?;
+        if let Some(t) = opts.input_values.get(&input.name) {
+            let fits = t.dtype() == info.dtype
+                && declared_dims(input).len() == t.shape().len()
+                && declared_dims(input)
+                    .iter()
+                    .zip(t.shape())
+                    .all(|(d, &s)| d.is_none_or(|d| d == s));
+            if !fits {
+                return Err(Error::Input(format!(
+                    "the value given for input {:?} ({:?} {:?}) does not fit its declared type",
+                    input.name,
+                    t.dtype(),
+                    t.shape()
+                )));
+            }
+            ctx.reserve(t.len(), &input.name)?;
+            let id = ctx.graph.add_constant(&input.name, t.clone());
+            ctx.names.insert(input.name.clone(), id);
+            if let Some(elem) = declared_elem_type(input) {
+                ctx.file_types.insert(id, elem);
+            }
+            continue;
+        }
+        input_dims.push(declared_dims(input));
         let id = ctx.graph.add_value(&input.name, info);
         ctx.graph.inputs.push(id);
         ctx.names.insert(input.name.clone(), id);
@@ -146,6 +171,15 @@ pub fn import_model(
     crate::opt::remove_dead(&mut ctx.graph);
     ctx.graph.validate()?;
     Ok((ctx.graph, info))
+}
+
+/// The ONNX element type input `v` declares.
+fn declared_elem_type(v: &pb::ValueInfoProto) -> Option<i32> {
+    use pb::type_proto::Value as Ty;
+    let Some(Ty::TensorType(tt)) = v.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        return None;
+    };
+    Some(tt.elem_type)
 }
 
 /// The dims input `v` declares, `None` for a dynamic one.
@@ -270,9 +304,9 @@ fn sorted_nodes(nodes: &[pb::NodeProto]) -> Result<Vec<&pb::NodeProto>> {
 pub(crate) struct Importer<'a> {
     graph: Graph,
     names: HashMap<String, ValueId>,
-    /// The 8- or 32-bit integer type of constants read as i64 (zero points
-    /// and quantized weights say a tensor's dtype).
-    narrow: HashMap<ValueId, crate::ir::DType>,
+    /// The ONNX element type of constants from the file (integers are read
+    /// as i64; zero points and quantized weights say a tensor's dtype).
+    file_types: HashMap<ValueId, i32>,
     opset: i64,
     dir: Option<&'a Path>,
     /// Constant elements made so far (initializers and folded values).
@@ -297,7 +331,6 @@ impl Importer<'_> {
         self.graph.constant(v)
     }
 
-    /// Binds `name` to a new constant.
     /// Counts `elements` more constant elements against the import budget,
     /// before they are allocated.
     fn reserve(&mut self, elements: usize, what: &str) -> Result<()> {
@@ -314,7 +347,28 @@ impl Importer<'_> {
 
     /// The integer type constant `v` had in the file, if narrower than i64.
     fn narrow_dtype(&self, v: ValueId) -> Option<crate::ir::DType> {
-        self.narrow.get(&v).copied()
+        self.file_type(v).and_then(tensor::narrow_dtype)
+    }
+
+    /// The ONNX element type constant `v` had in the file.
+    fn file_type(&self, v: ValueId) -> Option<i32> {
+        self.file_types.get(&v).copied()
+    }
+
+    /// The error for operand `v` of node `c`, which must be constant (`what`)
+    /// and is not: a model input's value can be given at import
+    /// ([`ImportOptions::input_values`]); a computed one is unsupported.
+    fn not_constant(&self, c: &ops::Ctx, v: ValueId, what: &str) -> Error {
+        if self.graph.inputs.contains(&v) {
+            Error::InputValueNeeded {
+                input: self.graph.values[v].name.clone(),
+                node: c.name.clone(),
+                op_type: c.node.op_type.clone(),
+                what: what.to_string(),
+            }
+        } else {
+            c.unsupported(format!("{what} must be a constant"))
+        }
     }
 
     /// A new constant under a generated name (derived from `name`).
@@ -323,6 +377,7 @@ impl Importer<'_> {
         self.graph.add_constant(&name, t)
     }
 
+    /// Binds `name` to a new constant.
     fn bind_constant(&mut self, name: &str, t: Tensor) {
         let id = self.graph.add_constant(name, t);
         self.names.insert(name.to_string(), id);

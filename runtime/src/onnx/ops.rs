@@ -7,8 +7,8 @@ use super::{to_tensor, Importer};
 use crate::error::{Error, Result};
 use crate::ir::{
     AxisSlice, BinaryOp, BitwiseOp, CompareOp, ConvGeometry, CoordTransform, DType, NearestMode,
-    Op, PadMode, PoolGeometry, PoolKind, ReduceKind, ResizeMode, ScatterReduction, Tensor, UnaryOp,
-    ValueId,
+    Op, PadMode, PoolGeometry, PoolKind, ReduceKind, ResizeMode, ScatterReduction, Tensor, Trig,
+    UnaryOp, ValueId,
 };
 
 /// Attribute lookup with ONNX defaults.
@@ -190,6 +190,8 @@ fn generic_over_dtype(op: &Op) -> bool {
             | Op::Reshape { .. }
             | Op::Gather { .. }
             | Op::GatherElements { .. }
+            | Op::GatherNd { .. }
+            | Op::OneHot { .. }
             | Op::Expand { .. }
             | Op::Tile { .. }
             | Op::Trilu { .. }
@@ -258,8 +260,19 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             None => Ok(None),
             Some(v) => match imp.constant(v) {
                 Some(t) => Ok(Some(t.to_i64_vec())),
-                None => Err(c.unsupported(format!("{what} must be a constant"))),
+                None => Err(imp.not_constant(&c, v, what)),
             },
+        }
+    };
+    let const_floats = |imp: &Importer, i: usize, what: &str| -> Result<Vec<f32>> {
+        let v = inputs
+            .get(i)
+            .copied()
+            .flatten()
+            .ok_or_else(|| c.invalid(format!("no {what}")))?;
+        match imp.constant(v) {
+            Some(t) => Ok(t.to_f32_vec()),
+            None => Err(imp.not_constant(&c, v, what)),
         }
     };
     // An i64 scalar input that may be computed (Trilu's k, CumSum's axis):
@@ -291,6 +304,9 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
     if let Some(done) = super::qops::convert(imp, &c, &inputs, &outs) {
         return done;
     }
+    if let Some(t) = Trig::ALL.into_iter().find(|t| t.name() == node.op_type) {
+        return unary(imp, UnaryOp::Trig(t));
+    }
     match node.op_type.as_str() {
         "Relu" => unary(imp, UnaryOp::Relu),
         "Sigmoid" => unary(imp, UnaryOp::Sigmoid),
@@ -310,6 +326,13 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
         "Softplus" => unary(imp, UnaryOp::Softplus),
         "Softsign" => unary(imp, UnaryOp::Softsign),
         "Mish" => unary(imp, UnaryOp::Mish),
+        "Shrink" => unary(
+            imp,
+            UnaryOp::Shrink {
+                bias: c.attrs.float("bias", 0.0),
+                lambd: c.attrs.float("lambd", 0.5),
+            },
+        ),
         "Elu" => unary(
             imp,
             UnaryOp::Elu {
@@ -1058,13 +1081,11 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 "value_ints" => Tensor::from_i64(vec![a.ints.len()], a.ints.clone())?,
                 other => return Err(c.unsupported(format!("Constant {other}"))),
             };
-            let narrow =
-                a.t.as_ref()
-                    .and_then(|t| super::tensor::narrow_dtype(t.data_type));
+            let file_type = a.t.as_ref().map(|t| t.data_type);
             imp.bind_constant(&first_out()?, t);
-            if let Some(dtype) = narrow {
+            if let Some(elem) = file_type {
                 let v = imp.value(&first_out()?, &c.name)?;
-                imp.narrow.insert(v, dtype);
+                imp.file_types.insert(v, elem);
             }
             Ok(())
         }
@@ -1094,7 +1115,14 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             let (Some(s), Some(l), Some(d)) =
                 (const_of(imp, 0), const_of(imp, 1), const_of(imp, 2))
             else {
-                return Err(c.unsupported("Range of non-constant inputs"));
+                let computed = (0..3).find_map(|i| {
+                    let v = inputs.get(i).copied().flatten()?;
+                    imp.constant(v).is_none().then_some(v)
+                });
+                return Err(match computed {
+                    Some(v) => imp.not_constant(&c, v, "a Range bound"),
+                    None => c.invalid("Range needs start, limit and delta"),
+                });
             };
             let t = if s.dtype() == DType::F32 {
                 let first = |t: &Tensor| {
@@ -1179,6 +1207,41 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             let ins: Vec<ValueId> = (0..inputs.len().min(3)).map(&req).collect::<Result<_>>()?;
             imp.add(&c.name, op, ins, &outs).map(|_| ())
         }
+        "TopK" => {
+            let r = shape0(imp)?.len();
+            let k = match c.opset {
+                ..10 => c.attrs.int("k", -1),
+                _ => const_ints(imp, 1, "k")?
+                    .and_then(|k| k.first().copied())
+                    .unwrap_or(-1),
+            };
+            let op = Op::TopK {
+                axis: axis(c.attrs.int("axis", -1), r, &c)?,
+                k: usize::try_from(k).map_err(|_| c.invalid(format!("k {k}")))?,
+                largest: c.attrs.int("largest", 1) != 0,
+            };
+            imp.add(&c.name, op, vec![req(0)?], &outs).map(|_| ())
+        }
+        "GatherND" => {
+            let batch_dims = c.attrs.int("batch_dims", 0);
+            let batch_dims = usize::try_from(batch_dims)
+                .map_err(|_| c.invalid(format!("batch_dims {batch_dims}")))?;
+            simple(imp, Op::GatherNd { batch_dims }, vec![req(0)?, req(1)?])
+        }
+        "OneHot" => {
+            let r = shape0(imp)?.len();
+            let depth = const_ints(imp, 1, "depth")?
+                .and_then(|d| d.first().copied())
+                .ok_or_else(|| c.invalid("no depth"))?;
+            let op = Op::OneHot {
+                axis: axis(c.attrs.int("axis", -1), r + 1, &c)?,
+                depth: usize::try_from(depth)
+                    .ok()
+                    .filter(|&d| d > 0)
+                    .ok_or_else(|| c.invalid(format!("depth {depth}")))?,
+            };
+            simple(imp, op, vec![req(0)?, req(2)?])
+        }
         "ArgMax" | "ArgMin" => {
             let r = shape0(imp)?.len();
             let op = Op::ArgExtreme {
@@ -1209,10 +1272,10 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             } else {
                 let v = match const_of(imp, 2) {
                     Some(t) => t.to_f32_vec().first().copied().unwrap_or(0.0),
-                    None if inputs.get(2).copied().flatten().is_some() => {
-                        return Err(c.unsupported("non-constant pad value"))
-                    }
-                    None => 0.0,
+                    None => match inputs.get(2).copied().flatten() {
+                        Some(v) => return Err(imp.not_constant(&c, v, "the pad value")),
+                        None => 0.0,
+                    },
                 };
                 (const_ints(imp, 1, "pads")?, v)
             };
@@ -1298,20 +1361,13 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             let (scales_in, sizes_in) = if node.op_type == "Upsample" && c.opset < 9 {
                 (c.attrs.get("scales").map(|a| a.floats.clone()), None)
             } else if legacy {
-                if const_of(imp, 1).is_none() {
-                    return Err(c.unsupported("non-constant scales"));
-                }
-                (const_of(imp, 1).map(|t| t.to_f32_vec()), None)
+                (Some(const_floats(imp, 1, "scales")?), None)
             } else {
-                let sc = const_of(imp, 2)
-                    .map(|t| t.to_f32_vec())
-                    .filter(|v| !v.is_empty());
-                if inputs.get(2).copied().flatten().is_some() && const_of(imp, 2).is_none() {
-                    return Err(c.unsupported("non-constant scales"));
-                }
-                if inputs.get(3).copied().flatten().is_some() && const_of(imp, 3).is_none() {
-                    return Err(c.unsupported("non-constant sizes"));
-                }
+                let scales = match inputs.get(2).copied().flatten() {
+                    Some(_) => Some(const_floats(imp, 2, "scales")?),
+                    None => None,
+                };
+                let sc = scales.filter(|v| !v.is_empty());
                 (sc, const_ints(imp, 3, "sizes")?.filter(|v| !v.is_empty()))
             };
             let (out_shape, scales): (Vec<usize>, Vec<f32>) = match (scales_in, sizes_in) {

@@ -67,9 +67,11 @@ impl Quantized<'_, '_> {
 
     /// A constant input's values; an error naming `what` if not constant.
     fn constant<'i>(&self, imp: &'i Importer, i: usize, what: &str) -> Result<&'i Tensor> {
-        self.input(i)
-            .and_then(|v| imp.constant(v))
-            .ok_or_else(|| self.c.unsupported(format!("{what} must be a constant")))
+        let v = self
+            .input(i)
+            .ok_or_else(|| self.c.invalid(format!("no {what}")))?;
+        imp.constant(v)
+            .ok_or_else(|| imp.not_constant(self.c, v, what))
     }
 
     /// Per-tensor parameters from a scale input and an optional zero-point
@@ -78,10 +80,20 @@ impl Quantized<'_, '_> {
         let s = self.constant(imp, scale, "a scale")?.to_f32_vec();
         let (zero_point, dtype) = match self.input(zero) {
             None => (vec![0], DType::U8),
-            Some(v) => (
-                self.constant(imp, zero, "a zero point")?.to_i64_vec(),
-                imp.narrow_dtype(v).unwrap_or(DType::U8),
-            ),
+            Some(v) => {
+                let values = self.constant(imp, zero, "a zero point")?.to_i64_vec();
+                let dtype = match imp.narrow_dtype(v) {
+                    Some(d @ (DType::U8 | DType::I8)) => d,
+                    None if imp.file_type(v).is_none() => DType::U8,
+                    _ => {
+                        return Err(self.c.unsupported(format!(
+                            "zero points of ONNX element type {} (8-bit only)",
+                            imp.file_type(v).unwrap_or_default()
+                        )))
+                    }
+                };
+                (values, dtype)
+            }
         };
         let (&[scale], &[zero_point]) = (&s[..], &zero_point[..]) else {
             return Err(self

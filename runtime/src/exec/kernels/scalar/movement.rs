@@ -381,3 +381,120 @@ mod tests {
         }
     }
 }
+
+/// A tensor seen as `outer × len × inner` around one axis: `len` values
+/// `inner` apart for each of `outer × inner` lines.
+#[derive(Clone, Copy, Debug)]
+pub struct Lines {
+    pub outer: usize,
+    pub len: usize,
+    pub inner: usize,
+}
+
+impl Lines {
+    pub fn new(shape: &[usize], axis: usize) -> Lines {
+        Lines {
+            outer: shape[..axis].iter().product(),
+            len: shape[axis],
+            inner: shape[axis + 1..].iter().product(),
+        }
+    }
+}
+
+/// TopK along the lines of `x`: each line's `k` largest (or smallest)
+/// values in order, ties by the lower index, into `values` and `indices`
+/// (lines of `k`). NaN counts as larger than any number.
+pub fn top_k(
+    x: &[f32],
+    lines: Lines,
+    k: usize,
+    largest: bool,
+    values: &mut [f32],
+    indices: &mut [i64],
+) {
+    let Lines { outer, len, inner } = lines;
+    let mut order: Vec<usize> = Vec::with_capacity(len);
+    for o in 0..outer {
+        for i in 0..inner {
+            let at = |j: usize| x[(o * len + j) * inner + i];
+            order.clear();
+            order.extend(0..len);
+            order.sort_by(|&a, &b| {
+                let by_value = at(a).total_cmp(&at(b));
+                let by_value = if largest {
+                    by_value.reverse()
+                } else {
+                    by_value
+                };
+                by_value.then(a.cmp(&b))
+            });
+            for (r, &j) in order.iter().take(k).enumerate() {
+                let out = (o * k + r) * inner + i;
+                values[out] = at(j);
+                indices[out] = j as i64;
+            }
+        }
+    }
+}
+
+/// Where [`gather_nd`] reads: x's shape and the i64 indices with theirs.
+pub struct NdIndex<'a> {
+    pub shape: &'a [usize],
+    pub indices: &'a [i64],
+    pub index_shape: &'a [usize],
+    pub batch_dims: usize,
+}
+
+/// GatherND: for each index tuple (the last axis of the indices), the
+/// slice of x it addresses within its batch. An index out of range is
+/// returned as the error.
+pub fn gather_nd<T: Copy>(x: &[T], at: &NdIndex, y: &mut [T]) -> Result<(), i64> {
+    let (shape, b) = (at.shape, at.batch_dims);
+    let q = at.index_shape.len();
+    let m = at.index_shape[q - 1];
+    let batches: usize = shape[..b].iter().product();
+    let tuples: usize = at.index_shape[b..q - 1].iter().product();
+    let slice: usize = shape[b + m..].iter().product();
+    let batch_len: usize = shape[b..].iter().product();
+    for batch in 0..batches {
+        for t in 0..tuples {
+            let n = batch * tuples + t;
+            let tuple = &at.indices[n * m..][..m];
+            let mut from = batch * batch_len;
+            for (d, &i) in tuple.iter().enumerate() {
+                let len = shape[b + d] as i64;
+                let j = if i < 0 { i + len } else { i };
+                if !(0..len).contains(&j) {
+                    return Err(i);
+                }
+                let stride: usize = shape[b + d + 1..].iter().product();
+                from += j as usize * stride;
+            }
+            y[n * slice..][..slice].copy_from_slice(&x[from..from + slice]);
+        }
+    }
+    Ok(())
+}
+
+/// OneHot: `y` (lines of `depth` along the new axis) is `on` where the
+/// line's position equals its index (negative from `depth`), else `off`.
+pub fn one_hot<T: Copy>(
+    indices: &[i64],
+    depth: usize,
+    [off, on]: [T; 2],
+    lines: Lines,
+    y: &mut [T],
+) {
+    let Lines { outer, inner, .. } = lines;
+    y.fill(off);
+    for o in 0..outer {
+        for i in 0..inner {
+            let index = indices[o * inner + i];
+            let d = depth as i64;
+            let at = if index < 0 { index + d } else { index };
+            if (0..d).contains(&at) {
+                y[(o * depth + at as usize) * inner + i] = on;
+            }
+        }
+    }
+}

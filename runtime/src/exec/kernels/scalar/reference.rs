@@ -397,6 +397,45 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
             let io = recurrent::io(ins, outs)?;
             recurrent::recurrent(rec, [x[0], x[1]], &products, io, scratch);
         }
+        Op::TopK { axis, k, largest } => {
+            let (values, rest) = outs.split_at_mut(1);
+            let shape = ins[0].shape;
+            let lines = movement::Lines::new(shape, *axis);
+            movement::top_k(
+                ins[0].f32()?,
+                lines,
+                *k,
+                *largest,
+                values[0].f32()?,
+                rest[0].i64()?,
+            );
+        }
+        Op::GatherNd { batch_dims } => {
+            let View::I64(idx) = ins[1].data else {
+                return Err(Error::Input("GatherND indices must be i64".into()));
+            };
+            let out_of_range = |i: i64| Error::Input(format!("GatherND index {i} out of range"));
+            let at = movement::NdIndex {
+                shape: ins[0].shape,
+                indices: idx,
+                index_shape: ins[1].shape,
+                batch_dims: *batch_dims,
+            };
+            by_dtype!(ins[0].data, &mut outs[0].data, |x, y| {
+                movement::gather_nd(x, &at, y).map_err(out_of_range)?
+            })
+        }
+        Op::OneHot { axis, depth } => {
+            let idx: SmallVec<[i64; 16]> = match ins[0].data {
+                View::I64(v) => v.iter().copied().collect(),
+                View::F32(v) => v.iter().map(|&x| x as i64).collect(),
+                _ => return Err(Error::Input("OneHot indices are i64 or f32".into())),
+            };
+            let lines = movement::Lines::new(out_shape, *axis);
+            by_dtype!(ins[1].data, &mut outs[0].data, |values, y| {
+                movement::one_hot(&idx, *depth, [values[0], values[1]], lines, y)
+            })
+        }
         Op::Where => {
             let View::I64(cond) = ins[0].data else {
                 return Err(Error::Input("Where's condition is i64".into()));

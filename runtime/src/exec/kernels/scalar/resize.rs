@@ -15,9 +15,11 @@ fn source_coord(coord: CoordTransform, x: usize, scale: f32, len_in: usize, len_
                 0.0
             }
         }
+        // ONNX divides by the resized length before it is floored (the
+        // input's times the scale), not by the output's.
         CoordTransform::AlignCorners => {
             if len_out > 1 {
-                x * (len_in as f32 - 1.0) / (len_out as f32 - 1.0)
+                x * (len_in as f32 - 1.0) / (len_in as f32 * scale - 1.0)
             } else {
                 0.0
             }
