@@ -482,10 +482,23 @@ pub enum NearestMode {
     Ceil,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ResizeMode {
     Nearest(NearestMode),
     Linear,
+    /// Cubic convolution with coefficient `a` (-0.75 in ONNX, -0.5 in
+    /// some exports); `exclude_outside` drops taps outside the input and
+    /// renormalizes, `antialias` widens the kernel by the shrink factor.
+    Cubic {
+        a: f32,
+        exclude_outside: bool,
+        antialias: bool,
+    },
+    /// Linear, the tent widened by the shrink factor when shrinking (PIL
+    /// and torchvision's antialiased bilinear).
+    LinearAntialias {
+        exclude_outside: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -495,6 +508,9 @@ pub enum CoordTransform {
     AlignCorners,
     Asymmetric,
     TfHalfPixelForNearest,
+    /// Half pixel, centred on the input when the output length was
+    /// rounded down.
+    HalfPixelSymmetric,
 }
 
 /// Slice of one axis: elements `start, start+step, …` (`len` of them).

@@ -171,6 +171,65 @@ pub(super) fn conv_geometry(c: &Ctx, xs: &[usize], ws: &[usize]) -> Result<ConvG
     })
 }
 
+/// How Resize's `sizes` keep the aspect ratio of the axes they name.
+#[derive(Clone, Copy, PartialEq)]
+enum AspectPolicy {
+    Stretch,
+    NotLarger,
+    NotSmaller,
+}
+
+/// What a Resize asks for: scales or sizes of `axes` (all axes unless the
+/// `axes` attribute names some), and how sizes keep the aspect ratio.
+struct ResizeTarget<'a> {
+    axes: &'a [usize],
+    scales: Option<Vec<f32>>,
+    sizes: Option<Vec<i64>>,
+    keep: AspectPolicy,
+}
+
+impl ResizeTarget<'_> {
+    /// The output shape and each axis's scale for input `shape`; axes not
+    /// named keep their length and a scale of 1.
+    fn resolve(self, shape: &[usize], c: &Ctx) -> Result<(Vec<usize>, Vec<f32>)> {
+        let mut out = shape.to_vec();
+        let mut scales = vec![1.0f32; shape.len()];
+        match (self.scales, self.sizes) {
+            (_, Some(sizes)) => {
+                let sizes = to_usizes(&sizes, c, "size")?;
+                if sizes.len() != self.axes.len() {
+                    return Err(c.invalid("sizes rank"));
+                }
+                let ratio = |k: usize| sizes[k] as f32 / shape[self.axes[k]].max(1) as f32;
+                let ratios = (0..sizes.len()).map(ratio);
+                let kept = match self.keep {
+                    AspectPolicy::Stretch => None,
+                    AspectPolicy::NotLarger => ratios.clone().reduce(f32::min),
+                    AspectPolicy::NotSmaller => ratios.clone().reduce(f32::max),
+                };
+                for (k, &a) in self.axes.iter().enumerate() {
+                    (out[a], scales[a]) = match kept {
+                        // ONNX rounds half up here.
+                        Some(s) => ((s * shape[a] as f32 + 0.5).floor() as usize, s),
+                        None => (sizes[k], ratio(k)),
+                    };
+                }
+            }
+            (Some(given), None) => {
+                let bad = given.iter().any(|&s| s <= 0.0 || !s.is_finite());
+                if given.len() != self.axes.len() || bad {
+                    return Err(c.invalid(format!("bad scales {given:?}")));
+                }
+                for (&a, &s) in self.axes.iter().zip(&given) {
+                    (out[a], scales[a]) = ((shape[a] as f32 * s).floor() as usize, s);
+                }
+            }
+            (None, None) => return Err(c.invalid("neither scales nor sizes")),
+        }
+        Ok((out, scales))
+    }
+}
+
 /// A scalar operand: fixed at import, or a value read at run time.
 enum Scalar {
     Known(i64),
@@ -1327,6 +1386,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 "align_corners" => CoordTransform::AlignCorners,
                 "asymmetric" => CoordTransform::Asymmetric,
                 "tf_half_pixel_for_nearest" => CoordTransform::TfHalfPixelForNearest,
+                "half_pixel_symmetric" => CoordTransform::HalfPixelSymmetric,
                 m => return Err(c.unsupported(format!("coordinate_transformation_mode {m}"))),
             };
             let mode = match mode_name.as_str() {
@@ -1345,19 +1405,38 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                         m => return Err(c.unsupported(format!("nearest_mode {m}"))),
                     }
                 }),
-                "linear" | "bilinear" => ResizeMode::Linear,
+                "linear" | "bilinear" | "cubic" | "bicubic" => {
+                    let antialias = c.attrs.int("antialias", 0) != 0;
+                    let exclude_outside = c.attrs.int("exclude_outside", 0) != 0;
+                    match mode_name.as_str() {
+                        "linear" | "bilinear" if !antialias => ResizeMode::Linear,
+                        "linear" | "bilinear" => ResizeMode::LinearAntialias { exclude_outside },
+                        _ => ResizeMode::Cubic {
+                            a: c.attrs.float("cubic_coeff_a", -0.75),
+                            exclude_outside,
+                            antialias,
+                        },
+                    }
+                }
                 m => return Err(c.unsupported(format!("mode {m}"))),
             };
-            if c.attrs.int("antialias", 0) != 0 {
-                return Err(c.unsupported("antialias"));
-            }
-            if c.attrs.get("axes").is_some() {
-                return Err(c.unsupported("the axes attribute"));
-            }
-            let keep = c.attrs.string("keep_aspect_ratio_policy", "stretch");
-            if keep != "stretch" {
-                return Err(c.unsupported(format!("keep_aspect_ratio_policy {keep}")));
-            }
+            let axes = match c.attrs.ints("axes") {
+                Some(a) => a
+                    .iter()
+                    .map(|&a| axis(a, r, &c))
+                    .collect::<Result<Vec<_>>>()?,
+                None => (0..r).collect(),
+            };
+            let keep = match c
+                .attrs
+                .string("keep_aspect_ratio_policy", "stretch")
+                .as_str()
+            {
+                "stretch" => AspectPolicy::Stretch,
+                "not_larger" => AspectPolicy::NotLarger,
+                "not_smaller" => AspectPolicy::NotSmaller,
+                k => return Err(c.unsupported(format!("keep_aspect_ratio_policy {k}"))),
+            };
             let (scales_in, sizes_in) = if node.op_type == "Upsample" && c.opset < 9 {
                 (c.attrs.get("scales").map(|a| a.floats.clone()), None)
             } else if legacy {
@@ -1370,32 +1449,13 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 let sc = scales.filter(|v| !v.is_empty());
                 (sc, const_ints(imp, 3, "sizes")?.filter(|v| !v.is_empty()))
             };
-            let (out_shape, scales): (Vec<usize>, Vec<f32>) = match (scales_in, sizes_in) {
-                (_, Some(sizes)) => {
-                    let sizes = to_usizes(&sizes, &c, "size")?;
-                    if sizes.len() != r {
-                        return Err(c.invalid("sizes rank"));
-                    }
-                    let scales = sizes
-                        .iter()
-                        .zip(&shape)
-                        .map(|(&o, &i)| o as f32 / i.max(1) as f32)
-                        .collect();
-                    (sizes, scales)
-                }
-                (Some(scales), None) => {
-                    if scales.len() != r || scales.iter().any(|&s| s <= 0.0 || !s.is_finite()) {
-                        return Err(c.invalid(format!("bad scales {scales:?}")));
-                    }
-                    let out = shape
-                        .iter()
-                        .zip(&scales)
-                        .map(|(&d, &s)| (d as f32 * s).floor() as usize)
-                        .collect();
-                    (out, scales)
-                }
-                (None, None) => return Err(c.invalid("neither scales nor sizes")),
+            let target = ResizeTarget {
+                axes: &axes,
+                scales: scales_in,
+                sizes: sizes_in,
+                keep,
             };
+            let (out_shape, scales) = target.resolve(&shape, &c)?;
             crate::ir::checked_numel(&out_shape, &c.name)?;
             if out_shape.contains(&0) {
                 return Err(c.invalid("empty resize output"));

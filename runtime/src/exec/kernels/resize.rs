@@ -49,6 +49,9 @@ impl<S: Simd> Resize2d<S> {
         ins: &[Operand],
         output: &[usize],
     ) -> Option<Self> {
+        if !matches!(mode, ResizeMode::Nearest(_) | ResizeMode::Linear) {
+            return None;
+        }
         let x = super::conv::dims4(&ins[0].info.shape)?;
         let y = super::conv::dims4(output)?;
         if x[0] != y[0] || x[1] != y[1] || scales.len() != 4 || scales[0] != 1.0 || scales[1] != 1.0

@@ -26,8 +26,28 @@ fn source_coord(coord: CoordTransform, x: usize, scale: f32, len_in: usize, len_
         }
         CoordTransform::Asymmetric => x / scale,
         CoordTransform::TfHalfPixelForNearest => (x + 0.5) / scale,
+        CoordTransform::HalfPixelSymmetric => {
+            let adjustment = len_out as f32 / (len_in as f32 * scale);
+            let offset = len_in as f32 / 2.0 * (1.0 - adjustment);
+            offset + (x + 0.5) / scale - 0.5
+        }
     }
 }
+
+/// The cubic convolution kernel at distance `d` with coefficient `a`.
+fn cubic(d: f32, a: f32) -> f32 {
+    let d = d.abs();
+    if d <= 1.0 {
+        ((a + 2.0) * d - (a + 3.0)) * d * d + 1.0
+    } else if d < 2.0 {
+        ((a * d - 5.0 * a) * d + 8.0 * a) * d - 4.0 * a
+    } else {
+        0.0
+    }
+}
+
+/// The source taps of one output position: input indices and weights.
+pub type Taps = smallvec::SmallVec<[(usize, f32); 8]>;
 
 fn nearest_index(mode: NearestMode, c: f32, len: usize) -> usize {
     let i = match mode {
@@ -57,6 +77,58 @@ pub struct AxisMap {
 }
 
 impl AxisMap {
+    /// Output `o`'s taps for any mode, as ONNX's reference computes them:
+    /// around `base`, the source coordinate's floor (one less when it is
+    /// whole, with the fraction then 1), a kernel of the fraction, widened
+    /// by the shrink factor with antialias; taps outside the input read
+    /// its edge, or are dropped with `exclude_outside`.
+    pub fn taps(&self, o: usize) -> Taps {
+        let (kernel_cubic, a, exclude, antialias) = match self.mode {
+            ResizeMode::Nearest(_) | ResizeMode::Linear => {
+                let (i0, i1, w) = self.tap(o);
+                return smallvec::smallvec![(i0, 1.0 - w), (i1, w)];
+            }
+            ResizeMode::Cubic {
+                a,
+                exclude_outside,
+                antialias,
+            } => (true, a, exclude_outside, antialias),
+            ResizeMode::LinearAntialias { exclude_outside } => (false, 0.0, exclude_outside, true),
+        };
+        let c = source_coord(self.coord, o, self.scale, self.len_in, self.len_out);
+        let (base, fraction) = if c == c.floor() {
+            (c as i64 - 1, 1.0)
+        } else {
+            (c.floor() as i64, c - c.floor())
+        };
+        let s = if antialias { self.scale.min(1.0) } else { 1.0 };
+        // The kernel reaches 2 (cubic) or 1 (linear) input pixels, scaled.
+        let reach = if kernel_cubic { 2.0 } else { 1.0 };
+        let first = (-reach / s).floor() as i64 + 1;
+        let last = 2 - first;
+        let last_index = self.len_in as i64 - 1;
+        let mut taps = Taps::new();
+        for i in first..last {
+            let d = (i as f32 - fraction) * s;
+            let w = if kernel_cubic {
+                cubic(d, a)
+            } else {
+                (1.0 - d.abs()).max(0.0)
+            };
+            let at = base + i;
+            if exclude && !(0..=last_index).contains(&at) {
+                continue;
+            }
+            taps.push((at.clamp(0, last_index) as usize, w));
+        }
+        if antialias || exclude {
+            let sum: f32 = taps.iter().map(|&(_, w)| w).sum();
+            taps.iter_mut().for_each(|(_, w)| *w /= sum);
+        }
+        taps
+    }
+
+    /// Output `o`'s two taps and the second's weight (nearest and linear).
     pub fn tap(&self, o: usize) -> (usize, usize, f32) {
         let c = source_coord(self.coord, o, self.scale, self.len_in, self.len_out);
         match self.mode {
@@ -64,7 +136,7 @@ impl AxisMap {
                 let i = nearest_index(m, c, self.len_in);
                 (i, i, 0.0)
             }
-            ResizeMode::Linear => {
+            _ => {
                 let c = c.clamp(0.0, (self.len_in - 1) as f32);
                 let i0 = c.floor() as usize;
                 let i1 = (i0 + 1).min(self.len_in - 1);
@@ -84,10 +156,20 @@ pub fn resize_axis(x: &[f32], shape: &[usize], axis: usize, map: &AxisMap, y: &m
         let src = &x[o * n_in * inner..][..n_in * inner];
         let dst = &mut y[o * n_out * inner..][..n_out * inner];
         for k in 0..n_out {
-            let (i0, i1, w) = map.tap(k);
-            let (a, b) = (&src[i0 * inner..][..inner], &src[i1 * inner..][..inner]);
-            for ((d, &va), &vb) in dst[k * inner..][..inner].iter_mut().zip(a).zip(b) {
-                *d = if w == 0.0 { va } else { va + (vb - va) * w };
+            let dst = &mut dst[k * inner..][..inner];
+            if let ResizeMode::Nearest(_) | ResizeMode::Linear = map.mode {
+                let (i0, i1, w) = map.tap(k);
+                let (a, b) = (&src[i0 * inner..][..inner], &src[i1 * inner..][..inner]);
+                for ((d, &va), &vb) in dst.iter_mut().zip(a).zip(b) {
+                    *d = if w == 0.0 { va } else { va + (vb - va) * w };
+                }
+                continue;
+            }
+            dst.fill(0.0);
+            for (i, w) in map.taps(k) {
+                for (d, &v) in dst.iter_mut().zip(&src[i * inner..][..inner]) {
+                    *d += w * v;
+                }
             }
         }
     }
