@@ -752,6 +752,47 @@ pub enum Op {
         axis: usize,
         depth: usize,
     },
+    /// Einsum of f32 operands: `terms[i]` labels operand `i`'s axes (an
+    /// ellipsis already expanded into labels of its own), `output` the
+    /// output's; labels are `0..` dense. Labels missing from the output
+    /// are summed over; a label repeated in a term walks its diagonal.
+    Einsum {
+        terms: Vec<Vec<u8>>,
+        output: Vec<u8>,
+    },
+    /// BitShift of i64 operands holding unsigned integers of `width` bits:
+    /// left (bits past `width` dropped) or right (logical).
+    BitShift {
+        left: bool,
+        width: u32,
+    },
+}
+
+/// Each Einsum label's length from its operands (1 broadcasts), or `None`
+/// when the operands disagree or a term does not match its operand's rank.
+pub fn einsum_sizes(terms: &[Vec<u8>], shapes: &[&[usize]]) -> Option<Vec<usize>> {
+    let count = terms
+        .iter()
+        .flatten()
+        .map(|&l| l as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let mut sizes = vec![1usize; count];
+    for (labels, shape) in terms.iter().zip(shapes) {
+        if labels.len() != shape.len() {
+            return None;
+        }
+        for (&l, &d) in labels.iter().zip(*shape) {
+            let size = &mut sizes[l as usize];
+            match (*size, d) {
+                (_, 1) => {}
+                (1, _) => *size = d,
+                (s, d) if s == d => {}
+                _ => return None,
+            }
+        }
+    }
+    Some(sizes)
 }
 
 /// The settings of a recurrent layer ([`Op::Recurrent`]).
@@ -1056,6 +1097,8 @@ impl Op {
             Op::TopK { .. } => "TopK",
             Op::GatherNd { .. } => "GatherND",
             Op::OneHot { .. } => "OneHot",
+            Op::Einsum { .. } => "Einsum",
+            Op::BitShift { .. } => "BitShift",
             Op::Pad { .. } => "Pad",
             Op::Resize { .. } => "Resize",
             Op::ReduceMean { .. } => "ReduceMean",
@@ -1546,6 +1589,27 @@ impl Op {
                 let mut out = idx[..idx.len() - 1].to_vec();
                 out.extend_from_slice(&x[b + m..]);
                 one(ins[0].dtype, out)
+            }
+            Op::Einsum { terms, output } => {
+                arity(terms.len().max(1), terms.len().max(1))?;
+                (0..ins.len()).try_for_each(want_f32)?;
+                let shapes: Vec<&[usize]> = ins.iter().map(|i| i.shape.as_slice()).collect();
+                let sizes = einsum_sizes(terms, &shapes)
+                    .filter(|s| output.iter().all(|&l| (l as usize) < s.len()))
+                    .ok_or_else(|| bad(format!("einsum {terms:?} -> {output:?} of {shapes:?}")))?;
+                one(
+                    DType::F32,
+                    output.iter().map(|&l| sizes[l as usize]).collect(),
+                )
+            }
+            Op::BitShift { width, .. } => {
+                arity(2, 2)?;
+                let shape = broadcast_shapes(&ins[0].shape, &ins[1].shape);
+                let typed = ins.iter().all(|i| i.dtype == DType::I64);
+                match shape {
+                    Some(shape) if typed && (1..=64).contains(width) => one(DType::I64, shape),
+                    _ => Err(bad("BitShift of i64 operands that broadcast".into())),
+                }
             }
             Op::OneHot { axis, depth } => {
                 arity(2, 2)?;

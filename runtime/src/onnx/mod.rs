@@ -138,6 +138,9 @@ pub fn import_model(
         let id = ctx.graph.add_value(&input.name, info);
         ctx.graph.inputs.push(id);
         ctx.names.insert(input.name.clone(), id);
+        if let Some(elem) = declared_elem_type(input) {
+            ctx.file_types.insert(id, elem);
+        }
     }
     let nodes = qdq::fuse(&g.node, &g.initializer, &g.output);
     for node in sorted_nodes(&nodes)? {
@@ -304,8 +307,9 @@ fn sorted_nodes(nodes: &[pb::NodeProto]) -> Result<Vec<&pb::NodeProto>> {
 pub(crate) struct Importer<'a> {
     graph: Graph,
     names: HashMap<String, ValueId>,
-    /// The ONNX element type of constants from the file (integers are read
-    /// as i64; zero points and quantized weights say a tensor's dtype).
+    /// The ONNX element type of the file's constants and inputs (integers
+    /// are read as i64; zero points and quantized weights say a tensor's
+    /// dtype, an unsigned input how wide a BitShift is).
     file_types: HashMap<ValueId, i32>,
     opset: i64,
     dir: Option<&'a Path>,

@@ -230,6 +230,109 @@ impl ResizeTarget<'_> {
     }
 }
 
+/// Einsum's `equation` for operands of `ranks` as dense labels: each
+/// operand's, then the output's (implicit: the ellipsis, then the letters
+/// used once, alphabetically). An ellipsis becomes labels of its own,
+/// aligned from the right across operands as they broadcast.
+fn einsum_labels(equation: &str, ranks: &[usize]) -> Option<(Vec<Vec<u8>>, Vec<u8>)> {
+    let equation: String = equation.chars().filter(|c| !c.is_whitespace()).collect();
+    let (lhs, rhs) = match equation.split_once("->") {
+        Some((l, r)) => (l, Some(r)),
+        None => (equation.as_str(), None),
+    };
+    let terms: Vec<&str> = lhs.split(',').collect();
+    if terms.len() != ranks.len() {
+        return None;
+    }
+    let letters = |t: &str| -> Option<Vec<u8>> {
+        t.bytes()
+            .map(|b| b.is_ascii_alphabetic().then_some(b))
+            .collect()
+    };
+    // Each term's letters before and after its ellipsis, if it has one.
+    let split = |t: &str| -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+        match t.split_once("...") {
+            Some((a, b)) => Some((letters(a)?, Some(letters(b)?))),
+            None => Some((letters(t)?, None)),
+        }
+    };
+    let parts: Vec<(Vec<u8>, Option<Vec<u8>>)> =
+        terms.iter().map(|t| split(t)).collect::<Option<_>>()?;
+    let ellipsis_ranks: Vec<usize> = parts
+        .iter()
+        .zip(ranks)
+        .map(|((a, b), &r)| match b {
+            Some(b) => r.checked_sub(a.len() + b.len()),
+            None => (a.len() == r).then_some(0),
+        })
+        .collect::<Option<_>>()?;
+    let widest = ellipsis_ranks.iter().copied().max().unwrap_or(0);
+    // Letters are labels 0..52, the ellipsis's axes 52...
+    let label = |b: u8| {
+        if b.is_ascii_lowercase() {
+            b - b'a'
+        } else {
+            b - b'A' + 26
+        }
+    };
+    let ellipsis = |rank: usize| (52 + widest - rank..52 + widest).map(|l| l as u8);
+    let expand = |(a, b): &(Vec<u8>, Option<Vec<u8>>), rank: usize| -> Vec<u8> {
+        let mut labels: Vec<u8> = a.iter().map(|&b| label(b)).collect();
+        if let Some(b) = b {
+            labels.extend(ellipsis(rank));
+            labels.extend(b.iter().map(|&b| label(b)));
+        }
+        labels
+    };
+    let labelled: Vec<Vec<u8>> = parts
+        .iter()
+        .zip(&ellipsis_ranks)
+        .map(|(p, &r)| expand(p, r))
+        .collect();
+    let output = match rhs {
+        Some(r) => expand(&split(r)?, widest),
+        None => {
+            let all: Vec<u8> = parts
+                .iter()
+                .flat_map(|(a, b)| a.iter().chain(b.iter().flatten()))
+                .copied()
+                .collect();
+            let mut once: Vec<u8> = all
+                .iter()
+                .copied()
+                .filter(|l| all.iter().filter(|m| *m == l).count() == 1)
+                .collect();
+            once.sort_unstable();
+            ellipsis(widest)
+                .chain(once.into_iter().map(label))
+                .collect()
+        }
+    };
+    let used = |l: &u8| labelled.iter().flatten().any(|m| m == l);
+    let unique = output
+        .iter()
+        .enumerate()
+        .all(|(i, l)| !output[..i].contains(l));
+    // Labels dense from 0, in order of first use.
+    let mut dense: Vec<u8> = Vec::new();
+    for &l in labelled.iter().flatten() {
+        if !dense.contains(&l) {
+            dense.push(l);
+        }
+    }
+    let rename = |l: u8| dense.iter().position(|&m| m == l).map(|p| p as u8);
+    (output.iter().all(used) && unique).then_some(())?;
+    let terms = labelled
+        .iter()
+        .map(|t| t.iter().map(|&l| rename(l)).collect::<Option<Vec<u8>>>())
+        .collect::<Option<Vec<_>>>()?;
+    let output = output
+        .iter()
+        .map(|&l| rename(l))
+        .collect::<Option<Vec<u8>>>()?;
+    Some((terms, output))
+}
+
 /// A scalar operand: fixed at import, or a value read at run time.
 enum Scalar {
     Known(i64),
@@ -251,6 +354,7 @@ fn generic_over_dtype(op: &Op) -> bool {
             | Op::GatherElements { .. }
             | Op::GatherNd { .. }
             | Op::OneHot { .. }
+            | Op::BitShift { .. }
             | Op::Expand { .. }
             | Op::Tile { .. }
             | Op::Trilu { .. }
@@ -558,6 +662,33 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 _ => BitwiseOp::Xor,
             };
             simple(imp, Op::Bitwise(op), vec![req(0)?, req(1)?])
+        }
+        "BitShift" => {
+            let left = match c.attrs.string("direction", "").as_str() {
+                "LEFT" => true,
+                "RIGHT" => false,
+                d => return Err(c.invalid(format!("direction {d:?}"))),
+            };
+            use super::tensor::elem;
+            let x = req(0)?;
+            let width = match imp.file_type(x) {
+                Some(elem::UINT8) => 8,
+                Some(elem::UINT16) => 16,
+                Some(elem::UINT32) => 32,
+                Some(elem::UINT64) => 64,
+                _ => return Err(c.unsupported(
+                    "BitShift of a tensor not declared unsigned in the file (its width is unknown)",
+                )),
+            };
+            simple(imp, Op::BitShift { left, width }, vec![x, req(1)?])
+        }
+        "Einsum" => {
+            let ins: Vec<ValueId> = (0..inputs.len()).map(&req).collect::<Result<_>>()?;
+            let ranks: Vec<usize> = ins.iter().map(|&v| imp.info(v).shape.len()).collect();
+            let equation = c.attrs.string("equation", "");
+            let (terms, output) = einsum_labels(&equation, &ranks)
+                .ok_or_else(|| c.invalid(format!("einsum equation {equation:?}")))?;
+            simple(imp, Op::Einsum { terms, output }, ins)
         }
         "Not" => {
             let operands = equal_zero(imp, &c, req(0)?)?;
@@ -1527,5 +1658,60 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             simple(imp, op, vec![req(0)?])
         }
         other => Err(c.unsupported(format!("{other} is not implemented"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::kernels::scalar::reference::eval;
+
+    /// Equations as ONNX spells them: explicit and implicit outputs, an
+    /// ellipsis, a diagonal; and equations that cannot hold are refused.
+    #[test]
+    fn einsum_equations_become_dense_labels() {
+        let labels = |eq: &str, ranks: &[usize]| einsum_labels(eq, ranks);
+        let matmul = Some((vec![vec![0, 1], vec![1, 2]], vec![0, 2]));
+        assert_eq!(labels("ij,jk", &[2, 2]), matmul);
+        assert_eq!(labels("ij, jk -> ik", &[2, 2]), matmul);
+        assert_eq!(
+            labels("...ii->...i", &[3]),
+            Some((vec![vec![0, 1, 1]], vec![0, 1]))
+        );
+        assert_eq!(
+            labels("i,i", &[1, 1]),
+            Some((vec![vec![0], vec![0]], vec![]))
+        );
+        assert_eq!(labels("ba", &[2]), Some((vec![vec![0, 1]], vec![1, 0])));
+        for (eq, ranks) in [
+            ("ij->k", &[2][..]),
+            ("ij->ii", &[2]),
+            ("ij", &[3]),
+            ("ij,j", &[2]),
+            ("i1", &[2]),
+        ] {
+            assert_eq!(labels(eq, ranks), None, "{eq}");
+        }
+    }
+
+    /// Einsum computes what its equation says; a left BitShift drops the
+    /// bits past the operand's width and a right one is logical.
+    #[test]
+    fn einsum_and_bitshift_compute_what_they_say() {
+        let x = Tensor::from_f32(vec![2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+        let y = Tensor::from_f32(vec![3, 2], vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0]).unwrap();
+        let (terms, output) = einsum_labels("ij,jk->ik", &[2, 2]).unwrap();
+        let z = eval(&Op::Einsum { terms, output }, &[&x, &y]).unwrap();
+        assert_eq!(z[0].to_f32_vec(), [4.0, 5.0, 10.0, 11.0]);
+        let (terms, output) = einsum_labels("ij->", &[2]).unwrap();
+        let sum = eval(&Op::Einsum { terms, output }, &[&x]).unwrap();
+        assert_eq!(sum[0].to_f32_vec(), [21.0]);
+        let a = Tensor::from_i64(vec![3], vec![200, 255, 1]).unwrap();
+        let s = Tensor::from_i64(vec![3], vec![1, 4, 70]).unwrap();
+        let shift =
+            |left, width| eval(&Op::BitShift { left, width }, &[&a, &s]).unwrap()[0].to_i64_vec();
+        assert_eq!(shift(true, 8), [144, 240, 0]);
+        assert_eq!(shift(true, 16), [400, 4080, 0]);
+        assert_eq!(shift(false, 8), [100, 15, 0]);
     }
 }

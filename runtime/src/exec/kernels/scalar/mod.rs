@@ -2,6 +2,7 @@
 //! kernel of another ISA is tested against these.
 
 pub mod conv;
+pub mod einsum;
 pub mod elementwise;
 pub mod gemm;
 pub mod movement;

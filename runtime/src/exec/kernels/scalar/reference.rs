@@ -5,7 +5,7 @@ use smallvec::SmallVec;
 
 use super::conv::ConvShape;
 use super::gemm::{GemmBias, MatRef};
-use super::{conv, elementwise, gemm, movement, pool, quant, recurrent, reduce, resize};
+use super::{conv, einsum, elementwise, gemm, movement, pool, quant, recurrent, reduce, resize};
 use crate::error::{Error, Result};
 use crate::exec::kernels::contract::{Input, Kernel, Output, Threads, View, ViewMut};
 use crate::exec::kernels::Operand;
@@ -425,6 +425,34 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
                 movement::gather_nd(x, &at, y).map_err(out_of_range)?
             })
         }
+        Op::Einsum { terms, output } => {
+            let xs: SmallVec<[(&[f32], &[usize]); 4]> = ins
+                .iter()
+                .map(|i| Ok((i.f32()?, i.shape)))
+                .collect::<Result<_>>()?;
+            let shapes: SmallVec<[&[usize]; 4]> = ins.iter().map(|i| i.shape).collect();
+            let sizes = crate::ir::einsum_sizes(terms, &shapes)
+                .ok_or_else(|| Error::Input("einsum operands disagree".into()))?;
+            einsum::einsum(&xs, terms, output, &sizes, outs[0].f32()?);
+        }
+        Op::BitShift { left, width } => match (ins[0].data, ins[1].data, &mut outs[0].data) {
+            (View::I64(a), View::I64(b), ViewMut::I64(y)) => elementwise::broadcast_binary(
+                (a, ins[0].shape),
+                (b, ins[1].shape),
+                out_shape,
+                y,
+                |x, s| {
+                    let mask = u64::MAX >> (64 - width);
+                    let (x, s) = (x as u64, u32::try_from(s).unwrap_or(64));
+                    let shifted = match left {
+                        true => x.checked_shl(s).unwrap_or(0) & mask,
+                        false => x.checked_shr(s).unwrap_or(0),
+                    };
+                    shifted as i64
+                },
+            ),
+            _ => return Err(Error::Input("BitShift operands are i64".into())),
+        },
         Op::OneHot { axis, depth } => {
             let idx: SmallVec<[i64; 16]> = match ins[0].data {
                 View::I64(v) => v.iter().copied().collect(),
