@@ -682,6 +682,25 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             };
             simple(imp, Op::BitShift { left, width }, vec![x, req(1)?])
         }
+        // Not of every bit: a Xor with all of the type's bits set (i64's -1
+        // flips a signed value of any width alike).
+        "BitwiseNot" => {
+            use super::tensor::elem;
+            let x = req(0)?;
+            let ones = match imp.file_type(x) {
+                Some(elem::UINT8) => 0xff,
+                Some(elem::UINT16) => 0xffff,
+                Some(elem::UINT32) => 0xffff_ffff,
+                Some(elem::UINT64 | elem::INT8 | elem::INT16 | elem::INT32 | elem::INT64) => -1,
+                _ => {
+                    return Err(c.unsupported(
+                        "BitwiseNot of a tensor whose integer type the file does not declare",
+                    ))
+                }
+            };
+            let ones = imp.add_constant(&c.name, Tensor::from_i64(vec![], vec![ones])?);
+            simple(imp, Op::Bitwise(BitwiseOp::Xor), vec![x, ones])
+        }
         "Einsum" => {
             let ins: Vec<ValueId> = (0..inputs.len()).map(&req).collect::<Result<_>>()?;
             let ranks: Vec<usize> = ins.iter().map(|&v| imp.info(v).shape.len()).collect();
