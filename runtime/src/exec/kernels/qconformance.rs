@@ -200,6 +200,11 @@ fn grid() -> Vec<QConvCase> {
         case(7, 7, [9, 10], geometry(3, 1, 1, [1; 4], 7), relu6),
         case(5, 5, [11, 11], geometry(5, 2, 1, [2; 4], 5), None),
         case(6, 6, [8, 8], geometry(3, 2, 2, [0, 1, 1, 2], 6), relu),
+        // Channel-blocked (narrow planes): two whole blocks and a partial
+        // one; and a plane too wide for it.
+        case(35, 35, [7, 7], geometry(5, 1, 1, [2; 4], 35), relu6),
+        case(20, 20, [14, 13], geometry(3, 2, 1, [1, 0, 1, 1], 20), None),
+        case(3, 3, [5, 61], geometry(3, 1, 1, [1; 4], 3), relu),
     ];
     let mut no_bias = v[0].clone();
     no_bias.bias = false;
