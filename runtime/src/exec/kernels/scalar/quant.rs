@@ -189,7 +189,9 @@ impl AddRequant {
             b_zero: b.zero_point,
         })
     }
-    #[inline]
+    /// Inlined into each ISA's loop, where it vectorizes (a call per
+    /// element was a fifth of QLinearAdd's time).
+    #[inline(always)]
     pub fn apply(&self, a: i32, b: i32) -> i32 {
         let a = self.a.apply((a - self.a_zero) << ADD_LEFT_SHIFT);
         let b = self.b.apply((b - self.b_zero) << ADD_LEFT_SHIFT);
