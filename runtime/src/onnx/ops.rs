@@ -377,6 +377,309 @@ fn equal_zero(imp: &mut Importer, c: &Ctx, v: ValueId) -> Result<Vec<ValueId>> {
     Ok(vec![v, imp.add_constant(&c.name, zero)])
 }
 
+/// Resize and Upsample: the mode, the coordinate transform, and scales or
+/// sizes of every axis or of the `axes` named.
+fn resize(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    let inputs = &io.inputs;
+    let node = io.c.node;
+    let shape = io.shape0(imp)?;
+    let r = shape.len();
+    let mode_name = c.attrs.string("mode", "nearest");
+    let legacy = node.op_type == "Upsample" || c.opset < 11;
+    let coord_name = if legacy {
+        "asymmetric".to_string()
+    } else {
+        c.attrs
+            .string("coordinate_transformation_mode", "half_pixel")
+    };
+    let coord = match coord_name.as_str() {
+        "half_pixel" => CoordTransform::HalfPixel,
+        "pytorch_half_pixel" => CoordTransform::PytorchHalfPixel,
+        "align_corners" => CoordTransform::AlignCorners,
+        "asymmetric" => CoordTransform::Asymmetric,
+        "tf_half_pixel_for_nearest" => CoordTransform::TfHalfPixelForNearest,
+        "half_pixel_symmetric" => CoordTransform::HalfPixelSymmetric,
+        m => return Err(c.unsupported(format!("coordinate_transformation_mode {m}"))),
+    };
+    let mode = match mode_name.as_str() {
+        "nearest" => ResizeMode::Nearest(if legacy {
+            NearestMode::Floor
+        } else {
+            match c
+                .attrs
+                .string("nearest_mode", "round_prefer_floor")
+                .as_str()
+            {
+                "round_prefer_floor" => NearestMode::RoundPreferFloor,
+                "round_prefer_ceil" => NearestMode::RoundPreferCeil,
+                "floor" => NearestMode::Floor,
+                "ceil" => NearestMode::Ceil,
+                m => return Err(c.unsupported(format!("nearest_mode {m}"))),
+            }
+        }),
+        "linear" | "bilinear" | "cubic" | "bicubic" => {
+            let antialias = c.attrs.int("antialias", 0) != 0;
+            let exclude_outside = c.attrs.int("exclude_outside", 0) != 0;
+            match mode_name.as_str() {
+                "linear" | "bilinear" if !antialias => ResizeMode::Linear,
+                "linear" | "bilinear" => ResizeMode::LinearAntialias { exclude_outside },
+                _ => ResizeMode::Cubic {
+                    a: c.attrs.float("cubic_coeff_a", -0.75),
+                    exclude_outside,
+                    antialias,
+                },
+            }
+        }
+        m => return Err(c.unsupported(format!("mode {m}"))),
+    };
+    let axes = match c.attrs.ints("axes") {
+        Some(a) => a
+            .iter()
+            .map(|&a| axis(a, r, c))
+            .collect::<Result<Vec<_>>>()?,
+        None => (0..r).collect(),
+    };
+    let keep = match c
+        .attrs
+        .string("keep_aspect_ratio_policy", "stretch")
+        .as_str()
+    {
+        "stretch" => AspectPolicy::Stretch,
+        "not_larger" => AspectPolicy::NotLarger,
+        "not_smaller" => AspectPolicy::NotSmaller,
+        k => return Err(c.unsupported(format!("keep_aspect_ratio_policy {k}"))),
+    };
+    let (scales_in, sizes_in) = if node.op_type == "Upsample" && c.opset < 9 {
+        (c.attrs.get("scales").map(|a| a.floats.clone()), None)
+    } else if legacy {
+        (Some(io.const_floats(imp, 1, "scales")?), None)
+    } else {
+        let scales = match inputs.get(2).copied().flatten() {
+            Some(_) => Some(io.const_floats(imp, 2, "scales")?),
+            None => None,
+        };
+        let sc = scales.filter(|v| !v.is_empty());
+        (
+            sc,
+            io.const_ints(imp, 3, "sizes")?.filter(|v| !v.is_empty()),
+        )
+    };
+    let target = ResizeTarget {
+        axes: &axes,
+        scales: scales_in,
+        sizes: sizes_in,
+        keep,
+    };
+    let (out_shape, scales) = target.resolve(&shape, c)?;
+    crate::ir::checked_numel(&out_shape, &c.name)?;
+    if out_shape.contains(&0) {
+        return Err(c.invalid("empty resize output"));
+    }
+    let op = Op::Resize {
+        mode,
+        coord,
+        out_shape,
+        scales,
+    };
+    io.simple(imp, op, vec![io.req(0)?])
+}
+
+/// TopK with `k` from the attribute (before opset 10) or the second input.
+fn top_k(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    let outs = &io.outs;
+    let r = io.shape0(imp)?.len();
+    let k = match c.opset {
+        ..10 => c.attrs.int("k", -1),
+        _ => io
+            .const_ints(imp, 1, "k")?
+            .and_then(|k| k.first().copied())
+            .unwrap_or(-1),
+    };
+    let op = Op::TopK {
+        axis: axis(c.attrs.int("axis", -1), r, c)?,
+        k: usize::try_from(k).map_err(|_| c.invalid(format!("k {k}")))?,
+        largest: c.attrs.int("largest", 1) != 0,
+    };
+    imp.add(&c.name, op, vec![io.req(0)?], outs).map(|_| ())
+}
+
+/// GatherND with its `batch_dims`.
+fn gather_nd(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    let batch_dims = c.attrs.int("batch_dims", 0);
+    let batch_dims =
+        usize::try_from(batch_dims).map_err(|_| c.invalid(format!("batch_dims {batch_dims}")))?;
+    io.simple(
+        imp,
+        Op::GatherNd { batch_dims },
+        vec![io.req(0)?, io.req(1)?],
+    )
+}
+
+/// OneHot: the depth an input known at import, the values the third input.
+fn one_hot(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    let r = io.shape0(imp)?.len();
+    let depth = io
+        .const_ints(imp, 1, "depth")?
+        .and_then(|d| d.first().copied())
+        .ok_or_else(|| c.invalid("no depth"))?;
+    let op = Op::OneHot {
+        axis: axis(c.attrs.int("axis", -1), r + 1, c)?,
+        depth: usize::try_from(depth)
+            .ok()
+            .filter(|&d| d > 0)
+            .ok_or_else(|| c.invalid(format!("depth {depth}")))?,
+    };
+    io.simple(imp, op, vec![io.req(0)?, io.req(2)?])
+}
+
+/// BitShift of an input the file declares unsigned, its width from that type.
+fn bit_shift(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    let left = match c.attrs.string("direction", "").as_str() {
+        "LEFT" => true,
+        "RIGHT" => false,
+        d => return Err(c.invalid(format!("direction {d:?}"))),
+    };
+    use super::tensor::elem;
+    let x = io.req(0)?;
+    let width = match imp.file_type(x) {
+        Some(elem::UINT8) => 8,
+        Some(elem::UINT16) => 16,
+        Some(elem::UINT32) => 32,
+        Some(elem::UINT64) => 64,
+        _ => {
+            return Err(c.unsupported(
+                "BitShift of a tensor not declared unsigned in the file (its width is unknown)",
+            ))
+        }
+    };
+    io.simple(imp, Op::BitShift { left, width }, vec![x, io.req(1)?])
+}
+
+/// Not of every bit: a Xor with all of the type's bits set (i64's -1
+/// flips a signed value of any width alike).
+fn bitwise_not(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    use super::tensor::elem;
+    let x = io.req(0)?;
+    let ones = match imp.file_type(x) {
+        Some(elem::UINT8) => 0xff,
+        Some(elem::UINT16) => 0xffff,
+        Some(elem::UINT32) => 0xffff_ffff,
+        Some(elem::UINT64 | elem::INT8 | elem::INT16 | elem::INT32 | elem::INT64) => -1,
+        _ => {
+            return Err(c.unsupported(
+                "BitwiseNot of a tensor whose integer type the file does not declare",
+            ))
+        }
+    };
+    let ones = imp.add_constant(&c.name, Tensor::from_i64(vec![], vec![ones])?);
+    io.simple(imp, Op::Bitwise(BitwiseOp::Xor), vec![x, ones])
+}
+
+/// Einsum, its equation turned into dense labels ([`einsum_labels`]).
+fn einsum(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    let inputs = &io.inputs;
+    let ins: Vec<ValueId> = (0..inputs.len())
+        .map(|i| io.req(i))
+        .collect::<Result<_>>()?;
+    let ranks: Vec<usize> = ins.iter().map(|&v| imp.info(v).shape.len()).collect();
+    let equation = c.attrs.string("equation", "");
+    let (terms, output) = einsum_labels(&equation, &ranks)
+        .ok_or_else(|| c.invalid(format!("einsum equation {equation:?}")))?;
+    io.simple(imp, Op::Einsum { terms, output }, ins)
+}
+
+/// One node being converted: its context, its inputs by position (`None`:
+/// an absent optional input) and its output names, with the operand
+/// lookups every op's conversion uses.
+struct NodeIo<'n> {
+    c: Ctx<'n>,
+    inputs: Vec<Option<ValueId>>,
+    outs: Vec<String>,
+}
+
+impl NodeIo<'_> {
+    fn req(&self, i: usize) -> Result<ValueId> {
+        self.inputs
+            .get(i)
+            .copied()
+            .flatten()
+            .ok_or_else(|| self.c.invalid(format!("missing input {i}")))
+    }
+    fn first_out(&self) -> Result<String> {
+        self.outs
+            .first()
+            .cloned()
+            .ok_or_else(|| self.c.invalid("no outputs"))
+    }
+    fn const_of(&self, imp: &Importer, i: usize) -> Option<Tensor> {
+        let v = self.inputs.get(i).copied().flatten()?;
+        imp.constant(v).cloned()
+    }
+    /// Input `i`'s values when given; an error naming `what` if it is not
+    /// constant.
+    fn const_ints(&self, imp: &Importer, i: usize, what: &str) -> Result<Option<Vec<i64>>> {
+        match self.inputs.get(i).copied().flatten() {
+            None => Ok(None),
+            Some(v) => match imp.constant(v) {
+                Some(t) => Ok(Some(t.to_i64_vec())),
+                None => Err(imp.not_constant(&self.c, v, what)),
+            },
+        }
+    }
+    fn const_floats(&self, imp: &Importer, i: usize, what: &str) -> Result<Vec<f32>> {
+        let v = self
+            .inputs
+            .get(i)
+            .copied()
+            .flatten()
+            .ok_or_else(|| self.c.invalid(format!("no {what}")))?;
+        match imp.constant(v) {
+            Some(t) => Ok(t.to_f32_vec()),
+            None => Err(imp.not_constant(&self.c, v, what)),
+        }
+    }
+    /// An i64 scalar input that may be computed (Trilu's k, CumSum's axis):
+    /// its value when constant (`absent` when not given), else the value
+    /// for the kernel to read at run time.
+    fn scalar_input(&self, imp: &Importer, i: usize, absent: Option<i64>) -> Result<Scalar> {
+        match (self.inputs.get(i).copied().flatten(), self.const_of(imp, i)) {
+            (Some(v), None) => Some(Scalar::AtRunTime(v)),
+            (_, Some(t)) => t.to_i64_vec().first().copied().map(Scalar::Known),
+            (None, None) => absent.map(Scalar::Known),
+        }
+        .ok_or_else(|| self.c.invalid(format!("input {i} is missing or empty")))
+    }
+    fn rank0(&self, imp: &Importer) -> Result<usize> {
+        Ok(imp.info(self.req(0)?).shape.len())
+    }
+    fn shape0(&self, imp: &Importer) -> Result<Vec<usize>> {
+        Ok(imp.info(self.req(0)?).shape.clone())
+    }
+    /// A single-output op over `ins`.
+    fn simple(&self, imp: &mut Importer, op: Op, ins: Vec<ValueId>) -> Result<()> {
+        let integer_input = ins
+            .first()
+            .is_some_and(|&v| imp.info(v).dtype == DType::I64);
+        if integer_input && !generic_over_dtype(&op) {
+            return Err(self
+                .c
+                .unsupported("integer tensors (this op computes in f32 only)"));
+        }
+        imp.add(&self.c.name, op, ins, &[self.first_out()?])
+            .map(|_| ())
+    }
+    fn unary(&self, imp: &mut Importer, u: UnaryOp) -> Result<()> {
+        self.simple(imp, Op::Unary(u), vec![self.req(0)?])
+    }
+}
+
 pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
     let name = if node.name.is_empty() {
         format!(
@@ -402,128 +705,72 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             Some(imp.value(n, &c.name)?)
         });
     }
-    let req = |i: usize| -> Result<ValueId> {
-        inputs
-            .get(i)
-            .copied()
-            .flatten()
-            .ok_or_else(|| c.invalid(format!("missing input {i}")))
+    let io = NodeIo {
+        c,
+        inputs,
+        outs: node.output.clone(),
     };
-    let outs: Vec<String> = node.output.clone();
-    let first_out = || outs.first().cloned().ok_or_else(|| c.invalid("no outputs"));
-    let const_of = |imp: &Importer, i: usize| -> Option<Tensor> {
-        inputs
-            .get(i)
-            .copied()
-            .flatten()
-            .and_then(|v| imp.constant(v).cloned())
-    };
-    let const_ints = |imp: &Importer, i: usize, what: &str| -> Result<Option<Vec<i64>>> {
-        match inputs.get(i).copied().flatten() {
-            None => Ok(None),
-            Some(v) => match imp.constant(v) {
-                Some(t) => Ok(Some(t.to_i64_vec())),
-                None => Err(imp.not_constant(&c, v, what)),
-            },
-        }
-    };
-    let const_floats = |imp: &Importer, i: usize, what: &str| -> Result<Vec<f32>> {
-        let v = inputs
-            .get(i)
-            .copied()
-            .flatten()
-            .ok_or_else(|| c.invalid(format!("no {what}")))?;
-        match imp.constant(v) {
-            Some(t) => Ok(t.to_f32_vec()),
-            None => Err(imp.not_constant(&c, v, what)),
-        }
-    };
-    // An i64 scalar input that may be computed (Trilu's k, CumSum's axis):
-    // its value when constant (`absent` when not given), else the value
-    // for the kernel to read at run time.
-    let scalar_input = |imp: &Importer, i: usize, absent: Option<i64>| -> Result<Scalar> {
-        match (inputs.get(i).copied().flatten(), const_of(imp, i)) {
-            (Some(v), None) => Some(Scalar::AtRunTime(v)),
-            (_, Some(t)) => t.to_i64_vec().first().copied().map(Scalar::Known),
-            (None, None) => absent.map(Scalar::Known),
-        }
-        .ok_or_else(|| c.invalid(format!("input {i} is missing or empty")))
-    };
-    let rank0 = |imp: &Importer| -> Result<usize> { Ok(imp.info(req(0)?).shape.len()) };
-    let shape0 = |imp: &Importer| -> Result<Vec<usize>> { Ok(imp.info(req(0)?).shape.clone()) };
-    // Single-output op over the given inputs.
-    let simple = |imp: &mut Importer, op: Op, ins: Vec<ValueId>| -> Result<()> {
-        let integer_input = ins
-            .first()
-            .is_some_and(|&v| imp.info(v).dtype == DType::I64);
-        if integer_input && !generic_over_dtype(&op) {
-            return Err(c.unsupported("integer tensors (this op computes in f32 only)"));
-        }
-        imp.add(&c.name, op, ins, &[first_out()?]).map(|_| ())
-    };
-    let unary =
-        |imp: &mut Importer, u: UnaryOp| -> Result<()> { simple(imp, Op::Unary(u), vec![req(0)?]) };
-
-    if let Some(done) = super::qops::convert(imp, &c, &inputs, &outs) {
+    let (c, inputs, outs) = (&io.c, &io.inputs, &io.outs);
+    if let Some(done) = super::qops::convert(imp, c, inputs, outs) {
         return done;
     }
     if let Some(t) = Trig::ALL.into_iter().find(|t| t.name() == node.op_type) {
-        return unary(imp, UnaryOp::Trig(t));
+        return io.unary(imp, UnaryOp::Trig(t));
     }
     match node.op_type.as_str() {
-        "Relu" => unary(imp, UnaryOp::Relu),
-        "Sigmoid" => unary(imp, UnaryOp::Sigmoid),
-        "Tanh" => unary(imp, UnaryOp::Tanh),
-        "HardSwish" => unary(imp, UnaryOp::HardSwish),
-        "Sqrt" => unary(imp, UnaryOp::Sqrt),
-        "Exp" => unary(imp, UnaryOp::Exp),
-        "Neg" => unary(imp, UnaryOp::Neg),
-        "Abs" => unary(imp, UnaryOp::Abs),
-        "Reciprocal" => unary(imp, UnaryOp::Reciprocal),
-        "Log" => unary(imp, UnaryOp::Log),
-        "Floor" => unary(imp, UnaryOp::Floor),
-        "Ceil" => unary(imp, UnaryOp::Ceil),
-        "Round" => unary(imp, UnaryOp::Round),
-        "Sign" => unary(imp, UnaryOp::Sign),
-        "Erf" => unary(imp, UnaryOp::Erf),
-        "Softplus" => unary(imp, UnaryOp::Softplus),
-        "Softsign" => unary(imp, UnaryOp::Softsign),
-        "Mish" => unary(imp, UnaryOp::Mish),
-        "Shrink" => unary(
+        "Relu" => io.unary(imp, UnaryOp::Relu),
+        "Sigmoid" => io.unary(imp, UnaryOp::Sigmoid),
+        "Tanh" => io.unary(imp, UnaryOp::Tanh),
+        "HardSwish" => io.unary(imp, UnaryOp::HardSwish),
+        "Sqrt" => io.unary(imp, UnaryOp::Sqrt),
+        "Exp" => io.unary(imp, UnaryOp::Exp),
+        "Neg" => io.unary(imp, UnaryOp::Neg),
+        "Abs" => io.unary(imp, UnaryOp::Abs),
+        "Reciprocal" => io.unary(imp, UnaryOp::Reciprocal),
+        "Log" => io.unary(imp, UnaryOp::Log),
+        "Floor" => io.unary(imp, UnaryOp::Floor),
+        "Ceil" => io.unary(imp, UnaryOp::Ceil),
+        "Round" => io.unary(imp, UnaryOp::Round),
+        "Sign" => io.unary(imp, UnaryOp::Sign),
+        "Erf" => io.unary(imp, UnaryOp::Erf),
+        "Softplus" => io.unary(imp, UnaryOp::Softplus),
+        "Softsign" => io.unary(imp, UnaryOp::Softsign),
+        "Mish" => io.unary(imp, UnaryOp::Mish),
+        "Shrink" => io.unary(
             imp,
             UnaryOp::Shrink {
                 bias: c.attrs.float("bias", 0.0),
                 lambd: c.attrs.float("lambd", 0.5),
             },
         ),
-        "Elu" => unary(
+        "Elu" => io.unary(
             imp,
             UnaryOp::Elu {
                 alpha: c.attrs.float("alpha", 1.0),
             },
         ),
-        "Selu" => unary(
+        "Selu" => io.unary(
             imp,
             UnaryOp::Selu {
                 alpha: c.attrs.float("alpha", 1.673_263_2),
                 gamma: c.attrs.float("gamma", 1.050_701),
             },
         ),
-        "Celu" => unary(
+        "Celu" => io.unary(
             imp,
             UnaryOp::Celu {
                 alpha: c.attrs.float("alpha", 1.0),
             },
         ),
-        "ThresholdedRelu" => unary(
+        "ThresholdedRelu" => io.unary(
             imp,
             UnaryOp::ThresholdedRelu {
                 alpha: c.attrs.float("alpha", 1.0),
             },
         ),
         "Gelu" => match c.attrs.string("approximate", "none").as_str() {
-            "none" => unary(imp, UnaryOp::Gelu { tanh: false }),
-            "tanh" => unary(imp, UnaryOp::Gelu { tanh: true }),
+            "none" => io.unary(imp, UnaryOp::Gelu { tanh: false }),
+            "tanh" => io.unary(imp, UnaryOp::Gelu { tanh: true }),
             other => Err(Error::UnsupportedOp {
                 op_type: node.op_type.clone(),
                 node: node.name.clone(),
@@ -531,13 +778,13 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 reason: format!("approximate={other:?}"),
             }),
         },
-        "LeakyRelu" => unary(
+        "LeakyRelu" => io.unary(
             imp,
             UnaryOp::LeakyRelu {
                 alpha: c.attrs.float("alpha", 0.01),
             },
         ),
-        "HardSigmoid" => unary(
+        "HardSigmoid" => io.unary(
             imp,
             UnaryOp::HardSigmoid {
                 alpha: c.attrs.float("alpha", 0.2),
@@ -556,16 +803,16 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 if runtime(1).is_some() || runtime(2).is_some() {
                     // Bounds computed at run time: max(x, min), then min(·, max),
                     // which also gives max where min > max, as ONNX says.
-                    let x = req(0)?;
+                    let x = io.req(0)?;
                     return match (bound(1), bound(2)) {
                         (Some(lo), Some(hi)) => {
                             let y = imp.add_tmp(&c.name, Op::Binary(BinaryOp::Max), vec![x, lo])?;
-                            simple(imp, Op::Binary(BinaryOp::Min), vec![y, hi])
+                            io.simple(imp, Op::Binary(BinaryOp::Min), vec![y, hi])
                         }
-                        (Some(lo), None) => simple(imp, Op::Binary(BinaryOp::Max), vec![x, lo]),
+                        (Some(lo), None) => io.simple(imp, Op::Binary(BinaryOp::Max), vec![x, lo]),
                         (None, hi) => {
                             let hi = hi.ok_or_else(|| c.invalid("no Clip bound"))?;
-                            simple(imp, Op::Binary(BinaryOp::Min), vec![x, hi])
+                            io.simple(imp, Op::Binary(BinaryOp::Min), vec![x, hi])
                         }
                     };
                 }
@@ -577,7 +824,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 };
                 (constant(1, f32::NEG_INFINITY)?, constant(2, f32::INFINITY)?)
             };
-            unary(imp, UnaryOp::Clip { min, max })
+            io.unary(imp, UnaryOp::Clip { min, max })
         }
         "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" | "Sum" | "Mean" => {
             let op = match node.op_type.as_str() {
@@ -601,7 +848,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 // Legacy broadcast: B aligns to A starting at `axis`.
                 let (ra, b_shape) = (imp.info(ins[0]).shape.len(), imp.info(ins[1]).shape.clone());
                 let start = match c.attrs.get("axis") {
-                    Some(a) => axis(a.i, ra, &c)?,
+                    Some(a) => axis(a.i, ra, c)?,
                     None => ra
                         .checked_sub(b_shape.len())
                         .ok_or_else(|| c.invalid("broadcast operand of higher rank"))?,
@@ -611,7 +858,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 ins[1] = imp.add_tmp(&c.name, Op::Reshape { shape }, vec![ins[1]])?;
             }
             if ins.len() == 1 {
-                return simple(imp, Op::Identity, ins);
+                return io.simple(imp, Op::Identity, ins);
             }
             if op == BinaryOp::Pow
                 && ins.len() == 2
@@ -632,19 +879,19 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 let sum = imp.add_tmp(&c.name, Op::Binary(op), vec![acc, last])?;
                 let count = Tensor::from_f32(vec![], vec![ins.len() as f32])?;
                 let count = imp.add_constant(&c.name, count);
-                return simple(imp, Op::Binary(BinaryOp::Div), vec![sum, count]);
+                return io.simple(imp, Op::Binary(BinaryOp::Div), vec![sum, count]);
             }
-            simple(imp, Op::Binary(op), vec![acc, last])
+            io.simple(imp, Op::Binary(op), vec![acc, last])
         }
         "Mod" => {
-            let (a, b) = (req(0)?, req(1)?);
+            let (a, b) = (io.req(0)?, io.req(1)?);
             let fmod = c.attrs.int("fmod", 0) != 0;
             if !fmod && imp.info(a).dtype == DType::F32 {
                 return Err(c.invalid("Mod of floats needs fmod=1"));
             }
-            simple(imp, Op::Binary(BinaryOp::Mod { fmod }), vec![a, b])
+            io.simple(imp, Op::Binary(BinaryOp::Mod { fmod }), vec![a, b])
         }
-        "PRelu" => simple(imp, Op::PRelu, vec![req(0)?, req(1)?]),
+        "PRelu" => io.simple(imp, Op::PRelu, vec![io.req(0)?, io.req(1)?]),
         "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" => {
             let op = match node.op_type.as_str() {
                 "Equal" => CompareOp::Equal,
@@ -653,7 +900,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 "LessOrEqual" => CompareOp::LessOrEqual,
                 _ => CompareOp::GreaterOrEqual,
             };
-            simple(imp, Op::Compare(op), vec![req(0)?, req(1)?])
+            io.simple(imp, Op::Compare(op), vec![io.req(0)?, io.req(1)?])
         }
         "And" | "Or" | "Xor" | "BitwiseAnd" | "BitwiseOr" | "BitwiseXor" => {
             let op = match node.op_type.trim_start_matches("Bitwise") {
@@ -661,70 +908,27 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 "Or" => BitwiseOp::Or,
                 _ => BitwiseOp::Xor,
             };
-            simple(imp, Op::Bitwise(op), vec![req(0)?, req(1)?])
+            io.simple(imp, Op::Bitwise(op), vec![io.req(0)?, io.req(1)?])
         }
-        "BitShift" => {
-            let left = match c.attrs.string("direction", "").as_str() {
-                "LEFT" => true,
-                "RIGHT" => false,
-                d => return Err(c.invalid(format!("direction {d:?}"))),
-            };
-            use super::tensor::elem;
-            let x = req(0)?;
-            let width = match imp.file_type(x) {
-                Some(elem::UINT8) => 8,
-                Some(elem::UINT16) => 16,
-                Some(elem::UINT32) => 32,
-                Some(elem::UINT64) => 64,
-                _ => return Err(c.unsupported(
-                    "BitShift of a tensor not declared unsigned in the file (its width is unknown)",
-                )),
-            };
-            simple(imp, Op::BitShift { left, width }, vec![x, req(1)?])
-        }
-        // Not of every bit: a Xor with all of the type's bits set (i64's -1
-        // flips a signed value of any width alike).
-        "BitwiseNot" => {
-            use super::tensor::elem;
-            let x = req(0)?;
-            let ones = match imp.file_type(x) {
-                Some(elem::UINT8) => 0xff,
-                Some(elem::UINT16) => 0xffff,
-                Some(elem::UINT32) => 0xffff_ffff,
-                Some(elem::UINT64 | elem::INT8 | elem::INT16 | elem::INT32 | elem::INT64) => -1,
-                _ => {
-                    return Err(c.unsupported(
-                        "BitwiseNot of a tensor whose integer type the file does not declare",
-                    ))
-                }
-            };
-            let ones = imp.add_constant(&c.name, Tensor::from_i64(vec![], vec![ones])?);
-            simple(imp, Op::Bitwise(BitwiseOp::Xor), vec![x, ones])
-        }
-        "Einsum" => {
-            let ins: Vec<ValueId> = (0..inputs.len()).map(&req).collect::<Result<_>>()?;
-            let ranks: Vec<usize> = ins.iter().map(|&v| imp.info(v).shape.len()).collect();
-            let equation = c.attrs.string("equation", "");
-            let (terms, output) = einsum_labels(&equation, &ranks)
-                .ok_or_else(|| c.invalid(format!("einsum equation {equation:?}")))?;
-            simple(imp, Op::Einsum { terms, output }, ins)
-        }
+        "BitShift" => bit_shift(imp, &io),
+        "BitwiseNot" => bitwise_not(imp, &io),
+        "Einsum" => einsum(imp, &io),
         "Not" => {
-            let operands = equal_zero(imp, &c, req(0)?)?;
-            simple(imp, Op::Compare(CompareOp::Equal), operands)
+            let operands = equal_zero(imp, c, io.req(0)?)?;
+            io.simple(imp, Op::Compare(CompareOp::Equal), operands)
         }
-        "Where" => simple(imp, Op::Where, vec![req(0)?, req(1)?, req(2)?]),
-        "LSTM" | "GRU" | "RNN" => super::recurrent::convert(imp, &c, &inputs, &outs),
+        "Where" => io.simple(imp, Op::Where, vec![io.req(0)?, io.req(1)?, io.req(2)?]),
+        "LSTM" | "GRU" | "RNN" => super::recurrent::convert(imp, c, inputs, outs),
         // IsNaN(x) is Not(x == x); IsInf compares with the infinities it
         // detects, both joined by Or.
         "IsNaN" => {
-            let x = req(0)?;
+            let x = io.req(0)?;
             let equal = imp.add_tmp(&c.name, Op::Compare(CompareOp::Equal), vec![x, x])?;
-            let operands = equal_zero(imp, &c, equal)?;
-            simple(imp, Op::Compare(CompareOp::Equal), operands)
+            let operands = equal_zero(imp, c, equal)?;
+            io.simple(imp, Op::Compare(CompareOp::Equal), operands)
         }
         "IsInf" => {
-            let x = req(0)?;
+            let x = io.req(0)?;
             let detect = |a: &str| c.attrs.int(a, 1) != 0;
             let constant = |imp: &mut Importer, v: f32| -> Result<ValueId> {
                 Ok(imp.add_constant(&c.name, Tensor::from_f32(vec![], vec![v])?))
@@ -732,7 +936,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             let equal = Op::Compare(CompareOp::Equal);
             match (detect("detect_positive"), detect("detect_negative")) {
                 // Detecting neither: all false (x < x never holds).
-                (false, false) => simple(imp, Op::Compare(CompareOp::Less), vec![x, x]),
+                (false, false) => io.simple(imp, Op::Compare(CompareOp::Less), vec![x, x]),
                 (true, true) => {
                     let (p, n) = (
                         constant(imp, f32::INFINITY)?,
@@ -740,7 +944,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                     );
                     let pos = imp.add_tmp(&c.name, equal.clone(), vec![x, p])?;
                     let neg = imp.add_tmp(&c.name, equal, vec![x, n])?;
-                    simple(imp, Op::Bitwise(BitwiseOp::Or), vec![pos, neg])
+                    io.simple(imp, Op::Bitwise(BitwiseOp::Or), vec![pos, neg])
                 }
                 (pos, _) => {
                     let v = if pos {
@@ -749,20 +953,20 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                         f32::NEG_INFINITY
                     };
                     let inf = constant(imp, v)?;
-                    simple(imp, equal, vec![x, inf])
+                    io.simple(imp, equal, vec![x, inf])
                 }
             }
         }
         "Conv" | "ConvTranspose" => {
-            let x = req(0)?;
-            let w = req(1)?;
+            let x = io.req(0)?;
+            let w = io.req(1)?;
             let (xs, ws) = (imp.info(x).shape.clone(), imp.info(w).shape.clone());
             if xs.len() != 4 || ws.len() != 4 {
                 return Err(
                     c.unsupported(format!("only 2-D convolution (input rank {})", xs.len()))
                 );
             }
-            let mut win = Window::parse(&c, Some(ws[2..].iter().map(|&d| d as i64).collect()))?;
+            let mut win = Window::parse(c, Some(ws[2..].iter().map(|&d| d as i64).collect()))?;
             let groups =
                 usize::try_from(c.attrs.int("group", 1)).map_err(|_| c.invalid("bad group"))?;
             let transposed = node.op_type == "ConvTranspose";
@@ -771,10 +975,10 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 output_padding = pair(
                     &to_usizes(
                         &c.attrs.ints("output_padding").unwrap_or(vec![0, 0]),
-                        &c,
+                        c,
                         "output_padding",
                     )?,
-                    &c,
+                    c,
                     "output_padding",
                 )?;
                 let out_shape = c.attrs.ints("output_shape");
@@ -816,7 +1020,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                     groups,
                 }
             } else {
-                conv_geometry(&c, &xs, &ws)?
+                conv_geometry(c, &xs, &ws)?
             };
             let mut ins = vec![x, w];
             if let Some(b) = inputs.get(2).copied().flatten() {
@@ -834,13 +1038,13 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                     activation: None,
                 }
             };
-            simple(imp, op, ins)
+            io.simple(imp, op, ins)
         }
         "BatchNormalization" => {
             if outs.iter().skip(1).any(|o| !o.is_empty()) {
                 return Err(c.unsupported("training-mode outputs"));
             }
-            let ins = (0..5).map(req).collect::<Result<Vec<_>>>()?;
+            let ins = (0..5).map(|i| io.req(i)).collect::<Result<Vec<_>>>()?;
             imp.add(
                 &c.name,
                 Op::BatchNorm {
@@ -855,11 +1059,11 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             if outs.iter().skip(1).any(|o| !o.is_empty()) {
                 return Err(c.unsupported("the Indices output"));
             }
-            let xs = shape0(imp)?;
+            let xs = io.shape0(imp)?;
             if xs.len() != 4 {
                 return Err(c.unsupported(format!("only 2-D pooling (input rank {})", xs.len())));
             }
-            let mut win = Window::parse(&c, None)?;
+            let mut win = Window::parse(c, None)?;
             win.apply_auto_pad(&xs);
             let kind = if node.op_type == "MaxPool" {
                 PoolKind::Max
@@ -876,18 +1080,18 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 pads: win.pads,
                 ceil_mode: c.attrs.int("ceil_mode", 0) != 0,
             };
-            simple(imp, Op::Pool(geometry), vec![req(0)?])
+            io.simple(imp, Op::Pool(geometry), vec![io.req(0)?])
         }
-        "GlobalAveragePool" => simple(
+        "GlobalAveragePool" => io.simple(
             imp,
             Op::GlobalPool(PoolKind::Avg {
                 count_include_pad: false,
             }),
-            vec![req(0)?],
+            vec![io.req(0)?],
         ),
-        "GlobalMaxPool" => simple(imp, Op::GlobalPool(PoolKind::Max), vec![req(0)?]),
+        "GlobalMaxPool" => io.simple(imp, Op::GlobalPool(PoolKind::Max), vec![io.req(0)?]),
         "Gemm" => {
-            let mut ins = vec![req(0)?, req(1)?];
+            let mut ins = vec![io.req(0)?, io.req(1)?];
             if let Some(b) = inputs.get(2).copied().flatten() {
                 ins.push(b);
             }
@@ -898,24 +1102,20 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 trans_b: c.attrs.int("transB", 0) != 0,
                 activation: None,
             };
-            simple(imp, op, ins)
+            io.simple(imp, op, ins)
         }
-        "MatMul" => simple(imp, Op::MatMul, vec![req(0)?, req(1)?]),
+        "MatMul" => io.simple(imp, Op::MatMul, vec![io.req(0)?, io.req(1)?]),
         "Softmax" | "LogSoftmax" | "Hardmax" => {
             let make = |axis| match node.op_type.as_str() {
                 "LogSoftmax" => Op::LogSoftmax { axis },
                 "Hardmax" => Op::Hardmax { axis },
                 _ => Op::Softmax { axis },
             };
-            let shape = shape0(imp)?;
+            let shape = io.shape0(imp)?;
             let r = shape.len();
-            let a = axis(
-                c.attrs.int("axis", if c.opset < 13 { 1 } else { -1 }),
-                r,
-                &c,
-            )?;
+            let a = axis(c.attrs.int("axis", if c.opset < 13 { 1 } else { -1 }), r, c)?;
             if c.opset >= 13 || a + 1 == r {
-                return simple(imp, make(a), vec![req(0)?]);
+                return io.simple(imp, make(a), vec![io.req(0)?]);
             }
             // Before opset 13 these work on the input coerced to 2-D at `axis`.
             let outer: usize = shape[..a].iter().product();
@@ -924,10 +1124,10 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 Op::Reshape {
                     shape: vec![outer, shape[a..].iter().product()],
                 },
-                vec![req(0)?],
+                vec![io.req(0)?],
             )?;
             let sm = imp.add_tmp(&c.name, make(1), vec![flat])?;
-            simple(imp, Op::Reshape { shape }, vec![sm])
+            io.simple(imp, Op::Reshape { shape }, vec![sm])
         }
         "Concat" => {
             let ins: Vec<ValueId> = inputs.iter().flatten().copied().collect();
@@ -937,22 +1137,22 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 .into_iter()
                 .filter(|&v| imp.info(v).shape.iter().product::<usize>() > 0 || r == 0)
                 .collect();
-            let a = axis(c.attrs.int("axis", 0), r, &c)?;
+            let a = axis(c.attrs.int("axis", 0), r, c)?;
             if ins.is_empty() {
                 return Err(c.unsupported("concatenation of empty tensors only"));
             }
-            simple(imp, Op::Concat { axis: a }, ins)
+            io.simple(imp, Op::Concat { axis: a }, ins)
         }
         "Split" => {
-            let shape = shape0(imp)?;
-            let a = axis(c.attrs.int("axis", 0), shape.len(), &c)?;
+            let shape = io.shape0(imp)?;
+            let a = axis(c.attrs.int("axis", 0), shape.len(), c)?;
             let given = if c.opset >= 13 {
-                const_ints(imp, 1, "split")?
+                io.const_ints(imp, 1, "split")?
             } else {
                 c.attrs.ints("split")
             };
             let sizes = match given {
-                Some(s) => to_usizes(&s, &c, "split")?,
+                Some(s) => to_usizes(&s, c, "split")?,
                 None => {
                     let n = c
                         .attrs
@@ -968,11 +1168,16 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                         .collect()
                 }
             };
-            imp.add(&c.name, Op::Split { axis: a, sizes }, vec![req(0)?], &outs)
-                .map(|_| ())
+            imp.add(
+                &c.name,
+                Op::Split { axis: a, sizes },
+                vec![io.req(0)?],
+                outs,
+            )
+            .map(|_| ())
         }
         "Slice" => {
-            let shape = shape0(imp)?;
+            let shape = io.shape0(imp)?;
             let r = shape.len();
             let (starts, ends, axes, steps) = if c.opset < 10 {
                 (
@@ -983,10 +1188,10 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 )
             } else {
                 (
-                    const_ints(imp, 1, "starts")?,
-                    const_ints(imp, 2, "ends")?,
-                    const_ints(imp, 3, "axes")?,
-                    const_ints(imp, 4, "steps")?,
+                    io.const_ints(imp, 1, "starts")?,
+                    io.const_ints(imp, 2, "ends")?,
+                    io.const_ints(imp, 3, "axes")?,
+                    io.const_ints(imp, 4, "steps")?,
                 )
             };
             let (starts, ends) = (
@@ -1010,7 +1215,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 })
                 .collect();
             for i in 0..starts.len() {
-                let a = axis(axes[i], r, &c)?;
+                let a = axis(axes[i], r, c)?;
                 let dim = shape[a] as i64;
                 let step = steps[i];
                 if step == 0 {
@@ -1053,22 +1258,22 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                     len: len as usize,
                 };
             }
-            simple(imp, Op::Slice { axes: slices }, vec![req(0)?])
+            io.simple(imp, Op::Slice { axes: slices }, vec![io.req(0)?])
         }
         "Transpose" => {
-            let r = rank0(imp)?;
+            let r = io.rank0(imp)?;
             let perm = match c.attrs.ints("perm") {
-                Some(p) => p.iter().map(|&x| axis(x, r, &c)).collect::<Result<_>>()?,
+                Some(p) => p.iter().map(|&x| axis(x, r, c)).collect::<Result<_>>()?,
                 None => (0..r).rev().collect(),
             };
-            simple(imp, Op::Transpose { perm }, vec![req(0)?])
+            io.simple(imp, Op::Transpose { perm }, vec![io.req(0)?])
         }
         "Reshape" => {
-            let shape = shape0(imp)?;
+            let shape = io.shape0(imp)?;
             let target = if c.opset < 5 {
                 c.attrs.ints("shape")
             } else {
-                const_ints(imp, 1, "the target shape")?
+                io.const_ints(imp, 1, "the target shape")?
             };
             let target = target.ok_or_else(|| c.invalid("no target shape"))?;
             let allow_zero = c.attrs.int("allowzero", 0) != 0;
@@ -1097,10 +1302,10 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 }
                 out[i] = total / known;
             }
-            simple(imp, Op::Reshape { shape: out }, vec![req(0)?])
+            io.simple(imp, Op::Reshape { shape: out }, vec![io.req(0)?])
         }
         "Flatten" => {
-            let shape = shape0(imp)?;
+            let shape = io.shape0(imp)?;
             let a = c.attrs.int("axis", 1);
             let a = if a < 0 { a + shape.len() as i64 } else { a };
             if !(0..=shape.len() as i64).contains(&a) {
@@ -1108,19 +1313,19 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             }
             let a = a as usize;
             let out = vec![shape[..a].iter().product(), shape[a..].iter().product()];
-            simple(imp, Op::Reshape { shape: out }, vec![req(0)?])
+            io.simple(imp, Op::Reshape { shape: out }, vec![io.req(0)?])
         }
         "Squeeze" => {
-            let shape = shape0(imp)?;
+            let shape = io.shape0(imp)?;
             let axes = if c.opset < 13 {
                 c.attrs.ints("axes")
             } else {
-                const_ints(imp, 1, "axes")?
+                io.const_ints(imp, 1, "axes")?
             };
             let axes: Vec<usize> = match axes {
                 Some(a) => a
                     .iter()
-                    .map(|&x| axis(x, shape.len(), &c))
+                    .map(|&x| axis(x, shape.len(), c))
                     .collect::<Result<_>>()?,
                 None => (0..shape.len()).filter(|&d| shape[d] == 1).collect(),
             };
@@ -1133,21 +1338,19 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 .filter(|(d, _)| !axes.contains(d))
                 .map(|(_, &n)| n)
                 .collect();
-            simple(imp, Op::Reshape { shape: out }, vec![req(0)?])
+            io.simple(imp, Op::Reshape { shape: out }, vec![io.req(0)?])
         }
         "Unsqueeze" => {
-            let shape = shape0(imp)?;
+            let shape = io.shape0(imp)?;
             let axes = if c.opset < 13 {
                 c.attrs.ints("axes")
             } else {
-                const_ints(imp, 1, "axes")?
+                io.const_ints(imp, 1, "axes")?
             };
             let axes = axes.ok_or_else(|| c.invalid("no axes"))?;
             let r = shape.len() + axes.len();
-            let mut axes: Vec<usize> = axes
-                .iter()
-                .map(|&x| axis(x, r, &c))
-                .collect::<Result<_>>()?;
+            let mut axes: Vec<usize> =
+                axes.iter().map(|&x| axis(x, r, c)).collect::<Result<_>>()?;
             axes.sort_unstable();
             if axes.windows(2).any(|w| w[0] == w[1]) {
                 return Err(c.invalid("repeated Unsqueeze axes"));
@@ -1162,16 +1365,17 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                     }
                 })
                 .collect();
-            simple(imp, Op::Reshape { shape: out }, vec![req(0)?])
+            io.simple(imp, Op::Reshape { shape: out }, vec![io.req(0)?])
         }
         "Expand" => {
-            let shape = shape0(imp)?;
-            let target = const_ints(imp, 1, "the target shape")?
+            let shape = io.shape0(imp)?;
+            let target = io
+                .const_ints(imp, 1, "the target shape")?
                 .ok_or_else(|| c.invalid("no target shape"))?;
-            let target = to_usizes(&target, &c, "Expand shape")?;
+            let target = to_usizes(&target, c, "Expand shape")?;
             let out = crate::ir::broadcast_shapes(&shape, &target)
                 .ok_or_else(|| c.invalid(format!("{shape:?} does not broadcast to {target:?}")))?;
-            simple(imp, Op::Expand { shape: out }, vec![req(0)?])
+            io.simple(imp, Op::Expand { shape: out }, vec![io.req(0)?])
         }
         "ScatterElements" | "Scatter" | "ScatterND" => {
             let name = c.attrs.string("reduction", "none");
@@ -1180,10 +1384,10 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             let op = if node.op_type == "ScatterND" {
                 Op::ScatterNd { reduction }
             } else {
-                let a = axis(c.attrs.int("axis", 0), rank0(imp)?, &c)?;
+                let a = axis(c.attrs.int("axis", 0), io.rank0(imp)?, c)?;
                 Op::ScatterElements { axis: a, reduction }
             };
-            simple(imp, op, vec![req(0)?, req(1)?, req(2)?])
+            io.simple(imp, op, vec![io.req(0)?, io.req(1)?, io.req(2)?])
         }
         "CumSum" => {
             let exclusive = c.attrs.int("exclusive", 0) != 0;
@@ -1193,28 +1397,33 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 exclusive,
                 reverse,
             };
-            match scalar_input(imp, 1, None)? {
-                Scalar::Known(a) => {
-                    simple(imp, op(axis(a, rank0(imp)?, &c)? as i64), vec![req(0)?])
-                }
-                Scalar::AtRunTime(a) => simple(imp, op(0), vec![req(0)?, a]),
+            match io.scalar_input(imp, 1, None)? {
+                Scalar::Known(a) => io.simple(
+                    imp,
+                    op(axis(a, io.rank0(imp)?, c)? as i64),
+                    vec![io.req(0)?],
+                ),
+                Scalar::AtRunTime(a) => io.simple(imp, op(0), vec![io.req(0)?, a]),
             }
         }
         "Trilu" => {
             let upper = c.attrs.int("upper", 1) != 0;
-            match scalar_input(imp, 1, Some(0))? {
-                Scalar::Known(k) => simple(imp, Op::Trilu { upper, k }, vec![req(0)?]),
-                Scalar::AtRunTime(k) => simple(imp, Op::Trilu { upper, k: 0 }, vec![req(0)?, k]),
+            match io.scalar_input(imp, 1, Some(0))? {
+                Scalar::Known(k) => io.simple(imp, Op::Trilu { upper, k }, vec![io.req(0)?]),
+                Scalar::AtRunTime(k) => {
+                    io.simple(imp, Op::Trilu { upper, k: 0 }, vec![io.req(0)?, k])
+                }
             }
         }
         "Tile" => {
-            let repeats =
-                const_ints(imp, 1, "the repeats")?.ok_or_else(|| c.invalid("no repeats"))?;
-            let repeats = to_usizes(&repeats, &c, "Tile repeats")?;
-            simple(imp, Op::Tile { repeats }, vec![req(0)?])
+            let repeats = io
+                .const_ints(imp, 1, "the repeats")?
+                .ok_or_else(|| c.invalid("no repeats"))?;
+            let repeats = to_usizes(&repeats, c, "Tile repeats")?;
+            io.simple(imp, Op::Tile { repeats }, vec![io.req(0)?])
         }
         "DepthToSpace" | "SpaceToDepth" => {
-            let shape = shape0(imp)?;
+            let shape = io.shape0(imp)?;
             let &[n, ch, h, w] = &shape[..] else {
                 return Err(c.unsupported(format!("rank {} (4 only)", shape.len())));
             };
@@ -1245,33 +1454,37 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                     vec![n, ch * b * b, h / b, w / b],
                 )
             };
-            let viewed = imp.add_tmp(&c.name, Op::Reshape { shape: view }, vec![req(0)?])?;
+            let viewed = imp.add_tmp(&c.name, Op::Reshape { shape: view }, vec![io.req(0)?])?;
             let moved = imp.add_tmp(&c.name, Op::Transpose { perm }, vec![viewed])?;
-            simple(imp, Op::Reshape { shape: out }, vec![moved])
+            io.simple(imp, Op::Reshape { shape: out }, vec![moved])
         }
         "GatherElements" => {
-            let r = rank0(imp)?;
-            let a = axis(c.attrs.int("axis", 0), r, &c)?;
-            simple(imp, Op::GatherElements { axis: a }, vec![req(0)?, req(1)?])
+            let r = io.rank0(imp)?;
+            let a = axis(c.attrs.int("axis", 0), r, c)?;
+            io.simple(
+                imp,
+                Op::GatherElements { axis: a },
+                vec![io.req(0)?, io.req(1)?],
+            )
         }
         "Gather" => {
-            let r = rank0(imp)?;
-            let a = axis(c.attrs.int("axis", 0), r, &c)?;
-            simple(imp, Op::Gather { axis: a }, vec![req(0)?, req(1)?])
+            let r = io.rank0(imp)?;
+            let a = axis(c.attrs.int("axis", 0), r, c)?;
+            io.simple(imp, Op::Gather { axis: a }, vec![io.req(0)?, io.req(1)?])
         }
         "Shape" => {
-            let shape = shape0(imp)?;
+            let shape = io.shape0(imp)?;
             let r = shape.len() as i64;
             let clampi = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
             let start = clampi(c.attrs.int("start", 0));
             let end = clampi(c.attrs.int("end", r)).max(start);
             let dims: Vec<i64> = shape[start..end].iter().map(|&d| d as i64).collect();
-            imp.bind_constant(&first_out()?, Tensor::from_i64(vec![dims.len()], dims)?);
+            imp.bind_constant(&io.first_out()?, Tensor::from_i64(vec![dims.len()], dims)?);
             Ok(())
         }
         "Size" => {
-            let n = shape0(imp)?.iter().product::<usize>() as i64;
-            imp.bind_constant(&first_out()?, Tensor::from_i64(vec![], vec![n])?);
+            let n = io.shape0(imp)?.iter().product::<usize>() as i64;
+            imp.bind_constant(&io.first_out()?, Tensor::from_i64(vec![], vec![n])?);
             Ok(())
         }
         "Constant" => {
@@ -1291,16 +1504,18 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 other => return Err(c.unsupported(format!("Constant {other}"))),
             };
             let file_type = a.t.as_ref().map(|t| t.data_type);
-            imp.bind_constant(&first_out()?, t);
+            imp.bind_constant(&io.first_out()?, t);
             if let Some(elem) = file_type {
-                let v = imp.value(&first_out()?, &c.name)?;
+                let v = imp.value(&io.first_out()?, &c.name)?;
                 imp.file_types.insert(v, elem);
             }
             Ok(())
         }
         "ConstantOfShape" => {
-            let dims = const_ints(imp, 0, "the shape")?.ok_or_else(|| c.invalid("no shape"))?;
-            let shape = to_usizes(&dims, &c, "dim")?;
+            let dims = io
+                .const_ints(imp, 0, "the shape")?
+                .ok_or_else(|| c.invalid("no shape"))?;
+            let shape = to_usizes(&dims, c, "dim")?;
             let n = crate::ir::checked_numel(&shape, &c.name)?;
             imp.reserve(n, &c.name)?;
             let value = match c.attrs.get("value").and_then(|a| a.t.as_ref()) {
@@ -1317,19 +1532,21 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                     vec![value.to_i64_vec().first().copied().unwrap_or(0); n],
                 )?,
             };
-            imp.bind_constant(&first_out()?, t);
+            imp.bind_constant(&io.first_out()?, t);
             Ok(())
         }
         "Range" => {
-            let (Some(s), Some(l), Some(d)) =
-                (const_of(imp, 0), const_of(imp, 1), const_of(imp, 2))
-            else {
+            let (Some(s), Some(l), Some(d)) = (
+                io.const_of(imp, 0),
+                io.const_of(imp, 1),
+                io.const_of(imp, 2),
+            ) else {
                 let computed = (0..3).find_map(|i| {
                     let v = inputs.get(i).copied().flatten()?;
                     imp.constant(v).is_none().then_some(v)
                 });
                 return Err(match computed {
-                    Some(v) => imp.not_constant(&c, v, "a Range bound"),
+                    Some(v) => imp.not_constant(c, v, "a Range bound"),
                     None => c.invalid("Range needs start, limit and delta"),
                 });
             };
@@ -1364,42 +1581,44 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 imp.reserve(n, &c.name)?;
                 Tensor::from_i64(vec![n], (0..n as i64).map(|i| s + i * d).collect())?
             };
-            imp.bind_constant(&first_out()?, t);
+            imp.bind_constant(&io.first_out()?, t);
             Ok(())
         }
-        "Identity" => simple(imp, Op::Identity, vec![req(0)?]),
+        "Identity" => io.simple(imp, Op::Identity, vec![io.req(0)?]),
         "Dropout" => {
             if inputs.get(2).copied().flatten().is_some()
-                && const_of(imp, 2).is_none_or(|t| t.to_i64_vec().first() != Some(&0))
+                && io
+                    .const_of(imp, 2)
+                    .is_none_or(|t| t.to_i64_vec().first() != Some(&0))
             {
                 return Err(c.unsupported("training mode"));
             }
             // Inference: identity, and a mask of ones if anything names it
             // (dead-node removal drops it when nothing reads it).
             if let Some(mask) = outs.get(1).filter(|o| !o.is_empty()) {
-                let shape = shape0(imp)?;
+                let shape = io.shape0(imp)?;
                 let n = crate::ir::checked_numel(&shape, &c.name)?;
                 imp.reserve(n, &c.name)?;
                 imp.bind_constant(mask, Tensor::from_i64(shape, vec![1; n])?);
             }
-            imp.add(&c.name, Op::Identity, vec![req(0)?], &outs[..1])
+            imp.add(&c.name, Op::Identity, vec![io.req(0)?], &outs[..1])
                 .map(|_| ())
         }
         "Cast" => {
             let to = i32::try_from(c.attrs.int("to", 1)).map_err(|_| c.invalid("bad Cast type"))?;
             if to == super::tensor::elem::BOOL {
                 // x != 0 (NaN included) as Not(x == 0).
-                let operands = equal_zero(imp, &c, req(0)?)?;
+                let operands = equal_zero(imp, c, io.req(0)?)?;
                 let is_zero = imp.add_tmp(&c.name, Op::Compare(CompareOp::Equal), operands)?;
-                let operands = equal_zero(imp, &c, is_zero)?;
-                return simple(imp, Op::Compare(CompareOp::Equal), operands);
+                let operands = equal_zero(imp, c, is_zero)?;
+                return io.simple(imp, Op::Compare(CompareOp::Equal), operands);
             }
             let dtype = super::tensor::dtype_of(to)
                 .ok_or_else(|| c.unsupported(format!("Cast to type {to}")))?;
-            simple(imp, Op::Cast { to: dtype }, vec![req(0)?])
+            io.simple(imp, Op::Cast { to: dtype }, vec![io.req(0)?])
         }
         "LayerNormalization" => {
-            let r = shape0(imp)?.len();
+            let r = io.shape0(imp)?.len();
             let stats = match outs.len() {
                 1 => false,
                 3 => true,
@@ -1409,57 +1628,27 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 return Err(c.unsupported("stash_type other than float"));
             }
             let op = Op::LayerNorm {
-                axis: axis(c.attrs.int("axis", -1), r, &c)?,
+                axis: axis(c.attrs.int("axis", -1), r, c)?,
                 epsilon: c.attrs.float("epsilon", 1e-5),
                 stats,
             };
-            let ins: Vec<ValueId> = (0..inputs.len().min(3)).map(&req).collect::<Result<_>>()?;
-            imp.add(&c.name, op, ins, &outs).map(|_| ())
+            let ins: Vec<ValueId> = (0..inputs.len().min(3))
+                .map(|i| io.req(i))
+                .collect::<Result<_>>()?;
+            imp.add(&c.name, op, ins, outs).map(|_| ())
         }
-        "TopK" => {
-            let r = shape0(imp)?.len();
-            let k = match c.opset {
-                ..10 => c.attrs.int("k", -1),
-                _ => const_ints(imp, 1, "k")?
-                    .and_then(|k| k.first().copied())
-                    .unwrap_or(-1),
-            };
-            let op = Op::TopK {
-                axis: axis(c.attrs.int("axis", -1), r, &c)?,
-                k: usize::try_from(k).map_err(|_| c.invalid(format!("k {k}")))?,
-                largest: c.attrs.int("largest", 1) != 0,
-            };
-            imp.add(&c.name, op, vec![req(0)?], &outs).map(|_| ())
-        }
-        "GatherND" => {
-            let batch_dims = c.attrs.int("batch_dims", 0);
-            let batch_dims = usize::try_from(batch_dims)
-                .map_err(|_| c.invalid(format!("batch_dims {batch_dims}")))?;
-            simple(imp, Op::GatherNd { batch_dims }, vec![req(0)?, req(1)?])
-        }
-        "OneHot" => {
-            let r = shape0(imp)?.len();
-            let depth = const_ints(imp, 1, "depth")?
-                .and_then(|d| d.first().copied())
-                .ok_or_else(|| c.invalid("no depth"))?;
-            let op = Op::OneHot {
-                axis: axis(c.attrs.int("axis", -1), r + 1, &c)?,
-                depth: usize::try_from(depth)
-                    .ok()
-                    .filter(|&d| d > 0)
-                    .ok_or_else(|| c.invalid(format!("depth {depth}")))?,
-            };
-            simple(imp, op, vec![req(0)?, req(2)?])
-        }
+        "TopK" => top_k(imp, &io),
+        "GatherND" => gather_nd(imp, &io),
+        "OneHot" => one_hot(imp, &io),
         "ArgMax" | "ArgMin" => {
-            let r = shape0(imp)?.len();
+            let r = io.shape0(imp)?.len();
             let op = Op::ArgExtreme {
                 max: node.op_type == "ArgMax",
-                axis: axis(c.attrs.int("axis", 0), r, &c)?,
+                axis: axis(c.attrs.int("axis", 0), r, c)?,
                 keepdims: c.attrs.int("keepdims", 1) != 0,
                 select_last: c.attrs.int("select_last_index", 0) != 0,
             };
-            simple(imp, op, vec![req(0)?])
+            io.simple(imp, op, vec![io.req(0)?])
         }
         "CastLike" => {
             let like = inputs
@@ -1468,10 +1657,10 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 .flatten()
                 .ok_or_else(|| c.invalid("CastLike needs its target_type input"))?;
             let to = imp.info(like).dtype;
-            simple(imp, Op::Cast { to }, vec![req(0)?])
+            io.simple(imp, Op::Cast { to }, vec![io.req(0)?])
         }
         "Pad" => {
-            let shape = shape0(imp)?;
+            let shape = io.shape0(imp)?;
             let r = shape.len();
             let (raw, value) = if c.opset < 11 {
                 (
@@ -1479,19 +1668,19 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                     c.attrs.float("value", 0.0),
                 )
             } else {
-                let v = match const_of(imp, 2) {
+                let v = match io.const_of(imp, 2) {
                     Some(t) => t.to_f32_vec().first().copied().unwrap_or(0.0),
                     None => match inputs.get(2).copied().flatten() {
-                        Some(v) => return Err(imp.not_constant(&c, v, "the pad value")),
+                        Some(v) => return Err(imp.not_constant(c, v, "the pad value")),
                         None => 0.0,
                     },
                 };
-                (const_ints(imp, 1, "pads")?, v)
+                (io.const_ints(imp, 1, "pads")?, v)
             };
             let raw = raw.ok_or_else(|| c.invalid("no pads"))?;
-            let axes: Vec<usize> = match const_ints(imp, 3, "axes")? {
+            let axes: Vec<usize> = match io.const_ints(imp, 3, "axes")? {
                 Some(a) if c.opset >= 18 => {
-                    a.iter().map(|&x| axis(x, r, &c)).collect::<Result<_>>()?
+                    a.iter().map(|&x| axis(x, r, c)).collect::<Result<_>>()?
                 }
                 _ => (0..r).collect(),
             };
@@ -1517,107 +1706,9 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             {
                 return Err(c.unsupported("reflect pads as large as the axis"));
             }
-            simple(imp, Op::Pad { pads, mode, value }, vec![req(0)?])
+            io.simple(imp, Op::Pad { pads, mode, value }, vec![io.req(0)?])
         }
-        "Resize" | "Upsample" => {
-            let shape = shape0(imp)?;
-            let r = shape.len();
-            let mode_name = c.attrs.string("mode", "nearest");
-            let legacy = node.op_type == "Upsample" || c.opset < 11;
-            let coord_name = if legacy {
-                "asymmetric".to_string()
-            } else {
-                c.attrs
-                    .string("coordinate_transformation_mode", "half_pixel")
-            };
-            let coord = match coord_name.as_str() {
-                "half_pixel" => CoordTransform::HalfPixel,
-                "pytorch_half_pixel" => CoordTransform::PytorchHalfPixel,
-                "align_corners" => CoordTransform::AlignCorners,
-                "asymmetric" => CoordTransform::Asymmetric,
-                "tf_half_pixel_for_nearest" => CoordTransform::TfHalfPixelForNearest,
-                "half_pixel_symmetric" => CoordTransform::HalfPixelSymmetric,
-                m => return Err(c.unsupported(format!("coordinate_transformation_mode {m}"))),
-            };
-            let mode = match mode_name.as_str() {
-                "nearest" => ResizeMode::Nearest(if legacy {
-                    NearestMode::Floor
-                } else {
-                    match c
-                        .attrs
-                        .string("nearest_mode", "round_prefer_floor")
-                        .as_str()
-                    {
-                        "round_prefer_floor" => NearestMode::RoundPreferFloor,
-                        "round_prefer_ceil" => NearestMode::RoundPreferCeil,
-                        "floor" => NearestMode::Floor,
-                        "ceil" => NearestMode::Ceil,
-                        m => return Err(c.unsupported(format!("nearest_mode {m}"))),
-                    }
-                }),
-                "linear" | "bilinear" | "cubic" | "bicubic" => {
-                    let antialias = c.attrs.int("antialias", 0) != 0;
-                    let exclude_outside = c.attrs.int("exclude_outside", 0) != 0;
-                    match mode_name.as_str() {
-                        "linear" | "bilinear" if !antialias => ResizeMode::Linear,
-                        "linear" | "bilinear" => ResizeMode::LinearAntialias { exclude_outside },
-                        _ => ResizeMode::Cubic {
-                            a: c.attrs.float("cubic_coeff_a", -0.75),
-                            exclude_outside,
-                            antialias,
-                        },
-                    }
-                }
-                m => return Err(c.unsupported(format!("mode {m}"))),
-            };
-            let axes = match c.attrs.ints("axes") {
-                Some(a) => a
-                    .iter()
-                    .map(|&a| axis(a, r, &c))
-                    .collect::<Result<Vec<_>>>()?,
-                None => (0..r).collect(),
-            };
-            let keep = match c
-                .attrs
-                .string("keep_aspect_ratio_policy", "stretch")
-                .as_str()
-            {
-                "stretch" => AspectPolicy::Stretch,
-                "not_larger" => AspectPolicy::NotLarger,
-                "not_smaller" => AspectPolicy::NotSmaller,
-                k => return Err(c.unsupported(format!("keep_aspect_ratio_policy {k}"))),
-            };
-            let (scales_in, sizes_in) = if node.op_type == "Upsample" && c.opset < 9 {
-                (c.attrs.get("scales").map(|a| a.floats.clone()), None)
-            } else if legacy {
-                (Some(const_floats(imp, 1, "scales")?), None)
-            } else {
-                let scales = match inputs.get(2).copied().flatten() {
-                    Some(_) => Some(const_floats(imp, 2, "scales")?),
-                    None => None,
-                };
-                let sc = scales.filter(|v| !v.is_empty());
-                (sc, const_ints(imp, 3, "sizes")?.filter(|v| !v.is_empty()))
-            };
-            let target = ResizeTarget {
-                axes: &axes,
-                scales: scales_in,
-                sizes: sizes_in,
-                keep,
-            };
-            let (out_shape, scales) = target.resolve(&shape, &c)?;
-            crate::ir::checked_numel(&out_shape, &c.name)?;
-            if out_shape.contains(&0) {
-                return Err(c.invalid("empty resize output"));
-            }
-            let op = Op::Resize {
-                mode,
-                coord,
-                out_shape,
-                scales,
-            };
-            simple(imp, op, vec![req(0)?])
-        }
+        "Resize" | "Upsample" => resize(imp, &io),
         "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceProd" | "ReduceL1"
         | "ReduceL2" | "ReduceSumSquare" | "ReduceLogSumExp" | "ReduceLogSum" => {
             let kind = match node.op_type.as_str() {
@@ -1638,19 +1729,19 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             } else {
                 18
             };
-            let shape = shape0(imp)?;
+            let shape = io.shape0(imp)?;
             let given = if c.opset < axes_input {
                 c.attrs.ints("axes")
             } else {
-                const_ints(imp, 1, "axes")?
+                io.const_ints(imp, 1, "axes")?
             };
             let axes: Vec<usize> = match given {
                 Some(a) if !a.is_empty() => a
                     .iter()
-                    .map(|&x| axis(x, shape.len(), &c))
+                    .map(|&x| axis(x, shape.len(), c))
                     .collect::<Result<_>>()?,
                 _ if c.attrs.int("noop_with_empty_axes", 0) != 0 => {
-                    return simple(imp, Op::Identity, vec![req(0)?])
+                    return io.simple(imp, Op::Identity, vec![io.req(0)?])
                 }
                 _ => (0..shape.len()).collect(),
             };
@@ -1663,7 +1754,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                     keepdims,
                 },
             };
-            simple(imp, op, vec![req(0)?])
+            io.simple(imp, op, vec![io.req(0)?])
         }
         "LRN" => {
             let size =
@@ -1674,7 +1765,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 beta: c.attrs.float("beta", 0.75),
                 bias: c.attrs.float("bias", 1.0),
             };
-            simple(imp, op, vec![req(0)?])
+            io.simple(imp, op, vec![io.req(0)?])
         }
         other => Err(c.unsupported(format!("{other} is not implemented"))),
     }
