@@ -595,6 +595,593 @@ fn einsum(imp: &mut Importer, io: &NodeIo) -> Result<()> {
     io.simple(imp, Op::Einsum { terms, output }, ins)
 }
 
+/// Slice: starts, ends, axes and steps from attributes (before opset 10) or
+/// inputs known at import.
+fn slice(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    let shape = io.shape0(imp)?;
+    let r = shape.len();
+    let (starts, ends, axes, steps) = if c.opset < 10 {
+        (
+            c.attrs.ints("starts"),
+            c.attrs.ints("ends"),
+            c.attrs.ints("axes"),
+            None,
+        )
+    } else {
+        (
+            io.const_ints(imp, 1, "starts")?,
+            io.const_ints(imp, 2, "ends")?,
+            io.const_ints(imp, 3, "axes")?,
+            io.const_ints(imp, 4, "steps")?,
+        )
+    };
+    let (starts, ends) = (
+        starts.ok_or_else(|| c.invalid("no starts"))?,
+        ends.ok_or_else(|| c.invalid("no ends"))?,
+    );
+    let axes = axes.unwrap_or((0..starts.len() as i64).collect());
+    let steps = steps.unwrap_or(vec![1; starts.len()]);
+    if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+        return Err(c.invalid("starts, ends, axes and steps differ in length"));
+    }
+    let mut slices: Vec<AxisSlice> = shape
+        .iter()
+        .map(|&d| AxisSlice {
+            start: 0,
+            step: 1,
+            len: d,
+        })
+        .collect();
+    for i in 0..starts.len() {
+        let a = axis(axes[i], r, c)?;
+        let dim = shape[a] as i64;
+        let step = steps[i];
+        if step == 0 {
+            return Err(c.invalid("slice step 0"));
+        }
+        let norm = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
+        // Lengths in i128: steps and bounds may be anywhere in i64.
+        let len: i128 = if dim == 0 {
+            0
+        } else if step > 0 {
+            let (s, e) = (
+                norm(starts[i]).clamp(0, dim) as i128,
+                norm(ends[i]).clamp(0, dim) as i128,
+            );
+            if e > s {
+                (e - s + step as i128 - 1) / step as i128
+            } else {
+                0
+            }
+        } else {
+            let (s, e) = (
+                norm(starts[i]).clamp(0, dim - 1) as i128,
+                norm(ends[i]).clamp(-1, dim - 1) as i128,
+            );
+            if s > e {
+                (s - e - step as i128 - 1) / -(step as i128)
+            } else {
+                0
+            }
+        };
+        let start = if step > 0 {
+            norm(starts[i]).clamp(0, dim)
+        } else {
+            norm(starts[i]).clamp(0, (dim - 1).max(0))
+        };
+        slices[a] = AxisSlice {
+            start: if len == 0 { 0 } else { start as usize },
+            step: isize::try_from(step).map_err(|_| c.invalid("slice step out of range"))?,
+            len: len as usize,
+        };
+    }
+    io.simple(imp, Op::Slice { axes: slices }, vec![io.req(0)?])
+}
+
+/// Conv and ConvTranspose of 2-D maps (NCHW): groups, dilations, auto_pad,
+/// and for ConvTranspose output padding and output shape.
+fn conv(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    let inputs = &io.inputs;
+    let node = io.c.node;
+    let x = io.req(0)?;
+    let w = io.req(1)?;
+    let (xs, ws) = (imp.info(x).shape.clone(), imp.info(w).shape.clone());
+    if xs.len() != 4 || ws.len() != 4 {
+        return Err(c.unsupported(format!("only 2-D convolution (input rank {})", xs.len())));
+    }
+    let mut win = Window::parse(c, Some(ws[2..].iter().map(|&d| d as i64).collect()))?;
+    let groups = usize::try_from(c.attrs.int("group", 1)).map_err(|_| c.invalid("bad group"))?;
+    let transposed = node.op_type == "ConvTranspose";
+    let mut output_padding = [0usize; 2];
+    if transposed {
+        output_padding = pair(
+            &to_usizes(
+                &c.attrs.ints("output_padding").unwrap_or(vec![0, 0]),
+                c,
+                "output_padding",
+            )?,
+            c,
+            "output_padding",
+        )?;
+        let out_shape = c.attrs.ints("output_shape");
+        if out_shape.is_some() || win.auto_pad.starts_with("SAME") {
+            for a in 0..2 {
+                let full = xs[2 + a].saturating_sub(1) * win.strides[a]
+                    + output_padding[a]
+                    + win.kernel[a].saturating_sub(1) * win.dilations[a]
+                    + 1;
+                let target = match &out_shape {
+                    Some(o) => *o
+                        .get(o.len().wrapping_sub(2) + a)
+                        .ok_or_else(|| c.invalid("bad output_shape"))?
+                        as usize,
+                    None => xs[2 + a] * win.strides[a],
+                };
+                let total = full
+                    .checked_sub(target)
+                    .ok_or_else(|| c.unsupported("output_shape larger than the full output"))?;
+                // As ONNX's reference (backend test data): SAME_UPPER puts the odd pad last.
+                let (head, tail) = if win.auto_pad == "SAME_UPPER" {
+                    (total / 2, total - total / 2)
+                } else {
+                    (total - total / 2, total / 2)
+                };
+                win.pads[a] = head;
+                win.pads[a + 2] = tail;
+            }
+        } else if win.auto_pad == "VALID" {
+            win.pads = [0; 4];
+        }
+    }
+    let geometry = if transposed {
+        ConvGeometry {
+            kernel: win.kernel,
+            strides: win.strides,
+            dilations: win.dilations,
+            pads: win.pads,
+            groups,
+        }
+    } else {
+        conv_geometry(c, &xs, &ws)?
+    };
+    let mut ins = vec![x, w];
+    if let Some(b) = inputs.get(2).copied().flatten() {
+        ins.push(b);
+    }
+    let op = if transposed {
+        Op::ConvTranspose {
+            geometry,
+            output_padding,
+            activation: None,
+        }
+    } else {
+        Op::Conv {
+            geometry,
+            activation: None,
+        }
+    };
+    io.simple(imp, op, ins)
+}
+
+/// The arithmetic ops, the variadic ones (Sum, Mean, Max, Min) as a chain
+/// of binary ones, with legacy broadcast.
+fn arithmetic(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    let inputs = &io.inputs;
+    let node = io.c.node;
+    let op = match node.op_type.as_str() {
+        "Add" | "Sum" | "Mean" => BinaryOp::Add,
+        "Sub" => BinaryOp::Sub,
+        "Mul" => BinaryOp::Mul,
+        "Div" => BinaryOp::Div,
+        "Pow" => BinaryOp::Pow,
+        "Max" => BinaryOp::Max,
+        _ => BinaryOp::Min,
+    };
+    let ins: Vec<ValueId> = inputs
+        .iter()
+        .map(|i| i.ok_or_else(|| c.invalid("absent operand")))
+        .collect::<Result<_>>()?;
+    if ins.is_empty() {
+        return Err(c.invalid("no operands"));
+    }
+    let mut ins = ins;
+    if c.opset < 7 && c.attrs.int("broadcast", 0) == 1 && ins.len() == 2 {
+        // Legacy broadcast: B aligns to A starting at `axis`.
+        let (ra, b_shape) = (imp.info(ins[0]).shape.len(), imp.info(ins[1]).shape.clone());
+        let start = match c.attrs.get("axis") {
+            Some(a) => axis(a.i, ra, c)?,
+            None => ra
+                .checked_sub(b_shape.len())
+                .ok_or_else(|| c.invalid("broadcast operand of higher rank"))?,
+        };
+        let mut shape = b_shape;
+        shape.resize(ra - start, 1);
+        ins[1] = imp.add_tmp(&c.name, Op::Reshape { shape }, vec![ins[1]])?;
+    }
+    if ins.len() == 1 {
+        return io.simple(imp, Op::Identity, ins);
+    }
+    if op == BinaryOp::Pow && ins.len() == 2 && imp.info(ins[0]).dtype != imp.info(ins[1]).dtype {
+        // Pow keeps the base's type; the exponent is converted.
+        let to = imp.info(ins[0]).dtype;
+        ins[1] = imp.add_tmp(&c.name, Op::Cast { to }, vec![ins[1]])?;
+    }
+    // All but the last operand fold into temporaries; the last
+    // step writes the node's output (for Mean, the sum ÷ count).
+    let (&last, rest) = ins.split_last().ok_or_else(|| c.invalid("no operands"))?;
+    let mut acc = rest[0];
+    for &v in &rest[1..] {
+        acc = imp.add_tmp(&c.name, Op::Binary(op), vec![acc, v])?;
+    }
+    if node.op_type == "Mean" {
+        let sum = imp.add_tmp(&c.name, Op::Binary(op), vec![acc, last])?;
+        let count = Tensor::from_f32(vec![], vec![ins.len() as f32])?;
+        let count = imp.add_constant(&c.name, count);
+        return io.simple(imp, Op::Binary(BinaryOp::Div), vec![sum, count]);
+    }
+    io.simple(imp, Op::Binary(op), vec![acc, last])
+}
+
+/// Range of bounds known at import, folded to a constant.
+fn range(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    let inputs = &io.inputs;
+    let (Some(s), Some(l), Some(d)) = (
+        io.const_of(imp, 0),
+        io.const_of(imp, 1),
+        io.const_of(imp, 2),
+    ) else {
+        let computed = (0..3).find_map(|i| {
+            let v = inputs.get(i).copied().flatten()?;
+            imp.constant(v).is_none().then_some(v)
+        });
+        return Err(match computed {
+            Some(v) => imp.not_constant(c, v, "a Range bound"),
+            None => c.invalid("Range needs start, limit and delta"),
+        });
+    };
+    let t = if s.dtype() == DType::F32 {
+        let first = |t: &Tensor| {
+            t.to_f32_vec()
+                .first()
+                .copied()
+                .ok_or_else(|| c.invalid("empty Range operand"))
+        };
+        let (s, l, d) = (first(&s)?, first(&l)?, first(&d)?);
+        let n = ((l - s) / d).ceil().max(0.0).min(u32::MAX as f32) as usize;
+        crate::ir::checked_numel(&[n], &c.name)?;
+        imp.reserve(n, &c.name)?;
+        Tensor::from_f32(vec![n], (0..n).map(|i| s + i as f32 * d).collect())?
+    } else {
+        let first = |t: &Tensor| {
+            t.to_i64_vec()
+                .first()
+                .copied()
+                .ok_or_else(|| c.invalid("empty Range operand"))
+        };
+        let (s, l, d) = (first(&s)?, first(&l)?, first(&d)?);
+        if d == 0 {
+            return Err(c.invalid("Range delta 0"));
+        }
+        let n = ((l as f64 - s as f64) / d as f64)
+            .ceil()
+            .max(0.0)
+            .min(u32::MAX as f64) as usize;
+        crate::ir::checked_numel(&[n], &c.name)?;
+        imp.reserve(n, &c.name)?;
+        Tensor::from_i64(vec![n], (0..n as i64).map(|i| s + i * d).collect())?
+    };
+    imp.bind_constant(&io.first_out()?, t);
+    Ok(())
+}
+
+/// Pad: pads and value from attributes (before opset 11) or inputs known at
+/// import; any mode.
+fn pad(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    let inputs = &io.inputs;
+    let shape = io.shape0(imp)?;
+    let r = shape.len();
+    let (raw, value) = if c.opset < 11 {
+        (
+            c.attrs.ints("pads").or(c.attrs.ints("paddings")),
+            c.attrs.float("value", 0.0),
+        )
+    } else {
+        let v = match io.const_of(imp, 2) {
+            Some(t) => t.to_f32_vec().first().copied().unwrap_or(0.0),
+            None => match inputs.get(2).copied().flatten() {
+                Some(v) => return Err(imp.not_constant(c, v, "the pad value")),
+                None => 0.0,
+            },
+        };
+        (io.const_ints(imp, 1, "pads")?, v)
+    };
+    let raw = raw.ok_or_else(|| c.invalid("no pads"))?;
+    let axes: Vec<usize> = match io.const_ints(imp, 3, "axes")? {
+        Some(a) if c.opset >= 18 => a.iter().map(|&x| axis(x, r, c)).collect::<Result<_>>()?,
+        _ => (0..r).collect(),
+    };
+    if raw.len() != 2 * axes.len() {
+        return Err(c.invalid(format!("{} pads for {} axes", raw.len(), axes.len())));
+    }
+    let mut pads = vec![(0usize, 0usize); r];
+    for (i, &a) in axes.iter().enumerate() {
+        let (b, e) = (raw[i], raw[i + axes.len()]);
+        if b < 0 || e < 0 {
+            return Err(c.unsupported("negative pads"));
+        }
+        pads[a] = (b as usize, e as usize);
+    }
+    let mode = match c.attrs.string("mode", "constant").as_str() {
+        "constant" => PadMode::Constant,
+        "reflect" => PadMode::Reflect,
+        "edge" => PadMode::Edge,
+        m => return Err(c.unsupported(format!("mode {m}"))),
+    };
+    if mode == PadMode::Reflect && pads.iter().zip(&shape).any(|(p, &d)| p.0 >= d || p.1 >= d) {
+        return Err(c.unsupported("reflect pads as large as the axis"));
+    }
+    io.simple(imp, Op::Pad { pads, mode, value }, vec![io.req(0)?])
+}
+
+/// Reshape to a target known at import (0 copies a dim unless allowzero, -1
+/// is inferred).
+fn reshape(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    let shape = io.shape0(imp)?;
+    let target = if c.opset < 5 {
+        c.attrs.ints("shape")
+    } else {
+        io.const_ints(imp, 1, "the target shape")?
+    };
+    let target = target.ok_or_else(|| c.invalid("no target shape"))?;
+    let allow_zero = c.attrs.int("allowzero", 0) != 0;
+    let total: usize = shape.iter().product();
+    let mut out = Vec::with_capacity(target.len());
+    let mut infer_at = None;
+    for (i, &d) in target.iter().enumerate() {
+        match d {
+            -1 if infer_at.is_none() => {
+                infer_at = Some(i);
+                out.push(1);
+            }
+            0 if !allow_zero => out.push(
+                *shape
+                    .get(i)
+                    .ok_or_else(|| c.invalid("0 copies a missing dim"))?,
+            ),
+            d if d >= 0 => out.push(d as usize),
+            _ => return Err(c.invalid(format!("bad target shape {target:?}"))),
+        }
+    }
+    if let Some(i) = infer_at {
+        let known: usize = out.iter().product();
+        if known == 0 || !total.is_multiple_of(known) {
+            return Err(c.invalid(format!("cannot reshape {shape:?} to {target:?}")));
+        }
+        out[i] = total / known;
+    }
+    io.simple(imp, Op::Reshape { shape: out }, vec![io.req(0)?])
+}
+
+/// DepthToSpace (DCR or CRD) and SpaceToDepth, as a reshape, a transpose
+/// and a reshape.
+fn depth_space(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    let node = io.c.node;
+    let shape = io.shape0(imp)?;
+    let &[n, ch, h, w] = &shape[..] else {
+        return Err(c.unsupported(format!("rank {} (4 only)", shape.len())));
+    };
+    let b = usize::try_from(c.attrs.int("blocksize", 0))
+        .ok()
+        .filter(|&b| b > 0)
+        .ok_or_else(|| c.invalid("blocksize must be positive"))?;
+    // ONNX defines both as reshape, transpose, reshape.
+    let (view, perm, out) = if node.op_type == "DepthToSpace" {
+        if ch % (b * b) != 0 {
+            return Err(c.invalid(format!("{ch} channels by blocksize {b}")));
+        }
+        let co = ch / (b * b);
+        let out = vec![n, co, h * b, w * b];
+        match c.attrs.string("mode", "DCR").as_str() {
+            "DCR" => (vec![n, b, b, co, h, w], vec![0, 3, 4, 1, 5, 2], out),
+            "CRD" => (vec![n, co, b, b, h, w], vec![0, 1, 4, 2, 5, 3], out),
+            m => return Err(c.unsupported(format!("mode {m:?}"))),
+        }
+    } else {
+        if h % b != 0 || w % b != 0 {
+            return Err(c.invalid(format!("{h}x{w} by blocksize {b}")));
+        }
+        let view = vec![n, ch, h / b, b, w / b, b];
+        (
+            view,
+            vec![0, 3, 5, 1, 2, 4],
+            vec![n, ch * b * b, h / b, w / b],
+        )
+    };
+    let viewed = imp.add_tmp(&c.name, Op::Reshape { shape: view }, vec![io.req(0)?])?;
+    let moved = imp.add_tmp(&c.name, Op::Transpose { perm }, vec![viewed])?;
+    io.simple(imp, Op::Reshape { shape: out }, vec![moved])
+}
+
+/// Clip with bounds from attributes (before opset 11) or inputs: known at
+/// import, an activation; computed, a Max then a Min.
+fn clip(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    let inputs = &io.inputs;
+    let (min, max) = if c.opset < 11 {
+        (
+            c.attrs.float("min", f32::NEG_INFINITY),
+            c.attrs.float("max", f32::INFINITY),
+        )
+    } else {
+        let bound = |i: usize| inputs.get(i).copied().flatten();
+        let runtime = |i: usize| bound(i).filter(|&v| imp.constant(v).is_none());
+        if runtime(1).is_some() || runtime(2).is_some() {
+            // Bounds computed at run time: max(x, min), then min(·, max),
+            // which also gives max where min > max, as ONNX says.
+            let x = io.req(0)?;
+            return match (bound(1), bound(2)) {
+                (Some(lo), Some(hi)) => {
+                    let y = imp.add_tmp(&c.name, Op::Binary(BinaryOp::Max), vec![x, lo])?;
+                    io.simple(imp, Op::Binary(BinaryOp::Min), vec![y, hi])
+                }
+                (Some(lo), None) => io.simple(imp, Op::Binary(BinaryOp::Max), vec![x, lo]),
+                (None, hi) => {
+                    let hi = hi.ok_or_else(|| c.invalid("no Clip bound"))?;
+                    io.simple(imp, Op::Binary(BinaryOp::Min), vec![x, hi])
+                }
+            };
+        }
+        let constant = |i: usize, d: f32| {
+            bound(i)
+                .and_then(|v| imp.constant(v))
+                .map_or(Some(d), |t| t.to_f32_vec().first().copied())
+                .ok_or_else(|| c.invalid("an empty Clip bound"))
+        };
+        (constant(1, f32::NEG_INFINITY)?, constant(2, f32::INFINITY)?)
+    };
+    io.unary(imp, UnaryOp::Clip { min, max })
+}
+
+/// Split into the given parts, or equal ones (`num_outputs` or the output
+/// count).
+fn split(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    let outs = &io.outs;
+    let shape = io.shape0(imp)?;
+    let a = axis(c.attrs.int("axis", 0), shape.len(), c)?;
+    let given = if c.opset >= 13 {
+        io.const_ints(imp, 1, "split")?
+    } else {
+        c.attrs.ints("split")
+    };
+    let sizes = match given {
+        Some(s) => to_usizes(&s, c, "split")?,
+        None => {
+            let n = c
+                .attrs
+                .get("num_outputs")
+                .map_or(outs.len() as i64, |a| a.i);
+            if n != outs.len() as i64 || n == 0 {
+                return Err(c.invalid(format!("{n} splits for {} outputs", outs.len())));
+            }
+            let n = n as usize;
+            let chunk = shape[a].div_ceil(n);
+            (0..n)
+                .map(|i| chunk.min(shape[a].saturating_sub(i * chunk)))
+                .collect()
+        }
+    };
+    imp.add(
+        &c.name,
+        Op::Split { axis: a, sizes },
+        vec![io.req(0)?],
+        outs,
+    )
+    .map(|_| ())
+}
+
+fn is_inf(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    let x = io.req(0)?;
+    let detect = |a: &str| c.attrs.int(a, 1) != 0;
+    let constant = |imp: &mut Importer, v: f32| -> Result<ValueId> {
+        Ok(imp.add_constant(&c.name, Tensor::from_f32(vec![], vec![v])?))
+    };
+    let equal = Op::Compare(CompareOp::Equal);
+    match (detect("detect_positive"), detect("detect_negative")) {
+        // Detecting neither: all false (x < x never holds).
+        (false, false) => io.simple(imp, Op::Compare(CompareOp::Less), vec![x, x]),
+        (true, true) => {
+            let (p, n) = (
+                constant(imp, f32::INFINITY)?,
+                constant(imp, f32::NEG_INFINITY)?,
+            );
+            let pos = imp.add_tmp(&c.name, equal.clone(), vec![x, p])?;
+            let neg = imp.add_tmp(&c.name, equal, vec![x, n])?;
+            io.simple(imp, Op::Bitwise(BitwiseOp::Or), vec![pos, neg])
+        }
+        (pos, _) => {
+            let v = if pos {
+                f32::INFINITY
+            } else {
+                f32::NEG_INFINITY
+            };
+            let inf = constant(imp, v)?;
+            io.simple(imp, equal, vec![x, inf])
+        }
+    }
+}
+
+/// Unsqueeze at axes from the attribute (before opset 13) or an input known
+/// at import.
+fn unsqueeze(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    let shape = io.shape0(imp)?;
+    let axes = if c.opset < 13 {
+        c.attrs.ints("axes")
+    } else {
+        io.const_ints(imp, 1, "axes")?
+    };
+    let axes = axes.ok_or_else(|| c.invalid("no axes"))?;
+    let r = shape.len() + axes.len();
+    let mut axes: Vec<usize> = axes.iter().map(|&x| axis(x, r, c)).collect::<Result<_>>()?;
+    axes.sort_unstable();
+    if axes.windows(2).any(|w| w[0] == w[1]) {
+        return Err(c.invalid("repeated Unsqueeze axes"));
+    }
+    let mut it = shape.iter();
+    let out = (0..r)
+        .map(|d| {
+            if axes.contains(&d) {
+                1
+            } else {
+                it.next().copied().unwrap_or(1)
+            }
+        })
+        .collect();
+    io.simple(imp, Op::Reshape { shape: out }, vec![io.req(0)?])
+}
+
+/// MaxPool and AveragePool of 2-D maps: pads, auto_pad, ceil mode and
+/// count_include_pad; the Indices output is refused.
+fn pool(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    let outs = &io.outs;
+    let node = io.c.node;
+    if outs.iter().skip(1).any(|o| !o.is_empty()) {
+        return Err(c.unsupported("the Indices output"));
+    }
+    let xs = io.shape0(imp)?;
+    if xs.len() != 4 {
+        return Err(c.unsupported(format!("only 2-D pooling (input rank {})", xs.len())));
+    }
+    let mut win = Window::parse(c, None)?;
+    win.apply_auto_pad(&xs);
+    let kind = if node.op_type == "MaxPool" {
+        PoolKind::Max
+    } else {
+        PoolKind::Avg {
+            count_include_pad: c.attrs.int("count_include_pad", 0) != 0,
+        }
+    };
+    let geometry = PoolGeometry {
+        kind,
+        kernel: win.kernel,
+        strides: win.strides,
+        dilations: win.dilations,
+        pads: win.pads,
+        ceil_mode: c.attrs.int("ceil_mode", 0) != 0,
+    };
+    io.simple(imp, Op::Pool(geometry), vec![io.req(0)?])
+}
+
 /// One node being converted: its context, its inputs by position (`None`:
 /// an absent optional input) and its output names, with the operand
 /// lookups every op's conversion uses.
@@ -791,97 +1378,9 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 beta: c.attrs.float("beta", 0.5),
             },
         ),
-        "Clip" => {
-            let (min, max) = if c.opset < 11 {
-                (
-                    c.attrs.float("min", f32::NEG_INFINITY),
-                    c.attrs.float("max", f32::INFINITY),
-                )
-            } else {
-                let bound = |i: usize| inputs.get(i).copied().flatten();
-                let runtime = |i: usize| bound(i).filter(|&v| imp.constant(v).is_none());
-                if runtime(1).is_some() || runtime(2).is_some() {
-                    // Bounds computed at run time: max(x, min), then min(·, max),
-                    // which also gives max where min > max, as ONNX says.
-                    let x = io.req(0)?;
-                    return match (bound(1), bound(2)) {
-                        (Some(lo), Some(hi)) => {
-                            let y = imp.add_tmp(&c.name, Op::Binary(BinaryOp::Max), vec![x, lo])?;
-                            io.simple(imp, Op::Binary(BinaryOp::Min), vec![y, hi])
-                        }
-                        (Some(lo), None) => io.simple(imp, Op::Binary(BinaryOp::Max), vec![x, lo]),
-                        (None, hi) => {
-                            let hi = hi.ok_or_else(|| c.invalid("no Clip bound"))?;
-                            io.simple(imp, Op::Binary(BinaryOp::Min), vec![x, hi])
-                        }
-                    };
-                }
-                let constant = |i: usize, d: f32| {
-                    bound(i)
-                        .and_then(|v| imp.constant(v))
-                        .map_or(Some(d), |t| t.to_f32_vec().first().copied())
-                        .ok_or_else(|| c.invalid("an empty Clip bound"))
-                };
-                (constant(1, f32::NEG_INFINITY)?, constant(2, f32::INFINITY)?)
-            };
-            io.unary(imp, UnaryOp::Clip { min, max })
-        }
+        "Clip" => clip(imp, &io),
         "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" | "Sum" | "Mean" => {
-            let op = match node.op_type.as_str() {
-                "Add" | "Sum" | "Mean" => BinaryOp::Add,
-                "Sub" => BinaryOp::Sub,
-                "Mul" => BinaryOp::Mul,
-                "Div" => BinaryOp::Div,
-                "Pow" => BinaryOp::Pow,
-                "Max" => BinaryOp::Max,
-                _ => BinaryOp::Min,
-            };
-            let ins: Vec<ValueId> = inputs
-                .iter()
-                .map(|i| i.ok_or_else(|| c.invalid("absent operand")))
-                .collect::<Result<_>>()?;
-            if ins.is_empty() {
-                return Err(c.invalid("no operands"));
-            }
-            let mut ins = ins;
-            if c.opset < 7 && c.attrs.int("broadcast", 0) == 1 && ins.len() == 2 {
-                // Legacy broadcast: B aligns to A starting at `axis`.
-                let (ra, b_shape) = (imp.info(ins[0]).shape.len(), imp.info(ins[1]).shape.clone());
-                let start = match c.attrs.get("axis") {
-                    Some(a) => axis(a.i, ra, c)?,
-                    None => ra
-                        .checked_sub(b_shape.len())
-                        .ok_or_else(|| c.invalid("broadcast operand of higher rank"))?,
-                };
-                let mut shape = b_shape;
-                shape.resize(ra - start, 1);
-                ins[1] = imp.add_tmp(&c.name, Op::Reshape { shape }, vec![ins[1]])?;
-            }
-            if ins.len() == 1 {
-                return io.simple(imp, Op::Identity, ins);
-            }
-            if op == BinaryOp::Pow
-                && ins.len() == 2
-                && imp.info(ins[0]).dtype != imp.info(ins[1]).dtype
-            {
-                // Pow keeps the base's type; the exponent is converted.
-                let to = imp.info(ins[0]).dtype;
-                ins[1] = imp.add_tmp(&c.name, Op::Cast { to }, vec![ins[1]])?;
-            }
-            // All but the last operand fold into temporaries; the last
-            // step writes the node's output (for Mean, the sum ÷ count).
-            let (&last, rest) = ins.split_last().ok_or_else(|| c.invalid("no operands"))?;
-            let mut acc = rest[0];
-            for &v in &rest[1..] {
-                acc = imp.add_tmp(&c.name, Op::Binary(op), vec![acc, v])?;
-            }
-            if node.op_type == "Mean" {
-                let sum = imp.add_tmp(&c.name, Op::Binary(op), vec![acc, last])?;
-                let count = Tensor::from_f32(vec![], vec![ins.len() as f32])?;
-                let count = imp.add_constant(&c.name, count);
-                return io.simple(imp, Op::Binary(BinaryOp::Div), vec![sum, count]);
-            }
-            io.simple(imp, Op::Binary(op), vec![acc, last])
+            arithmetic(imp, &io)
         }
         "Mod" => {
             let (a, b) = (io.req(0)?, io.req(1)?);
@@ -927,119 +1426,8 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             let operands = equal_zero(imp, c, equal)?;
             io.simple(imp, Op::Compare(CompareOp::Equal), operands)
         }
-        "IsInf" => {
-            let x = io.req(0)?;
-            let detect = |a: &str| c.attrs.int(a, 1) != 0;
-            let constant = |imp: &mut Importer, v: f32| -> Result<ValueId> {
-                Ok(imp.add_constant(&c.name, Tensor::from_f32(vec![], vec![v])?))
-            };
-            let equal = Op::Compare(CompareOp::Equal);
-            match (detect("detect_positive"), detect("detect_negative")) {
-                // Detecting neither: all false (x < x never holds).
-                (false, false) => io.simple(imp, Op::Compare(CompareOp::Less), vec![x, x]),
-                (true, true) => {
-                    let (p, n) = (
-                        constant(imp, f32::INFINITY)?,
-                        constant(imp, f32::NEG_INFINITY)?,
-                    );
-                    let pos = imp.add_tmp(&c.name, equal.clone(), vec![x, p])?;
-                    let neg = imp.add_tmp(&c.name, equal, vec![x, n])?;
-                    io.simple(imp, Op::Bitwise(BitwiseOp::Or), vec![pos, neg])
-                }
-                (pos, _) => {
-                    let v = if pos {
-                        f32::INFINITY
-                    } else {
-                        f32::NEG_INFINITY
-                    };
-                    let inf = constant(imp, v)?;
-                    io.simple(imp, equal, vec![x, inf])
-                }
-            }
-        }
-        "Conv" | "ConvTranspose" => {
-            let x = io.req(0)?;
-            let w = io.req(1)?;
-            let (xs, ws) = (imp.info(x).shape.clone(), imp.info(w).shape.clone());
-            if xs.len() != 4 || ws.len() != 4 {
-                return Err(
-                    c.unsupported(format!("only 2-D convolution (input rank {})", xs.len()))
-                );
-            }
-            let mut win = Window::parse(c, Some(ws[2..].iter().map(|&d| d as i64).collect()))?;
-            let groups =
-                usize::try_from(c.attrs.int("group", 1)).map_err(|_| c.invalid("bad group"))?;
-            let transposed = node.op_type == "ConvTranspose";
-            let mut output_padding = [0usize; 2];
-            if transposed {
-                output_padding = pair(
-                    &to_usizes(
-                        &c.attrs.ints("output_padding").unwrap_or(vec![0, 0]),
-                        c,
-                        "output_padding",
-                    )?,
-                    c,
-                    "output_padding",
-                )?;
-                let out_shape = c.attrs.ints("output_shape");
-                if out_shape.is_some() || win.auto_pad.starts_with("SAME") {
-                    for a in 0..2 {
-                        let full = xs[2 + a].saturating_sub(1) * win.strides[a]
-                            + output_padding[a]
-                            + win.kernel[a].saturating_sub(1) * win.dilations[a]
-                            + 1;
-                        let target = match &out_shape {
-                            Some(o) => *o
-                                .get(o.len().wrapping_sub(2) + a)
-                                .ok_or_else(|| c.invalid("bad output_shape"))?
-                                as usize,
-                            None => xs[2 + a] * win.strides[a],
-                        };
-                        let total = full.checked_sub(target).ok_or_else(|| {
-                            c.unsupported("output_shape larger than the full output")
-                        })?;
-                        // As ONNX's reference (backend test data): SAME_UPPER puts the odd pad last.
-                        let (head, tail) = if win.auto_pad == "SAME_UPPER" {
-                            (total / 2, total - total / 2)
-                        } else {
-                            (total - total / 2, total / 2)
-                        };
-                        win.pads[a] = head;
-                        win.pads[a + 2] = tail;
-                    }
-                } else if win.auto_pad == "VALID" {
-                    win.pads = [0; 4];
-                }
-            }
-            let geometry = if transposed {
-                ConvGeometry {
-                    kernel: win.kernel,
-                    strides: win.strides,
-                    dilations: win.dilations,
-                    pads: win.pads,
-                    groups,
-                }
-            } else {
-                conv_geometry(c, &xs, &ws)?
-            };
-            let mut ins = vec![x, w];
-            if let Some(b) = inputs.get(2).copied().flatten() {
-                ins.push(b);
-            }
-            let op = if transposed {
-                Op::ConvTranspose {
-                    geometry,
-                    output_padding,
-                    activation: None,
-                }
-            } else {
-                Op::Conv {
-                    geometry,
-                    activation: None,
-                }
-            };
-            io.simple(imp, op, ins)
-        }
+        "IsInf" => is_inf(imp, &io),
+        "Conv" | "ConvTranspose" => conv(imp, &io),
         "BatchNormalization" => {
             if outs.iter().skip(1).any(|o| !o.is_empty()) {
                 return Err(c.unsupported("training-mode outputs"));
@@ -1055,33 +1443,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             )
             .map(|_| ())
         }
-        "MaxPool" | "AveragePool" => {
-            if outs.iter().skip(1).any(|o| !o.is_empty()) {
-                return Err(c.unsupported("the Indices output"));
-            }
-            let xs = io.shape0(imp)?;
-            if xs.len() != 4 {
-                return Err(c.unsupported(format!("only 2-D pooling (input rank {})", xs.len())));
-            }
-            let mut win = Window::parse(c, None)?;
-            win.apply_auto_pad(&xs);
-            let kind = if node.op_type == "MaxPool" {
-                PoolKind::Max
-            } else {
-                PoolKind::Avg {
-                    count_include_pad: c.attrs.int("count_include_pad", 0) != 0,
-                }
-            };
-            let geometry = PoolGeometry {
-                kind,
-                kernel: win.kernel,
-                strides: win.strides,
-                dilations: win.dilations,
-                pads: win.pads,
-                ceil_mode: c.attrs.int("ceil_mode", 0) != 0,
-            };
-            io.simple(imp, Op::Pool(geometry), vec![io.req(0)?])
-        }
+        "MaxPool" | "AveragePool" => pool(imp, &io),
         "GlobalAveragePool" => io.simple(
             imp,
             Op::GlobalPool(PoolKind::Avg {
@@ -1143,123 +1505,8 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             }
             io.simple(imp, Op::Concat { axis: a }, ins)
         }
-        "Split" => {
-            let shape = io.shape0(imp)?;
-            let a = axis(c.attrs.int("axis", 0), shape.len(), c)?;
-            let given = if c.opset >= 13 {
-                io.const_ints(imp, 1, "split")?
-            } else {
-                c.attrs.ints("split")
-            };
-            let sizes = match given {
-                Some(s) => to_usizes(&s, c, "split")?,
-                None => {
-                    let n = c
-                        .attrs
-                        .get("num_outputs")
-                        .map_or(outs.len() as i64, |a| a.i);
-                    if n != outs.len() as i64 || n == 0 {
-                        return Err(c.invalid(format!("{n} splits for {} outputs", outs.len())));
-                    }
-                    let n = n as usize;
-                    let chunk = shape[a].div_ceil(n);
-                    (0..n)
-                        .map(|i| chunk.min(shape[a].saturating_sub(i * chunk)))
-                        .collect()
-                }
-            };
-            imp.add(
-                &c.name,
-                Op::Split { axis: a, sizes },
-                vec![io.req(0)?],
-                outs,
-            )
-            .map(|_| ())
-        }
-        "Slice" => {
-            let shape = io.shape0(imp)?;
-            let r = shape.len();
-            let (starts, ends, axes, steps) = if c.opset < 10 {
-                (
-                    c.attrs.ints("starts"),
-                    c.attrs.ints("ends"),
-                    c.attrs.ints("axes"),
-                    None,
-                )
-            } else {
-                (
-                    io.const_ints(imp, 1, "starts")?,
-                    io.const_ints(imp, 2, "ends")?,
-                    io.const_ints(imp, 3, "axes")?,
-                    io.const_ints(imp, 4, "steps")?,
-                )
-            };
-            let (starts, ends) = (
-                starts.ok_or_else(|| c.invalid("no starts"))?,
-                ends.ok_or_else(|| c.invalid("no ends"))?,
-            );
-            let axes = axes.unwrap_or((0..starts.len() as i64).collect());
-            let steps = steps.unwrap_or(vec![1; starts.len()]);
-            if ends.len() != starts.len()
-                || axes.len() != starts.len()
-                || steps.len() != starts.len()
-            {
-                return Err(c.invalid("starts, ends, axes and steps differ in length"));
-            }
-            let mut slices: Vec<AxisSlice> = shape
-                .iter()
-                .map(|&d| AxisSlice {
-                    start: 0,
-                    step: 1,
-                    len: d,
-                })
-                .collect();
-            for i in 0..starts.len() {
-                let a = axis(axes[i], r, c)?;
-                let dim = shape[a] as i64;
-                let step = steps[i];
-                if step == 0 {
-                    return Err(c.invalid("slice step 0"));
-                }
-                let norm = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
-                // Lengths in i128: steps and bounds may be anywhere in i64.
-                let len: i128 = if dim == 0 {
-                    0
-                } else if step > 0 {
-                    let (s, e) = (
-                        norm(starts[i]).clamp(0, dim) as i128,
-                        norm(ends[i]).clamp(0, dim) as i128,
-                    );
-                    if e > s {
-                        (e - s + step as i128 - 1) / step as i128
-                    } else {
-                        0
-                    }
-                } else {
-                    let (s, e) = (
-                        norm(starts[i]).clamp(0, dim - 1) as i128,
-                        norm(ends[i]).clamp(-1, dim - 1) as i128,
-                    );
-                    if s > e {
-                        (s - e - step as i128 - 1) / -(step as i128)
-                    } else {
-                        0
-                    }
-                };
-                let start = if step > 0 {
-                    norm(starts[i]).clamp(0, dim)
-                } else {
-                    norm(starts[i]).clamp(0, (dim - 1).max(0))
-                };
-                slices[a] = AxisSlice {
-                    start: if len == 0 { 0 } else { start as usize },
-                    step: isize::try_from(step)
-                        .map_err(|_| c.invalid("slice step out of range"))?,
-                    len: len as usize,
-                };
-            }
-            io.simple(imp, Op::Slice { axes: slices }, vec![io.req(0)?])
-        }
+        "Split" => split(imp, &io),
+        "Slice" => slice(imp, &io),
         "Transpose" => {
             let r = io.rank0(imp)?;
             let perm = match c.attrs.ints("perm") {
@@ -1268,42 +1515,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             };
             io.simple(imp, Op::Transpose { perm }, vec![io.req(0)?])
         }
-        "Reshape" => {
-            let shape = io.shape0(imp)?;
-            let target = if c.opset < 5 {
-                c.attrs.ints("shape")
-            } else {
-                io.const_ints(imp, 1, "the target shape")?
-            };
-            let target = target.ok_or_else(|| c.invalid("no target shape"))?;
-            let allow_zero = c.attrs.int("allowzero", 0) != 0;
-            let total: usize = shape.iter().product();
-            let mut out = Vec::with_capacity(target.len());
-            let mut infer_at = None;
-            for (i, &d) in target.iter().enumerate() {
-                match d {
-                    -1 if infer_at.is_none() => {
-                        infer_at = Some(i);
-                        out.push(1);
-                    }
-                    0 if !allow_zero => out.push(
-                        *shape
-                            .get(i)
-                            .ok_or_else(|| c.invalid("0 copies a missing dim"))?,
-                    ),
-                    d if d >= 0 => out.push(d as usize),
-                    _ => return Err(c.invalid(format!("bad target shape {target:?}"))),
-                }
-            }
-            if let Some(i) = infer_at {
-                let known: usize = out.iter().product();
-                if known == 0 || !total.is_multiple_of(known) {
-                    return Err(c.invalid(format!("cannot reshape {shape:?} to {target:?}")));
-                }
-                out[i] = total / known;
-            }
-            io.simple(imp, Op::Reshape { shape: out }, vec![io.req(0)?])
-        }
+        "Reshape" => reshape(imp, &io),
         "Flatten" => {
             let shape = io.shape0(imp)?;
             let a = c.attrs.int("axis", 1);
@@ -1340,33 +1552,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 .collect();
             io.simple(imp, Op::Reshape { shape: out }, vec![io.req(0)?])
         }
-        "Unsqueeze" => {
-            let shape = io.shape0(imp)?;
-            let axes = if c.opset < 13 {
-                c.attrs.ints("axes")
-            } else {
-                io.const_ints(imp, 1, "axes")?
-            };
-            let axes = axes.ok_or_else(|| c.invalid("no axes"))?;
-            let r = shape.len() + axes.len();
-            let mut axes: Vec<usize> =
-                axes.iter().map(|&x| axis(x, r, c)).collect::<Result<_>>()?;
-            axes.sort_unstable();
-            if axes.windows(2).any(|w| w[0] == w[1]) {
-                return Err(c.invalid("repeated Unsqueeze axes"));
-            }
-            let mut it = shape.iter();
-            let out = (0..r)
-                .map(|d| {
-                    if axes.contains(&d) {
-                        1
-                    } else {
-                        it.next().copied().unwrap_or(1)
-                    }
-                })
-                .collect();
-            io.simple(imp, Op::Reshape { shape: out }, vec![io.req(0)?])
-        }
+        "Unsqueeze" => unsqueeze(imp, &io),
         "Expand" => {
             let shape = io.shape0(imp)?;
             let target = io
@@ -1422,42 +1608,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             let repeats = to_usizes(&repeats, c, "Tile repeats")?;
             io.simple(imp, Op::Tile { repeats }, vec![io.req(0)?])
         }
-        "DepthToSpace" | "SpaceToDepth" => {
-            let shape = io.shape0(imp)?;
-            let &[n, ch, h, w] = &shape[..] else {
-                return Err(c.unsupported(format!("rank {} (4 only)", shape.len())));
-            };
-            let b = usize::try_from(c.attrs.int("blocksize", 0))
-                .ok()
-                .filter(|&b| b > 0)
-                .ok_or_else(|| c.invalid("blocksize must be positive"))?;
-            // ONNX defines both as reshape, transpose, reshape.
-            let (view, perm, out) = if node.op_type == "DepthToSpace" {
-                if ch % (b * b) != 0 {
-                    return Err(c.invalid(format!("{ch} channels by blocksize {b}")));
-                }
-                let co = ch / (b * b);
-                let out = vec![n, co, h * b, w * b];
-                match c.attrs.string("mode", "DCR").as_str() {
-                    "DCR" => (vec![n, b, b, co, h, w], vec![0, 3, 4, 1, 5, 2], out),
-                    "CRD" => (vec![n, co, b, b, h, w], vec![0, 1, 4, 2, 5, 3], out),
-                    m => return Err(c.unsupported(format!("mode {m:?}"))),
-                }
-            } else {
-                if h % b != 0 || w % b != 0 {
-                    return Err(c.invalid(format!("{h}x{w} by blocksize {b}")));
-                }
-                let view = vec![n, ch, h / b, b, w / b, b];
-                (
-                    view,
-                    vec![0, 3, 5, 1, 2, 4],
-                    vec![n, ch * b * b, h / b, w / b],
-                )
-            };
-            let viewed = imp.add_tmp(&c.name, Op::Reshape { shape: view }, vec![io.req(0)?])?;
-            let moved = imp.add_tmp(&c.name, Op::Transpose { perm }, vec![viewed])?;
-            io.simple(imp, Op::Reshape { shape: out }, vec![moved])
-        }
+        "DepthToSpace" | "SpaceToDepth" => depth_space(imp, &io),
         "GatherElements" => {
             let r = io.rank0(imp)?;
             let a = axis(c.attrs.int("axis", 0), r, c)?;
@@ -1535,55 +1686,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             imp.bind_constant(&io.first_out()?, t);
             Ok(())
         }
-        "Range" => {
-            let (Some(s), Some(l), Some(d)) = (
-                io.const_of(imp, 0),
-                io.const_of(imp, 1),
-                io.const_of(imp, 2),
-            ) else {
-                let computed = (0..3).find_map(|i| {
-                    let v = inputs.get(i).copied().flatten()?;
-                    imp.constant(v).is_none().then_some(v)
-                });
-                return Err(match computed {
-                    Some(v) => imp.not_constant(c, v, "a Range bound"),
-                    None => c.invalid("Range needs start, limit and delta"),
-                });
-            };
-            let t = if s.dtype() == DType::F32 {
-                let first = |t: &Tensor| {
-                    t.to_f32_vec()
-                        .first()
-                        .copied()
-                        .ok_or_else(|| c.invalid("empty Range operand"))
-                };
-                let (s, l, d) = (first(&s)?, first(&l)?, first(&d)?);
-                let n = ((l - s) / d).ceil().max(0.0).min(u32::MAX as f32) as usize;
-                crate::ir::checked_numel(&[n], &c.name)?;
-                imp.reserve(n, &c.name)?;
-                Tensor::from_f32(vec![n], (0..n).map(|i| s + i as f32 * d).collect())?
-            } else {
-                let first = |t: &Tensor| {
-                    t.to_i64_vec()
-                        .first()
-                        .copied()
-                        .ok_or_else(|| c.invalid("empty Range operand"))
-                };
-                let (s, l, d) = (first(&s)?, first(&l)?, first(&d)?);
-                if d == 0 {
-                    return Err(c.invalid("Range delta 0"));
-                }
-                let n = ((l as f64 - s as f64) / d as f64)
-                    .ceil()
-                    .max(0.0)
-                    .min(u32::MAX as f64) as usize;
-                crate::ir::checked_numel(&[n], &c.name)?;
-                imp.reserve(n, &c.name)?;
-                Tensor::from_i64(vec![n], (0..n as i64).map(|i| s + i * d).collect())?
-            };
-            imp.bind_constant(&io.first_out()?, t);
-            Ok(())
-        }
+        "Range" => range(imp, &io),
         "Identity" => io.simple(imp, Op::Identity, vec![io.req(0)?]),
         "Dropout" => {
             if inputs.get(2).copied().flatten().is_some()
@@ -1659,55 +1762,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             let to = imp.info(like).dtype;
             io.simple(imp, Op::Cast { to }, vec![io.req(0)?])
         }
-        "Pad" => {
-            let shape = io.shape0(imp)?;
-            let r = shape.len();
-            let (raw, value) = if c.opset < 11 {
-                (
-                    c.attrs.ints("pads").or(c.attrs.ints("paddings")),
-                    c.attrs.float("value", 0.0),
-                )
-            } else {
-                let v = match io.const_of(imp, 2) {
-                    Some(t) => t.to_f32_vec().first().copied().unwrap_or(0.0),
-                    None => match inputs.get(2).copied().flatten() {
-                        Some(v) => return Err(imp.not_constant(c, v, "the pad value")),
-                        None => 0.0,
-                    },
-                };
-                (io.const_ints(imp, 1, "pads")?, v)
-            };
-            let raw = raw.ok_or_else(|| c.invalid("no pads"))?;
-            let axes: Vec<usize> = match io.const_ints(imp, 3, "axes")? {
-                Some(a) if c.opset >= 18 => {
-                    a.iter().map(|&x| axis(x, r, c)).collect::<Result<_>>()?
-                }
-                _ => (0..r).collect(),
-            };
-            if raw.len() != 2 * axes.len() {
-                return Err(c.invalid(format!("{} pads for {} axes", raw.len(), axes.len())));
-            }
-            let mut pads = vec![(0usize, 0usize); r];
-            for (i, &a) in axes.iter().enumerate() {
-                let (b, e) = (raw[i], raw[i + axes.len()]);
-                if b < 0 || e < 0 {
-                    return Err(c.unsupported("negative pads"));
-                }
-                pads[a] = (b as usize, e as usize);
-            }
-            let mode = match c.attrs.string("mode", "constant").as_str() {
-                "constant" => PadMode::Constant,
-                "reflect" => PadMode::Reflect,
-                "edge" => PadMode::Edge,
-                m => return Err(c.unsupported(format!("mode {m}"))),
-            };
-            if mode == PadMode::Reflect
-                && pads.iter().zip(&shape).any(|(p, &d)| p.0 >= d || p.1 >= d)
-            {
-                return Err(c.unsupported("reflect pads as large as the axis"));
-            }
-            io.simple(imp, Op::Pad { pads, mode, value }, vec![io.req(0)?])
-        }
+        "Pad" => pad(imp, &io),
         "Resize" | "Upsample" => resize(imp, &io),
         "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceProd" | "ReduceL1"
         | "ReduceL2" | "ReduceSumSquare" | "ReduceLogSumExp" | "ReduceLogSum" => {
