@@ -12,6 +12,7 @@ use crate::ir::{
 };
 
 /// Attribute lookup with ONNX defaults.
+#[derive(Clone, Copy)]
 pub(super) struct Attrs<'a>(&'a [AttributeProto]);
 
 impl Attrs<'_> {
@@ -48,6 +49,7 @@ impl Attrs<'_> {
     }
 }
 
+#[derive(Clone)]
 pub(super) struct Ctx<'n> {
     pub(super) node: &'n NodeProto,
     pub(super) name: String,
@@ -933,11 +935,7 @@ fn pad(imp: &mut Importer, io: &NodeIo) -> Result<()> {
 fn reshape(imp: &mut Importer, io: &NodeIo) -> Result<()> {
     let c = &io.c;
     let shape = io.shape0(imp)?;
-    let target = if c.opset < 5 {
-        c.attrs.ints("shape")
-    } else {
-        io.const_ints(imp, 1, "the target shape")?
-    };
+    let target = io.ints_moved(imp, 5, "shape", 1)?;
     let target = target.ok_or_else(|| c.invalid("no target shape"))?;
     let allow_zero = c.attrs.int("allowzero", 0) != 0;
     let total: usize = shape.iter().product();
@@ -1056,11 +1054,7 @@ fn split(imp: &mut Importer, io: &NodeIo) -> Result<()> {
     let outs = &io.outs;
     let shape = io.shape0(imp)?;
     let a = axis(c.attrs.int("axis", 0), shape.len(), c)?;
-    let given = if c.opset >= 13 {
-        io.const_ints(imp, 1, "split")?
-    } else {
-        c.attrs.ints("split")
-    };
+    let given = io.ints_moved(imp, 13, "split", 1)?;
     let sizes = match given {
         Some(s) => to_usizes(&s, c, "split")?,
         None => {
@@ -1124,11 +1118,7 @@ fn is_inf(imp: &mut Importer, io: &NodeIo) -> Result<()> {
 fn unsqueeze(imp: &mut Importer, io: &NodeIo) -> Result<()> {
     let c = &io.c;
     let shape = io.shape0(imp)?;
-    let axes = if c.opset < 13 {
-        c.attrs.ints("axes")
-    } else {
-        io.const_ints(imp, 1, "axes")?
-    };
+    let axes = io.ints_moved(imp, 13, "axes", 1)?;
     let axes = axes.ok_or_else(|| c.invalid("no axes"))?;
     let r = shape.len() + axes.len();
     let mut axes: Vec<usize> = axes.iter().map(|&x| axis(x, r, c)).collect::<Result<_>>()?;
@@ -1185,21 +1175,21 @@ fn pool(imp: &mut Importer, io: &NodeIo) -> Result<()> {
 /// One node being converted: its context, its inputs by position (`None`:
 /// an absent optional input) and its output names, with the operand
 /// lookups every op's conversion uses.
-struct NodeIo<'n> {
-    c: Ctx<'n>,
-    inputs: Vec<Option<ValueId>>,
-    outs: Vec<String>,
+pub(super) struct NodeIo<'n> {
+    pub(super) c: Ctx<'n>,
+    pub(super) inputs: Vec<Option<ValueId>>,
+    pub(super) outs: Vec<String>,
 }
 
 impl NodeIo<'_> {
-    fn req(&self, i: usize) -> Result<ValueId> {
-        self.inputs
-            .get(i)
-            .copied()
-            .flatten()
+    pub(super) fn input(&self, i: usize) -> Option<ValueId> {
+        self.inputs.get(i).copied().flatten()
+    }
+    pub(super) fn req(&self, i: usize) -> Result<ValueId> {
+        self.input(i)
             .ok_or_else(|| self.c.invalid(format!("missing input {i}")))
     }
-    fn first_out(&self) -> Result<String> {
+    pub(super) fn first_out(&self) -> Result<String> {
         self.outs
             .first()
             .cloned()
@@ -1218,6 +1208,22 @@ impl NodeIo<'_> {
                 Some(t) => Ok(Some(t.to_i64_vec())),
                 None => Err(imp.not_constant(&self.c, v, what)),
             },
+        }
+    }
+    /// Integers that moved from attribute `name` to input `i` at opset
+    /// `since` (axes, a split, a target shape): the attribute's before it,
+    /// else the input's, which must be known at import.
+    fn ints_moved(
+        &self,
+        imp: &Importer,
+        since: i64,
+        name: &str,
+        i: usize,
+    ) -> Result<Option<Vec<i64>>> {
+        if self.c.opset < since {
+            Ok(self.c.attrs.ints(name))
+        } else {
+            self.const_ints(imp, i, name)
         }
     }
     fn const_floats(&self, imp: &Importer, i: usize, what: &str) -> Result<Vec<f32>> {
@@ -1298,7 +1304,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
         outs: node.output.clone(),
     };
     let (c, inputs, outs) = (&io.c, &io.inputs, &io.outs);
-    if let Some(done) = super::qops::convert(imp, c, inputs, outs) {
+    if let Some(done) = super::qops::convert(imp, &io) {
         return done;
     }
     if let Some(t) = Trig::ALL.into_iter().find(|t| t.name() == node.op_type) {
@@ -1529,11 +1535,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
         }
         "Squeeze" => {
             let shape = io.shape0(imp)?;
-            let axes = if c.opset < 13 {
-                c.attrs.ints("axes")
-            } else {
-                io.const_ints(imp, 1, "axes")?
-            };
+            let axes = io.ints_moved(imp, 13, "axes", 1)?;
             let axes: Vec<usize> = match axes {
                 Some(a) => a
                     .iter()
@@ -1785,11 +1787,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 18
             };
             let shape = io.shape0(imp)?;
-            let given = if c.opset < axes_input {
-                c.attrs.ints("axes")
-            } else {
-                io.const_ints(imp, 1, "axes")?
-            };
+            let given = io.ints_moved(imp, axes_input, "axes", 1)?;
             let axes: Vec<usize> = match given {
                 Some(a) if !a.is_empty() => a
                     .iter()

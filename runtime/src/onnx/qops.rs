@@ -7,19 +7,15 @@
 //! i32. Gemm and MatMul with constant weights run as 1×1 QLinearConv
 //! between two free reshapes.
 
-use super::ops::{conv_geometry, Ctx};
+use super::ops::{conv_geometry, Ctx, NodeIo};
 use super::Importer;
 use crate::error::Result;
 use crate::ir::{BinaryOp, DType, Op, Quant, Tensor, TensorData, ValueId};
 
 /// The converter of a quantized op type, or `None` if `op_type` is not one.
-pub(super) fn convert(
-    imp: &mut Importer,
-    c: &Ctx,
-    inputs: &[Option<ValueId>],
-    outs: &[String],
-) -> Option<Result<()>> {
-    let q = Quantized { c, inputs, outs };
+pub(super) fn convert(imp: &mut Importer, io: &NodeIo) -> Option<Result<()>> {
+    let c = &io.c;
+    let q = Quantized { io, c };
     Some(match c.node.op_type.as_str() {
         "QuantizeLinear" => q.quantize_linear(imp),
         "DequantizeLinear" => q.dequantize_linear(imp),
@@ -44,30 +40,17 @@ pub(super) fn is_quantized_op(domain: &str, op_type: &str) -> bool {
     }
 }
 
+/// A quantized node's conversion: its operands ([`NodeIo`]) and context.
 struct Quantized<'a, 'n> {
+    io: &'a NodeIo<'n>,
     c: &'a Ctx<'n>,
-    inputs: &'a [Option<ValueId>],
-    outs: &'a [String],
 }
 
 impl Quantized<'_, '_> {
-    fn input(&self, i: usize) -> Option<ValueId> {
-        self.inputs.get(i).copied().flatten()
-    }
-    fn req(&self, i: usize) -> Result<ValueId> {
-        self.input(i)
-            .ok_or_else(|| self.c.invalid(format!("missing input {i}")))
-    }
-    fn out(&self) -> Result<String> {
-        self.outs
-            .first()
-            .cloned()
-            .ok_or_else(|| self.c.invalid("no outputs"))
-    }
-
     /// A constant input's values; an error naming `what` if not constant.
     fn constant<'i>(&self, imp: &'i Importer, i: usize, what: &str) -> Result<&'i Tensor> {
         let v = self
+            .io
             .input(i)
             .ok_or_else(|| self.c.invalid(format!("no {what}")))?;
         imp.constant(v)
@@ -78,7 +61,7 @@ impl Quantized<'_, '_> {
     /// input (absent: u8, zero point 0).
     fn quant(&self, imp: &Importer, scale: usize, zero: usize) -> Result<Quant> {
         let s = self.constant(imp, scale, "a scale")?.to_f32_vec();
-        let (zero_point, dtype) = match self.input(zero) {
+        let (zero_point, dtype) = match self.io.input(zero) {
             None => (vec![0], DType::U8),
             Some(v) => {
                 let values = self.constant(imp, zero, "a zero point")?.to_i64_vec();
@@ -114,7 +97,7 @@ impl Quantized<'_, '_> {
     /// Input `i` as a `q.dtype` value: a runtime value of that type, or a
     /// constant converted to it.
     fn quantized_value(&self, imp: &mut Importer, i: usize, q: Quant) -> Result<ValueId> {
-        let v = self.req(i)?;
+        let v = self.io.req(i)?;
         if let Some(t) = imp.constant(v) {
             let data = t.to_i64_vec();
             let data = match q.dtype {
@@ -140,8 +123,8 @@ impl Quantized<'_, '_> {
         imp.add(
             &self.c.name,
             Op::Quantize(q),
-            vec![self.req(0)?],
-            &[self.out()?],
+            vec![self.io.req(0)?],
+            &[self.io.first_out()?],
         )
         .map(|_| ())
     }
@@ -149,11 +132,11 @@ impl Quantized<'_, '_> {
     /// A runtime input becomes a Dequantize node; a constant one (weights
     /// of a QDQ model left in float) is dequantized here, per axis too.
     fn dequantize_linear(&self, imp: &mut Importer) -> Result<()> {
-        let x = self.req(0)?;
+        let x = self.io.req(0)?;
         if let Some(t) = imp.constant(x) {
             let rank = t.shape().len();
             let scales = self.constant(imp, 1, "a scale")?.to_f32_vec();
-            let zeros = match self.input(2) {
+            let zeros = match self.io.input(2) {
                 Some(_) => self.constant(imp, 2, "a zero point")?.to_i64_vec(),
                 None => vec![0; scales.len()],
             };
@@ -179,13 +162,18 @@ impl Quantized<'_, '_> {
                 })
                 .collect();
             let out = Tensor::from_f32(t.shape().to_vec(), values)?;
-            imp.bind_constant(&self.out()?, out);
+            imp.bind_constant(&self.io.first_out()?, out);
             return Ok(());
         }
         let q = self.quant(imp, 1, 2)?;
         let x = self.quantized_value(imp, 0, q)?;
-        imp.add(&self.c.name, Op::Dequantize(q), vec![x], &[self.out()?])
-            .map(|_| ())
+        imp.add(
+            &self.c.name,
+            Op::Dequantize(q),
+            vec![x],
+            &[self.io.first_out()?],
+        )
+        .map(|_| ())
     }
 
     /// Weights as i8 with zero point 0, one f32 scale per output channel
@@ -209,7 +197,7 @@ impl Quantized<'_, '_> {
                 .c
                 .unsupported(format!("{n} {what}s for {rows} output channels"))),
         };
-        let zeros = match self.input(zero) {
+        let zeros = match self.io.input(zero) {
             Some(_) => per_row(
                 self.constant(imp, zero, "a weight zero point")?
                     .to_i64_vec(),
@@ -243,7 +231,7 @@ impl Quantized<'_, '_> {
 
     /// The i32 bias of input `i`, if present.
     fn bias(&self, imp: &Importer, i: usize, rows: usize) -> Result<Option<Tensor>> {
-        if self.input(i).is_none() {
+        if self.io.input(i).is_none() {
             return Ok(None);
         }
         let b = self.constant(imp, i, "the bias")?.to_i64_vec();
@@ -300,7 +288,7 @@ impl Quantized<'_, '_> {
             y: yq,
             activation: None,
         };
-        self.add_qconv(imp, op, x, weights, bias, &self.out()?)
+        self.add_qconv(imp, op, x, weights, bias, &self.io.first_out()?)
             .map(|_| ())
     }
 
@@ -340,11 +328,16 @@ impl Quantized<'_, '_> {
             &format!("{name}::w_rows"),
             Tensor::from_i64(vec![n, k, 1, 1], rows)?,
         );
-        let mut inputs = self.inputs.to_vec();
+        let mut inputs = self.io.inputs.to_vec();
         inputs[b_inputs.0] = Some(transposed);
+        let view = NodeIo {
+            c: self.c.clone(),
+            inputs,
+            outs: self.io.outs.clone(),
+        };
         let rows_view = Quantized {
-            inputs: &inputs,
-            ..*self
+            io: &view,
+            c: self.c,
         };
         let weights = rows_view.weights(imp, b_inputs, n, alpha)?;
         let bias = match bias {
@@ -379,7 +372,7 @@ impl Quantized<'_, '_> {
             name,
             Op::Reshape { shape: out_shape },
             vec![y4],
-            &[self.out()?],
+            &[self.io.first_out()?],
         )
         .map(|_| ())
     }
@@ -389,7 +382,7 @@ impl Quantized<'_, '_> {
         if self.c.attrs.int("transA", 0) != 0 {
             return Err(self.c.unsupported("transA"));
         }
-        if self.input(7).is_none() {
+        if self.io.input(7).is_none() {
             return Err(self.c.unsupported("QGemm with a float output (no y_scale)"));
         }
         let xq = self.quant(imp, 1, 2)?;
@@ -420,7 +413,7 @@ impl Quantized<'_, '_> {
             &self.c.name,
             Op::QBinary { op, a, b, y },
             ins,
-            &[self.out()?],
+            &[self.io.first_out()?],
         )
         .map(|_| ())
     }
@@ -437,7 +430,7 @@ impl Quantized<'_, '_> {
             &self.c.name,
             Op::QGlobalAvgPool { x, y },
             vec![v],
-            &[self.out()?],
+            &[self.io.first_out()?],
         )
         .map(|_| ())
     }
