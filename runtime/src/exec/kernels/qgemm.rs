@@ -244,8 +244,14 @@ impl<T: QTile> QConvGemm<T> {
                 let row = &wv[oc * k..][..k];
                 let (panel, lane) = (r / T::MR, r % T::MR);
                 let base = (grp * panels + panel) * k_groups * T::MR * T::KG;
-                for (kk, &v) in row.iter().enumerate() {
-                    packed[base + (kk / T::KG) * T::MR * T::KG + lane * T::KG + kk % T::KG] = v;
+                // Each k-group of the row is one run in the panel: no
+                // division per weight, and a loop rather than a `memcpy`
+                // call per run of KG bytes.
+                for (kg, run) in row.chunks(T::KG).enumerate() {
+                    let at = base + kg * T::MR * T::KG + lane * T::KG;
+                    for (d, &v) in packed[at..at + run.len()].iter_mut().zip(run) {
+                        *d = v;
+                    }
                 }
                 let sum: i32 = row.iter().map(|&v| v as i32).sum();
                 let b0 = b.and_then(|b| b.get(oc).copied()).unwrap_or(0);
