@@ -1,5 +1,6 @@
 //! Minimal `.npy` reading and writing (little-endian f32/f64/i32/i64,
 //! C order), so results can be exchanged with numpy and other runtimes.
+//! f16 and f64 arrays are read as f32, the type squeeze computes in.
 
 use std::io::Write;
 use std::path::Path;
@@ -62,6 +63,7 @@ pub fn parse(bytes: &[u8], what: &str) -> Result<Tensor> {
     let n = checked_numel(&shape, what)?;
     let body = &bytes[end..];
     let size = match descr {
+        "<f2" => 2,
         "<f4" | "<i4" => 4,
         "<f8" | "<i8" => 8,
         "|u1" | "|i1" | "|b1" => 1,
@@ -77,6 +79,10 @@ pub fn parse(bytes: &[u8], what: &str) -> Result<Tensor> {
     let data = match descr {
         "<f4" => TensorData::F32(
             c.map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        ),
+        "<f2" => TensorData::F32(
+            c.map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
                 .collect(),
         ),
         "<f8" => TensorData::F32(
@@ -147,4 +153,31 @@ pub fn write(path: &Path, t: &Tensor) -> Result<()> {
     };
     let mut f = std::fs::File::create(path).map_err(io)?;
     f.write_all(&to_bytes(t)).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An f16 array is read as the same values in f32.
+    #[test]
+    fn f16_arrays_read_as_f32() {
+        let values = [0.5f32, -2.0, 65504.0, 1.0e-3];
+        let mut bytes = MAGIC.to_vec();
+        let header = "{'descr': '<f2', 'fortran_order': False, 'shape': (2, 2), }";
+        let header = format!("{header:<117}\n");
+        bytes.extend([1, 0]);
+        bytes.extend((header.len() as u16).to_le_bytes());
+        bytes.extend(header.as_bytes());
+        for v in values {
+            bytes.extend(half::f16::from_f32(v).to_le_bytes());
+        }
+        let t = parse(&bytes, "test").expect("parse");
+        assert_eq!(t.shape(), &[2, 2]);
+        let want: Vec<f32> = values
+            .iter()
+            .map(|&v| half::f16::from_f32(v).to_f32())
+            .collect();
+        assert_eq!(t.to_f32_vec(), want);
+    }
 }
