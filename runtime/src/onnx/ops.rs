@@ -1172,6 +1172,185 @@ fn pool(imp: &mut Importer, io: &NodeIo) -> Result<()> {
     io.simple(imp, Op::Pool(geometry), vec![io.req(0)?])
 }
 
+/// Softmax, LogSoftmax and Hardmax; before opset 13 over the input coerced
+/// to 2-D at `axis`.
+fn softmax(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    let node = io.c.node;
+    let make = |axis| match node.op_type.as_str() {
+        "LogSoftmax" => Op::LogSoftmax { axis },
+        "Hardmax" => Op::Hardmax { axis },
+        _ => Op::Softmax { axis },
+    };
+    let shape = io.shape0(imp)?;
+    let r = shape.len();
+    let a = axis(c.attrs.int("axis", if c.opset < 13 { 1 } else { -1 }), r, c)?;
+    if c.opset >= 13 || a + 1 == r {
+        return io.simple(imp, make(a), vec![io.req(0)?]);
+    }
+    // Before opset 13 these work on the input coerced to 2-D at `axis`.
+    let outer: usize = shape[..a].iter().product();
+    let flat = imp.add_tmp(
+        &c.name,
+        Op::Reshape {
+            shape: vec![outer, shape[a..].iter().product()],
+        },
+        vec![io.req(0)?],
+    )?;
+    let sm = imp.add_tmp(&c.name, make(1), vec![flat])?;
+    io.simple(imp, Op::Reshape { shape }, vec![sm])
+}
+
+/// ConstantOfShape of a shape known at import, folded to a constant.
+fn constant_of_shape(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    let dims = io
+        .const_ints(imp, 0, "the shape")?
+        .ok_or_else(|| c.invalid("no shape"))?;
+    let shape = to_usizes(&dims, c, "dim")?;
+    let n = crate::ir::checked_numel(&shape, &c.name)?;
+    imp.reserve(n, &c.name)?;
+    let value = match c.attrs.get("value").and_then(|a| a.t.as_ref()) {
+        Some(t) => to_tensor(t, imp.dir)?,
+        None => Tensor::from_f32(vec![1], vec![0.0])?,
+    };
+    let t = match value.dtype() {
+        DType::F32 => Tensor::from_f32(
+            shape,
+            vec![value.to_f32_vec().first().copied().unwrap_or(0.0); n],
+        )?,
+        _ => Tensor::from_i64(
+            shape,
+            vec![value.to_i64_vec().first().copied().unwrap_or(0); n],
+        )?,
+    };
+    imp.bind_constant(&io.first_out()?, t);
+    Ok(())
+}
+
+/// Constant from its `value`, `value_float(s)` or `value_int(s)` attribute,
+/// recording the file's element type.
+fn constant(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let node = io.c.node;
+    let c = &io.c;
+    let a = node
+        .attribute
+        .first()
+        .ok_or_else(|| c.invalid("Constant without a value"))?;
+    let t = match a.name.as_str() {
+        "value" => to_tensor(
+            a.t.as_ref().ok_or_else(|| c.invalid("empty value"))?,
+            imp.dir,
+        )?,
+        "value_float" => Tensor::from_f32(vec![], vec![a.f])?,
+        "value_floats" => Tensor::from_f32(vec![a.floats.len()], a.floats.clone())?,
+        "value_int" => Tensor::from_i64(vec![], vec![a.i])?,
+        "value_ints" => Tensor::from_i64(vec![a.ints.len()], a.ints.clone())?,
+        other => return Err(c.unsupported(format!("Constant {other}"))),
+    };
+    let file_type = a.t.as_ref().map(|t| t.data_type);
+    imp.bind_constant(&io.first_out()?, t);
+    if let Some(elem) = file_type {
+        let v = imp.value(&io.first_out()?, &c.name)?;
+        imp.file_types.insert(v, elem);
+    }
+    Ok(())
+}
+
+/// Squeeze of the given axes (all of length 1 when none), as a Reshape.
+fn squeeze(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    let shape = io.shape0(imp)?;
+    let axes = io.ints_moved(imp, 13, "axes", 1)?;
+    let axes: Vec<usize> = match axes {
+        Some(a) => a
+            .iter()
+            .map(|&x| axis(x, shape.len(), c))
+            .collect::<Result<_>>()?,
+        None => (0..shape.len()).filter(|&d| shape[d] == 1).collect(),
+    };
+    if axes.iter().any(|&a| shape[a] != 1) {
+        return Err(c.invalid(format!("cannot squeeze axes {axes:?} of {shape:?}")));
+    }
+    let out = shape
+        .iter()
+        .enumerate()
+        .filter(|(d, _)| !axes.contains(d))
+        .map(|(_, &n)| n)
+        .collect();
+    io.simple(imp, Op::Reshape { shape: out }, vec![io.req(0)?])
+}
+
+/// LayerNormalization with one output, or three with the mean and inverse
+/// deviation.
+fn layer_norm(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    let inputs = &io.inputs;
+    let outs = &io.outs;
+    let r = io.shape0(imp)?.len();
+    let stats = match outs.len() {
+        1 => false,
+        3 => true,
+        n => return Err(c.unsupported(format!("{n} outputs (1 or 3)"))),
+    };
+    if c.attrs.int("stash_type", 1) != 1 {
+        return Err(c.unsupported("stash_type other than float"));
+    }
+    let op = Op::LayerNorm {
+        axis: axis(c.attrs.int("axis", -1), r, c)?,
+        epsilon: c.attrs.float("epsilon", 1e-5),
+        stats,
+    };
+    let ins: Vec<ValueId> = (0..inputs.len().min(3))
+        .map(|i| io.req(i))
+        .collect::<Result<_>>()?;
+    imp.add(&c.name, op, ins, outs).map(|_| ())
+}
+
+/// Dropout at inference: an identity, its mask ones; training mode refused.
+fn dropout(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    let inputs = &io.inputs;
+    let outs = &io.outs;
+    if inputs.get(2).copied().flatten().is_some()
+        && io
+            .const_of(imp, 2)
+            .is_none_or(|t| t.to_i64_vec().first() != Some(&0))
+    {
+        return Err(c.unsupported("training mode"));
+    }
+    // Inference: identity, and a mask of ones if anything names it
+    // (dead-node removal drops it when nothing reads it).
+    if let Some(mask) = outs.get(1).filter(|o| !o.is_empty()) {
+        let shape = io.shape0(imp)?;
+        let n = crate::ir::checked_numel(&shape, &c.name)?;
+        imp.reserve(n, &c.name)?;
+        imp.bind_constant(mask, Tensor::from_i64(shape, vec![1; n])?);
+    }
+    imp.add(&c.name, Op::Identity, vec![io.req(0)?], &outs[..1])
+        .map(|_| ())
+}
+
+/// CumSum along an axis known at import or read at run time.
+fn cum_sum(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    let exclusive = c.attrs.int("exclusive", 0) != 0;
+    let reverse = c.attrs.int("reverse", 0) != 0;
+    let op = |axis| Op::CumSum {
+        axis,
+        exclusive,
+        reverse,
+    };
+    match io.scalar_input(imp, 1, None)? {
+        Scalar::Known(a) => io.simple(
+            imp,
+            op(axis(a, io.rank0(imp)?, c)? as i64),
+            vec![io.req(0)?],
+        ),
+        Scalar::AtRunTime(a) => io.simple(imp, op(0), vec![io.req(0)?, a]),
+    }
+}
+
 /// One node being converted: its context, its inputs by position (`None`:
 /// an absent optional input) and its output names, with the operand
 /// lookups every op's conversion uses.
@@ -1473,30 +1652,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             io.simple(imp, op, ins)
         }
         "MatMul" => io.simple(imp, Op::MatMul, vec![io.req(0)?, io.req(1)?]),
-        "Softmax" | "LogSoftmax" | "Hardmax" => {
-            let make = |axis| match node.op_type.as_str() {
-                "LogSoftmax" => Op::LogSoftmax { axis },
-                "Hardmax" => Op::Hardmax { axis },
-                _ => Op::Softmax { axis },
-            };
-            let shape = io.shape0(imp)?;
-            let r = shape.len();
-            let a = axis(c.attrs.int("axis", if c.opset < 13 { 1 } else { -1 }), r, c)?;
-            if c.opset >= 13 || a + 1 == r {
-                return io.simple(imp, make(a), vec![io.req(0)?]);
-            }
-            // Before opset 13 these work on the input coerced to 2-D at `axis`.
-            let outer: usize = shape[..a].iter().product();
-            let flat = imp.add_tmp(
-                &c.name,
-                Op::Reshape {
-                    shape: vec![outer, shape[a..].iter().product()],
-                },
-                vec![io.req(0)?],
-            )?;
-            let sm = imp.add_tmp(&c.name, make(1), vec![flat])?;
-            io.simple(imp, Op::Reshape { shape }, vec![sm])
-        }
+        "Softmax" | "LogSoftmax" | "Hardmax" => softmax(imp, &io),
         "Concat" => {
             let ins: Vec<ValueId> = inputs.iter().flatten().copied().collect();
             let r = ins.first().map_or(0, |&v| imp.info(v).shape.len());
@@ -1533,27 +1689,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             let out = vec![shape[..a].iter().product(), shape[a..].iter().product()];
             io.simple(imp, Op::Reshape { shape: out }, vec![io.req(0)?])
         }
-        "Squeeze" => {
-            let shape = io.shape0(imp)?;
-            let axes = io.ints_moved(imp, 13, "axes", 1)?;
-            let axes: Vec<usize> = match axes {
-                Some(a) => a
-                    .iter()
-                    .map(|&x| axis(x, shape.len(), c))
-                    .collect::<Result<_>>()?,
-                None => (0..shape.len()).filter(|&d| shape[d] == 1).collect(),
-            };
-            if axes.iter().any(|&a| shape[a] != 1) {
-                return Err(c.invalid(format!("cannot squeeze axes {axes:?} of {shape:?}")));
-            }
-            let out = shape
-                .iter()
-                .enumerate()
-                .filter(|(d, _)| !axes.contains(d))
-                .map(|(_, &n)| n)
-                .collect();
-            io.simple(imp, Op::Reshape { shape: out }, vec![io.req(0)?])
-        }
+        "Squeeze" => squeeze(imp, &io),
         "Unsqueeze" => unsqueeze(imp, &io),
         "Expand" => {
             let shape = io.shape0(imp)?;
@@ -1577,23 +1713,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             };
             io.simple(imp, op, vec![io.req(0)?, io.req(1)?, io.req(2)?])
         }
-        "CumSum" => {
-            let exclusive = c.attrs.int("exclusive", 0) != 0;
-            let reverse = c.attrs.int("reverse", 0) != 0;
-            let op = |axis| Op::CumSum {
-                axis,
-                exclusive,
-                reverse,
-            };
-            match io.scalar_input(imp, 1, None)? {
-                Scalar::Known(a) => io.simple(
-                    imp,
-                    op(axis(a, io.rank0(imp)?, c)? as i64),
-                    vec![io.req(0)?],
-                ),
-                Scalar::AtRunTime(a) => io.simple(imp, op(0), vec![io.req(0)?, a]),
-            }
-        }
+        "CumSum" => cum_sum(imp, &io),
         "Trilu" => {
             let upper = c.attrs.int("upper", 1) != 0;
             match io.scalar_input(imp, 1, Some(0))? {
@@ -1640,75 +1760,11 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             imp.bind_constant(&io.first_out()?, Tensor::from_i64(vec![], vec![n])?);
             Ok(())
         }
-        "Constant" => {
-            let a = node
-                .attribute
-                .first()
-                .ok_or_else(|| c.invalid("Constant without a value"))?;
-            let t = match a.name.as_str() {
-                "value" => to_tensor(
-                    a.t.as_ref().ok_or_else(|| c.invalid("empty value"))?,
-                    imp.dir,
-                )?,
-                "value_float" => Tensor::from_f32(vec![], vec![a.f])?,
-                "value_floats" => Tensor::from_f32(vec![a.floats.len()], a.floats.clone())?,
-                "value_int" => Tensor::from_i64(vec![], vec![a.i])?,
-                "value_ints" => Tensor::from_i64(vec![a.ints.len()], a.ints.clone())?,
-                other => return Err(c.unsupported(format!("Constant {other}"))),
-            };
-            let file_type = a.t.as_ref().map(|t| t.data_type);
-            imp.bind_constant(&io.first_out()?, t);
-            if let Some(elem) = file_type {
-                let v = imp.value(&io.first_out()?, &c.name)?;
-                imp.file_types.insert(v, elem);
-            }
-            Ok(())
-        }
-        "ConstantOfShape" => {
-            let dims = io
-                .const_ints(imp, 0, "the shape")?
-                .ok_or_else(|| c.invalid("no shape"))?;
-            let shape = to_usizes(&dims, c, "dim")?;
-            let n = crate::ir::checked_numel(&shape, &c.name)?;
-            imp.reserve(n, &c.name)?;
-            let value = match c.attrs.get("value").and_then(|a| a.t.as_ref()) {
-                Some(t) => to_tensor(t, imp.dir)?,
-                None => Tensor::from_f32(vec![1], vec![0.0])?,
-            };
-            let t = match value.dtype() {
-                DType::F32 => Tensor::from_f32(
-                    shape,
-                    vec![value.to_f32_vec().first().copied().unwrap_or(0.0); n],
-                )?,
-                _ => Tensor::from_i64(
-                    shape,
-                    vec![value.to_i64_vec().first().copied().unwrap_or(0); n],
-                )?,
-            };
-            imp.bind_constant(&io.first_out()?, t);
-            Ok(())
-        }
+        "Constant" => constant(imp, &io),
+        "ConstantOfShape" => constant_of_shape(imp, &io),
         "Range" => range(imp, &io),
         "Identity" => io.simple(imp, Op::Identity, vec![io.req(0)?]),
-        "Dropout" => {
-            if inputs.get(2).copied().flatten().is_some()
-                && io
-                    .const_of(imp, 2)
-                    .is_none_or(|t| t.to_i64_vec().first() != Some(&0))
-            {
-                return Err(c.unsupported("training mode"));
-            }
-            // Inference: identity, and a mask of ones if anything names it
-            // (dead-node removal drops it when nothing reads it).
-            if let Some(mask) = outs.get(1).filter(|o| !o.is_empty()) {
-                let shape = io.shape0(imp)?;
-                let n = crate::ir::checked_numel(&shape, &c.name)?;
-                imp.reserve(n, &c.name)?;
-                imp.bind_constant(mask, Tensor::from_i64(shape, vec![1; n])?);
-            }
-            imp.add(&c.name, Op::Identity, vec![io.req(0)?], &outs[..1])
-                .map(|_| ())
-        }
+        "Dropout" => dropout(imp, &io),
         "Cast" => {
             let to = i32::try_from(c.attrs.int("to", 1)).map_err(|_| c.invalid("bad Cast type"))?;
             if to == super::tensor::elem::BOOL {
@@ -1722,26 +1778,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
                 .ok_or_else(|| c.unsupported(format!("Cast to type {to}")))?;
             io.simple(imp, Op::Cast { to: dtype }, vec![io.req(0)?])
         }
-        "LayerNormalization" => {
-            let r = io.shape0(imp)?.len();
-            let stats = match outs.len() {
-                1 => false,
-                3 => true,
-                n => return Err(c.unsupported(format!("{n} outputs (1 or 3)"))),
-            };
-            if c.attrs.int("stash_type", 1) != 1 {
-                return Err(c.unsupported("stash_type other than float"));
-            }
-            let op = Op::LayerNorm {
-                axis: axis(c.attrs.int("axis", -1), r, c)?,
-                epsilon: c.attrs.float("epsilon", 1e-5),
-                stats,
-            };
-            let ins: Vec<ValueId> = (0..inputs.len().min(3))
-                .map(|i| io.req(i))
-                .collect::<Result<_>>()?;
-            imp.add(&c.name, op, ins, outs).map(|_| ())
-        }
+        "LayerNormalization" => layer_norm(imp, &io),
         "TopK" => top_k(imp, &io),
         "GatherND" => gather_nd(imp, &io),
         "OneHot" => one_hot(imp, &io),
