@@ -20,7 +20,9 @@ enum Outcome {
     Fail(String),
 }
 
-fn read_pb(path: &Path) -> squeeze::Result<Tensor> {
+/// A tensor file, and the 8- or 32-bit integer type its integers (read as
+/// i64) had in the file.
+fn read_pb(path: &Path) -> squeeze::Result<(Tensor, Option<DType>)> {
     let bytes = std::fs::read(path).map_err(|e| Error::Io {
         path: path.to_path_buf(),
         source: e,
@@ -28,7 +30,7 @@ fn read_pb(path: &Path) -> squeeze::Result<Tensor> {
     let proto = pb::TensorProto::decode(bytes.as_slice()).map_err(|e| {
         Error::Malformed(format!("unsupported element type or non-tensor data: {e}"))
     })?;
-    to_tensor(&proto, None)
+    Ok((to_tensor(&proto, None)?, narrow_dtype(proto.data_type)))
 }
 
 fn files(dir: &Path, prefix: &str) -> Vec<std::path::PathBuf> {
@@ -54,18 +56,9 @@ fn run_case(dir: &Path) -> Outcome {
             .collect::<squeeze::Result<Vec<_>>>()
     };
     let (inputs, wants) = match (read_all("input"), read_all("output")) {
-        (Ok(i), Ok(o)) => (i, o),
+        (Ok(i), Ok(o)) => (i.into_iter().map(|(t, _)| t).collect::<Vec<_>>(), o),
         (Err(e), _) | (_, Err(e)) => return Outcome::Unsupported(format!("test data: {e}")),
     };
-    // Integers are read as i64, which is how squeeze computes them too,
-    // except quantized tensors: those keep their 8-bit file type.
-    let narrow_wants: Vec<Option<DType>> = files(&data, "output")
-        .iter()
-        .map(|p| {
-            let proto = pb::TensorProto::decode(std::fs::read(p).ok()?.as_slice()).ok()?;
-            narrow_dtype(proto.data_type)
-        })
-        .collect();
     let graph = model.graph.as_ref().expect("graph");
     let inits: Vec<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
     let names: Vec<&str> = graph
@@ -128,7 +121,9 @@ fn run_case(dir: &Path) -> Outcome {
     if outs.len() != wants.len() {
         return Outcome::Fail(format!("{} outputs, {} expected", outs.len(), wants.len()));
     }
-    for (j, (got, want)) in outs.iter().zip(&wants).enumerate() {
+    // Integers are read as i64, which is how squeeze computes them too,
+    // except quantized tensors: those keep their 8-bit file type.
+    for (j, (got, (want, narrow))) in outs.iter().zip(&wants).enumerate() {
         if got.shape() != want.shape() {
             return Outcome::Fail(format!(
                 "output {j}: shape {:?}, expected {:?}",
@@ -136,8 +131,7 @@ fn run_case(dir: &Path) -> Outcome {
                 want.shape()
             ));
         }
-        let narrow = narrow_wants.get(j).copied().flatten();
-        if got.dtype() != want.dtype() && Some(got.dtype()) != narrow {
+        if got.dtype() != want.dtype() && Some(got.dtype()) != *narrow {
             return Outcome::Fail(format!(
                 "output {j}: dtype {:?}, expected {:?}",
                 got.dtype(),

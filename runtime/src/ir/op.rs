@@ -770,14 +770,17 @@ pub enum Op {
 
 /// Each Einsum label's length from its operands (1 broadcasts), or `None`
 /// when the operands disagree or a term does not match its operand's rank.
-pub fn einsum_sizes(terms: &[Vec<u8>], shapes: &[&[usize]]) -> Option<Vec<usize>> {
+pub fn einsum_sizes(
+    terms: &[Vec<u8>],
+    shapes: &[&[usize]],
+) -> Option<smallvec::SmallVec<[usize; 8]>> {
     let count = terms
         .iter()
         .flatten()
         .map(|&l| l as usize + 1)
         .max()
         .unwrap_or(0);
-    let mut sizes = vec![1usize; count];
+    let mut sizes = smallvec::SmallVec::from_elem(1usize, count);
     for (labels, shape) in terms.iter().zip(shapes) {
         if labels.len() != shape.len() {
             return None;

@@ -3,6 +3,8 @@
 //! the labels' indices. One loop over all label indices, so it suits the
 //! small contractions of model heads, not large matrix products.
 
+use smallvec::SmallVec;
+
 use super::Dims;
 
 /// Each operand's stride per label: the sum of the strides of its axes
@@ -30,7 +32,7 @@ pub fn einsum(
     y: &mut [f32],
 ) {
     let label_count = sizes.len();
-    let strides: Vec<Dims> = xs
+    let strides: SmallVec<[Dims; 4]> = xs
         .iter()
         .zip(terms)
         .map(|(&(_, shape), labels)| label_strides(shape, labels, label_count))

@@ -403,23 +403,23 @@ impl Lines {
 
 /// TopK along the lines of `x`: each line's `k` largest (or smallest)
 /// values in order, ties by the lower index, into `values` and `indices`
-/// (lines of `k`). NaN counts as larger than any number.
+/// (lines of `k`), sorting each line's positions in `order` (`lines.len`
+/// of them, the kernel's scratch). NaN counts as larger than any number.
 pub fn top_k(
     x: &[f32],
     lines: Lines,
-    k: usize,
-    largest: bool,
+    (k, largest): (usize, bool),
+    order: &mut [u32],
     values: &mut [f32],
     indices: &mut [i64],
 ) {
     let Lines { outer, len, inner } = lines;
-    let mut order: Vec<usize> = Vec::with_capacity(len);
     for o in 0..outer {
         for i in 0..inner {
-            let at = |j: usize| x[(o * len + j) * inner + i];
-            order.clear();
-            order.extend(0..len);
-            order.sort_by(|&a, &b| {
+            let at = |j: u32| x[(o * len + j as usize) * inner + i];
+            order.iter_mut().zip(0..).for_each(|(d, j)| *d = j);
+            // Ties go by position, so an unstable sort gives one order.
+            order.sort_unstable_by(|&a, &b| {
                 let by_value = at(a).total_cmp(&at(b));
                 let by_value = if largest {
                     by_value.reverse()
@@ -431,7 +431,7 @@ pub fn top_k(
             for (r, &j) in order.iter().take(k).enumerate() {
                 let out = (o * k + r) * inner + i;
                 values[out] = at(j);
-                indices[out] = j as i64;
+                indices[out] = i64::from(j);
             }
         }
     }
@@ -477,9 +477,10 @@ pub fn gather_nd<T: Copy>(x: &[T], at: &NdIndex, y: &mut [T]) -> Result<(), i64>
 }
 
 /// OneHot: `y` (lines of `depth` along the new axis) is `on` where the
-/// line's position equals its index (negative from `depth`), else `off`.
+/// line's position equals its index (`index(p)` at index position `p`,
+/// negative from `depth`), else `off`.
 pub fn one_hot<T: Copy>(
-    indices: &[i64],
+    index: impl Fn(usize) -> i64,
     depth: usize,
     [off, on]: [T; 2],
     lines: Lines,
@@ -489,7 +490,7 @@ pub fn one_hot<T: Copy>(
     y.fill(off);
     for o in 0..outer {
         for i in 0..inner {
-            let index = indices[o * inner + i];
+            let index = index(o * inner + i);
             let d = depth as i64;
             let at = if index < 0 { index + d } else { index };
             if (0..d).contains(&at) {

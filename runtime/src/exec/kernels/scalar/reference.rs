@@ -57,6 +57,8 @@ fn scratch_words(op: &Op, x: &[usize]) -> usize {
             2 * biggest
         }
         Op::Recurrent(r) => recurrent::scratch_words(r),
+        // One line's order (u32 positions in f32 words).
+        Op::TopK { axis, .. } => x[*axis],
         _ => 0,
     }
 }
@@ -401,11 +403,12 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
             let (values, rest) = outs.split_at_mut(1);
             let shape = ins[0].shape;
             let lines = movement::Lines::new(shape, *axis);
+            let order: &mut [u32] = bytemuck::cast_slice_mut(&mut scratch[..lines.len]);
             movement::top_k(
                 ins[0].f32()?,
                 lines,
-                *k,
-                *largest,
+                (*k, *largest),
+                order,
                 values[0].f32()?,
                 rest[0].i64()?,
             );
@@ -454,14 +457,19 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
             _ => return Err(Error::Input("BitShift operands are i64".into())),
         },
         Op::OneHot { axis, depth } => {
-            let idx: SmallVec<[i64; 16]> = match ins[0].data {
-                View::I64(v) => v.iter().copied().collect(),
-                View::F32(v) => v.iter().map(|&x| x as i64).collect(),
-                _ => return Err(Error::Input("OneHot indices are i64 or f32".into())),
+            let indices = ins[0].data;
+            if !matches!(indices, View::I64(_) | View::F32(_)) {
+                return Err(Error::Input("OneHot indices are i64 or f32".into()));
+            }
+            // Read in place: collecting them allocated per run.
+            let index = |p: usize| match indices {
+                View::F32(v) => v[p] as i64,
+                View::I64(v) => v[p],
+                _ => 0,
             };
             let lines = movement::Lines::new(out_shape, *axis);
             by_dtype!(ins[1].data, &mut outs[0].data, |values, y| {
-                movement::one_hot(&idx, *depth, [values[0], values[1]], lines, y)
+                movement::one_hot(index, *depth, [values[0], values[1]], lines, y)
             })
         }
         Op::Where => {
