@@ -264,18 +264,29 @@ fn conv_cases() -> Vec<Case> {
             }
         }
     }
-    // Depthwise in both layouts (channel-blocked up to 10 columns, planes
-    // past that) with channel-block tails and every epilogue.
-    for (hw, stride) in [([7, 7], 1), ([16, 15], 2), ([5, 30], 1)] {
+    // Depthwise in both layouts (channel-blocked up to 10 columns and when
+    // strided, planes past that) with channel-block tails (33: one lane;
+    // 40: a whole group of 8), every epilogue, and strided planes wide
+    // enough to be blocked in strips of one or a few rows (columns not a
+    // multiple of 8 nor of the stride).
+    let layouts = [
+        ([7, 7], 1, [3, 3], 33),
+        ([16, 15], 2, [3, 3], 33),
+        ([5, 30], 1, [3, 3], 33),
+        ([30, 83], 2, [3, 3], 40),
+        ([21, 64], 2, [5, 5], 33),
+        ([12, 26], 3, [3, 3], 40),
+    ];
+    for (hw, stride, k, c) in layouts {
         for activation in ACTIVATIONS {
             v.push(ConvCase {
-                c: 33,
-                m: 33,
+                c,
+                m: c,
                 hw,
-                k: [3, 3],
+                k,
                 stride,
-                pads: [1; 4],
-                groups: 33,
+                pads: [k[0] / 2; 4],
+                groups: c,
                 activation,
                 residual: activation.is_some(),
                 n: 2,
@@ -326,7 +337,9 @@ fn conv_cases() -> Vec<Case> {
 fn dense_cases() -> Vec<Case> {
     let mut v = Vec::new();
     for rows in [1, 2, 7] {
-        for k in [1, 5, 300] {
+        // 7 and 303: whole groups of K steps and a tail (the GEMV), 303
+        // across two K blocks.
+        for k in [1, 7, 303] {
             for n in [1, 7, 16, 33] {
                 for (trans_a, trans_b) in [(false, false), (false, true), (true, false)] {
                     for bias in [None, Some(vec![n]), Some(vec![1, n]), Some(vec![1])] {

@@ -742,19 +742,45 @@ pub fn gemv<K: MicroKernel>(
     });
 }
 
+/// K steps [`gemv_rows`] takes at a time: 4 × MR packed weights fill whole
+/// vectors for every MR (6 × 4: 3 AVX2 registers; 8 × 4: 2 AVX-512 or 8
+/// NEON ones). 8 steps measured slower on AVX2 (spills).
+const GEMV_GROUP: usize = 4;
+
 /// Rows `row0..row0 + y.len()` of [`gemv`] (`row0` a multiple of MR).
+///
+/// A panel holds MR weights per K step, which matches no vector width
+/// when MR is 6; so [`GEMV_GROUP`] K steps are summed as one run of
+/// `GEMV_GROUP * MR` lanes (each weight times its step's `x`), folded into
+/// the MR rows once per panel.
 #[inline(always)]
 pub fn gemv_rows<K: MicroKernel>(a: &PackedA, row0: usize, x: &[f32], y: &mut [f32], e: &Epilogue) {
     let (mr, k) = (K::MR, a.k);
+    let width = GEMV_GROUP * mr;
     y.fill(0.0);
     // K blocks outer, panels inner: the order A is packed in.
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
+        let xs = &x[k0..k0 + kc];
+        let grouped = kc / GEMV_GROUP * GEMV_GROUP;
         for (i, ys) in y.chunks_mut(mr).enumerate() {
+            let ap = a.panel(row0 / mr + i, k0, kc);
+            let mut lanes = [0f32; GEMV_GROUP * MAX_MR];
+            let steps = ap.chunks_exact(width).zip(xs.chunks_exact(GEMV_GROUP));
+            for (w, xg) in steps {
+                for (j, l) in lanes[..width].iter_mut().enumerate() {
+                    *l += w[j] * xg[j / mr];
+                }
+            }
             let mut acc = [0f32; MAX_MR];
             acc[..ys.len()].copy_from_slice(ys);
-            let ap = a.panel(row0 / mr + i, k0, kc);
-            for (col, &xv) in ap.chunks_exact(mr).zip(&x[k0..k0 + kc]) {
+            for group in lanes[..width].chunks_exact(mr) {
+                for (s, &v) in acc[..mr].iter_mut().zip(group) {
+                    *s += v;
+                }
+            }
+            let tail = ap[grouped * mr..].chunks_exact(mr).zip(&xs[grouped..]);
+            for (col, &xv) in tail {
                 for (s, &w) in acc[..mr].iter_mut().zip(col) {
                     *s += w * xv;
                 }

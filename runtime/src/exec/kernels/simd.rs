@@ -55,6 +55,11 @@ pub trait Simd: MicroKernel {
         clamp: &BlockClamp,
         out: DwOut,
     );
+    /// Transposes the 8×8 block at `src` (rows `src_step` apart) into `dst`
+    /// (rows `dst_step` apart): `dst[c*dst_step + r] = src[r*src_step + c]`.
+    /// It moves channel planes into and out of the channel-blocked
+    /// depthwise layout, 8 pixels × 8 channels at a time.
+    fn transpose8(self, src: &[f32], src_step: usize, dst: &mut [f32], dst_step: usize);
     fn binary(
         self,
         op: BinaryOp,
@@ -107,13 +112,15 @@ pub trait Simd: MicroKernel {
 /// `$tile_fn` (an `unsafe fn(k, a, b_row, c, ldc, cols, accumulate, clamp)`
 /// with `$mr × $nr` tiles) and its `$dw_fn` (an `unsafe fn(pad, row_step,
 /// offsets, w, clamp, out, out_step, cols, rows)`, generic over `const MAX:
-/// bool, const LANE_WEIGHTS: bool`, for [`Simd::dw_window`]): the safe
+/// bool, const LANE_WEIGHTS: bool`, for [`Simd::dw_window`]) and its
+/// `$transpose_fn` (an `unsafe fn(src, src_step, dst, dst_step)` for
+/// [`Simd::transpose8`]): the safe
 /// wrappers check every
 /// bound, and each shared
 /// loop is wrapped in a `#[target_feature(enable = $features)]` function,
 /// reachable only through the token.
 macro_rules! impl_simd {
-    ($isa:ident, $features:literal, $tile:literal, $suffix:literal, $tile_fn:ident, $mr:ident, $nr:ident, $dw_fn:ident) => {
+    ($isa:ident, $features:literal, $tile:literal, $suffix:literal, $tile_fn:ident, $mr:ident, $nr:ident, $dw_fn:ident, $transpose_fn:path) => {
         impl $isa {
             /// Runs the tile over B rows at `rows(p)`, each of NR readable
             /// values when the caller found `b_fits`.
@@ -421,6 +428,12 @@ macro_rules! impl_simd {
                         ),
                     }
                 }
+            }
+            fn transpose8(self, src: &[f32], src_step: usize, dst: &mut [f32], dst_step: usize) {
+                assert!(src.len() >= 7 * src_step + 8 && dst.len() >= 7 * dst_step + 8);
+                // SAFETY: the token proves the ISA; the assert bounds the
+                // 8 rows of 8 values read and written.
+                unsafe { $transpose_fn(src.as_ptr(), src_step, dst.as_mut_ptr(), dst_step) }
             }
             fn binary(
                 self,

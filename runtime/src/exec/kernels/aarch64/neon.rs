@@ -26,7 +26,8 @@ impl_simd!(
     tile_8x8,
     MR,
     NR,
-    dw_window_8x16
+    dw_window_8x16,
+    transpose_8x8
 );
 
 const MR: usize = 8;
@@ -190,4 +191,34 @@ fn activate(v: float32x4_t, act: &RegisterActivation) -> float32x4_t {
     let gate = vfmaq_f32(vdupq_n_f32(0.5), v, vdupq_n_f32(1.0 / 6.0));
     let gate = vminq_f32(vmaxq_f32(gate, vdupq_n_f32(0.0)), vdupq_n_f32(1.0));
     vmulq_f32(v, gate)
+}
+
+/// An 8×8 transpose as four 4×4 ones in registers: `dst[c*dst_step + r] =
+/// src[r*src_step + c]`.
+///
+/// # Safety
+/// The CPU has NEON; `src.add(r * src_step)` and `dst.add(r * dst_step)`
+/// are valid for 8 values each for every `r < 8`.
+#[target_feature(enable = "neon")]
+unsafe fn transpose_8x8(src: *const f32, src_step: usize, dst: *mut f32, dst_step: usize) {
+    let pairs = |x: float32x4_t, y: float32x4_t, high: bool| {
+        let (x, y) = (vreinterpretq_f64_f32(x), vreinterpretq_f64_f32(y));
+        vreinterpretq_f32_f64(if high {
+            vtrn2q_f64(x, y)
+        } else {
+            vtrn1q_f64(x, y)
+        })
+    };
+    for (bi, bj) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+        let s = src.add(bi * 4 * src_step + bj * 4);
+        let r: [float32x4_t; 4] = std::array::from_fn(|i| vld1q_f32(s.add(i * src_step)));
+        // t0 = a0 b0 a2 b2, t1 = a1 b1 a3 b3, t2 = c0 d0 c2 d2, t3 = c1 d1 c3 d3.
+        let (t0, t1) = (vtrn1q_f32(r[0], r[1]), vtrn2q_f32(r[0], r[1]));
+        let (t2, t3) = (vtrn1q_f32(r[2], r[3]), vtrn2q_f32(r[2], r[3]));
+        let d = dst.add(bj * 4 * dst_step + bi * 4);
+        vst1q_f32(d, pairs(t0, t2, false));
+        vst1q_f32(d.add(dst_step), pairs(t1, t3, false));
+        vst1q_f32(d.add(2 * dst_step), pairs(t0, t2, true));
+        vst1q_f32(d.add(3 * dst_step), pairs(t1, t3, true));
+    }
 }

@@ -26,7 +26,8 @@ impl_simd!(
     tile_6x16,
     MR,
     NR,
-    dw_window_8x16
+    dw_window_8x16,
+    transpose_8x8
 );
 
 const MR: usize = 6;
@@ -192,4 +193,54 @@ fn activate(v: __m256, act: &RegisterActivation) -> __m256 {
         _mm256_set1_ps(1.0),
     );
     _mm256_mul_ps(v, gate)
+}
+
+/// An 8×8 transpose in registers: `dst[c*dst_step + r] = src[r*src_step + c]`
+/// (pairs interleaved, then quads, then 128-bit halves swapped).
+///
+/// # Safety
+/// The CPU has AVX2; `src.add(r * src_step)` and `dst.add(r * dst_step)`
+/// are valid for 8 values each for every `r < 8`.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn transpose_8x8(
+    src: *const f32,
+    src_step: usize,
+    dst: *mut f32,
+    dst_step: usize,
+) {
+    let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(src.add(i * src_step)));
+    // Rows a..h: t0 = a0 b0 a1 b1 | a4 b4 a5 b5, t1 = a2 b2 a3 b3 | a6 b6 a7 b7, …
+    let t: [__m256; 8] = std::array::from_fn(|i| {
+        let (x, y) = (r[i / 2 * 2], r[i / 2 * 2 + 1]);
+        if i % 2 == 0 {
+            _mm256_unpacklo_ps(x, y)
+        } else {
+            _mm256_unpackhi_ps(x, y)
+        }
+    });
+    // u0 = a0 b0 c0 d0 | a4 b4 c4 d4, u1 = a1 … d1 | a5 … d5, u2 = column 2|6,
+    // u3 = column 3|7; u4..u7 the same for rows e..h.
+    let quads = |lo: __m256, hi: __m256| {
+        (
+            _mm256_shuffle_ps::<0x44>(lo, hi),
+            _mm256_shuffle_ps::<0xEE>(lo, hi),
+        )
+    };
+    let (u0, u1) = quads(t[0], t[2]);
+    let (u2, u3) = quads(t[1], t[3]);
+    let (u4, u5) = quads(t[4], t[6]);
+    let (u6, u7) = quads(t[5], t[7]);
+    let columns = [
+        _mm256_permute2f128_ps::<0x20>(u0, u4),
+        _mm256_permute2f128_ps::<0x20>(u1, u5),
+        _mm256_permute2f128_ps::<0x20>(u2, u6),
+        _mm256_permute2f128_ps::<0x20>(u3, u7),
+        _mm256_permute2f128_ps::<0x31>(u0, u4),
+        _mm256_permute2f128_ps::<0x31>(u1, u5),
+        _mm256_permute2f128_ps::<0x31>(u2, u6),
+        _mm256_permute2f128_ps::<0x31>(u3, u7),
+    ];
+    for (c, v) in columns.into_iter().enumerate() {
+        _mm256_storeu_ps(dst.add(c * dst_step), v);
+    }
 }

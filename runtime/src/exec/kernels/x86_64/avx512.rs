@@ -29,7 +29,8 @@ impl_simd!(
     tile_8x32,
     MR,
     NR,
-    dw_window_8x16
+    dw_window_8x16,
+    crate::exec::kernels::x86_64::avx2::transpose_8x8
 );
 
 const MR: usize = 8;
