@@ -16,6 +16,11 @@ scripts/fetch-test-data.sh). Each is small enough to commit (< 1 MB):
                         states), a reverse GRU (linear_before_reset), a GRU with
                         HardSigmoid and an RNN with Relu, batch element 1's
                         sequence 4 steps long.
+  signal-head.onnx      1-D layers on 1x4x30 signals with seeded random weights:
+                        Conv (SAME_UPPER, strided depthwise, dilated),
+                        ConvTranspose (grouped, output_padding),
+                        MaxPool and AveragePool, as audio and text models
+                        export them.
   sample.png            a 64x64 synthetic test picture (no real photo).
 
 `python make_fixtures.py NAME...` regenerates only the named ones.
@@ -169,6 +174,28 @@ def sequence_head():
     onnx.save(m, os.path.join(OUT, "sequence-head.onnx"))
 
 
+def signal_head():
+    w = lambda name, *shape: init(name, rng.standard_normal(shape) * 0.4)
+    inits = [w("c1_w", 8, 4, 5), w("c1_b", 8), w("dw_w", 8, 1, 3), w("dw_b", 8),
+             w("up_w", 8, 3, 4), w("up_b", 6), w("c2_w", 5, 6, 3)]
+    nodes = [
+        helper.make_node("Conv", ["x", "c1_w", "c1_b"], ["c1"], auto_pad="SAME_UPPER"),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "dw_w", "dw_b"], ["dw"], group=8, strides=[2], pads=[1, 1]),
+        helper.make_node("MaxPool", ["dw"], ["mp"], kernel_shape=[3], strides=[2], pads=[1, 1]),
+        helper.make_node("ConvTranspose", ["mp", "up_w", "up_b"], ["up"], group=2, strides=[2], pads=[1, 1],
+                         output_padding=[1]),
+        helper.make_node("AveragePool", ["up"], ["ap"], kernel_shape=[2], strides=[1]),
+        helper.make_node("Conv", ["ap", "c2_w"], ["y"], dilations=[2], pads=[2, 2]),
+    ]
+    out = lambda name, *shape: helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+    g = helper.make_graph(nodes, "signal-head", [out("x", 1, 4, 30)],
+                          [out("y", 1, 5, 16), out("mp", 1, 8, 8)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="squeeze-fixtures")
+    onnx.checker.check_model(m, full_check=True)
+    onnx.save(m, os.path.join(OUT, "signal-head.onnx"))
+
+
 def sample_png():
     yy, xx = np.mgrid[0:64, 0:64]
     img = np.stack([xx * 4, yy * 4, (xx + yy) * 2], axis=-1).clip(0, 255).astype(np.uint8)
@@ -178,7 +205,7 @@ def sample_png():
 if __name__ == "__main__":
     import sys
     makers = {"tiny-classifier": tiny_classifier, "vgg16-shapes": vgg16, "detector-head": detector_head,
-              "sequence-head": sequence_head, "sample": sample_png}
+              "sequence-head": sequence_head, "signal-head": signal_head, "sample": sample_png}
     for name in sys.argv[1:] or makers:
         makers[name]()
     for f in sorted(os.listdir(OUT)):

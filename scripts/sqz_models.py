@@ -28,7 +28,7 @@ TEST_MODELS = [
 QUANTIZED_MODELS = ["efficientnet-lite0-int8-qdq", "efficientnet-lite0-int8-qop"]
 # The repository's own fixtures (models/) that get references too: ops no model of
 # $SQUEEZE_TEST_MODELS has.
-FIXTURE_MODELS = ["detector-head", "sequence-head"]
+FIXTURE_MODELS = ["detector-head", "sequence-head", "signal-head"]
 FIXTURES_DIR = REPO / "models"
 # QOperator models and their QDQ form (the same quantized graph; tests/quantized.rs checks
 # that squeeze imports both to identical integer graphs). Where ORT's u8 x s8 kernels

@@ -146,6 +146,7 @@ macro_rules! model_tests {
 model_tests! {
     detector_head => "detector-head",
     sequence_head => "sequence-head",
+    signal_head => "signal-head",
     mobilenetv2 => "mobilenetv2",
     mobilenetv3_small => "mobilenetv3-small",
     squeezenet1_1 => "squeezenet1.1",

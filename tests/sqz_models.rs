@@ -104,6 +104,7 @@ macro_rules! model_tests {
 model_tests! {
     mobilenetv2 => "mobilenetv2",
     sequence_head => "sequence-head",
+    signal_head => "signal-head",
     mobilenetv3_small => "mobilenetv3-small",
     squeezenet1_1 => "squeezenet1.1",
     shufflenetv2 => "shufflenetv2-x1.0",

@@ -511,6 +511,11 @@ pub enum CoordTransform {
     /// Half pixel, centred on the input when the output length was
     /// rounded down.
     HalfPixelSymmetric,
+    /// TensorFlow's crop_and_resize: each axis samples its region of
+    /// interest (from the op's second input) corner to corner, and an
+    /// output whose source lies outside the input takes the extrapolation
+    /// value.
+    TfCropAndResize,
 }
 
 /// Slice of one axis: elements `start, start+step, …` (`len` of them).
@@ -593,6 +598,9 @@ pub enum Op {
         mode: PadMode,
         value: f32,
     },
+    /// Inputs: x, and with [`CoordTransform::TfCropAndResize`] a constant
+    /// f32 `[2·rank + 1]`: the region of interest's starts on every axis,
+    /// its ends (fractions of `len - 1`), then the extrapolation value.
     Resize {
         mode: ResizeMode,
         coord: CoordTransform,
@@ -1747,11 +1755,23 @@ impl Op {
                 one(DType::F32, out)
             }
             Op::Resize {
-                out_shape, scales, ..
+                out_shape,
+                scales,
+                coord,
+                ..
             } => {
-                arity(1, 1)?;
+                let rank = ins[0].shape.len();
+                if *coord == CoordTransform::TfCropAndResize {
+                    arity(2, 2)?;
+                    want_f32(1)?;
+                    if ins[1].shape.iter().product::<usize>() != 2 * rank + 1 {
+                        return Err(bad("resize crop: the roi needs 2·rank + 1 values".into()));
+                    }
+                } else {
+                    arity(1, 1)?;
+                }
                 want_f32(0)?;
-                if out_shape.len() != ins[0].shape.len() || scales.len() != out_shape.len() {
+                if out_shape.len() != rank || scales.len() != out_shape.len() {
                     return Err(bad("resize rank mismatch".into()));
                 }
                 if ins[0]

@@ -106,29 +106,37 @@ struct Window {
 }
 
 impl Window {
-    /// Reads the attributes; `kernel` is the default kernel_shape (from the weights).
-    fn parse(c: &Ctx, kernel: Option<Vec<i64>>) -> Result<Window> {
-        let ints = |name: &str, default: Vec<i64>| -> Result<[usize; 2]> {
-            pair(
-                &to_usizes(&c.attrs.ints(name).unwrap_or(default), c, name)?,
-                c,
-                name,
-            )
+    /// Reads the attributes of a window over `spatial` (1 or 2) axes;
+    /// `kernel` is the default kernel_shape (from the weights, 2-D). A 1-D
+    /// window becomes a 2-D one of height 1 (see [`Lift1d`]).
+    fn parse(c: &Ctx, kernel: Option<Vec<i64>>, spatial: usize) -> Result<Window> {
+        let ints = |name: &str, default: i64| -> Result<[usize; 2]> {
+            let v = c.attrs.ints(name).unwrap_or(vec![default; spatial]);
+            pair(&lift_1d(to_usizes(&v, c, name)?, spatial, 1), c, name)
         };
-        let kernel = c
-            .attrs
-            .ints("kernel_shape")
-            .or(kernel)
-            .ok_or_else(|| c.invalid("no kernel_shape"))?;
-        let pads = to_usizes(&c.attrs.ints("pads").unwrap_or(vec![0; 4]), c, "pad")?;
-        let [t, l, b, r] = pads[..] else {
-            return Err(c.invalid("pads must have 4 values"));
+        let kernel = match c.attrs.ints("kernel_shape") {
+            Some(k) => lift_1d(to_usizes(&k, c, "kernel")?, spatial, 1),
+            None => to_usizes(
+                &kernel.ok_or_else(|| c.invalid("no kernel_shape"))?,
+                c,
+                "kernel",
+            )?,
+        };
+        let pads = to_usizes(
+            &c.attrs.ints("pads").unwrap_or(vec![0; 2 * spatial]),
+            c,
+            "pad",
+        )?;
+        let pads = match (spatial, &pads[..]) {
+            (1, &[begin, end]) => [0, begin, 0, end],
+            (2, &[t, l, b, r]) => [t, l, b, r],
+            _ => return Err(c.invalid(format!("pads must have {} values", 2 * spatial))),
         };
         Ok(Window {
-            kernel: pair(&to_usizes(&kernel, c, "kernel")?, c, "kernel")?,
-            strides: ints("strides", vec![1, 1])?,
-            dilations: ints("dilations", vec![1, 1])?,
-            pads: [t, l, b, r],
+            kernel: pair(&kernel, c, "kernel")?,
+            strides: ints("strides", 1)?,
+            dilations: ints("dilations", 1)?,
+            pads,
             auto_pad: c.attrs.string("auto_pad", "NOTSET"),
         })
     }
@@ -159,10 +167,63 @@ impl Window {
     }
 }
 
+/// A 1-D attribute (`spatial` is 1) as its 2-D form: `fill` for the unit
+/// height axis, then the value.
+fn lift_1d(mut v: Vec<usize>, spatial: usize, fill: usize) -> Vec<usize> {
+    if spatial == 1 {
+        v.insert(0, fill);
+    }
+    v
+}
+
+/// A 1-D Conv, ConvTranspose or pooling (input `[N, C, L]`) run as 2-D over
+/// `[N, C, 1, L]`: its tensors get a unit height axis on the way in and
+/// lose it on the way out, and its window attributes one of length 1
+/// ([`Window::parse`]).
+struct Lift1d;
+
+impl Lift1d {
+    /// `v` with a unit axis inserted at 2 (a 3-D tensor), or as it is.
+    fn input(imp: &mut Importer, c: &Ctx, v: ValueId) -> Result<ValueId> {
+        let s = imp.info(v).shape.clone();
+        if s.len() != 3 {
+            return Ok(v);
+        }
+        let shape = vec![s[0], s[1], 1, s[2]];
+        imp.add_tmp(&c.name, Op::Reshape { shape }, vec![v])
+    }
+
+    /// Runs `op` on the lifted `ins` and binds the node's output: without
+    /// the unit axis when the node's input was 3-D.
+    fn run(imp: &mut Importer, io: &NodeIo, op: Op, ins: Vec<ValueId>, lifted: bool) -> Result<()> {
+        if !lifted {
+            return io.simple(imp, op, ins);
+        }
+        let y = imp.add_tmp(&io.c.name, op, ins)?;
+        let s = imp.info(y).shape.clone();
+        io.simple(
+            imp,
+            Op::Reshape {
+                shape: vec![s[0], s[1], s[3]],
+            },
+            vec![y],
+        )
+    }
+}
+
 /// The geometry of a forward 2-D convolution of input `xs` by weights `ws`
-/// (both NCHW-shaped), auto padding resolved.
-pub(super) fn conv_geometry(c: &Ctx, xs: &[usize], ws: &[usize]) -> Result<ConvGeometry> {
-    let mut win = Window::parse(c, Some(ws[2..].iter().map(|&d| d as i64).collect()))?;
+/// (both NCHW-shaped, a 1-D one lifted: `spatial` 1), auto padding resolved.
+pub(super) fn conv_geometry(
+    c: &Ctx,
+    xs: &[usize],
+    ws: &[usize],
+    spatial: usize,
+) -> Result<ConvGeometry> {
+    let mut win = Window::parse(
+        c,
+        Some(ws[2..].iter().map(|&d| d as i64).collect()),
+        spatial,
+    )?;
     win.apply_auto_pad(xs);
     Ok(ConvGeometry {
         kernel: win.kernel,
@@ -402,6 +463,7 @@ fn resize(imp: &mut Importer, io: &NodeIo) -> Result<()> {
         "asymmetric" => CoordTransform::Asymmetric,
         "tf_half_pixel_for_nearest" => CoordTransform::TfHalfPixelForNearest,
         "half_pixel_symmetric" => CoordTransform::HalfPixelSymmetric,
+        "tf_crop_and_resize" => CoordTransform::TfCropAndResize,
         m => return Err(c.unsupported(format!("coordinate_transformation_mode {m}"))),
     };
     let mode = match mode_name.as_str() {
@@ -478,13 +540,44 @@ fn resize(imp: &mut Importer, io: &NodeIo) -> Result<()> {
     if out_shape.contains(&0) {
         return Err(c.invalid("empty resize output"));
     }
+    let mut operands = vec![io.req(0)?];
+    if coord == CoordTransform::TfCropAndResize {
+        let roi = crop_roi(imp, io, &axes, r)?;
+        operands.push(imp.add_constant(&c.name, roi));
+    }
     let op = Op::Resize {
         mode,
         coord,
         out_shape,
         scales,
     };
-    io.simple(imp, op, vec![io.req(0)?])
+    io.simple(imp, op, operands)
+}
+
+/// tf_crop_and_resize's region of interest as the op's second input: the
+/// starts of every axis (0 for an axis not in `axes`), the ends (1), then
+/// the `extrapolation_value`. ONNX's roi holds starts then ends of `axes`.
+fn crop_roi(imp: &Importer, io: &NodeIo, axes: &[usize], rank: usize) -> Result<Tensor> {
+    let c = &io.c;
+    let given = match io.inputs.get(1).copied().flatten() {
+        Some(_) => io.const_floats(imp, 1, "roi")?,
+        None => Vec::new(),
+    };
+    if given.len() != 2 * axes.len() {
+        return Err(c.invalid(format!(
+            "tf_crop_and_resize needs a roi of {} values, got {}",
+            2 * axes.len(),
+            given.len()
+        )));
+    }
+    let mut roi = vec![0.0; 2 * rank + 1];
+    roi[rank..2 * rank].fill(1.0);
+    for (i, &a) in axes.iter().enumerate() {
+        roi[a] = given[i];
+        roi[rank + a] = given[axes.len() + i];
+    }
+    roi[2 * rank] = c.attrs.float("extrapolation_value", 0.0);
+    Tensor::from_f32(vec![2 * rank + 1], roi)
 }
 
 /// TopK with `k` from the attribute (before opset 10) or the second input.
@@ -687,27 +780,32 @@ fn conv(imp: &mut Importer, io: &NodeIo) -> Result<()> {
     let c = &io.c;
     let inputs = &io.inputs;
     let node = io.c.node;
-    let x = io.req(0)?;
-    let w = io.req(1)?;
-    let (xs, ws) = (imp.info(x).shape.clone(), imp.info(w).shape.clone());
-    if xs.len() != 4 || ws.len() != 4 {
-        return Err(c.unsupported(format!("only 2-D convolution (input rank {})", xs.len())));
+    let (x, w) = (io.req(0)?, io.req(1)?);
+    let rank = imp.info(x).shape.len();
+    let spatial = rank.saturating_sub(2);
+    if !(1..=2).contains(&spatial) || imp.info(w).shape.len() != rank {
+        return Err(c.unsupported(format!("only 1-D and 2-D convolution (input rank {rank})")));
     }
-    let mut win = Window::parse(c, Some(ws[2..].iter().map(|&d| d as i64).collect()))?;
+    let (x, w) = (Lift1d::input(imp, c, x)?, Lift1d::input(imp, c, w)?);
+    let (xs, ws) = (imp.info(x).shape.clone(), imp.info(w).shape.clone());
+    let mut win = Window::parse(
+        c,
+        Some(ws[2..].iter().map(|&d| d as i64).collect()),
+        spatial,
+    )?;
     let groups = usize::try_from(c.attrs.int("group", 1)).map_err(|_| c.invalid("bad group"))?;
     let transposed = node.op_type == "ConvTranspose";
     let mut output_padding = [0usize; 2];
     if transposed {
-        output_padding = pair(
-            &to_usizes(
-                &c.attrs.ints("output_padding").unwrap_or(vec![0, 0]),
-                c,
-                "output_padding",
-            )?,
-            c,
-            "output_padding",
-        )?;
-        let out_shape = c.attrs.ints("output_shape");
+        let padding = c.attrs.ints("output_padding").unwrap_or(vec![0; spatial]);
+        let padding = lift_1d(to_usizes(&padding, c, "output_padding")?, spatial, 0);
+        output_padding = pair(&padding, c, "output_padding")?;
+        let out_shape = c.attrs.ints("output_shape").map(|mut o| {
+            if spatial == 1 {
+                o.insert(o.len().saturating_sub(1), 1);
+            }
+            o
+        });
         if out_shape.is_some() || win.auto_pad.starts_with("SAME") {
             for a in 0..2 {
                 let full = xs[2 + a].saturating_sub(1) * win.strides[a]
@@ -746,7 +844,7 @@ fn conv(imp: &mut Importer, io: &NodeIo) -> Result<()> {
             groups,
         }
     } else {
-        conv_geometry(c, &xs, &ws)?
+        conv_geometry(c, &xs, &ws, spatial)?
     };
     let mut ins = vec![x, w];
     if let Some(b) = inputs.get(2).copied().flatten() {
@@ -764,7 +862,7 @@ fn conv(imp: &mut Importer, io: &NodeIo) -> Result<()> {
             activation: None,
         }
     };
-    io.simple(imp, op, ins)
+    Lift1d::run(imp, io, op, ins, spatial == 1)
 }
 
 /// The arithmetic ops, the variadic ones (Sum, Mean, Max, Min) as a chain
@@ -1148,11 +1246,14 @@ fn pool(imp: &mut Importer, io: &NodeIo) -> Result<()> {
     if outs.iter().skip(1).any(|o| !o.is_empty()) {
         return Err(c.unsupported("the Indices output"));
     }
-    let xs = io.shape0(imp)?;
-    if xs.len() != 4 {
-        return Err(c.unsupported(format!("only 2-D pooling (input rank {})", xs.len())));
+    let rank = io.shape0(imp)?.len();
+    let spatial = rank.saturating_sub(2);
+    if !(1..=2).contains(&spatial) {
+        return Err(c.unsupported(format!("only 1-D and 2-D pooling (input rank {rank})")));
     }
-    let mut win = Window::parse(c, None)?;
+    let x = Lift1d::input(imp, c, io.req(0)?)?;
+    let xs = imp.info(x).shape.clone();
+    let mut win = Window::parse(c, None, spatial)?;
     win.apply_auto_pad(&xs);
     let kind = if node.op_type == "MaxPool" {
         PoolKind::Max
@@ -1169,7 +1270,7 @@ fn pool(imp: &mut Importer, io: &NodeIo) -> Result<()> {
         pads: win.pads,
         ceil_mode: c.attrs.int("ceil_mode", 0) != 0,
     };
-    io.simple(imp, Op::Pool(geometry), vec![io.req(0)?])
+    Lift1d::run(imp, io, Op::Pool(geometry), vec![x], spatial == 1)
 }
 
 /// Softmax, LogSoftmax and Hardmax; before opset 13 over the input coerced

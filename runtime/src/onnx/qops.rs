@@ -279,7 +279,7 @@ impl Quantized<'_, '_> {
         if xs.len() != 4 || ws.len() != 4 {
             return Err(self.c.unsupported("only 2-D QLinearConv"));
         }
-        let geometry = conv_geometry(self.c, &xs, &ws)?;
+        let geometry = conv_geometry(self.c, &xs, &ws, 2)?;
         let weights = self.weights(imp, (3, 4, 5), ws[0], 1.0)?;
         let bias = self.bias(imp, 8, ws[0])?;
         let op = Op::QConv {

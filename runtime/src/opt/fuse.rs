@@ -2,7 +2,7 @@
 //! conv/gemm epilogue, zero Pad into conv padding.
 
 use crate::error::Result;
-use crate::ir::{BinaryOp, Graph, Op, PadMode, Tensor, UnaryOp};
+use crate::ir::{BinaryOp, CoordTransform, Graph, Op, PadMode, Tensor, UnaryOp};
 
 use super::{replace_uses, retain_unremoved};
 
@@ -16,7 +16,10 @@ fn is_noop(graph: &Graph, op: &Op, input: usize, output: usize) -> bool {
         Op::Pad { pads, .. } => pads.iter().all(|&(a, b)| a == 0 && b == 0),
         Op::Slice { axes } => axes.iter().all(|a| a.start == 0 && a.step == 1),
         Op::Transpose { perm } => perm.iter().enumerate().all(|(i, &p)| i == p),
-        Op::Resize { scales, .. } => scales.iter().all(|&s| s == 1.0),
+        // A crop samples its region even at scale 1.
+        Op::Resize { scales, coord, .. } => {
+            *coord != CoordTransform::TfCropAndResize && scales.iter().all(|&s| s == 1.0)
+        }
         _ => false,
     }
 }

@@ -49,7 +49,9 @@ impl<S: Simd> Resize2d<S> {
         ins: &[Operand],
         output: &[usize],
     ) -> Option<Self> {
-        if !matches!(mode, ResizeMode::Nearest(_) | ResizeMode::Linear) {
+        if !matches!(mode, ResizeMode::Nearest(_) | ResizeMode::Linear)
+            || coord == CoordTransform::TfCropAndResize
+        {
             return None;
         }
         let x = super::conv::dims4(&ins[0].info.shape)?;
@@ -65,6 +67,7 @@ impl<S: Simd> Resize2d<S> {
                 scale: scales[axis],
                 len_in: x[axis],
                 len_out: y[axis],
+                crop: None,
             };
             (0..y[axis]).map(|o| map.tap(o)).collect()
         };

@@ -9,7 +9,7 @@ use super::{conv, einsum, elementwise, gemm, movement, pool, quant, recurrent, r
 use crate::error::{Error, Result};
 use crate::exec::kernels::contract::{Input, Kernel, Output, Threads, View, ViewMut};
 use crate::exec::kernels::Operand;
-use crate::ir::{Op, Tensor, TensorData, TypeInfo};
+use crate::ir::{CoordTransform, Op, Tensor, TensorData, TypeInfo};
 
 /// The reference kernel of every op: what the SIMD lists do not take, and
 /// the twin every fast kernel is tested against.
@@ -592,8 +592,17 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
             // Intermediates ping-pong between the two halves of scratch.
             let x = ins[0].f32()?;
             let mut shape: SmallVec<[usize; 6]> = ins[0].shape.iter().copied().collect();
+            let crops: SmallVec<[Option<resize::AxisCrop>; 6]> = match ins.get(1) {
+                Some(roi) if *coord == CoordTransform::TfCropAndResize => {
+                    resize::AxisCrop::from_roi(roi.f32()?, shape.len())
+                        .map(Some)
+                        .collect()
+                }
+                _ => smallvec::smallvec![None; shape.len()],
+            };
+            let cropped = |a: usize| crops[a].is_some_and(|c| (c.start, c.end) != (0.0, 1.0));
             let mut order: SmallVec<[usize; 6]> = (0..shape.len())
-                .filter(|&a| shape[a] != target[a] || scales[a] != 1.0)
+                .filter(|&a| shape[a] != target[a] || scales[a] != 1.0 || cropped(a))
                 .collect();
             order.sort_by_key(|&a| target[a] > shape[a]);
             let y = outs[0].f32()?;
@@ -610,6 +619,7 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
                     scale: scales[axis],
                     len_in: shape[axis],
                     len_out: target[axis],
+                    crop: crops[axis],
                 };
                 let mut next_shape = shape.clone();
                 next_shape[axis] = target[axis];

@@ -3,8 +3,16 @@
 
 use crate::ir::{CoordTransform, NearestMode, ResizeMode};
 
-/// Source coordinate of output position `x` on an axis.
-fn source_coord(coord: CoordTransform, x: usize, scale: f32, len_in: usize, len_out: usize) -> f32 {
+/// Source coordinate of output position `x` on an axis (`crop` the
+/// region of interest, for [`CoordTransform::TfCropAndResize`]).
+fn source_coord(
+    coord: CoordTransform,
+    crop: Option<AxisCrop>,
+    x: usize,
+    scale: f32,
+    len_in: usize,
+    len_out: usize,
+) -> f32 {
     let x = x as f32;
     match coord {
         CoordTransform::HalfPixel => (x + 0.5) / scale - 0.5,
@@ -31,6 +39,44 @@ fn source_coord(coord: CoordTransform, x: usize, scale: f32, len_in: usize, len_
             let offset = len_in as f32 / 2.0 * (1.0 - adjustment);
             offset + (x + 0.5) / scale - 0.5
         }
+        CoordTransform::TfCropAndResize => {
+            let AxisCrop { start, end, .. } = crop.unwrap_or(AxisCrop::WHOLE);
+            let span = len_in as f32 - 1.0;
+            if len_out > 1 {
+                start * span + x * (end - start) * span / (len_out as f32 - 1.0)
+            } else {
+                0.5 * (start + end) * span
+            }
+        }
+    }
+}
+
+/// One axis's region of interest for [`CoordTransform::TfCropAndResize`]
+/// (`start` and `end` as fractions of `len - 1`), and the value of outputs
+/// whose source lies outside the input.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AxisCrop {
+    pub start: f32,
+    pub end: f32,
+    pub extrapolation: f32,
+}
+
+impl AxisCrop {
+    /// The whole axis.
+    pub const WHOLE: AxisCrop = AxisCrop {
+        start: 0.0,
+        end: 1.0,
+        extrapolation: 0.0,
+    };
+
+    /// The crop of each of `rank` axes from a Resize's roi input: starts,
+    /// ends, then the extrapolation value.
+    pub fn from_roi(roi: &[f32], rank: usize) -> impl Iterator<Item = AxisCrop> + '_ {
+        (0..rank).map(move |a| AxisCrop {
+            start: roi[a],
+            end: roi[rank + a],
+            extrapolation: roi[2 * rank],
+        })
     }
 }
 
@@ -74,6 +120,8 @@ pub struct AxisMap {
     pub scale: f32,
     pub len_in: usize,
     pub len_out: usize,
+    /// The region of interest, with [`CoordTransform::TfCropAndResize`].
+    pub crop: Option<AxisCrop>,
 }
 
 impl AxisMap {
@@ -95,7 +143,7 @@ impl AxisMap {
             } => (true, a, exclude_outside, antialias),
             ResizeMode::LinearAntialias { exclude_outside } => (false, 0.0, exclude_outside, true),
         };
-        let c = source_coord(self.coord, o, self.scale, self.len_in, self.len_out);
+        let c = self.coord(o);
         let (base, fraction) = if c == c.floor() {
             (c as i64 - 1, 1.0)
         } else {
@@ -128,9 +176,28 @@ impl AxisMap {
         taps
     }
 
+    fn coord(&self, o: usize) -> f32 {
+        source_coord(
+            self.coord,
+            self.crop,
+            o,
+            self.scale,
+            self.len_in,
+            self.len_out,
+        )
+    }
+
+    /// The extrapolation value when output `o` of a crop reads outside the
+    /// input (ONNX checks the source coordinate, not the taps).
+    pub fn outside(&self, o: usize) -> Option<f32> {
+        let crop = self.crop?;
+        let c = self.coord(o);
+        (c < 0.0 || c > (self.len_in - 1) as f32).then_some(crop.extrapolation)
+    }
+
     /// Output `o`'s two taps and the second's weight (nearest and linear).
     pub fn tap(&self, o: usize) -> (usize, usize, f32) {
-        let c = source_coord(self.coord, o, self.scale, self.len_in, self.len_out);
+        let c = self.coord(o);
         match self.mode {
             ResizeMode::Nearest(m) => {
                 let i = nearest_index(m, c, self.len_in);
@@ -157,6 +224,10 @@ pub fn resize_axis(x: &[f32], shape: &[usize], axis: usize, map: &AxisMap, y: &m
         let dst = &mut y[o * n_out * inner..][..n_out * inner];
         for k in 0..n_out {
             let dst = &mut dst[k * inner..][..inner];
+            if let Some(value) = map.outside(k) {
+                dst.fill(value);
+                continue;
+            }
             if let ResizeMode::Nearest(_) | ResizeMode::Linear = map.mode {
                 let (i0, i1, w) = map.tap(k);
                 let (a, b) = (&src[i0 * inner..][..inner], &src[i1 * inner..][..inner]);
