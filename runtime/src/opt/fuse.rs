@@ -45,7 +45,9 @@ pub fn eliminate_noops(graph: &mut Graph) -> Result<usize> {
     Ok(removed.iter().filter(|&&r| r).count())
 }
 
-/// Moves a fusable activation into the epilogue of the op before it.
+/// Moves a fusable activation into the epilogue of the op before it, also
+/// across a Reshape between them (a 1-D conv's unit axis leaving): an
+/// elementwise op commutes with a Reshape, which then yields its output.
 pub fn fuse_activation(graph: &mut Graph) -> Result<usize> {
     let consumers = graph.consumers();
     let mut removed = vec![false; graph.nodes.len()];
@@ -60,9 +62,19 @@ pub fn fuse_activation(graph: &mut Graph) -> Result<usize> {
         if consumers[x].len() != 1 || graph.outputs.contains(&x) {
             continue;
         }
-        let Some(i) = graph.nodes.iter().position(|n| n.outputs == [x]) else {
+        let Some(mut i) = graph.nodes.iter().position(|n| n.outputs == [x]) else {
             continue;
         };
+        // The node that takes the activation's output: the producer, or a
+        // Reshape after it.
+        let last = i;
+        if let Op::Reshape { .. } = graph.nodes[i].op {
+            let z = graph.nodes[i].inputs[0];
+            match graph.nodes.iter().position(|n| n.outputs == [z]) {
+                Some(k) if consumers[z].len() == 1 && !graph.outputs.contains(&z) => i = k,
+                _ => continue,
+            }
+        }
         if removed[i] {
             continue;
         }
@@ -77,7 +89,7 @@ pub fn fuse_activation(graph: &mut Graph) -> Result<usize> {
             continue;
         }
         *slot = Some(u);
-        graph.nodes[i].outputs = graph.nodes[j].outputs.clone();
+        graph.nodes[last].outputs = graph.nodes[j].outputs.clone();
         removed[j] = true;
     }
     retain_unremoved(graph, &removed);

@@ -126,6 +126,46 @@ fn fuse_activation_only_when_sole_reader() {
 }
 
 #[test]
+fn fuse_activation_across_a_reshape() {
+    let (mut g, x) = with_input(2);
+    let c = conv(&mut g, x, 2, 3);
+    let flat = g.add_value("flat", TypeInfo::f32(vec![1, 3, 36]));
+    g.nodes.push(Node {
+        name: "flat".into(),
+        op: Op::Reshape {
+            shape: vec![1, 3, 36],
+        },
+        inputs: vec![c],
+        outputs: vec![flat],
+    });
+    let r = unary(&mut g, flat, Op::Unary(UnaryOp::Relu), "relu");
+    g.outputs.push(r);
+    let before = run(&g);
+    assert_eq!(fuse_activation(&mut g).unwrap(), 1);
+    assert_eq!(g.nodes.len(), 2, "conv+relu, then the reshape");
+    assert_eq!(g.nodes[0].op.activation(), Some(UnaryOp::Relu));
+    assert_eq!(g.nodes[1].outputs, [r], "the reshape yields the output");
+    g.validate().unwrap();
+    assert_same(&before, &run(&g));
+
+    // Not when the conv's output is read past the reshape too.
+    let (mut g, x) = with_input(2);
+    let c = conv(&mut g, x, 2, 3);
+    let flat = g.add_value("flat", TypeInfo::f32(vec![1, 3, 36]));
+    g.nodes.push(Node {
+        name: "flat".into(),
+        op: Op::Reshape {
+            shape: vec![1, 3, 36],
+        },
+        inputs: vec![c],
+        outputs: vec![flat],
+    });
+    let r = unary(&mut g, flat, Op::Unary(UnaryOp::Relu), "relu");
+    g.outputs.extend([r, c]);
+    assert_eq!(fuse_activation(&mut g).unwrap(), 0);
+}
+
+#[test]
 fn fuse_zero_pad_into_conv() {
     let (mut g, x) = with_input(2);
     let padded = g.add_value("pad", TypeInfo::f32(vec![1, 2, 8, 8]));
