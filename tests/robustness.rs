@@ -728,3 +728,52 @@ fn malformed_recurrent_layers_are_typed_errors() {
     let y = model.session().unwrap().run(&[&x]).expect("run");
     assert_eq!(y[0].shape(), &[4, 1, 1, 2]);
 }
+
+/// NonMaxSuppression's row count depends on the data: a session returns
+/// the rows selected, and a node reading them is refused with a typed error
+/// (its padding rows would reach it).
+#[test]
+fn non_max_suppression_returns_its_rows_and_only_as_an_output() {
+    // Three boxes as corners; the second overlaps the first by IoU 0.82.
+    let boxes = vec![
+        0.0, 0.0, 1.0, 1.0, //
+        0.0, 0.1, 1.0, 1.1, //
+        0.0, 2.0, 1.0, 3.0,
+    ];
+    let inits = || {
+        vec![
+            tensor_f32("boxes", &[1, 3, 4], boxes.clone()),
+            tensor_i64("limit", &[1], vec![3]),
+            tensor_f32("iou", &[1], vec![0.5]),
+        ]
+    };
+    let selected = |extra: Vec<_>, outputs: Vec<_>| {
+        let mut nodes = vec![node(
+            "NonMaxSuppression",
+            &["boxes", "scores", "limit", "iou"],
+            &["selected"],
+            vec![],
+        )];
+        nodes.extend(extra);
+        model_bytes(
+            nodes,
+            inits(),
+            vec![value_info("scores", &[1, 1, 3])],
+            outputs,
+            11,
+        )
+    };
+    let bytes = selected(vec![], vec![value_info("selected", &[])]);
+    let model = Model::from_onnx_bytes(&bytes, &LoadOptions::default()).expect("load");
+    let scores = Tensor::from_f32(vec![1, 1, 3], vec![0.9, 0.95, 0.5]).unwrap();
+    let y = model.session().unwrap().run(&[&scores]).expect("run");
+    assert_eq!(y[0].shape(), &[2, 3], "box 0 is suppressed by box 1");
+    assert_eq!(y[0].to_i64_vec(), [0, 0, 1, 0, 0, 2]);
+
+    let read = node("Cast", &["selected"], &["f"], vec![attr_i("to", 1)]);
+    let bytes = selected(vec![read], vec![value_info("f", &[])]);
+    match Model::from_onnx_bytes(&bytes, &LoadOptions::default()) {
+        Err(Error::InvalidGraph { reason, .. }) => assert!(reason.contains("NonMaxSuppression")),
+        other => panic!("expected a typed error, got {other:?}"),
+    }
+}

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use smallvec::SmallVec;
 
 use crate::error::{Error, Result};
-use crate::ir::{DType, Graph, Op, Tensor, TensorData, ValueId};
+use crate::ir::{DType, Graph, Nms, Op, Tensor, TensorData, ValueId};
 use crate::plan::{plan, Plan, PlanInput};
 use kernels::contract::{Input, Kernel, Output, Threads, View, ViewMut};
 use kernels::{Isa, Operand};
@@ -50,6 +50,10 @@ pub struct Prepared {
     kernels: Vec<Option<Box<dyn Kernel>>>,
     isa: Isa,
     threads: usize,
+    /// Per graph output: whether its rows depend on the data (planned at
+    /// their most, the rest marked [`Nms::FREE_ROW`]), so the tensors a
+    /// run returns are cut to the rows written.
+    data_rows: Vec<bool>,
 }
 
 /// Where in its input's bytes the output of node `n` already lies, when
@@ -184,12 +188,21 @@ impl Prepared {
                 limit: MAX_ARENA_BYTES,
             });
         }
+        let data_rows = graph
+            .outputs
+            .iter()
+            .map(|&o| {
+                let producer = graph.nodes.iter().find(|n| n.outputs.contains(&o));
+                producer.is_some_and(|n| matches!(n.op, Op::NonMaxSuppression(_)))
+            })
+            .collect();
         Ok(Prepared {
             graph,
             plan,
             kernels,
             isa,
             threads,
+            data_rows,
         })
     }
 
@@ -692,8 +705,17 @@ fn output_tensor(st: &State, i: usize) -> Result<Tensor> {
         .range(g.outputs[i])
         .ok_or_else(|| Error::Input("unplanned output".into()))?;
     let bytes = &bytemuck::cast_slice::<u64, u8>(&st.arena)[off..off + len];
-    if let View::F32(d) = typed(bytes, value.info.dtype)? {
+    let view = typed(bytes, value.info.dtype)?;
+    if let View::F32(d) = view {
         return Tensor::new(value.info.shape.clone(), TensorData::F32(d.to_vec()));
+    }
+    if let (true, View::I64(d)) = (st.prepared.data_rows[i], view) {
+        // Rows of three, the selection first (NonMaxSuppression).
+        let rows = d
+            .chunks_exact(3)
+            .take_while(|r| r[0] != Nms::FREE_ROW)
+            .count();
+        return Tensor::new(vec![rows, 3], TensorData::I64(d[..rows * 3].to_vec()));
     }
     Tensor::from_le_bytes(value.info.dtype, value.info.shape.clone(), bytes)
 }

@@ -153,6 +153,9 @@ impl Graph {
             }
             defined[i] = true;
         }
+        // Values whose row count depends on the data: only graph outputs
+        // may hold them (their padding rows would reach a reader).
+        let mut data_rows = vec![false; n_values];
         for node in &self.nodes {
             let mut infos = Vec::with_capacity(node.inputs.len());
             for &v in &node.inputs {
@@ -160,6 +163,16 @@ impl Graph {
                     return Err(Error::invalid(
                         &node.name,
                         format!("input index {v} out of range"),
+                    ));
+                }
+                if data_rows[v] {
+                    return Err(Error::invalid(
+                        &node.name,
+                        format!(
+                            "reads {:?}, a NonMaxSuppression output whose row count depends on \
+                             the data (supported only as a model output)",
+                            self.values[v].name
+                        ),
                     ));
                 }
                 if !defined[v] {
@@ -197,6 +210,7 @@ impl Graph {
                     ));
                 }
                 defined[o] = true;
+                data_rows[o] = matches!(node.op, Op::NonMaxSuppression(_));
             }
         }
         for &o in &self.outputs {

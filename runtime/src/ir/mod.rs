@@ -13,9 +13,9 @@ mod tests;
 pub use graph::{Graph, Node, Value, ValueId};
 pub use op::{
     broadcast_shapes, einsum_sizes, exp, sigmoid, tanh, window_out_len, AxisSlice, BinaryOp,
-    BitwiseOp, Cell, CompareOp, ConvGeometry, CoordTransform, Direction, NearestMode, Op, PadMode,
-    PoolGeometry, PoolKind, Recurrent, ReduceKind, ResizeMode, ScatterReduction, Trig, TypeInfo,
-    UnaryOp,
+    BitwiseOp, Cell, CompareOp, ConvGeometry, CoordTransform, Direction, NearestMode, Nms, Op,
+    PadMode, PoolGeometry, PoolKind, Recurrent, ReduceKind, ResizeMode, ScatterReduction, Trig,
+    TypeInfo, UnaryOp,
 };
 pub use quant::Quant;
 pub use stats::{inspect_totals, node_activations, node_params, Totals};

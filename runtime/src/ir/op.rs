@@ -774,6 +774,40 @@ pub enum Op {
         left: bool,
         width: u32,
     },
+    /// NonMaxSuppression of f32 boxes `[batch, boxes, 4]` by f32 scores
+    /// `[batch, classes, boxes]`: i64 rows `[batch, class, box]`, per batch
+    /// and class the best-scoring boxes first. The row count depends on the
+    /// data, so the output is planned at its most rows, and the rows past
+    /// the selection hold -1 ([`Nms::FREE_ROW`]); the session trims them
+    /// from the tensors it returns (an in-place view or the C ABI sees all
+    /// rows). Its output may only be a graph output.
+    NonMaxSuppression(Nms),
+}
+
+/// The parameters of [`Op::NonMaxSuppression`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Nms {
+    /// Boxes as `[x_centre, y_centre, width, height]`, else as two
+    /// corners `[y1, x1, y2, x2]` in either order.
+    pub centre_point_box: bool,
+    pub max_per_class: usize,
+    /// A box overlapping a selected one by more than this IoU is dropped.
+    pub iou_threshold: f32,
+    /// Only boxes scoring above this are candidates.
+    pub score_threshold: f32,
+}
+
+impl Nms {
+    /// The value of every element of an output row past the selection.
+    pub const FREE_ROW: i64 = -1;
+
+    /// Output rows for `batch` batches of `classes` classes of `boxes`:
+    /// the most the data can select.
+    pub fn rows(&self, batch: usize, classes: usize, boxes: usize) -> Option<usize> {
+        batch
+            .checked_mul(classes)?
+            .checked_mul(self.max_per_class.min(boxes))
+    }
 }
 
 /// Each Einsum label's length from its operands (1 broadcasts), or `None`
@@ -1106,6 +1140,7 @@ impl Op {
             Op::Where => "Where",
             Op::Recurrent(r) => r.cell.name(),
             Op::TopK { .. } => "TopK",
+            Op::NonMaxSuppression(_) => "NonMaxSuppression",
             Op::GatherNd { .. } => "GatherND",
             Op::OneHot { .. } => "OneHot",
             Op::Einsum { .. } => "Einsum",
@@ -1569,6 +1604,19 @@ impl Op {
                     )));
                 }
                 one(dtype, shape)
+            }
+            Op::NonMaxSuppression(nms) => {
+                arity(2, 2)?;
+                want_f32(0)?;
+                want_f32(1)?;
+                let (b, s) = (&ins[0].shape, &ins[1].shape);
+                if b.len() != 3 || b[2] != 4 || s.len() != 3 || s[0] != b[0] || s[2] != b[1] {
+                    return Err(bad(format!("boxes {b:?} and scores {s:?}")));
+                }
+                let rows = nms
+                    .rows(b[0], s[1], b[1])
+                    .ok_or_else(|| bad("too many output rows".into()))?;
+                one(DType::I64, vec![rows, 3])
             }
             Op::TopK { axis, k, .. } => {
                 arity(1, 1)?;

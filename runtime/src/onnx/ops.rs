@@ -7,8 +7,8 @@ use super::{to_tensor, Importer};
 use crate::error::{Error, Result};
 use crate::ir::{
     AxisSlice, BinaryOp, BitwiseOp, CompareOp, ConvGeometry, CoordTransform, DType, NearestMode,
-    Op, PadMode, PoolGeometry, PoolKind, ReduceKind, ResizeMode, ScatterReduction, Tensor, Trig,
-    UnaryOp, ValueId,
+    Nms, Op, PadMode, PoolGeometry, PoolKind, ReduceKind, ResizeMode, ScatterReduction, Tensor,
+    Trig, UnaryOp, ValueId,
 };
 
 /// Attribute lookup with ONNX defaults.
@@ -578,6 +578,39 @@ fn crop_roi(imp: &Importer, io: &NodeIo, axes: &[usize], rank: usize) -> Result<
     }
     roi[2 * rank] = c.attrs.float("extrapolation_value", 0.0);
     Tensor::from_f32(vec![2 * rank + 1], roi)
+}
+
+/// NonMaxSuppression: its limit and thresholds (inputs 2 to 4, each
+/// optional) must be known at load. Absent, they are ONNX's defaults: a
+/// limit of 0 (no box kept), an IoU threshold of 0, no score threshold.
+fn non_max_suppression(imp: &mut Importer, io: &NodeIo) -> Result<()> {
+    let c = &io.c;
+    let float = |i: usize, what: &str, absent: f32| -> Result<f32> {
+        match io.inputs.get(i).copied().flatten() {
+            None => Ok(absent),
+            Some(_) => Ok(io
+                .const_floats(imp, i, what)?
+                .first()
+                .copied()
+                .unwrap_or(absent)),
+        }
+    };
+    let limit = io
+        .const_ints(imp, 2, "max_output_boxes_per_class")?
+        .and_then(|v| v.first().copied())
+        .unwrap_or(0);
+    let nms = Nms {
+        centre_point_box: c.attrs.int("center_point_box", 0) != 0,
+        // A negative limit keeps nothing, as a zero one.
+        max_per_class: usize::try_from(limit.max(0)).map_err(|_| c.invalid("bad limit"))?,
+        iou_threshold: float(3, "iou_threshold", 0.0)?,
+        score_threshold: float(4, "score_threshold", f32::NEG_INFINITY)?,
+    };
+    io.simple(
+        imp,
+        Op::NonMaxSuppression(nms),
+        vec![io.req(0)?, io.req(1)?],
+    )
 }
 
 /// TopK with `k` from the attribute (before opset 10) or the second input.
@@ -1881,6 +1914,7 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
         }
         "LayerNormalization" => layer_norm(imp, &io),
         "TopK" => top_k(imp, &io),
+        "NonMaxSuppression" => non_max_suppression(imp, &io),
         "GatherND" => gather_nd(imp, &io),
         "OneHot" => one_hot(imp, &io),
         "ArgMax" | "ArgMin" => {

@@ -6,6 +6,7 @@ pub mod einsum;
 pub mod elementwise;
 pub mod gemm;
 pub mod movement;
+pub mod nms;
 pub mod pool;
 pub mod quant;
 pub mod recurrent;

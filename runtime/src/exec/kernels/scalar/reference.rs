@@ -5,7 +5,9 @@ use smallvec::SmallVec;
 
 use super::conv::ConvShape;
 use super::gemm::{GemmBias, MatRef};
-use super::{conv, einsum, elementwise, gemm, movement, pool, quant, recurrent, reduce, resize};
+use super::{
+    conv, einsum, elementwise, gemm, movement, nms, pool, quant, recurrent, reduce, resize,
+};
 use crate::error::{Error, Result};
 use crate::exec::kernels::contract::{Input, Kernel, Output, Threads, View, ViewMut};
 use crate::exec::kernels::Operand;
@@ -59,6 +61,8 @@ fn scratch_words(op: &Op, x: &[usize]) -> usize {
         Op::Recurrent(r) => recurrent::scratch_words(r),
         // One line's order (u32 positions in f32 words).
         Op::TopK { axis, .. } => x[*axis],
+        // One class's candidates (positions of the boxes `[batch, n, 4]`).
+        Op::NonMaxSuppression(_) => x.get(1).copied().unwrap_or(0),
         _ => 0,
     }
 }
@@ -398,6 +402,12 @@ pub fn compute(op: &Op, ins: &[Input], outs: &mut [Output], scratch: &mut [f32])
             };
             let io = recurrent::io(ins, outs)?;
             recurrent::recurrent(rec, [x[0], x[1]], &products, io, scratch);
+        }
+        Op::NonMaxSuppression(p) => {
+            let s = ins[1].shape;
+            let order: &mut [u32] = bytemuck::cast_slice_mut(&mut scratch[..s[2]]);
+            let (boxes, scores) = (ins[0].f32()?, ins[1].f32()?);
+            nms::nms(p, boxes, scores, [s[0], s[1], s[2]], order, outs[0].i64()?);
         }
         Op::TopK { axis, k, largest } => {
             let (values, rest) = outs.split_at_mut(1);
