@@ -125,8 +125,9 @@ fn fuse_activation_only_when_sole_reader() {
     );
 }
 
-#[test]
-fn fuse_activation_across_a_reshape() {
+/// A conv whose output is reshaped, then goes through a Relu: the graph,
+/// the conv's output and the Relu's.
+fn conv_reshape_relu() -> (Graph, usize, usize) {
     let (mut g, x) = with_input(2);
     let c = conv(&mut g, x, 2, 3);
     let flat = g.add_value("flat", TypeInfo::f32(vec![1, 3, 36]));
@@ -139,6 +140,12 @@ fn fuse_activation_across_a_reshape() {
         outputs: vec![flat],
     });
     let r = unary(&mut g, flat, Op::Unary(UnaryOp::Relu), "relu");
+    (g, c, r)
+}
+
+#[test]
+fn fuse_activation_across_a_reshape() {
+    let (mut g, _, r) = conv_reshape_relu();
     g.outputs.push(r);
     let before = run(&g);
     assert_eq!(fuse_activation(&mut g).unwrap(), 1);
@@ -149,18 +156,7 @@ fn fuse_activation_across_a_reshape() {
     assert_same(&before, &run(&g));
 
     // Not when the conv's output is read past the reshape too.
-    let (mut g, x) = with_input(2);
-    let c = conv(&mut g, x, 2, 3);
-    let flat = g.add_value("flat", TypeInfo::f32(vec![1, 3, 36]));
-    g.nodes.push(Node {
-        name: "flat".into(),
-        op: Op::Reshape {
-            shape: vec![1, 3, 36],
-        },
-        inputs: vec![c],
-        outputs: vec![flat],
-    });
-    let r = unary(&mut g, flat, Op::Unary(UnaryOp::Relu), "relu");
+    let (mut g, c, r) = conv_reshape_relu();
     g.outputs.extend([r, c]);
     assert_eq!(fuse_activation(&mut g).unwrap(), 0);
 }
