@@ -453,7 +453,13 @@ pub struct ConvGeometry {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PoolKind {
     Max,
-    Avg { count_include_pad: bool },
+    Avg {
+        count_include_pad: bool,
+    },
+    /// The `p`-norm of the window: `(Σ |x|^p)^(1/p)`, padding counting 0.
+    Lp {
+        p: u32,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -1111,9 +1117,11 @@ impl Op {
             Op::Pool(p) => match p.kind {
                 PoolKind::Max => "MaxPool",
                 PoolKind::Avg { .. } => "AveragePool",
+                PoolKind::Lp { .. } => "LpPool",
             },
             Op::GlobalPool(PoolKind::Max) => "GlobalMaxPool",
             Op::GlobalPool(PoolKind::Avg { .. }) => "GlobalAveragePool",
+            Op::GlobalPool(PoolKind::Lp { .. }) => "GlobalLpPool",
             Op::Gemm { .. } => "Gemm",
             Op::MatMul => "MatMul",
             Op::Softmax { .. } => "Softmax",

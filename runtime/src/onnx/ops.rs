@@ -1270,8 +1270,16 @@ fn unsqueeze(imp: &mut Importer, io: &NodeIo) -> Result<()> {
     io.simple(imp, Op::Reshape { shape: out }, vec![io.req(0)?])
 }
 
-/// MaxPool and AveragePool of 2-D maps: pads, auto_pad, ceil mode and
-/// count_include_pad; the Indices output is refused.
+/// LpPool's and GlobalLpPool's `p` (default 2), a positive integer.
+fn lp_order(c: &Ctx) -> Result<u32> {
+    u32::try_from(c.attrs.int("p", 2))
+        .ok()
+        .filter(|&p| p > 0)
+        .ok_or_else(|| c.unsupported("p must be a positive integer"))
+}
+
+/// MaxPool, AveragePool and LpPool of 1-D and 2-D maps: pads, auto_pad,
+/// ceil mode and count_include_pad; the Indices output is refused.
 fn pool(imp: &mut Importer, io: &NodeIo) -> Result<()> {
     let c = &io.c;
     let outs = &io.outs;
@@ -1288,12 +1296,12 @@ fn pool(imp: &mut Importer, io: &NodeIo) -> Result<()> {
     let xs = imp.info(x).shape.clone();
     let mut win = Window::parse(c, None, spatial)?;
     win.apply_auto_pad(&xs);
-    let kind = if node.op_type == "MaxPool" {
-        PoolKind::Max
-    } else {
-        PoolKind::Avg {
+    let kind = match node.op_type.as_str() {
+        "MaxPool" => PoolKind::Max,
+        "LpPool" => PoolKind::Lp { p: lp_order(c)? },
+        _ => PoolKind::Avg {
             count_include_pad: c.attrs.int("count_include_pad", 0) != 0,
-        }
+        },
     };
     let geometry = PoolGeometry {
         kind,
@@ -1762,7 +1770,13 @@ pub(super) fn convert(imp: &mut Importer, node: &NodeProto) -> Result<()> {
             )
             .map(|_| ())
         }
-        "MaxPool" | "AveragePool" => pool(imp, &io),
+        "MaxPool" | "AveragePool" | "LpPool" => pool(imp, &io),
+        "GlobalLpPool" => {
+            let kind = PoolKind::Lp {
+                p: lp_order(&io.c)?,
+            };
+            io.simple(imp, Op::GlobalPool(kind), vec![io.req(0)?])
+        }
         "GlobalAveragePool" => io.simple(
             imp,
             Op::GlobalPool(PoolKind::Avg {

@@ -587,6 +587,8 @@ fn global_pool_cases() -> Vec<Case> {
         PoolKind::Avg {
             count_include_pad: false,
         },
+        PoolKind::Lp { p: 2 },
+        PoolKind::Lp { p: 3 },
     ] {
         for shape in [
             [2, 3, 7, 7].as_slice(),

@@ -519,6 +519,8 @@ impl<S: Simd> Depthwise<S> {
                 }
                 Window::WeightedSum
             }
+            // The reference kernel computes Lp norms.
+            PoolKind::Lp { .. } => return None,
         };
         let shape = DwShape::new(
             window,

@@ -1,6 +1,30 @@
-//! Max and average pooling (windowed and global), NCHW.
+//! Max, average and Lp pooling (windowed and global), NCHW.
 
 use crate::ir::{PoolGeometry, PoolKind};
+
+/// `|v|^p`, one term of an Lp norm.
+fn lp_term(v: f32, p: u32) -> f32 {
+    match p {
+        1 => v.abs(),
+        2 => v * v,
+        _ => v.abs().powi(p as i32),
+    }
+}
+
+/// The `p`-th root of a sum of [`lp_term`]s.
+fn lp_root(sum: f32, p: u32) -> f32 {
+    match p {
+        1 => sum,
+        2 => sum.sqrt(),
+        _ => sum.powf(1.0 / p as f32),
+    }
+}
+
+/// The `p`-norm of `xs`.
+#[inline(always)]
+fn lp_norm(xs: &[f32], p: u32) -> f32 {
+    lp_root(xs.iter().map(|&v| lp_term(v, p)).sum(), p)
+}
 
 pub fn pool2d(p: &PoolGeometry, input: [usize; 4], x: &[f32], output: [usize; 4], y: &mut [f32]) {
     let [n, c, ih, iw] = input;
@@ -15,7 +39,7 @@ pub fn pool2d(p: &PoolGeometry, input: [usize; 4], x: &[f32], output: [usize; 4]
                 let x0 = ox as isize * p.strides[1] as isize - pl;
                 let mut acc = match p.kind {
                     PoolKind::Max => f32::NEG_INFINITY,
-                    PoolKind::Avg { .. } => 0.0,
+                    PoolKind::Avg { .. } | PoolKind::Lp { .. } => 0.0,
                 };
                 let mut count = 0usize;
                 for ky in 0..p.kernel[0] {
@@ -32,12 +56,14 @@ pub fn pool2d(p: &PoolGeometry, input: [usize; 4], x: &[f32], output: [usize; 4]
                         match p.kind {
                             PoolKind::Max => acc = acc.max(v),
                             PoolKind::Avg { .. } => acc += v,
+                            PoolKind::Lp { p } => acc += lp_term(v, p),
                         }
                         count += 1;
                     }
                 }
                 out[oy * ow + ox] = match p.kind {
                     PoolKind::Max => acc,
+                    PoolKind::Lp { p } => lp_root(acc, p),
                     PoolKind::Avg {
                         count_include_pad: false,
                     } => acc / count.max(1) as f32,
@@ -69,6 +95,7 @@ pub fn global_pool(kind: PoolKind, planes: usize, x: &[f32], y: &mut [f32]) {
         *o = match kind {
             PoolKind::Max => xs.iter().copied().fold(f32::NEG_INFINITY, f32::max),
             PoolKind::Avg { .. } => xs.iter().sum::<f32>() / inner.max(1) as f32,
+            PoolKind::Lp { p } => lp_norm(xs, p),
         };
     }
 }
@@ -105,6 +132,7 @@ pub fn global_pool_lanes(kind: PoolKind, planes: usize, x: &[f32], y: &mut [f32]
                 }
                 (acc.iter().sum::<f32>() + rest.iter().sum::<f32>()) / inner.max(1) as f32
             }
+            PoolKind::Lp { p } => lp_norm(xs, p),
         };
     }
 }
