@@ -730,8 +730,9 @@ fn malformed_recurrent_layers_are_typed_errors() {
 }
 
 /// NonMaxSuppression's row count depends on the data: a session returns
-/// the rows selected, and a node reading them is refused with a typed error
-/// (its padding rows would reach it).
+/// the rows selected (also when its inputs are constants, which are not
+/// folded), a node reading them is refused with a typed error (its padding
+/// rows would reach it), and so is an IoU threshold outside [0, 1].
 #[test]
 fn non_max_suppression_returns_its_rows_and_only_as_an_output() {
     // Three boxes as corners; the second overlaps the first by IoU 0.82.
@@ -740,40 +741,44 @@ fn non_max_suppression_returns_its_rows_and_only_as_an_output() {
         0.0, 0.1, 1.0, 1.1, //
         0.0, 2.0, 1.0, 3.0,
     ];
-    let inits = || {
-        vec![
+    let scores = vec![0.9, 0.95, 0.5];
+    // The model with `iou`, `scores` as an input or a constant, and the
+    // nodes `extra` after the NMS giving output `out`.
+    let model = |iou: f32, constant_scores: bool, extra: Vec<_>, out: &str| {
+        let mut inits = vec![
             tensor_f32("boxes", &[1, 3, 4], boxes.clone()),
             tensor_i64("limit", &[1], vec![3]),
-            tensor_f32("iou", &[1], vec![0.5]),
-        ]
-    };
-    let selected = |extra: Vec<_>, outputs: Vec<_>| {
-        let mut nodes = vec![node(
-            "NonMaxSuppression",
-            &["boxes", "scores", "limit", "iou"],
-            &["selected"],
-            vec![],
-        )];
+            tensor_f32("iou", &[1], vec![iou]),
+        ];
+        let mut inputs = vec![];
+        if constant_scores {
+            inits.push(tensor_f32("scores", &[1, 1, 3], scores.clone()));
+        } else {
+            inputs.push(value_info("scores", &[1, 1, 3]));
+        }
+        let ins = ["boxes", "scores", "limit", "iou"];
+        let mut nodes = vec![node("NonMaxSuppression", &ins, &["selected"], vec![])];
         nodes.extend(extra);
-        model_bytes(
-            nodes,
-            inits(),
-            vec![value_info("scores", &[1, 1, 3])],
-            outputs,
-            11,
-        )
+        let bytes = model_bytes(nodes, inits, inputs, vec![value_info(out, &[])], 11);
+        Model::from_onnx_bytes(&bytes, &LoadOptions::default())
     };
-    let bytes = selected(vec![], vec![value_info("selected", &[])]);
-    let model = Model::from_onnx_bytes(&bytes, &LoadOptions::default()).expect("load");
-    let scores = Tensor::from_f32(vec![1, 1, 3], vec![0.9, 0.95, 0.5]).unwrap();
-    let y = model.session().unwrap().run(&[&scores]).expect("run");
+    let x = Tensor::from_f32(vec![1, 1, 3], scores.clone()).unwrap();
+    let y = model(0.5, false, vec![], "selected").expect("load");
+    let y = y.session().unwrap().run(&[&x]).expect("run");
     assert_eq!(y[0].shape(), &[2, 3], "box 0 is suppressed by box 1");
     assert_eq!(y[0].to_i64_vec(), [0, 0, 1, 0, 0, 2]);
 
+    let y = model(0.5, true, vec![], "selected").expect("load");
+    let y = y.session().unwrap().run(&[]).expect("run");
+    assert_eq!(y[0].to_i64_vec(), [0, 0, 1, 0, 0, 2], "constant scores");
+
     let read = node("Cast", &["selected"], &["f"], vec![attr_i("to", 1)]);
-    let bytes = selected(vec![read], vec![value_info("f", &[])]);
-    match Model::from_onnx_bytes(&bytes, &LoadOptions::default()) {
+    match model(0.5, false, vec![read], "f") {
         Err(Error::InvalidGraph { reason, .. }) => assert!(reason.contains("NonMaxSuppression")),
+        other => panic!("expected a typed error, got {other:?}"),
+    }
+    match model(-0.1, false, vec![], "selected") {
+        Err(Error::InvalidGraph { reason, .. }) => assert!(reason.contains("iou_threshold")),
         other => panic!("expected a typed error, got {other:?}"),
     }
 }

@@ -799,8 +799,8 @@ pub struct Nms {
     pub max_per_class: usize,
     /// A box overlapping a selected one by more than this IoU is dropped.
     pub iou_threshold: f32,
-    /// Only boxes scoring above this are candidates.
-    pub score_threshold: f32,
+    /// Only boxes scoring above this are candidates (all without one).
+    pub score_threshold: Option<f32>,
 }
 
 impl Nms {
@@ -1169,6 +1169,13 @@ impl Op {
             Op::QBinary { .. } => "QLinearAdd",
             Op::QGlobalAvgPool { .. } => "QLinearGlobalAveragePool",
         }
+    }
+
+    /// Whether constant inputs let the op be evaluated once at load. Not
+    /// NonMaxSuppression: its planned output carries padding rows that
+    /// only a run's output trimming removes.
+    pub fn foldable(&self) -> bool {
+        !matches!(self, Op::NonMaxSuppression(_))
     }
 
     /// The fused epilogue activation, if the op has one.

@@ -408,7 +408,7 @@ impl Importer<'_> {
                 ),
             ));
         }
-        if inputs.iter().all(|&v| self.constant(v).is_some()) {
+        if op.foldable() && inputs.iter().all(|&v| self.constant(v).is_some()) {
             self.reserve(
                 types
                     .iter()

@@ -599,12 +599,21 @@ fn non_max_suppression(imp: &mut Importer, io: &NodeIo) -> Result<()> {
         .const_ints(imp, 2, "max_output_boxes_per_class")?
         .and_then(|v| v.first().copied())
         .unwrap_or(0);
+    let iou_threshold = float(3, "iou_threshold", 0.0)?;
+    if !(0.0..=1.0).contains(&iou_threshold) {
+        return Err(c.invalid(format!("iou_threshold {iou_threshold} outside [0, 1]")));
+    }
+    let score_threshold = match io.inputs.get(4).copied().flatten() {
+        Some(_) => Some(float(4, "score_threshold", 0.0)?),
+        None => None,
+    };
     let nms = Nms {
         centre_point_box: c.attrs.int("center_point_box", 0) != 0,
-        // A negative limit keeps nothing, as a zero one.
-        max_per_class: usize::try_from(limit.max(0)).map_err(|_| c.invalid("bad limit"))?,
-        iou_threshold: float(3, "iou_threshold", 0.0)?,
-        score_threshold: float(4, "score_threshold", f32::NEG_INFINITY)?,
+        // A negative limit keeps nothing, as a zero one; one past usize
+        // (i64::MAX on 32-bit targets, as torchvision exports) everything.
+        max_per_class: usize::try_from(limit.max(0)).unwrap_or(usize::MAX),
+        iou_threshold,
+        score_threshold,
     };
     io.simple(
         imp,

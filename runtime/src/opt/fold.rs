@@ -16,6 +16,9 @@ pub fn fold_constants(graph: &mut Graph) -> Result<usize> {
     let mut count = 0;
     for i in 0..graph.nodes.len() {
         let node = &graph.nodes[i];
+        if !node.op.foldable() {
+            continue;
+        }
         let consts: Option<Vec<&Tensor>> = node.inputs.iter().map(|&v| graph.constant(v)).collect();
         let Some(consts) = consts else { continue };
         let results = compute::eval(&node.op, &consts)?;

@@ -148,8 +148,11 @@ pub const BLOCKED_MAX_OW: usize = 10;
 /// plane.
 pub const BLOCKED_MIN_CHANNELS: usize = 2 * LANES;
 
-/// Bytes of a channel block's padded strip: with the tap weights and the
-/// outputs beside it, it stays in a 32 KiB L1 data cache.
+/// Bytes a channel block's padded strip aims at, so that with the tap
+/// weights and the outputs beside it, it stays in a 32 KiB L1 data cache.
+/// A strip holds at least the rows one output row reads, which is more
+/// on wide planes (3 rows of 113 pixels for a 3×3 at 224 columns, stride
+/// 2: 22 KiB).
 const BLOCKED_STRIP_BYTES: usize = 16 * 1024;
 
 /// The padded copy of [`LANES`] channels in the channel-blocked layout,
@@ -169,14 +172,21 @@ impl BlockedPad {
     fn new(s: &DwShape) -> BlockedPad {
         let ow = s.ow.div_ceil(ROWS) * ROWS;
         let cols = ((ow - 1) * s.sw + (s.kw - 1) * s.dw + 1).max(s.iw + s.pl);
-        let reach = (s.kh - 1) * s.dh + 1;
         let fit = BLOCKED_STRIP_BYTES / (cols * LANES * 4);
-        let strip = (fit.saturating_sub(reach) / s.sh + 1).min(s.oh);
+        let strip = (fit.saturating_sub(Self::reach(s)) / s.sh + 1).min(s.oh);
         BlockedPad {
             strip,
-            rows: (strip - 1) * s.sh + reach,
+            rows: Self::rows_read(s, strip),
             cols,
         }
+    }
+    /// Input rows one output row reads.
+    fn reach(s: &DwShape) -> usize {
+        (s.kh - 1) * s.dh + 1
+    }
+    /// Padded input rows that `outputs >= 1` output rows read.
+    fn rows_read(s: &DwShape, outputs: usize) -> usize {
+        (outputs - 1) * s.sh + Self::reach(s)
     }
     fn words(self) -> usize {
         self.rows * self.cols * LANES
@@ -209,7 +219,7 @@ impl BlockedPad {
         let row_words = self.cols * LANES;
         let ihw = s.ih * s.iw;
         let (full_channels, full_cols) = (n / 8 * 8, s.iw / 8 * 8);
-        let rows = ((self.strip.min(s.oh - oy) - 1) * s.sh + (s.kh - 1) * s.dh + 1).min(self.rows);
+        let rows = Self::rows_read(s, self.strip.min(s.oh - oy));
         for r in kept..rows {
             let row = &mut pad[r * row_words..][..row_words];
             let iy = (oy * s.sh + r).wrapping_sub(s.pt);
@@ -470,6 +480,7 @@ impl<S: Simd> Depthwise<S> {
         let channels = x[1];
         let taps = shape.kh * shape.kw;
         let blocked = (epilogue.in_registers().is_some()
+            && shape.oh * shape.ow > 0
             && (shape.ow <= BLOCKED_MAX_OW || (shape.sw > 1 && channels >= BLOCKED_MIN_CHANNELS)))
             .then(|| BlockedPad::new(&shape));
         let (weights, offsets) = match blocked {
@@ -648,7 +659,6 @@ impl<S: Simd> Depthwise<S> {
     /// `y = epilogue(depthwise(x))` for the planes of channel block
     /// `block` (`x` and `y` hold its `lanes` planes), [`ROWS`] output
     /// pixels at a time with the channels in the lanes.
-    #[allow(clippy::too_many_arguments)]
     fn channel_block(
         &self,
         b: BlockedPad,
@@ -725,7 +735,6 @@ impl<S: Simd> Depthwise<S> {
         let s = &self.shape;
         let ohw = s.oh * s.ow;
         let lanes = y.len() / ohw;
-        let act = window.act;
         for ox in (0..s.ow).step_by(ROWS) {
             let pixels = ROWS.min(s.ow - ox);
             let out = DwOut {
@@ -745,28 +754,21 @@ impl<S: Simd> Depthwise<S> {
             for c0 in (0..full_channels).step_by(8) {
                 let ys = &mut y[c0 * ohw + first..];
                 self.simd.transpose8(&acc[c0..], LANES, ys, ohw);
-                if let Some(res) = res {
-                    for c in c0..c0 + 8 {
-                        let ys = &mut y[c * ohw + first..][..ROWS];
-                        for (o, &a) in ys.iter_mut().zip(&res[c * ohw + first..]) {
-                            *o = act.apply(*o + a);
-                        }
-                    }
-                }
             }
             let rest = if full_channels < lanes { pixels } else { 0 };
-            let first = first + full_channels * ohw;
+            let tail = first + full_channels * ohw;
             for (r, pixel) in acc.chunks_exact(LANES).enumerate().take(rest) {
-                let pixel = &pixel[full_channels..lanes];
-                let outs = y[first + r..].iter_mut().step_by(ohw);
-                match res {
-                    Some(res) => {
-                        let skip = res[first + r..].iter().step_by(ohw);
-                        for ((o, &v), &a) in outs.zip(pixel).zip(skip) {
-                            *o = act.apply(v + a);
-                        }
-                    }
-                    None => outs.zip(pixel).for_each(|(o, &v)| *o = v),
+                let outs = y[tail + r..].iter_mut().step_by(ohw);
+                outs.zip(&pixel[full_channels..lanes])
+                    .for_each(|(o, &v)| *o = v);
+            }
+            // The residual comes before the activation (the kernel added
+            // only the bias).
+            if let Some(res) = res {
+                for c in 0..lanes {
+                    let at = c * ohw + first;
+                    let ys = y[at..at + pixels].iter_mut().zip(&res[at..]);
+                    ys.for_each(|(o, &a)| *o = window.act.apply(*o + a));
                 }
             }
         }

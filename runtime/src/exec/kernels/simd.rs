@@ -400,15 +400,24 @@ macro_rules! impl_simd {
             ) {
                 use $crate::exec::kernels::depthwise::{Window, LANES, ROWS};
                 let offsets = taps.offsets();
-                let reach = taps.furthest() + (ROWS - 1) * row_step + LANES;
                 let weights = offsets.len() * if lane_weights { LANES } else { 1 };
                 let (rows, cols) = (out.rows, out.cols);
+                // Every extent computed without wrapping.
+                let read_end = row_step
+                    .checked_mul(ROWS - 1)
+                    .and_then(|v| v.checked_add(taps.furthest()))
+                    .and_then(|v| v.checked_add(LANES))
+                    .and_then(|v| v.checked_add(at));
+                let write_end = out
+                    .step
+                    .checked_mul(rows.saturating_sub(1))
+                    .and_then(|v| v.checked_add(cols));
                 assert!(
                     w.len() >= weights
-                        && at + reach <= pad.len()
+                        && read_end.is_some_and(|end| end <= pad.len())
                         && (1..=ROWS).contains(&rows)
                         && (1..=LANES).contains(&cols)
-                        && out.y.len() >= (rows - 1) * out.step + cols
+                        && write_end.is_some_and(|end| end <= out.y.len())
                 );
                 // SAFETY: the token proves the ISA; the assert bounds every
                 // read (`ROWS` rows of `LANES` at each tap offset, and
@@ -430,7 +439,13 @@ macro_rules! impl_simd {
                 }
             }
             fn transpose8(self, src: &[f32], src_step: usize, dst: &mut [f32], dst_step: usize) {
-                assert!(src.len() >= 7 * src_step + 8 && dst.len() >= 7 * dst_step + 8);
+                // 8 rows of 8 from each, computed without wrapping.
+                let fits = |len: usize, step: usize| {
+                    step.checked_mul(7)
+                        .and_then(|v| v.checked_add(8))
+                        .is_some_and(|need| need <= len)
+                };
+                assert!(fits(src.len(), src_step) && fits(dst.len(), dst_step));
                 // SAFETY: the token proves the ISA; the assert bounds the
                 // 8 rows of 8 values read and written.
                 unsafe { $transpose_fn(src.as_ptr(), src_step, dst.as_mut_ptr(), dst_step) }

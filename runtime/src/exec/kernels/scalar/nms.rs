@@ -36,7 +36,7 @@ fn overlaps(a: [f32; 4], b: [f32; 4], threshold: f32) -> bool {
 /// (`[batch, classes, n]`) into `rows` (`[batch, class, box]` triples, the
 /// rest [`Nms::FREE_ROW`]), sorting each class's candidates in `order` (`n`
 /// positions, the kernel's scratch). Candidates score above the threshold
-/// and go best first, ties by the lower index.
+/// (every box without one) and go best first, ties by the lower index.
 pub fn nms(
     p: &Nms,
     boxes: &[f32],
@@ -52,7 +52,8 @@ pub fn nms(
         for c in 0..classes {
             let s = &scores[(b * classes + c) * n..][..n];
             let mut m = 0;
-            for (j, _) in s.iter().enumerate().filter(|(_, &v)| v > p.score_threshold) {
+            let candidate = |v: f32| p.score_threshold.is_none_or(|t| v > t);
+            for (j, _) in s.iter().enumerate().filter(|(_, &v)| candidate(v)) {
                 order[m] = j as u32;
                 m += 1;
             }
