@@ -193,7 +193,7 @@ impl Prepared {
             .iter()
             .map(|&o| {
                 let producer = graph.nodes.iter().find(|n| n.outputs.contains(&o));
-                producer.is_some_and(|n| matches!(n.op, Op::NonMaxSuppression(_)))
+                producer.is_some_and(|n| n.op.rows_depend_on_data())
             })
             .collect();
         Ok(Prepared {
@@ -710,12 +710,15 @@ fn output_tensor(st: &State, i: usize) -> Result<Tensor> {
         return Tensor::new(value.info.shape.clone(), TensorData::F32(d.to_vec()));
     }
     if let (true, View::I64(d)) = (st.prepared.data_rows[i], view) {
-        // Rows of three, the selection first (NonMaxSuppression).
+        // The selected rows come first; the rest start with FREE_ROW.
+        let mut shape = value.info.shape.clone();
+        let width: usize = shape[1..].iter().product();
         let rows = d
-            .chunks_exact(3)
+            .chunks_exact(width.max(1))
             .take_while(|r| r[0] != Nms::FREE_ROW)
             .count();
-        return Tensor::new(vec![rows, 3], TensorData::I64(d[..rows * 3].to_vec()));
+        shape[0] = rows;
+        return Tensor::new(shape, TensorData::I64(d[..rows * width].to_vec()));
     }
     Tensor::from_le_bytes(value.info.dtype, value.info.shape.clone(), bytes)
 }

@@ -169,8 +169,8 @@ impl Graph {
                     return Err(Error::invalid(
                         &node.name,
                         format!(
-                            "reads {:?}, a NonMaxSuppression output whose row count depends on \
-                             the data (supported only as a model output)",
+                            "reads {:?}, an output whose row count depends on the data \
+                             (NonMaxSuppression's): supported only as a model output",
                             self.values[v].name
                         ),
                     ));
@@ -210,7 +210,7 @@ impl Graph {
                     ));
                 }
                 defined[o] = true;
-                data_rows[o] = matches!(node.op, Op::NonMaxSuppression(_));
+                data_rows[o] = node.op.rows_depend_on_data();
             }
         }
         for &o in &self.outputs {

@@ -804,7 +804,7 @@ pub struct Nms {
 }
 
 impl Nms {
-    /// The value of every element of an output row past the selection.
+    /// The first element of every output row past the selection.
     pub const FREE_ROW: i64 = -1;
 
     /// Output rows for `batch` batches of `classes` classes of `boxes`:
@@ -1171,11 +1171,13 @@ impl Op {
         }
     }
 
-    /// Whether constant inputs let the op be evaluated once at load. Not
-    /// NonMaxSuppression: its planned output carries padding rows that
-    /// only a run's output trimming removes.
-    pub fn foldable(&self) -> bool {
-        !matches!(self, Op::NonMaxSuppression(_))
+    /// Whether the op's output has as many rows as the data selects
+    /// (NonMaxSuppression): planned at its most rows, those past the
+    /// selection starting with [`Nms::FREE_ROW`]. Such an output may only
+    /// be a graph output (validation), is never folded into a constant
+    /// (its padding would stay), and a run returns it cut to its rows.
+    pub fn rows_depend_on_data(&self) -> bool {
+        matches!(self, Op::NonMaxSuppression(_))
     }
 
     /// The fused epilogue activation, if the op has one.

@@ -408,7 +408,7 @@ impl Importer<'_> {
                 ),
             ));
         }
-        if op.foldable() && inputs.iter().all(|&v| self.constant(v).is_some()) {
+        if !op.rows_depend_on_data() && inputs.iter().all(|&v| self.constant(v).is_some()) {
             self.reserve(
                 types
                     .iter()

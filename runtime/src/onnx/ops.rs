@@ -444,7 +444,6 @@ fn equal_zero(imp: &mut Importer, c: &Ctx, v: ValueId) -> Result<Vec<ValueId>> {
 /// sizes of every axis or of the `axes` named.
 fn resize(imp: &mut Importer, io: &NodeIo) -> Result<()> {
     let c = &io.c;
-    let inputs = &io.inputs;
     let node = io.c.node;
     let shape = io.shape0(imp)?;
     let r = shape.len();
@@ -519,11 +518,9 @@ fn resize(imp: &mut Importer, io: &NodeIo) -> Result<()> {
     } else if legacy {
         (Some(io.const_floats(imp, 1, "scales")?), None)
     } else {
-        let scales = match inputs.get(2).copied().flatten() {
-            Some(_) => Some(io.const_floats(imp, 2, "scales")?),
-            None => None,
-        };
-        let sc = scales.filter(|v| !v.is_empty());
+        let sc = io
+            .const_floats_opt(imp, 2, "scales")?
+            .filter(|v| !v.is_empty());
         (
             sc,
             io.const_ints(imp, 3, "sizes")?.filter(|v| !v.is_empty()),
@@ -559,10 +556,7 @@ fn resize(imp: &mut Importer, io: &NodeIo) -> Result<()> {
 /// the `extrapolation_value`. ONNX's roi holds starts then ends of `axes`.
 fn crop_roi(imp: &Importer, io: &NodeIo, axes: &[usize], rank: usize) -> Result<Tensor> {
     let c = &io.c;
-    let given = match io.inputs.get(1).copied().flatten() {
-        Some(_) => io.const_floats(imp, 1, "roi")?,
-        None => Vec::new(),
-    };
+    let given = io.const_floats_opt(imp, 1, "roi")?.unwrap_or_default();
     if given.len() != 2 * axes.len() {
         return Err(c.invalid(format!(
             "tf_crop_and_resize needs a roi of {} values, got {}",
@@ -585,28 +579,20 @@ fn crop_roi(imp: &Importer, io: &NodeIo, axes: &[usize], rank: usize) -> Result<
 /// limit of 0 (no box kept), an IoU threshold of 0, no score threshold.
 fn non_max_suppression(imp: &mut Importer, io: &NodeIo) -> Result<()> {
     let c = &io.c;
-    let float = |i: usize, what: &str, absent: f32| -> Result<f32> {
-        match io.inputs.get(i).copied().flatten() {
-            None => Ok(absent),
-            Some(_) => Ok(io
-                .const_floats(imp, i, what)?
-                .first()
-                .copied()
-                .unwrap_or(absent)),
-        }
+    let scalar = |i: usize, what: &str| -> Result<Option<f32>> {
+        Ok(io
+            .const_floats_opt(imp, i, what)?
+            .and_then(|v| v.first().copied()))
     };
     let limit = io
         .const_ints(imp, 2, "max_output_boxes_per_class")?
         .and_then(|v| v.first().copied())
         .unwrap_or(0);
-    let iou_threshold = float(3, "iou_threshold", 0.0)?;
+    let iou_threshold = scalar(3, "iou_threshold")?.unwrap_or(0.0);
     if !(0.0..=1.0).contains(&iou_threshold) {
         return Err(c.invalid(format!("iou_threshold {iou_threshold} outside [0, 1]")));
     }
-    let score_threshold = match io.inputs.get(4).copied().flatten() {
-        Some(_) => Some(float(4, "score_threshold", 0.0)?),
-        None => None,
-    };
+    let score_threshold = scalar(4, "score_threshold")?;
     let nms = Nms {
         centre_point_box: c.attrs.int("center_point_box", 0) != 0,
         // A negative limit keeps nothing, as a zero one; one past usize
@@ -968,6 +954,22 @@ fn arithmetic(imp: &mut Importer, io: &NodeIo) -> Result<()> {
 }
 
 /// Range of bounds known at import, folded to a constant.
+/// Range's start, limit and delta: the first value of each, as `values`
+/// reads a tensor.
+fn range_bounds<T: Copy>(
+    bounds: [&Tensor; 3],
+    values: impl Fn(&Tensor) -> Vec<T>,
+    c: &Ctx,
+) -> Result<(T, T, T)> {
+    let first = |t: &Tensor| {
+        values(t)
+            .first()
+            .copied()
+            .ok_or_else(|| c.invalid("empty Range operand"))
+    };
+    Ok((first(bounds[0])?, first(bounds[1])?, first(bounds[2])?))
+}
+
 fn range(imp: &mut Importer, io: &NodeIo) -> Result<()> {
     let c = &io.c;
     let inputs = &io.inputs;
@@ -985,26 +987,15 @@ fn range(imp: &mut Importer, io: &NodeIo) -> Result<()> {
             None => c.invalid("Range needs start, limit and delta"),
         });
     };
+    let bounds = [&s, &l, &d];
     let t = if s.dtype() == DType::F32 {
-        let first = |t: &Tensor| {
-            t.to_f32_vec()
-                .first()
-                .copied()
-                .ok_or_else(|| c.invalid("empty Range operand"))
-        };
-        let (s, l, d) = (first(&s)?, first(&l)?, first(&d)?);
+        let (s, l, d) = range_bounds(bounds, Tensor::to_f32_vec, c)?;
         let n = ((l - s) / d).ceil().max(0.0).min(u32::MAX as f32) as usize;
         crate::ir::checked_numel(&[n], &c.name)?;
         imp.reserve(n, &c.name)?;
         Tensor::from_f32(vec![n], (0..n).map(|i| s + i as f32 * d).collect())?
     } else {
-        let first = |t: &Tensor| {
-            t.to_i64_vec()
-                .first()
-                .copied()
-                .ok_or_else(|| c.invalid("empty Range operand"))
-        };
-        let (s, l, d) = (first(&s)?, first(&l)?, first(&d)?);
+        let (s, l, d) = range_bounds(bounds, Tensor::to_i64_vec, c)?;
         if d == 0 {
             return Err(c.invalid("Range delta 0"));
         }
@@ -1279,12 +1270,14 @@ fn unsqueeze(imp: &mut Importer, io: &NodeIo) -> Result<()> {
     io.simple(imp, Op::Reshape { shape: out }, vec![io.req(0)?])
 }
 
-/// LpPool's and GlobalLpPool's `p` (default 2), a positive integer.
+/// LpPool's and GlobalLpPool's `p` (default 2), a positive integer that
+/// `powi` takes.
 fn lp_order(c: &Ctx) -> Result<u32> {
-    u32::try_from(c.attrs.int("p", 2))
+    i32::try_from(c.attrs.int("p", 2))
         .ok()
         .filter(|&p| p > 0)
-        .ok_or_else(|| c.unsupported("p must be a positive integer"))
+        .map(|p| p.unsigned_abs())
+        .ok_or_else(|| c.unsupported("p must be a positive 32-bit integer"))
 }
 
 /// MaxPool, AveragePool and LpPool of 1-D and 2-D maps: pads, auto_pad,
@@ -1554,6 +1547,13 @@ impl NodeIo<'_> {
             Ok(self.c.attrs.ints(name))
         } else {
             self.const_ints(imp, i, name)
+        }
+    }
+    /// [`NodeIo::const_floats`] of an optional input: `None` when absent.
+    fn const_floats_opt(&self, imp: &Importer, i: usize, what: &str) -> Result<Option<Vec<f32>>> {
+        match self.inputs.get(i).copied().flatten() {
+            None => Ok(None),
+            Some(_) => self.const_floats(imp, i, what).map(Some),
         }
     }
     fn const_floats(&self, imp: &Importer, i: usize, what: &str) -> Result<Vec<f32>> {

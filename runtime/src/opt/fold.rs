@@ -16,7 +16,7 @@ pub fn fold_constants(graph: &mut Graph) -> Result<usize> {
     let mut count = 0;
     for i in 0..graph.nodes.len() {
         let node = &graph.nodes[i];
-        if !node.op.foldable() {
+        if node.op.rows_depend_on_data() {
             continue;
         }
         let consts: Option<Vec<&Tensor>> = node.inputs.iter().map(|&v| graph.constant(v)).collect();

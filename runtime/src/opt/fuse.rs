@@ -62,19 +62,21 @@ pub fn fuse_activation(graph: &mut Graph) -> Result<usize> {
         if consumers[x].len() != 1 || graph.outputs.contains(&x) {
             continue;
         }
-        let Some(mut i) = graph.nodes.iter().position(|n| n.outputs == [x]) else {
+        // The producer takes over the activation's output; when it is a
+        // Reshape, the activation fuses into the node before that.
+        let Some(producer) = graph.nodes.iter().position(|n| n.outputs == [x]) else {
             continue;
         };
-        // The node that takes the activation's output: the producer, or a
-        // Reshape after it.
-        let last = i;
-        if let Op::Reshape { .. } = graph.nodes[i].op {
-            let z = graph.nodes[i].inputs[0];
-            match graph.nodes.iter().position(|n| n.outputs == [z]) {
-                Some(k) if consumers[z].len() == 1 && !graph.outputs.contains(&z) => i = k,
-                _ => continue,
+        let i = match graph.nodes[producer].op {
+            Op::Reshape { .. } => {
+                let z = graph.nodes[producer].inputs[0];
+                match graph.nodes.iter().position(|n| n.outputs == [z]) {
+                    Some(k) if consumers[z].len() == 1 && !graph.outputs.contains(&z) => k,
+                    _ => continue,
+                }
             }
-        }
+            _ => producer,
+        };
         if removed[i] {
             continue;
         }
@@ -89,7 +91,7 @@ pub fn fuse_activation(graph: &mut Graph) -> Result<usize> {
             continue;
         }
         *slot = Some(u);
-        graph.nodes[last].outputs = graph.nodes[j].outputs.clone();
+        graph.nodes[producer].outputs = graph.nodes[j].outputs.clone();
         removed[j] = true;
     }
     retain_unremoved(graph, &removed);

@@ -55,6 +55,16 @@ pub const LANES: usize = 16;
 /// enough to cover the FMA latency on cores with two FMA pipes.
 pub const ROWS: usize = 8;
 
+impl Window {
+    /// The value of padding: it never wins a maximum nor adds to a sum.
+    fn pad_value(self) -> f32 {
+        match self {
+            Window::Max => f32::NEG_INFINITY,
+            Window::WeightedSum => 0.0,
+        }
+    }
+}
+
 /// The buffers of one plane: input `x` (`ih*iw`), taps `w` (`kh*kw`),
 /// output `y` (`oh*ow`), optional residual like `y`, and `pad`, at least
 /// [`DwShape::pad_words`] of scratch; `offsets` from [`DwShape::tap_offsets`].
@@ -141,18 +151,18 @@ pub const BLOCKED_MAX_OW: usize = 10;
 
 /// Wider planes at strides above 1 run channel-blocked too from this many
 /// channels: a stride costs the plane layout a phase split of every input
-/// row and tap loads it mostly wastes, the channel-blocked one nothing
-/// (measured 30 % faster on MobileNetV3's stride-2 layers, even at 56
-/// columns). At stride 1 the interleaving costs more than it saves. Two
-/// blocks keep two workers busy; fewer channels run plane-wise, split by
-/// plane.
+/// row and output rows padded to 16 lanes, the channel-blocked one
+/// neither (measured 23–32 % faster on stride-2 layers 7 to 28 columns
+/// wide, the same at 56). At stride 1 the interleaving costs more than it
+/// saves. Two blocks keep two workers busy; fewer channels run
+/// plane-wise, split by plane.
 pub const BLOCKED_MIN_CHANNELS: usize = 2 * LANES;
 
 /// Bytes a channel block's padded strip aims at, so that with the tap
 /// weights and the outputs beside it, it stays in a 32 KiB L1 data cache.
 /// A strip holds at least the rows one output row reads, which is more
-/// on wide planes (3 rows of 113 pixels for a 3×3 at 224 columns, stride
-/// 2: 22 KiB).
+/// on wide planes (a 3×3 at stride 2 on 112 columns reads 3 padded rows
+/// of 113 pixels: 22 KiB).
 const BLOCKED_STRIP_BYTES: usize = 16 * 1024;
 
 /// The padded copy of [`LANES`] channels in the channel-blocked layout,
@@ -276,10 +286,8 @@ struct BlockWindow<'a> {
 #[inline(always)]
 pub fn plane<S: Simd>(simd: S, s: &DwShape, ch: usize, io: PlaneIo, e: &Epilogue) {
     let row_words = s.row_words();
-    let max = s.window == Window::Max;
     let pad = &mut io.pad[..s.pad_words()];
-    let fill = if max { f32::NEG_INFINITY } else { 0.0 };
-    pad_plane(s, io.x, pad, io.border.then_some(fill));
+    pad_plane(s, io.x, pad, io.border.then_some(s.window.pad_value()));
     let row_step = s.sh * row_words;
     let taps = ReadOffsets::new(io.offsets);
     let fused = e.in_registers().map(|act| BlockClamp {
@@ -671,10 +679,7 @@ impl<S: Simd> Depthwise<S> {
         let s = &self.shape;
         let ohw = s.oh * s.ow;
         let lanes = y.len() / ohw;
-        let fill = match s.window {
-            Window::Max => f32::NEG_INFINITY,
-            Window::WeightedSum => 0.0,
-        };
+        let fill = s.window.pad_value();
         let act = self
             .epilogue
             .in_registers()
